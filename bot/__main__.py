@@ -1,0 +1,111 @@
+"""The command line: run the bot, poll, search, stats, check, or chat offline in a console."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot.settings import Settings, SettingsError, load_settings
+
+PROG = "headline-bot"
+NO_TOKEN = (
+    f"{PROG}: BOT_TOKEN is not set. Create a bot with @BotFather and put its token in "
+    "BOT_TOKEN (see config.example.env for every setting), or try the bot offline first: "
+    "python -m bot console"
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="A Telegram bot that turns news digest feeds into a personal, "
+        "searchable headline service. Settings come from the environment or a .env file "
+        "(see config.example.env).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser(
+        "run",
+        help="run the bot (the default)",
+        description="Run the bot: long polling, or a webhook when WEBHOOK_URL is set.",
+    )
+    sub.add_parser(
+        "poll",
+        help="poll every feed once into the database",
+        description="Poll every configured feed once into the database and print "
+        "one line per feed. Exit 0 when every feed was read, 1 otherwise.",
+    )
+    search = sub.add_parser(
+        "search",
+        help="search the stored headlines",
+        description="Print the best matches from the database.",
+    )
+    search.add_argument("query", nargs="+", help='words, "quoted phrases", prefix*')
+    search.add_argument("-n", "--limit", type=int, default=10, help="how many (default 10)")
+    sub.add_parser(
+        "stats",
+        help="print the figures /stats shows",
+        description="Print chats, topics, headlines, feed health and delivery figures.",
+    )
+    sub.add_parser(
+        "check",
+        help="check settings, database, feeds and the token",
+        description="Validate settings, open (and migrate) the database, fetch each "
+        "feed once without storing, call getMe. Exit non-zero if any check fails.",
+    )
+    console = sub.add_parser(
+        "console",
+        help="chat with the bot offline in this terminal",
+        description="Chat with the real bot offline: typed lines are "
+        "messages; ':help' lists console commands.",
+    )
+    console.add_argument("--admin", action="store_true", help="be a bot admin in the console")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m bot` and the `headline-bot` script."""
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    from bot.logs import configure_logging
+
+    secrets = [
+        secret.get_secret_value()
+        for secret in (settings.bot_token, settings.webhook_secret)
+        if secret is not None
+    ]
+    configure_logging(settings.log_level, fmt=settings.log_format, secrets=secrets)
+    if command == "run":
+        return _run(settings)
+    if command == "console":
+        from bot.console import run_console
+
+        return asyncio.run(run_console(settings, admin=args.admin))
+    from bot import cli
+
+    if command == "poll":
+        return asyncio.run(cli.poll(settings))
+    if command == "search":
+        return asyncio.run(cli.search(settings, " ".join(args.query), limit=args.limit))
+    if command == "stats":
+        return asyncio.run(cli.stats(settings))
+    return asyncio.run(cli.check(settings))
+
+
+def _run(settings: Settings) -> int:
+    if not settings.has_token:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    from bot.runner import run_bot
+
+    return run_bot(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""build_application(settings): the one place that assembles every part of the bot."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, ExtBot
+from telegram.request import BaseRequest, HTTPXRequest
+
+import handlers
+from bot.context import AppState, BotApp, BotContext, PerChatUpdateProcessor, Services
+from bot.delivery import Delivery
+from bot.feeds import FeedFetcher
+from bot.health import alert_feed_health
+from bot.matching import TopicIndex
+from bot.poller import Poller
+from bot.ratelimit import Limits, SlidingWindowLimiter
+from bot.settings import Settings
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+USER_COMMANDS = [
+    BotCommand("latest", "The newest headlines: /latest 10 bolivia"),
+    BotCommand("topic", "Your topics: /topic add lithium, south africa"),
+    BotCommand("search", "Search the archive: /search lithium"),
+    BotCommand("start", "Start or resume pushes"),
+    BotCommand("stop", "Pause pushes (topics are kept)"),
+    BotCommand("help", "Every command with an example"),
+]
+ADMIN_COMMANDS = [
+    BotCommand("broadcast", "Announce to every subscriber"),
+    BotCommand("stats", "How the bot is doing"),
+]
+
+
+class GuardedRequest(HTTPXRequest):
+    """The HTTP client for the Bot API; a 401 (token revoked) stops the bot at once."""
+
+    def __init__(self, on_unauthorized: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_unauthorized = on_unauthorized
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        """Send the request; tell the application when the token is refused."""
+        code, payload = await super().do_request(*args, **kwargs)
+        if code == 401:
+            self.on_unauthorized()
+        return code, payload
+
+
+def build_application(
+    settings: Settings,
+    *,
+    requests: tuple[BaseRequest, BaseRequest] | None = None,
+    limits: Limits | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> BotApp:
+    """Assemble the Application: Bot API client, limiter, handlers, jobs and lifecycle."""
+    limiter = SlidingWindowLimiter(limits)
+    holder: list[BotApp] = []
+
+    def unauthorized() -> None:
+        if holder and holder[0].bot_data.exit_code == 0:
+            log.critical("the Bot API answers 401 Unauthorized: the token was revoked; stopping")
+            holder[0].bot_data.exit_code = 3
+            holder[0].stop_running()
+
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.base_url)
+        .base_file_url(f"{settings.telegram_api_url}/file/bot")
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .rate_limiter(limiter)
+        .context_types(ContextTypes(context=BotContext, bot_data=AppState))
+        .concurrent_updates(PerChatUpdateProcessor())
+        .post_init(_post_init)
+        .post_stop(_post_stop)
+        .post_shutdown(_post_shutdown)
+    )
+    if requests is not None:  # e.g. the console's in-process Bot API
+        builder = builder.request(requests[0]).get_updates_request(requests[1])
+    else:
+        builder = builder.request(GuardedRequest(unauthorized, connection_pool_size=64))
+        builder = builder.get_updates_request(GuardedRequest(unauthorized, connection_pool_size=1))
+    app: BotApp = builder.build()  # type: ignore[assignment]
+    holder.append(app)
+    app.bot_data.settings = settings
+    app.bot_data.limiter = limiter
+    app.bot_data.http_client = http_client
+    handlers.register(app)
+    return app
+
+
+async def open_services(
+    settings: Settings,
+    bot: ExtBot[Any],
+    limiter: SlidingWindowLimiter,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+) -> Services:
+    """Open the database, load the matcher and build poller and delivery."""
+    db = await Database.open(settings.database_path)
+    index = TopicIndex()
+    fetcher = FeedFetcher(
+        client=http_client,
+        timeout=settings.fetch_timeout_seconds,
+        max_bytes=settings.max_feed_bytes,
+    )
+    delivery = Delivery(bot, db, limiter, index, paid_broadcast=settings.allow_paid_broadcast)
+    poller = Poller(
+        db,
+        fetcher,
+        index,
+        urls=settings.feed_urls,
+        interval=settings.poll_interval_seconds,
+        on_queued=delivery.wake,
+    )
+    services = Services(settings, db, index, fetcher, poller, delivery, limiter)
+    loaded = await services.topics.load_all()
+    log.info("database %s ready; %d subscriptions loaded", settings.database_path, loaded)
+    return services
+
+
+async def _post_init(app: BotApp) -> None:
+    state = app.bot_data
+    assert state.settings is not None
+    assert state.limiter is not None
+    settings = state.settings
+    services = await open_services(settings, app.bot, state.limiter, http_client=state.http_client)
+    app.bot_data.services = services
+    await register_commands(app, settings)
+    services.delivery.start()
+    assert app.job_queue is not None, "python-telegram-bot needs its job-queue extra"
+    app.job_queue.run_repeating(
+        poll_job,
+        interval=settings.poll_interval_seconds,
+        first=0,
+        name="poll",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+    )
+    app.job_queue.run_repeating(report_job, interval=1.0, first=1.0, name="broadcast-report")
+    me = app.bot
+    log.info(
+        "@%s started: %d feed(s), polling every %g s",
+        me.username,
+        len(settings.feed_urls),
+        settings.poll_interval_seconds,
+    )
+
+
+async def register_commands(app: BotApp, settings: Settings) -> None:
+    """Show user commands to everyone and admin commands only in admins' private chats."""
+    await app.bot.set_my_commands(USER_COMMANDS, scope=BotCommandScopeDefault())
+    for admin_id in settings.admin_ids:
+        try:
+            await app.bot.set_my_commands(
+                USER_COMMANDS + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin_id)
+            )
+        except TelegramError as exc:  # the admin has not started the bot yet
+            log.info("admin %s: command menu not set (%s)", admin_id, exc)
+
+
+async def poll_job(context: BotContext) -> None:
+    """The repeating poll: every feed that is due."""
+    services = context.services
+    await services.poller.poll_all()
+    await alert_feed_health(context.bot, services)
+
+
+async def report_job(context: BotContext) -> None:
+    """Keep running broadcasts' progress reports current."""
+    await context.services.reporter.refresh(context.bot)
+
+
+async def _post_stop(app: BotApp) -> None:
+    services = app.bot_data.services
+    if services is not None:
+        await services.delivery.stop(grace=5.0)
+
+
+async def _post_shutdown(app: BotApp) -> None:
+    services = app.bot_data.services
+    if services is not None:
+        await services.fetcher.aclose()
+        await services.db.close()
+        app.bot_data.services = None

@@ -1,0 +1,133 @@
+"""The offline commands: poll, search, stats and check (no Telegram needed but for check)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from telegram import Bot
+from telegram.error import InvalidToken, TelegramError
+
+from bot.feeds import FeedFetcher, parse_feed
+from bot.formatting import format_date, html_to_text
+from bot.matching import TopicIndex
+from bot.poller import Poller
+from bot.settings import Settings
+from bot.stats import collect_stats, render_stats
+from bot.topics import TopicService
+from storage.db import Database
+from storage.headlines import HeadlineRepo
+from storage.migrate import SchemaTooNewError
+
+
+async def _open(settings: Settings) -> Database | None:
+    try:
+        return await Database.open(settings.database_path)
+    except (SchemaTooNewError, OSError) as exc:
+        print(f"database {settings.database_path}: {exc}", file=sys.stderr)
+        return None
+    except Exception as exc:  # e.g. sqlite3.DatabaseError: file is not a database
+        print(f"database {settings.database_path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+
+async def poll(settings: Settings) -> int:
+    """Poll every feed once; pushes for subscribers are queued for the running bot."""
+    db = await _open(settings)
+    if db is None:
+        return 1
+    fetcher = FeedFetcher(timeout=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes)
+    try:
+        index = TopicIndex()
+        await TopicService(db, index, max_topics=settings.max_topics_per_chat).load_all()
+        poller = Poller(
+            db, fetcher, index, urls=settings.feed_urls, interval=settings.poll_interval_seconds
+        )
+        reports = await poller.poll_all(force=True)
+    finally:
+        await fetcher.aclose()
+        await db.close()
+    for report in reports:
+        print(report.describe())
+    return 0 if all(r.ok for r in reports) else 1
+
+
+async def search(settings: Settings, query: str, *, limit: int = 10) -> int:
+    """Print the best matches from the database."""
+    db = await _open(settings)
+    if db is None:
+        return 1
+    try:
+        page = await HeadlineRepo(db).search(query, limit=max(1, min(limit, 100)))
+    finally:
+        await db.close()
+    if page is None:
+        print("no words to search for: try e.g. python -m bot search lithium")
+        return 1
+    if not page.hits:
+        print(f"no results for {query!r}")
+        return 0
+    print(f"{page.total} result(s) for {query!r}:")
+    for hit in page.hits:
+        h = hit.headline
+        print(f"- {h.title}\n  {format_date(h.published_at)} · {h.link or '(no link)'}")
+    return 0
+
+
+async def stats(settings: Settings) -> int:
+    """Print the /stats report as plain text."""
+    db = await _open(settings)
+    if db is None:
+        return 1
+    try:
+        report = await collect_stats(db, feed_urls=settings.feed_urls)
+    finally:
+        await db.close()
+    print(html_to_text(render_stats(report)))
+    return 0
+
+
+async def check(settings: Settings) -> int:
+    """One line per check; non-zero exit when any fails."""
+    failures = 0
+
+    def line(ok: bool, what: str) -> None:
+        nonlocal failures
+        failures += 0 if ok else 1
+        print(f"{'ok  ' if ok else 'FAIL'} {what}")
+
+    line(True, f"settings: {len(settings.feed_urls)} feed(s), database {settings.database_path}")
+    db = await _open(settings)
+    line(db is not None, f"database {settings.database_path} opened and migrated")
+    if db is not None:
+        await db.close()
+    fetcher = FeedFetcher(timeout=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes)
+    try:
+        for url in settings.feed_urls:
+            result = await fetcher.fetch(url)
+            if result.status != "ok":
+                line(False, f"feed {url}: {result.error}")
+                continue
+            parsed = parse_feed(
+                result.body,
+                url=result.final_url or url,
+                fetched_at=time.time(),
+                content_type=result.content_type,
+            )
+            if parsed.error:
+                line(False, f"feed {url}: {parsed.error}")
+            else:
+                line(True, f"feed {url}: {len(parsed.entries)} entries")
+    finally:
+        await fetcher.aclose()
+    if not settings.has_token:
+        line(False, "BOT_TOKEN is not set (see config.example.env)")
+    else:
+        try:
+            async with Bot(settings.token, base_url=settings.base_url) as bot:
+                line(True, f"token accepted by {settings.telegram_api_url}: @{bot.username}")
+        except InvalidToken:
+            line(False, f"BOT_TOKEN was refused by {settings.telegram_api_url} (wrong or revoked)")
+        except TelegramError as exc:
+            line(False, f"Bot API at {settings.telegram_api_url} not reachable: {exc}")
+    return 1 if failures else 0

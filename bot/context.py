@@ -1,0 +1,130 @@
+"""The typed services handlers reach through their callback context."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from telegram import Update
+from telegram.ext import Application, BaseUpdateProcessor, CallbackContext, ExtBot
+
+from bot.announce import BroadcastReporter
+from bot.delivery import Delivery
+from bot.feeds import FeedFetcher
+from bot.matching import TopicIndex
+from bot.permissions import AdminCache
+from bot.poller import Poller
+from bot.ratelimit import SlidingWindowLimiter
+from bot.settings import Settings
+from bot.topics import TopicService
+from storage.broadcasts import BroadcastRepo
+from storage.chats import ChatRepo, SubscriptionRepo
+from storage.counters import CounterRepo
+from storage.db import Database
+from storage.feeds import FeedRepo
+from storage.headlines import HeadlineRepo
+from storage.outbox import OutboxRepo
+
+
+@dataclass
+class Services:
+    """Everything the handlers and jobs use, built once at start-up."""
+
+    settings: Settings
+    db: Database
+    index: TopicIndex
+    fetcher: FeedFetcher
+    poller: Poller
+    delivery: Delivery
+    limiter: SlidingWindowLimiter
+    chats: ChatRepo = field(init=False)
+    subscriptions: SubscriptionRepo = field(init=False)
+    headlines: HeadlineRepo = field(init=False)
+    feeds: FeedRepo = field(init=False)
+    outbox: OutboxRepo = field(init=False)
+    broadcasts: BroadcastRepo = field(init=False)
+    counters: CounterRepo = field(init=False)
+    topics: TopicService = field(init=False)
+    admins: AdminCache = field(init=False)
+    reporter: BroadcastReporter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.topics = TopicService(
+            self.db, self.index, max_topics=self.settings.max_topics_per_chat
+        )
+        self.admins = AdminCache()
+        self.chats = ChatRepo(self.db)
+        self.subscriptions = SubscriptionRepo(self.db)
+        self.headlines = HeadlineRepo(self.db)
+        self.feeds = FeedRepo(self.db)
+        self.outbox = OutboxRepo(self.db)
+        self.broadcasts = BroadcastRepo(self.db)
+        self.reporter = BroadcastReporter(self.broadcasts)
+        self.counters = CounterRepo(self.db)
+
+    def is_admin(self, user_id: int | None) -> bool:
+        """Whether this Telegram user is a bot admin (from ADMIN_IDS only)."""
+        return user_id is not None and user_id in self.settings.admin_ids
+
+
+class AppState:
+    """The application's bot_data: set up in post_init, read through BotContext."""
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.services: Services | None = None
+        self.limiter: SlidingWindowLimiter | None = None
+        self.http_client: httpx.AsyncClient | None = None
+        self.exit_code = 0
+
+
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], AppState]):
+    """Callback context with typed access to the services."""
+
+    @property
+    def services(self) -> Services:
+        """The running bot's services."""
+        services = self.bot_data.services
+        if services is None:
+            raise RuntimeError("services are not ready (post_init has not run)")
+        return services
+
+
+BotApp = Application[ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any], AppState, Any]
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Updates of different chats run concurrently; those of one chat run in order.
+
+    A reply waiting for its chat's rate-limit window then holds up only that chat.
+    """
+
+    def __init__(self, max_concurrent_updates: int = 64) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+    async def do_process_update(self, update: object, coroutine: Any) -> None:
+        """Run the update's handlers, after earlier updates of the same chat."""
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock, users = self._locks.get(chat.id, (asyncio.Lock(), 0))
+        self._locks[chat.id] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._locks[chat.id]
+            if users <= 1:
+                del self._locks[chat.id]
+            else:
+                self._locks[chat.id] = (lock, users - 1)

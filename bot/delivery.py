@@ -1,0 +1,335 @@
+"""The one send path for queued messages: pacing, batching and the Telegram error policy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dtm
+import logging
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from telegram import LinkPreviewOptions
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import ExtBot
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.formatting import html_to_text, render_push
+from bot.matching import TopicIndex
+from bot.ratelimit import PRIORITY_BROADCAST, PRIORITY_PUSH, SlidingWindowLimiter
+from storage.broadcasts import BroadcastRepo
+from storage.chats import ChatRepo
+from storage.counters import CounterRepo
+from storage.db import Database
+from storage.headlines import HeadlineRepo
+from storage.models import OutboxItem
+from storage.outbox import OutboxRepo
+
+log = logging.getLogger(__name__)
+
+MAX_PER_PUSH = 10
+MAX_BACKOFF = 300.0
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """The wait a 429 asks for, in seconds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+
+
+def is_markup_error(exc: BadRequest) -> bool:
+    """Telegram refused the message for its HTML."""
+    text = exc.message.lower()
+    return "can't parse entities" in text or "unsupported start tag" in text
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The outcome of one delivery unit, for progress reports."""
+
+    chat_id: int
+    broadcast_id: int | None
+    outcome: str  # sent | blocked | failed | retry | migrated
+
+
+class Delivery:
+    """Drains the outbox: one unit (a push batch or an announcement) per chat at a time.
+
+    Units are sent one after another by default, so that a crash can repeat at most the one
+    message in flight. Paid broadcasts (which Telegram lets run at 1,000/s) use a few sends
+    in parallel.
+    """
+
+    def __init__(
+        self,
+        bot: ExtBot[Any],
+        db: Database,
+        limiter: SlidingWindowLimiter,
+        index: TopicIndex,
+        *,
+        paid_broadcast: bool = False,
+        concurrency: int | None = None,
+        on_sent: Callable[[Sent], Awaitable[None]] | None = None,
+    ) -> None:
+        self.bot = bot
+        self.db = db
+        self.limiter = limiter
+        self.index = index
+        self.paid_broadcast = paid_broadcast
+        self.concurrency = concurrency or (8 if paid_broadcast else 1)
+        self.outbox = OutboxRepo(db)
+        self.chats = ChatRepo(db)
+        self.headlines = HeadlineRepo(db)
+        self.broadcasts = BroadcastRepo(db)
+        self.counters = CounterRepo(db)
+        self.on_sent = on_sent
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+
+    def wake(self) -> None:
+        """New rows were queued: look at the outbox now."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the worker in the background."""
+        self._stopping = False
+        self._task = asyncio.create_task(self.run(), name="delivery")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let the sends in flight finish (up to `grace` seconds), then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except TimeoutError:
+            log.warning(
+                "delivery: abandoning %d send(s) in flight at shutdown", len(self._inflight)
+            )
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def run(self) -> None:
+        """The worker loop; returns when stopped."""
+        reset = await self.outbox.reset_inflight()
+        if reset:
+            log.info(
+                "delivery: %d message(s) interrupted by the last stop will be sent again", reset
+            )
+        slots = asyncio.Semaphore(self.concurrency)
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                delay = await self._round(slots)
+                if self._stopping:
+                    break
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), delay)
+        finally:
+            if self._inflight:
+                await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+
+    async def _round(self, slots: asyncio.Semaphore) -> float:
+        """Start one unit for each ready chat; return how long to sleep before the next round."""
+        now = time.time()
+        chats = await self.outbox.ready_chats(now=now, limit=200, exclude=tuple(self._inflight))
+        started = 0
+        chat_delay = 5.0
+        for chat_id in chats:
+            if self._stopping:
+                break
+            wait = self.limiter.chat_wait(chat_id)
+            if wait > 0:  # its own window is full: let other chats go first
+                chat_delay = min(chat_delay, wait)
+                continue
+            await slots.acquire()
+            if self._stopping:
+                slots.release()
+                break
+            unit = await self.outbox.next_unit(chat_id, now=time.time())
+            if not unit:
+                slots.release()
+                continue
+            await self.outbox.mark_sending([item.id for item in unit])
+            task = asyncio.create_task(self._deliver(chat_id, unit), name=f"deliver-{chat_id}")
+            self._inflight[chat_id] = task
+            task.add_done_callback(partial(self._done, chat_id, slots))
+            started += 1
+        if started:
+            return 0.0
+        if self._inflight:
+            return min(chat_delay, 0.05)
+        wakeup = await self.outbox.next_wakeup()
+        if wakeup is not None:
+            chat_delay = min(chat_delay, max(0.01, wakeup - time.time()))
+        return chat_delay
+
+    def _done(self, chat_id: int, slots: asyncio.Semaphore, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(chat_id, None)
+        slots.release()
+        self._wake.set()
+
+    async def _deliver(self, chat_id: int, unit: Sequence[OutboxItem]) -> None:
+        ids = [item.id for item in unit]
+        first = unit[0]
+        outcome = "sent"
+        try:
+            if first.broadcast_id is not None:
+                messages = await self._send_broadcast(chat_id, first)
+            else:
+                messages = await self._send_push(chat_id, unit)
+        except ChatMigrated as exc:
+            new_id = int(exc.new_chat_id)
+            log.info("chat %s moved to %s; its topics and queue follow", chat_id, new_id)
+            await self.outbox.defer(ids, not_before=0, error="chat migrated")
+            await self.chats.migrate(chat_id, new_id, now=time.time())
+            self.index.move_chat(chat_id, new_id)
+            outcome = "migrated"
+        except Forbidden as exc:
+            dropped = await self.chats.deactivate(chat_id, reason=exc.message, now=time.time())
+            await self.counters.bump("blocked", now=time.time())
+            log.info(
+                "chat %s: %s; marked inactive, %d pending dropped", chat_id, exc.message, dropped
+            )
+            outcome = "blocked"
+        except RetryAfter as exc:
+            seconds = retry_after_seconds(exc)
+            await self.outbox.defer(
+                ids, not_before=time.time() + seconds, error="429 flood control"
+            )
+            await self.counters.bump("429", now=time.time())
+            log.warning("chat %s: 429, retrying in %.0f s (other chats go on)", chat_id, seconds)
+            outcome = "retry"
+        except BadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                await self.chats.deactivate(chat_id, reason=exc.message, now=time.time())
+                outcome = "blocked"
+            else:
+                await self.outbox.mark_failed(ids, error=exc.message)
+                outcome = "failed"
+            log.warning("chat %s: refused: %s", chat_id, exc.message)
+        except InvalidToken:
+            # kept for the next start; the request layer stops the bot
+            await self.outbox.defer(ids, not_before=time.time() + 60, error="token refused")
+            return
+        except (NetworkError, TelegramError) as exc:
+            await self._retry_later(chat_id, unit, f"{type(exc).__name__}: {exc}")
+            outcome = "retry"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not lose the message nor kill the worker
+            log.exception("chat %s: unexpected failure while sending", chat_id)
+            await self._retry_later(chat_id, unit, f"{type(exc).__name__}: {exc}")
+            outcome = "retry"
+        else:
+            await self.outbox.mark_sent(ids, now=time.time())
+            await self.counters.bump("sent", messages, now=time.time())
+            log.debug("chat %s: sent %d item(s) in %d message(s)", chat_id, len(unit), messages)
+        if self.on_sent is not None:
+            try:
+                await self.on_sent(Sent(chat_id, first.broadcast_id, outcome))
+            except Exception:
+                log.exception("delivery progress hook failed")
+
+    async def _retry_later(self, chat_id: int, unit: Sequence[OutboxItem], error: str) -> None:
+        attempts = max(item.attempts for item in unit) + 1
+        delay = min(MAX_BACKOFF, 2.0**attempts)
+        await self.outbox.defer(
+            [item.id for item in unit], not_before=time.time() + delay, error=error[:300]
+        )
+        log.warning("chat %s: %s; retry %d in %.0f s", chat_id, error, attempts, delay)
+
+    async def _send_push(self, chat_id: int, unit: Sequence[OutboxItem]) -> int:
+        shown = unit[:MAX_PER_PUSH]
+        headlines = await self.headlines.get_many([item.headline_id or 0 for item in shown])
+        items = [(headlines[i.headline_id], i.topics) for i in shown if i.headline_id in headlines]
+        if not items:
+            return 0
+        texts = render_push(items, more=len(unit) - len(shown))
+        for text in texts:
+            await self._send_text(
+                chat_id,
+                text,
+                thread_id=unit[0].thread_id,
+                priority=PRIORITY_PUSH,
+                preview=len(items) == 1,
+            )
+        return len(texts)
+
+    async def _send_broadcast(self, chat_id: int, item: OutboxItem) -> int:
+        assert item.broadcast_id is not None
+        broadcast = await self.broadcasts.get(item.broadcast_id)
+        if broadcast is None or broadcast.status == "cancelled":
+            return 0
+        paid = self.paid_broadcast or None
+        if broadcast.text is not None:
+            await self._send_text(
+                chat_id, broadcast.text, priority=PRIORITY_BROADCAST, paid=paid, preview=True
+            )
+        elif broadcast.from_chat_id is not None and broadcast.from_message_id is not None:
+            await self.bot.copy_message(
+                chat_id,
+                broadcast.from_chat_id,
+                broadcast.from_message_id,
+                allow_paid_broadcast=paid,
+                rate_limit_args=PRIORITY_BROADCAST,
+            )
+        return 1
+
+    async def _send_text(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        priority: int,
+        thread_id: int | None = None,
+        paid: bool | None = None,
+        preview: bool = False,
+    ) -> None:
+        """Send one HTML message; refused markup is resent once as plain text."""
+        options = None if preview else LinkPreviewOptions(is_disabled=True)
+        try:
+            await self.bot.send_message(
+                chat_id,
+                text,
+                message_thread_id=thread_id,
+                link_preview_options=options,
+                allow_paid_broadcast=paid,
+                rate_limit_args=priority,
+            )
+        except BadRequest as exc:
+            if is_markup_error(exc):
+                log.warning("chat %s: markup refused (%s); resending as plain text", chat_id, exc)
+                await self.bot.send_message(
+                    chat_id,
+                    html_to_text(text)[:4096],
+                    parse_mode=None,
+                    message_thread_id=thread_id,
+                    link_preview_options=options,
+                    allow_paid_broadcast=paid,
+                    rate_limit_args=priority,
+                )
+            elif thread_id is not None and "thread not found" in exc.message.lower():
+                await self._send_text(chat_id, text, priority=priority, paid=paid, preview=preview)
+            else:
+                raise

@@ -1,0 +1,49 @@
+"""Logging set-up: readable lines or JSON, with secrets redacted from everything written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+
+QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "hpack", "aiohttp.access")
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats a record, then blanks out every secret (tracebacks included)."""
+
+    def __init__(self, secrets: Iterable[str], *, as_json: bool = False) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        self.secrets = [s for s in secrets if s]
+        self.as_json = as_json
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One line (or one JSON object) per record, secrets removed."""
+        if not self.as_json:
+            return self._redact(super().format(record))
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return self._redact(json.dumps(entry, ensure_ascii=False))
+
+
+def configure_logging(level: str, *, fmt: str = "text", secrets: Iterable[str] = ()) -> None:
+    """Log to stderr at `level`; chatty HTTP loggers stay quiet (their URLs hold the token)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter(secrets, as_json=fmt == "json"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,184 @@
+"""Fetch -> parse -> store -> route -> enqueue, for every configured feed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.feeds import FeedFetcher, parse_feed
+from bot.matching import TopicIndex, headline_tokens
+from storage.db import Database
+from storage.feeds import FeedRepo
+from storage.headlines import HeadlineRepo
+from storage.models import FeedState, Headline, PushRoute
+from storage.outbox import OutboxRepo
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReport:
+    """The outcome of polling one feed once."""
+
+    url: str
+    outcome: str  # new | unchanged | not modified | error | waiting
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    queued: int = 0
+    baseline: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the feed was read (or did not need to be)."""
+        return self.outcome != "error"
+
+    def describe(self) -> str:
+        """One line for people: what happened to this feed."""
+        if self.outcome == "error":
+            return f"{self.url}: error: {self.error}"
+        if self.outcome in ("not modified", "waiting"):
+            extra = f" ({self.error})" if self.error else ""
+            return f"{self.url}: {self.outcome}{extra}"
+        parts = [f"{self.new} new", f"{self.updated} updated", f"{self.unchanged} unchanged"]
+        if self.baseline and self.new:
+            parts.append("first read: stored as baseline, not pushed")
+        elif self.queued:
+            parts.append(f"{self.queued} pushes queued")
+        return f"{self.url}: " + ", ".join(parts)
+
+
+def backoff_seconds(failures: int, interval: float) -> float:
+    """Exponential backoff after `failures` consecutive failures, capped at one hour."""
+    return float(min(MAX_BACKOFF_SECONDS, interval * 2 ** max(0, failures - 1)))
+
+
+class Poller:
+    """Polls feeds into the store and queues pushes for matching chats."""
+
+    def __init__(
+        self,
+        db: Database,
+        fetcher: FeedFetcher,
+        index: TopicIndex,
+        *,
+        urls: Sequence[str],
+        interval: float,
+        on_queued: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.fetcher = fetcher
+        self.index = index
+        self.urls = list(urls)
+        self.interval = interval
+        self.feeds = FeedRepo(db)
+        self.headlines = HeadlineRepo(db)
+        self.outbox = OutboxRepo(db)
+        self.on_queued = on_queued
+        self.clock = clock
+        self._lock = asyncio.Lock()
+
+    async def poll_all(self, *, force: bool = False) -> list[FeedReport]:
+        """Poll every feed that is due (all of them with `force`), a few at a time."""
+        async with self._lock:
+            limit = asyncio.Semaphore(4)
+
+            async def one(url: str) -> FeedReport:
+                async with limit:
+                    return await self.poll_feed(url, force=force)
+
+            reports = await asyncio.gather(*(one(url) for url in self.urls))
+        queued = sum(r.queued for r in reports)
+        if queued and self.on_queued is not None:
+            self.on_queued()
+        return list(reports)
+
+    async def poll_feed(self, url: str, *, force: bool = False) -> FeedReport:
+        """Poll one feed; failures are recorded and backed off, never raised."""
+        state = await self.feeds.ensure(url)
+        now = self.clock()
+        if not force and state.next_attempt_at > now:
+            wait = state.next_attempt_at - now
+            return FeedReport(url, "waiting", error=f"backing off, next try in {wait:.0f} s")
+        try:
+            report = await self._poll(state)
+        except Exception as exc:  # a bug or a storage failure must not stop the other feeds
+            log.exception("feed %s: unexpected failure", url)
+            report = await self._fail(state, f"internal error: {type(exc).__name__}: {exc}")
+        if report.outcome == "error":
+            log.warning("feed %s failed: %s", url, report.error)
+        else:
+            log.info("poll %s", report.describe())
+        return report
+
+    async def _poll(self, state: FeedState) -> FeedReport:
+        result = await self.fetcher.fetch(
+            state.url, etag=state.etag, last_modified=state.last_modified
+        )
+        now = self.clock()
+        if result.status == "not_modified":
+            await self.feeds.record_not_modified(state.id, now=now)
+            return FeedReport(state.url, "not modified")
+        if result.status == "error":
+            return await self._fail(state, result.error or "fetch failed")
+        parsed = await asyncio.to_thread(
+            parse_feed,
+            result.body,
+            url=result.final_url or state.url,
+            fetched_at=now,
+            content_type=result.content_type,
+        )
+        if parsed.error:
+            return await self._fail(state, parsed.error)
+        baseline = not state.baseline_done
+        async with self.db.transaction() as conn:
+            stored = await self.headlines.upsert(
+                conn, state.id, parsed.entries, baseline=baseline, now=now
+            )
+            routes = [] if baseline else self.route(stored.new)
+            queued = 0
+            if routes:
+                queued = await self.outbox.enqueue_pushes(
+                    conn, routes, batch=int(now * 1000), now=now
+                )
+            await self.feeds.record_success(
+                conn,
+                state.id,
+                now=now,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                title=parsed.title,
+            )
+        return FeedReport(
+            state.url,
+            "new" if stored.new else "unchanged",
+            new=len(stored.new),
+            updated=stored.updated,
+            unchanged=stored.unchanged,
+            queued=queued,
+            baseline=baseline,
+        )
+
+    def route(self, headlines: Sequence[Headline]) -> list[PushRoute]:
+        """Match new headlines against every chat's topics (cost grows with text, not chats)."""
+        routes: list[PushRoute] = []
+        for headline in headlines:
+            if headline.baseline:
+                continue
+            tokens = headline_tokens(headline.title, headline.summary, headline.categories)
+            for chat_id, match in self.index.route(tokens).items():
+                routes.append(PushRoute(chat_id, headline.id, match.thread_id, match.topics))
+        return routes
+
+    async def _fail(self, state: FeedState, error: str) -> FeedReport:
+        now = self.clock()
+        delay = backoff_seconds(state.consecutive_failures + 1, self.interval)
+        await self.feeds.record_failure(state.id, now=now, error=error, next_attempt_at=now + delay)
+        return FeedReport(state.url, "error", error=error)

@@ -1,0 +1,62 @@
+"""Run the bot process: the database lock, then long polling or a webhook."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from urllib.parse import urlsplit
+
+from telegram.error import InvalidToken, TelegramError
+
+from bot.app import build_application
+from bot.lock import AlreadyRunningError, acquire_lock
+from bot.settings import Settings
+from storage.migrate import SchemaTooNewError
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "channel_post", "callback_query", "my_chat_member"]
+
+
+def run_bot(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; return the process exit code."""
+    try:
+        lock = acquire_lock(settings.database_path)
+    except AlreadyRunningError as exc:
+        print(f"headline-bot: {exc}", file=sys.stderr)
+        return 1
+    app = build_application(settings)
+    try:
+        if settings.webhook_url:
+            given = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+            secret = given or secrets.token_urlsafe(32)
+            path = urlsplit(settings.webhook_url).path.lstrip("/")
+            log.info("webhook mode: listening on port %d, path /%s", settings.port, path)
+            app.run_webhook(
+                listen="0.0.0.0",  # noqa: S104 (a webhook must be reachable from outside)
+                port=settings.port,
+                url_path=path,
+                webhook_url=settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except InvalidToken:
+        print(
+            f"headline-bot: {settings.telegram_api_url} refused BOT_TOKEN (wrong or revoked)",
+            file=sys.stderr,
+        )
+        return 3
+    except SchemaTooNewError as exc:
+        print(f"headline-bot: {exc}", file=sys.stderr)
+        return 1
+    except TelegramError as exc:
+        print(f"headline-bot: the Bot API failed at start-up: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        lock.close()
+    code = app.bot_data.exit_code
+    log.info("stopped (exit code %d)", code)
+    return code

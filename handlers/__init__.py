@@ -1,0 +1,64 @@
+"""Every handler, registered in order (the only module the assembly imports from here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram import Update
+from telegram.ext import (
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.context import BotApp, BotContext
+from handlers import admin, chats, errors, latest, search, start, topics
+from handlers.common import split_command
+
+Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
+
+# Commands anyone may use; channels reach them through channel posts.
+COMMANDS: dict[str, Handler] = {
+    "start": start.cmd_start,
+    "help": start.cmd_help,
+    "stop": start.cmd_stop,
+    "topic": topics.cmd_topic,
+    "topics": topics.cmd_topic,
+    "latest": latest.cmd_latest,
+    "search": search.cmd_search,
+}
+
+
+async def on_channel_command(update: Update, context: BotContext) -> None:
+    """Channel posts are not seen by CommandHandler: dispatch them here."""
+    message = update.effective_message
+    if message is None:
+        return
+    command, _ = split_command(message.text)
+    head = (message.text or "").split(maxsplit=1)[0]
+    if "@" in head and head.split("@", 1)[1].lower() != (context.bot.username or "").lower():
+        return
+    handler = COMMANDS.get(command)
+    if handler is not None:
+        await handler(update, context)
+
+
+def register(app: BotApp) -> None:
+    """Register every handler on the application."""
+    for name, handler in COMMANDS.items():
+        app.add_handler(CommandHandler(name, handler, filters=filters.UpdateType.MESSAGE))
+    admin.register(app)
+    app.add_handler(
+        MessageHandler(filters.UpdateType.CHANNEL_POST & filters.COMMAND, on_channel_command)
+    )
+    app.add_handler(CallbackQueryHandler(topics.on_topic_button, pattern=r"^t[+\-][:#]"))
+    app.add_handler(CallbackQueryHandler(search.on_search_page, pattern=r"^s:"))
+    app.add_handler(ChatMemberHandler(chats.on_my_chat_member))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, chats.on_migrate))
+    app.add_handler(
+        MessageHandler(filters.COMMAND & ~filters.UpdateType.CHANNEL_POSTS, start.cmd_unknown)
+    )
+    app.add_error_handler(errors.on_error)

@@ -1,0 +1,137 @@
+"""Admin commands: /broadcast (with confirmation and live progress) and /stats."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from telegram import Update
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.announce import confirm_keyboard, parse_broadcast_args
+from bot.context import BotApp, BotContext
+from bot.formatting import escape
+from bot.stats import collect_stats, render_stats
+from handlers.common import command_args, reply
+
+log = logging.getLogger(__name__)
+
+USAGE = (
+    "Usage: <code>/broadcast [users|groups|channels|all] text</code> (HTML allowed), "
+    "or reply to any message with <code>/broadcast [audience]</code> to send that message."
+)
+
+
+async def cmd_broadcast(update: Update, context: BotContext) -> None:
+    """Draft an announcement, preview it and ask for confirmation."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    services = context.services
+    audience, text = parse_broadcast_args(command_args(update))
+    source = message.reply_to_message
+    if source is None and not text:
+        await reply(update, USAGE)
+        return
+    if source is None and len(text) > 4096:
+        await reply(update, "That announcement is longer than Telegram's 4,096 characters.")
+        return
+    # The preview is the validation: Telegram's own parser refuses bad HTML here, before
+    # anything is queued.
+    try:
+        if source is not None:
+            await context.bot.copy_message(message.chat.id, message.chat.id, source.message_id)
+        else:
+            await reply(update, text, preview=True)
+    except BadRequest as exc:
+        await reply(
+            update, f"❌ Not queued: Telegram refuses this announcement ({escape(exc.message)})."
+        )
+        return
+    broadcast = await services.broadcasts.create(
+        admin_id=user.id,
+        audience=audience,
+        text=None if source is not None else text,
+        from_chat_id=message.chat.id if source is not None else None,
+        from_message_id=source.message_id if source is not None else None,
+        now=time.time(),
+    )
+    total = len(await services.chats.active_ids(audience))
+    log.info(
+        "admin %s drafted broadcast %s to %s (%d chats)", user.id, broadcast.id, audience, total
+    )
+    await reply(
+        update,
+        f"⬆️ Preview of broadcast #{broadcast.id}.\nAudience: <b>{audience}</b>, "
+        f"{total} active chat(s). Send it?",
+        markup=confirm_keyboard(broadcast.id, total),
+    )
+
+
+async def on_broadcast_button(update: Update, context: BotContext) -> None:
+    """Confirm or cancel a broadcast (stale or repeated presses never queue twice)."""
+    query = update.callback_query
+    if query is None or query.data is None or query.message is None:
+        return
+    services = context.services
+    if not services.is_admin(query.from_user.id):
+        log.warning("user %s pressed a broadcast button but is not an admin", query.from_user.id)
+        await query.answer("Only admins can do that.", show_alert=True)
+        return
+    _, action, raw_id = query.data.split(":", 2)
+    broadcast_id = int(raw_id)
+    now = time.time()
+    if action == "ok":
+        total = await services.broadcasts.confirm(broadcast_id, now=now)
+        if total is None:
+            await query.answer("Already sent or cancelled: nothing queued again.")
+            return
+        await query.answer(f"Queued for {total} chats")
+        await services.broadcasts.set_report_message(
+            broadcast_id, query.message.chat.id, query.message.message_id
+        )
+        log.info(
+            "admin %s confirmed broadcast %s (%d chats)", query.from_user.id, broadcast_id, total
+        )
+        services.delivery.wake()
+    else:
+        cancelled = await services.broadcasts.cancel(broadcast_id, now=now)
+        await query.answer("Cancelled" if cancelled else "Already finished or cancelled")
+        if cancelled:
+            log.info("admin %s cancelled broadcast %s", query.from_user.id, broadcast_id)
+    broadcast = await services.broadcasts.get(broadcast_id)
+    if broadcast is not None:
+        if broadcast.report_message_id is None:
+            await services.broadcasts.set_report_message(
+                broadcast_id, query.message.chat.id, query.message.message_id
+            )
+            broadcast = await services.broadcasts.get(broadcast_id) or broadcast
+        await services.reporter.show(context.bot, broadcast, now=now)
+
+
+async def cmd_stats(update: Update, context: BotContext) -> None:
+    """The bot's figures."""
+    services = context.services
+    stats = await collect_stats(services.db, feed_urls=services.settings.feed_urls)
+    await reply(update, render_stats(stats))
+
+
+async def refuse(update: Update, context: BotContext) -> None:
+    """A non-admin tried an admin command: one line, and a log entry with the user id."""
+    user = update.effective_user
+    log.warning("user %s tried an admin command; refused", user.id if user else None)
+    await reply(update, "⛔ This command is for the bot's admins.")
+
+
+def register(app: BotApp) -> None:
+    """Admin commands for ADMIN_IDS only; a refusal for everyone else."""
+    settings = app.bot_data.settings
+    assert settings is not None
+    admins = filters.User(user_id=settings.admin_ids, allow_empty=False)
+    message = filters.UpdateType.MESSAGE
+    app.add_handler(CommandHandler("broadcast", cmd_broadcast, filters=admins & message))
+    app.add_handler(CommandHandler("stats", cmd_stats, filters=admins & message))
+    app.add_handler(CommandHandler(["broadcast", "stats"], refuse, filters=message))
+    app.add_handler(CallbackQueryHandler(on_broadcast_button, pattern=r"^b:(ok|no):\d+$"))

@@ -1,0 +1,80 @@
+"""Membership changes: the bot added to or removed from chats, groups becoming supergroups."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from telegram import Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
+
+from bot.context import BotContext
+from bot.formatting import escape
+from handlers.common import register_chat
+
+log = logging.getLogger(__name__)
+
+_PRESENT = {
+    ChatMemberStatus.MEMBER,
+    ChatMemberStatus.ADMINISTRATOR,
+    ChatMemberStatus.OWNER,
+    ChatMemberStatus.RESTRICTED,
+}
+
+
+async def on_my_chat_member(update: Update, context: BotContext) -> None:
+    """Register a chat when the bot is added; mark it inactive when removed or blocked."""
+    change = update.my_chat_member
+    if change is None:
+        return
+    chat = change.chat
+    present = change.new_chat_member.status in _PRESENT
+    was_present = change.old_chat_member.status in _PRESENT
+    services = context.services
+    if not present:
+        await register_chat(update, context)
+        reason = "blocked by the user" if chat.type == ChatType.PRIVATE else "bot removed"
+        await services.chats.deactivate(chat.id, reason=reason, now=time.time())
+        log.info("chat %s: %s", chat.id, reason)
+        return
+    if chat.type == ChatType.PRIVATE:
+        await register_chat(update, context)  # unblocked: /start resumes pushes
+        return
+    before = await services.chats.get(chat.id)
+    await register_chat(update, context, activate=True)
+    if before is not None and not before.active:
+        await services.topics.load_chat(chat.id)
+    if was_present:
+        return
+    log.info("chat %s (%s): bot added by %s", chat.id, chat.type, change.from_user.id)
+    if chat.type == ChatType.CHANNEL:
+        name = f"@{chat.username}" if chat.username else escape(chat.title or str(chat.id))
+        text = (
+            f"Thanks for adding me to <b>{escape(chat.title or name)}</b>.\n"
+            f"Choose its topics here with <code>/topic {name} add bolivia</code>, "
+            "or post <code>/topic add bolivia</code> in the channel itself."
+        )
+        try:  # works only if this person has started the bot
+            await context.bot.send_message(change.from_user.id, text)
+        except TelegramError as exc:
+            log.info("channel %s: could not message the admin who added me: %s", chat.id, exc)
+
+
+async def on_migrate(update: Update, context: BotContext) -> None:
+    """A group became a supergroup: its topics and queue move to the new id."""
+    message = update.effective_message
+    if message is None:
+        return
+    if message.migrate_to_chat_id:
+        old, new = message.chat.id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id:
+        old, new = message.migrate_from_chat_id, message.chat.id
+    else:
+        return
+    services = context.services
+    if await services.chats.get(old) is None:
+        return
+    await services.chats.migrate(old, new, now=time.time())
+    services.index.move_chat(old, new)
+    log.info("chat %s migrated to %s", old, new)

@@ -1,0 +1,78 @@
+"""Small helpers every handler module shares: arguments, chat registration, replies."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram.constants import ChatType
+
+from bot.context import BotContext
+from storage.models import Chat
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def split_command(text: str | None) -> tuple[str, str]:
+    """'/Topic@bot add x' -> ('topic', 'add x'); text without a command -> ('', text)."""
+    text = (text or "").strip()
+    if not text.startswith("/"):
+        return "", text
+    head, _, rest = text.partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        rest = f"{more} {rest}".strip()
+    command = head[1:].split("@", 1)[0].lower()
+    return command, rest.strip()
+
+
+def command_args(update: Update) -> str:
+    """The text after the command word."""
+    message = update.effective_message
+    return split_command(message.text if message else None)[1]
+
+
+def thread_of(message: Message) -> int | None:
+    """The forum thread a message was posted in (None outside forum topics)."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
+async def register_chat(
+    update: Update, context: BotContext, *, activate: bool | None = None
+) -> Chat:
+    """Record the chat of this update (creating it on first contact)."""
+    chat = update.effective_chat
+    assert chat is not None
+    kind = chat.type if chat.type != ChatType.SENDER else ChatType.PRIVATE
+    title = chat.title or chat.full_name
+    return await context.services.chats.upsert(
+        chat.id,
+        kind=str(kind),
+        title=title,
+        username=chat.username,
+        is_forum=bool(chat.is_forum),
+        now=time.time(),
+        activate=activate,
+    )
+
+
+async def reply(
+    update: Update,
+    text: str,
+    *,
+    markup: InlineKeyboardMarkup | None = None,
+    preview: bool = False,
+    **kwargs: Any,
+) -> Message | None:
+    """Answer in the chat (and forum thread) the update came from."""
+    message = update.effective_message
+    if message is None:
+        return None
+    return await message.reply_text(
+        text,
+        reply_markup=markup,
+        link_preview_options=None if preview else NO_PREVIEW,
+        do_quote=False,
+        **kwargs,
+    )

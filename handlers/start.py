@@ -1,0 +1,127 @@
+"""/start, /help, /stop and the hint for unknown commands."""
+
+from __future__ import annotations
+
+import time
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
+
+from bot.context import BotContext
+from bot.formatting import escape
+from bot.matching import normalize_topic, suggest_topics
+from handlers.common import register_chat, reply, split_command
+
+HELP = """<b>Headline Bot</b> follows the news digest for you.
+
+<b>Topics</b> (words or phrases; new headlines that mention them are pushed here)
+/topic — your topics, each with a remove button
+/topic add bolivia, south africa — follow topics
+/topic add -israel — mute: never push headlines that mention it
+/topic remove bolivia — stop following; /topic clear removes all
+
+<b>Reading</b>
+/latest — the 5 newest headlines; /latest 10 — the 10 newest
+/latest bolivia — the newest on a topic
+/search lithium — search the archive ("quoted phrases", prefix*)
+
+<b>Pushes</b>
+/stop — pause pushes (your topics are kept)
+/start — resume pushes"""
+
+ADMIN_HELP = """
+
+<b>Admins</b>
+/broadcast Hello everyone — an announcement to every subscriber
+/broadcast groups … — only to groups (also: users, channels, all)
+Reply to any message with /broadcast to send that message
+/stats — chats, topics, feeds, delivery"""
+
+CHANNEL_HELP = """
+
+<b>Channels</b>: post /topic add lithium in the channel, or send me
+/topic @yourchannel add lithium in private (you and I must both be admins there)."""
+
+
+def suggestion_keyboard(titles: list[str]) -> InlineKeyboardMarkup | None:
+    """Buttons that subscribe to topics drawn from recent headlines."""
+    buttons = []
+    for label in suggest_topics(titles, n=6):
+        topic = normalize_topic(label)
+        if topic and len(f"t+:{topic}".encode()) <= 64:
+            buttons.append(InlineKeyboardButton(f"➕ {label}", callback_data=f"t+:{topic}"))
+    if not buttons:
+        return None
+    rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+    return InlineKeyboardMarkup(rows)
+
+
+async def cmd_start(update: Update, context: BotContext) -> None:
+    """Register (or resume) the chat and show how to subscribe."""
+    services = context.services
+    before = await services.chats.get(update.effective_chat.id) if update.effective_chat else None
+    chat = await register_chat(update, context, activate=True)
+    if before is not None and not before.active:
+        await services.topics.load_chat(chat.id)
+    topics = [s.topic for s in await services.topics.list(chat.id)]
+    if topics:
+        shown = ", ".join(escape(t) for t in topics[:20])
+        more = f" and {len(topics) - 20} more" if len(topics) > 20 else ""
+        text = (
+            "👋 Pushes are on. You follow: "
+            f"<b>{shown}</b>{more}.\n\n"
+            "Add more with /topic add &lt;topic&gt;, see the news with /latest, /help for all."
+        )
+    else:
+        text = (
+            "👋 <b>Welcome to Headline Bot.</b>\n\n"
+            "I read the news digest and push every new headline that mentions your topics, "
+            "once, as soon as it appears.\n\n"
+            "Follow a topic: <code>/topic add bolivia</code> (several: "
+            "<code>/topic add lithium, south africa</code>).\n"
+            "Read now: /latest, or search the archive: <code>/search lithium</code>.\n"
+            "/help lists every command."
+        )
+    titles = await services.headlines.recent_titles(50)
+    markup = suggestion_keyboard(titles)
+    if markup is not None:
+        text += "\n\nSuggested from today's headlines:"
+    await reply(update, text, markup=markup)
+
+
+async def cmd_help(update: Update, context: BotContext) -> None:
+    """Every command with an example."""
+    text = HELP
+    user = update.effective_user
+    chat = update.effective_chat
+    if chat is not None and chat.type == ChatType.PRIVATE:
+        text += CHANNEL_HELP
+        if user is not None and context.services.is_admin(user.id):
+            text += ADMIN_HELP
+    await reply(update, text)
+
+
+async def cmd_stop(update: Update, context: BotContext) -> None:
+    """Pause pushes; topics are kept."""
+    chat = await register_chat(update, context)
+    await context.services.chats.deactivate(chat.id, reason="paused with /stop", now=time.time())
+    await reply(
+        update,
+        "⏸ Pushes paused. Your topics are kept; /start resumes. /latest and /search still work.",
+    )
+
+
+async def cmd_unknown(update: Update, context: BotContext) -> None:
+    """A command this bot does not know: a short hint (only when addressed to this bot)."""
+    message = update.effective_message
+    chat = update.effective_chat
+    if message is None or chat is None or not message.text:
+        return
+    head = message.text.split(maxsplit=1)[0]
+    addressed = (
+        "@" in head and head.split("@", 1)[1].lower() == (context.bot.username or "").lower()
+    )
+    if chat.type != ChatType.PRIVATE and not addressed:
+        return  # in groups, commands for other bots are none of our business
+    command, _ = split_command(message.text)
+    await reply(update, f"I don't know /{escape(command[:32])}. /help lists what I can do.")
