@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -80,7 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for secret in (settings.bot_token, settings.webhook_secret)
         if secret is not None
     ]
-    configure_logging(settings.log_level, fmt=settings.log_format, secrets=secrets)
+    # The one-shot commands print their own results; their logs say only what went wrong
+    # unless LOG_LEVEL asks for more.
+    quiet = command != "run" and "log_level" not in settings.model_fields_set
+    level = "WARNING" if quiet else settings.log_level
+    configure_logging(level, fmt=settings.log_format, secrets=secrets)
+    # RetryAfter.retry_after as a timedelta, without a deprecation warning on every 429
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     if command == "run":
         return _run(settings)
     if command == "console":

@@ -1,0 +1,24 @@
+"""Fixtures shared across test folders."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.fakes.feed_server import FeedServer
+
+
+@pytest.fixture
+async def feed_server() -> AsyncIterator[FeedServer]:
+    """A fake feed server on 127.0.0.1, stopped after the test."""
+    async with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `python -m bot` does: RetryAfter.retry_after is a timedelta, with no warning."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)

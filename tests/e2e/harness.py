@@ -1,0 +1,114 @@
+"""Run the real Application against the fake Bot API and the fake feed server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bot.app import build_application, running
+from bot.context import BotApp, Services
+from bot.ratelimit import Limits
+from bot.settings import Settings
+from tests.fakes.feed_server import FeedServer, rss
+from tests.fakes.telegram import Call, FakeTelegram
+
+FEED = "/feed.xml"
+
+
+def make_settings(fake: FakeTelegram, feeds: FeedServer, db: Path, **overrides: Any) -> Settings:
+    """Settings pointing at the fakes (explicit values: nothing read from the environment)."""
+    values: dict[str, Any] = {
+        "bot_token": fake.token,
+        "telegram_api_url": f"http://127.0.0.1:{fake.port}",
+        "feed_urls": [feeds.url(FEED)],
+        "database_path": db,
+        "poll_interval_seconds": 1,
+        "admin_ids": [],
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def item(n: int, title: str, summary: str = "", **extra: Any) -> dict[str, Any]:
+    """An RSS item with a stable guid."""
+    return {
+        "title": title,
+        "link": f"https://news.example/{n}",
+        "guid": f"item-{n}",
+        "description": summary or f"Summary of {title}.",
+        **extra,
+    }
+
+
+class Harness:
+    """A running bot with the fakes it talks to, and helpers to talk as users do."""
+
+    def __init__(self, fake: FakeTelegram, feeds: FeedServer, app: BotApp, services: Services):
+        self.fake = fake
+        self.feeds = feeds
+        self.app = app
+        self.services = services
+        self.items: list[dict[str, Any]] = []
+
+    def publish(self, *items: Mapping[str, Any]) -> None:
+        """Put items at the top of the feed (the bot sees them at its next poll)."""
+        self.items[:0] = [dict(i) for i in items]
+        self.feeds.set_feed(FEED, rss(self.items))
+
+    async def poll(self) -> None:
+        """Poll now instead of waiting for the interval."""
+        await self.services.poller.poll_all(force=True)
+
+    async def say(self, chat_id: int, text: str, *, replies: int = 1, **kwargs: Any) -> list[Call]:
+        """Send a message as a user; wait for the bot's replies to that chat."""
+        before = len(self.fake.sent_to(chat_id))
+        self.fake.push_update(self.fake.message_update(chat_id, text, **kwargs))
+        return await self.wait_sent(chat_id, before + replies)
+
+    async def wait_sent(self, chat_id: int, n: int, timeout: float = 10.0) -> list[Call]:
+        """Wait until the chat has received n messages; return the new ones since n-1... all."""
+        await self.fake.wait_for(lambda: len(self.fake.sent_to(chat_id)) >= n, timeout)
+        return self.fake.sent_to(chat_id)
+
+    async def settle(self, seconds: float = 0.3) -> None:
+        """Give the bot a moment (to show that nothing more arrives)."""
+        await asyncio.sleep(seconds)
+
+    def texts(self, chat_id: int) -> list[str]:
+        """Every text the bot sent to the chat (HTML as sent)."""
+        return [str(c.params.get("text", "")) for c in self.fake.sent_to(chat_id)]
+
+
+@asynccontextmanager
+async def running_bot(
+    fake: FakeTelegram,
+    feeds: FeedServer,
+    db: Path,
+    *,
+    items: Sequence[Mapping[str, Any]] = (),
+    limits: Limits | None = None,
+    **settings: Any,
+) -> AsyncIterator[Harness]:
+    """Start the bot on `db` with the feed holding `items` (its first poll is the baseline)."""
+    feeds.set_feed(FEED, rss(list(items)))
+    app = build_application(
+        make_settings(fake, feeds, db, **settings), limits=limits or Limits.unlimited()
+    )
+    async with running(app) as services:
+        harness = Harness(fake, feeds, app, services)
+        harness.items = [dict(i) for i in items]
+        # the first poll runs at start-up: wait for it so the baseline is in place
+        await fake.wait_for(lambda: feeds.hits(FEED) >= 1, 10)
+        await _wait_polled(services)
+        yield harness
+
+
+async def _wait_polled(services: Services) -> None:
+    for _ in range(200):
+        states = await services.feeds.all()
+        if states and all(s.last_attempt_at for s in states):
+            return
+        await asyncio.sleep(0.05)

@@ -1,0 +1,163 @@
+"""The real `python -m bot` processes, run as a user would, against the fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import FEED, item
+from tests.fakes.feed_server import FeedServer, rss
+from tests.fakes.telegram import FakeTelegram
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "bot" / "data" / "sample_digest.xml"
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """The environment without any of the bot's settings or proxies, plus `values`."""
+    names = {
+        "BOT_TOKEN",
+        "TELEGRAM_API_URL",
+        "FEED_URLS",
+        "DATABASE_PATH",
+        "POLL_INTERVAL_SECONDS",
+        "ADMIN_IDS",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "WEBHOOK_URL",
+        "WEBHOOK_SECRET",
+        "PORT",
+    }
+    skip = names | {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"}
+    env = {k: v for k, v in os.environ.items() if k not in skip}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(values)
+    return env
+
+
+async def run(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple[int, str]:
+    """Run `python -m bot ARGS`; return the exit code and stdout+stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_poll_and_search_the_sample(tmp_path: Path) -> None:
+    env = clean_env(FEED_URLS=str(SAMPLE), DATABASE_PATH=str(tmp_path / "h.sqlite3"))
+    code, out = await run("poll", env=env, cwd=tmp_path)
+    assert code == 0, out
+    new = int(re.search(r": (\d+) new", out).group(1))  # type: ignore[union-attr]
+    assert new >= 14
+    code, out = await run("poll", env=env, cwd=tmp_path)
+    assert code == 0 and ": 0 new" in out or "not modified" in out, out
+    code, out = await run("search", "bolivia", env=env, cwd=tmp_path)
+    assert code == 0 and "Bolivia" in out and "https://" in out, out
+    code, out = await run("search", '"((AND*', env=env, cwd=tmp_path)
+    assert "Traceback" not in out, out
+    code, out = await run("search", "zzzqqq", env=env, cwd=tmp_path)
+    assert code == 0 and "no results" in out
+    code, out = await run("stats", env=env, cwd=tmp_path)
+    assert code == 0 and "Headlines" in out
+
+
+async def test_bad_settings_and_missing_token_exit_2(tmp_path: Path) -> None:
+    code, out = await run(env=clean_env(), cwd=tmp_path)
+    assert code == 2 and "BOT_TOKEN" in out and "config.example.env" in out
+    code, out = await run("poll", env=clean_env(POLL_INTERVAL_SECONDS="0"), cwd=tmp_path)
+    assert code == 2 and "POLL_INTERVAL_SECONDS" in out and "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1
+    code, out = await run("poll", env=clean_env(ADMIN_IDS="1,x"), cwd=tmp_path)
+    assert code == 2 and "ADMIN_IDS" in out
+
+
+async def test_poll_reports_a_broken_feed(tmp_path: Path, feed_server: FeedServer) -> None:
+    feed_server.set_status("/down.xml", 503)
+    env = clean_env(
+        FEED_URLS=f"{SAMPLE},{feed_server.url('/down.xml')}",
+        DATABASE_PATH=str(tmp_path / "h.sqlite3"),
+    )
+    code, out = await run("poll", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "HTTP 503" in out and "15 new" in out
+
+
+@pytest.mark.slow
+async def test_real_bot_process_end_to_end(
+    tmp_path: Path, fake_tg: FakeTelegram, feed_server: FeedServer
+) -> None:
+    feed_server.set_feed(FEED, rss([item(1, "Bolivia Old News", "x")]))
+    env = clean_env(
+        BOT_TOKEN=fake_tg.token,
+        TELEGRAM_API_URL=f"http://127.0.0.1:{fake_tg.port}",
+        FEED_URLS=feed_server.url(FEED),
+        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
+        POLL_INTERVAL_SECONDS="1",
+        LOG_LEVEL="DEBUG",
+    )
+    log = (tmp_path / "bot.log").open("w")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=tmp_path, stdout=log, stderr=log
+    )
+    try:
+        await fake_tg.wait_calls("getUpdates", 1, timeout=30)
+        # a second process on the same database refuses to start
+        code, out = await run(env=env, cwd=tmp_path)
+        assert code == 1 and "already running" in out
+        fake_tg.push_update(fake_tg.message_update(42, "/start"))
+        await fake_tg.wait_for(lambda: len(fake_tg.sent_to(42)) >= 1, 15)
+        fake_tg.push_update(fake_tg.message_update(42, "/topic add bolivia"))
+        await fake_tg.wait_for(lambda: len(fake_tg.sent_to(42)) >= 2, 15)
+        feed_server.set_feed(
+            FEED, rss([item(2, "Bolivia New Item", "y"), item(1, "Bolivia Old News", "x")])
+        )
+        await fake_tg.wait_for(lambda: len(fake_tg.sent_to(42)) >= 3, 15)
+        push = fake_tg.sent_to(42)[-1].params["text"]
+        assert "Bolivia New Item" in push and "Old News" not in push
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
+    output = (tmp_path / "bot.log").read_text()
+    assert fake_tg.token not in output
+    assert fake_tg.token.split(":", 1)[1] not in output
+    assert "DEBUG" in output
+
+
+async def test_check_passes_against_the_fakes_and_fails_with_a_bad_token(
+    tmp_path: Path, fake_tg: FakeTelegram
+) -> None:
+    env = clean_env(
+        BOT_TOKEN=fake_tg.token,
+        TELEGRAM_API_URL=f"http://127.0.0.1:{fake_tg.port}",
+        FEED_URLS=str(SAMPLE),
+        DATABASE_PATH=str(tmp_path / "c.sqlite3"),
+    )
+    code, out = await run("check", env=env, cwd=tmp_path)
+    assert code == 0, out
+    assert "FAIL" not in out and "@headline_test_bot" in out
+    env["BOT_TOKEN"] = "123:wrong"
+    code, out = await run("check", env=env, cwd=tmp_path)
+    assert code == 1 and "refused" in out
+    assert "123:wrong" not in out
