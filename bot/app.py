@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -34,6 +35,7 @@ USER_COMMANDS = [
     BotCommand("stop", "Pause pushes (topics are kept)"),
     BotCommand("help", "Every command with an example"),
 ]
+ALLOWED_UPDATES = ["message", "channel_post", "callback_query", "my_chat_member"]
 ADMIN_COMMANDS = [
     BotCommand("broadcast", "Announce to every subscriber"),
     BotCommand("stats", "How the bot is doing"),
@@ -192,3 +194,34 @@ async def _post_shutdown(app: BotApp) -> None:
         await services.fetcher.aclose()
         await services.db.close()
         app.bot_data.services = None
+
+
+@asynccontextmanager
+async def running(app: BotApp, *, poll_timeout: int = 1) -> AsyncIterator[Services]:
+    """Run the application inside an existing event loop (console, tests); stop on exit.
+
+    The same start and stop sequence as run_polling, lifecycle hooks included, without its
+    signal handling and event-loop ownership.
+    """
+    await app.initialize()
+    try:
+        if app.post_init is not None:
+            await app.post_init(app)
+        services = app.bot_data.services
+        assert services is not None
+        assert app.updater is not None
+        await app.updater.start_polling(
+            poll_interval=0, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
+        )
+        await app.start()
+        yield services
+    finally:
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        if app.post_stop is not None:
+            await app.post_stop(app)
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)

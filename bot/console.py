@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape as xml_escape
 from pydantic import SecretStr
 from telegram.request import BaseRequest, RequestData
 
-from bot.app import build_application
+from bot.app import build_application, running
 from bot.context import BotApp, Services
 from bot.formatting import html_to_console
 from bot.ratelimit import Limits
@@ -293,30 +293,12 @@ async def run_console(settings: Settings, *, admin: bool = False) -> int:
             requests=(ConsoleRequest(world), ConsoleRequest(world)),
             limits=Limits.unlimited(),
         )
-        await app.initialize()
-        try:
-            if app.post_init is not None:
-                await app.post_init(app)
-            services = app.bot_data.services
-            assert services is not None
-            assert app.updater is not None
-            await app.updater.start_polling(poll_interval=0, timeout=1)
-            await app.start()
+        async with running(app) as services:
             await services.poller.poll_all(force=True)
             count = await services.headlines.count()
             show(f"headline-bot console: {count} headlines from {len(feeds)} feed(s). "
                  "Type :help for help.")
             await _loop(app, world, services, feed, interactive=interactive)
-        finally:
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
-            if app.running:
-                await app.stop()
-            if app.post_stop is not None:
-                await app.post_stop(app)
-            await app.shutdown()
-            if app.post_shutdown is not None:
-                await app.post_shutdown(app)
     return 0
 
 

@@ -9,14 +9,12 @@ from urllib.parse import urlsplit
 
 from telegram.error import InvalidToken, TelegramError
 
-from bot.app import build_application
+from bot.app import ALLOWED_UPDATES, build_application
 from bot.lock import AlreadyRunningError, acquire_lock
 from bot.settings import Settings
 from storage.migrate import SchemaTooNewError
 
 log = logging.getLogger(__name__)
-
-ALLOWED_UPDATES = ["message", "channel_post", "callback_query", "my_chat_member"]
 
 
 def run_bot(settings: Settings) -> int:

@@ -66,7 +66,7 @@ async def test_poll_and_search_the_sample(tmp_path: Path) -> None:
     new = int(re.search(r": (\d+) new", out).group(1))  # type: ignore[union-attr]
     assert new >= 14
     code, out = await run("poll", env=env, cwd=tmp_path)
-    assert code == 0 and ": 0 new" in out or "not modified" in out, out
+    assert (code == 0 and ": 0 new" in out) or "not modified" in out, out
     code, out = await run("search", "bolivia", env=env, cwd=tmp_path)
     assert code == 0 and "Bolivia" in out and "https://" in out, out
     code, out = await run("search", '"((AND*', env=env, cwd=tmp_path)
