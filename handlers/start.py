@@ -43,10 +43,10 @@ CHANNEL_HELP = """
 /topic @yourchannel add lithium in private (you and I must both be admins there)."""
 
 
-def suggestion_keyboard(titles: list[str]) -> InlineKeyboardMarkup | None:
+def suggestion_keyboard(texts: list[str]) -> InlineKeyboardMarkup | None:
     """Buttons that subscribe to topics drawn from recent headlines."""
     buttons = []
-    for label in suggest_topics(titles, n=6):
+    for label in suggest_topics(texts, n=6):
         topic = normalize_topic(label)
         if topic and len(f"t+:{topic}".encode()) <= 64:
             buttons.append(InlineKeyboardButton(f"➕ {label}", callback_data=f"t+:{topic}"))
@@ -82,10 +82,11 @@ async def cmd_start(update: Update, context: BotContext) -> None:
             "Read now: /latest, or search the archive: <code>/search lithium</code>.\n"
             "/help lists every command."
         )
-    titles = await services.headlines.recent_titles(50)
-    markup = suggestion_keyboard(titles)
+    # summaries are in sentence case, which tells names from other words
+    recent = await services.headlines.latest(30)
+    markup = suggestion_keyboard([h.title for h in recent] + [h.summary for h in recent])
     if markup is not None:
-        text += "\n\nSuggested from today's headlines:"
+        text += "\n\nSuggested from recent headlines:"
     await reply(update, text, markup=markup)
 
 

@@ -1,0 +1,383 @@
+"""Pure rendering of headlines and results as Telegram HTML, split under the message limit.
+
+Every piece of feed or user text goes through escape(); links only ever carry http(s) URLs.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from storage.models import SNIPPET_CLOSE, SNIPPET_OPEN, Headline, SearchPage
+
+__all__ = [
+    "MESSAGE_LIMIT",
+    "escape",
+    "format_date",
+    "format_datetime",
+    "headline_block",
+    "html_to_console",
+    "html_to_text",
+    "render_latest",
+    "render_push",
+    "render_search",
+    "safe_url",
+    "split_messages",
+    "tg_len",
+    "truncate",
+]
+
+MESSAGE_LIMIT = 4096
+# Headroom under Telegram's 4096 so a caller may add a line without re-splitting.
+DEFAULT_LIMIT = 4000
+TITLE_CHARS = 300
+SNIPPET_CHARS = 300
+URL_CHARS = 2048
+BLOCK_SEPARATOR = "\n\n"
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# C0/C1 controls (bar tab and newline), lone surrogates and non-characters: Telegram rejects
+# or mangles them, and a lone surrogate cannot even be encoded for the request.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_SPACES = re.compile(r"\s+")
+
+
+def tg_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _clean(text: str) -> str:
+    return _UNSAFE.sub("", text)
+
+
+def escape(text: str) -> str:
+    """Escape text for Telegram HTML (and drop characters Telegram cannot take)."""
+    return html.escape(_clean(text), quote=False)
+
+
+def _one_line(text: str) -> str:
+    return _SPACES.sub(" ", _clean(text)).strip()
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut text to at most limit characters on a word boundary, ending with '…'."""
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return "…"[: max(limit, 0)]
+    cut = text[: limit - 1]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" \n\t,;:-–—") + "…"
+
+
+def _utc(ts: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def format_date(ts: float) -> str:
+    """'27 Nov 2026' (UTC); empty for an impossible timestamp."""
+    moment = _utc(ts)
+    if moment is None:
+        return ""
+    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+
+
+def format_datetime(ts: float) -> str:
+    """'27 Nov 2026 21:40 UTC'; empty for an impossible timestamp."""
+    moment = _utc(ts)
+    if moment is None:
+        return ""
+    return f"{format_date(ts)} {moment:%H:%M} UTC"
+
+
+def safe_url(url: str | None, max_chars: int = URL_CHARS) -> str | None:
+    """The URL if it is a plain absolute http(s) link Telegram will take, else None."""
+    if not url or len(url) > max_chars:
+        return None
+    url = url.strip()
+    if any(c.isspace() for c in url) or _UNSAFE.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def _snippet_segments(snippet: str) -> list[tuple[str, bool]]:
+    """Split a marked snippet into (text, bold) runs; stray or nested markers are absorbed."""
+    segments: list[tuple[str, bool]] = []
+    depth = 0
+    for part in re.split(f"([{SNIPPET_OPEN}{SNIPPET_CLOSE}])", snippet):
+        if part == SNIPPET_OPEN:
+            depth += 1
+        elif part == SNIPPET_CLOSE:
+            depth = max(depth - 1, 0)
+        elif part:
+            bold = depth > 0
+            if segments and segments[-1][1] == bold:
+                segments[-1] = (segments[-1][0] + part, bold)
+            else:
+                segments.append((part, bold))
+    return segments
+
+
+def render_snippet(snippet: str, limit: int = SNIPPET_CHARS) -> str:
+    """A marked snippet as HTML with matches in bold, cut to limit visible characters."""
+    segments = [(_SPACES.sub(" ", _clean(text)), bold) for text, bold in _snippet_segments(snippet)]
+    plain = "".join(text for text, _ in segments)
+    shown = truncate(plain.strip(), limit)
+    # Map the truncated plain text back onto the runs it came from.
+    lead = len(plain) - len(plain.lstrip())
+    keep = len(shown) - 1 if shown.endswith("…") and shown != plain.strip() else len(shown)
+    start, end = lead, lead + keep
+    out: list[str] = []
+    position = 0
+    for text, bold in segments:
+        piece = text[max(start - position, 0) : max(end - position, 0)]
+        position += len(text)
+        if not piece:
+            continue
+        out.append(f"<b>{escape(piece)}</b>" if bold else escape(piece))
+    if keep < len(shown):
+        out.append("…")
+    return "".join(out)
+
+
+def _block(
+    h: Headline,
+    *,
+    topics: Sequence[str],
+    summary_chars: int,
+    snippet: str | None,
+    title_chars: int = TITLE_CHARS,
+    url_chars: int = URL_CHARS,
+    prefix: str = "",
+) -> str:
+    title = escape(truncate(_one_line(h.title), title_chars) or "(untitled)")
+    url = safe_url(h.link, url_chars)
+    if url is not None:
+        title = f'<a href="{html.escape(url, quote=True)}">{title}</a>'
+    lines = [f"{prefix}<b>{title}</b>"]
+    if snippet is not None:
+        body = render_snippet(snippet, summary_chars) if summary_chars > 0 else ""
+    else:
+        body = escape(truncate(_one_line(h.summary), summary_chars)) if summary_chars > 0 else ""
+    if body:
+        lines.append(body)
+    meta = []
+    date = format_date(h.published_at)
+    if date:
+        meta.append(f"<i>{date}</i>")
+    shown_topics = [t for t in topics if t and not t.startswith("-")]
+    if shown_topics:
+        meta.append("🏷 " + escape(truncate(", ".join(shown_topics), 200)))
+    if meta:
+        lines.append(" · ".join(meta))
+    return "\n".join(lines)
+
+
+def headline_block(
+    h: Headline,
+    *,
+    topics: Sequence[str] = (),
+    summary_chars: int = 200,
+    snippet: str | None = None,
+) -> str:
+    """One headline: linked bold title, summary (or marked snippet), date and topics."""
+    return _block(h, topics=topics, summary_chars=summary_chars, snippet=snippet)
+
+
+# --- splitting ---------------------------------------------------------------------------------
+
+
+def _cut_plain(html_text: str, limit: int) -> list[str]:
+    """Degrade an over-long block to escaped plain text in pieces of at most limit."""
+    plain = html_to_text(html_text).strip()
+    pieces: list[str] = []
+    while plain:
+        # Escaping can grow text up to 5x ('&' -> '&amp;'); shrink until the piece fits.
+        end = min(len(plain), limit)
+        while end > 1 and tg_len(escape(plain[:end])) > limit:
+            end = max(1, min(end - 1, end * limit // max(tg_len(escape(plain[:end])), 1)))
+        if end < len(plain):
+            space = max(plain.rfind(" ", 0, end + 1), plain.rfind("\n", 0, end + 1))
+            if space > end // 2:
+                end = space
+        piece = escape(plain[:end].strip())
+        if piece:
+            pieces.append(piece)
+        plain = plain[end:].lstrip()
+    return pieces
+
+
+def split_messages(
+    blocks: Sequence[str],
+    *,
+    header: str = "",
+    footer: str = "",
+    limit: int = DEFAULT_LIMIT,
+) -> list[str]:
+    """Pack header, blocks and footer into as few messages as fit in limit each."""
+    limit = max(min(limit, MESSAGE_LIMIT), 1)
+    parts = [p for p in (header, *blocks, footer) if p.strip()]
+    messages: list[str] = []
+    current = ""
+    for part in parts:
+        if current:
+            candidate = current + BLOCK_SEPARATOR + part
+            if tg_len(candidate) <= limit:
+                current = candidate
+                continue
+            messages.append(current)
+            current = ""
+        if tg_len(part) <= limit:
+            current = part
+        else:
+            pieces = _cut_plain(part, limit)
+            if pieces:
+                messages.extend(pieces[:-1])
+                current = pieces[-1]
+    if current:
+        messages.append(current)
+    return messages
+
+
+# --- whole replies ---------------------------------------------------------------------------
+
+
+def render_push(items: Sequence[tuple[Headline, tuple[str, ...]]], *, more: int = 0) -> list[str]:
+    """A push of new headlines for one chat; '+N more' when the caller held some back."""
+    blocks = [headline_block(h, topics=topics) for h, topics in items]
+    header = "📰 <b>New on your topics</b>" if len(items) > 1 else ""
+    footer = f"+{more} more: /latest" if more > 0 else ""
+    return split_messages(blocks, header=header, footer=footer)
+
+
+def render_latest(headlines: Sequence[Headline], *, query: str | None = None) -> list[str]:
+    """A numbered list of recent headlines, optionally on one topic."""
+    shown_query = escape(truncate(_one_line(query), 64)) if query else ""
+    if not headlines:
+        if shown_query:
+            return [f"Nothing on <b>{shown_query}</b> yet."]
+        return ["No headlines yet."]
+    header = f"<b>Latest on {shown_query}</b>" if shown_query else "<b>Latest headlines</b>"
+    blocks = [
+        _block(h, topics=(), summary_chars=160, snippet=None, prefix=f"{i}. ")
+        for i, h in enumerate(headlines, start=1)
+    ]
+    return split_messages(blocks, header=header)
+
+
+# Progressively smaller renderings until a page of results fits in one message.
+_SEARCH_LEVELS = (
+    (SNIPPET_CHARS, TITLE_CHARS, URL_CHARS),
+    (150, 200, 1024),
+    (60, 120, 300),
+    (0, 80, 0),
+)
+
+
+def render_search(page: SearchPage, *, query: str, offset: int, per_page: int) -> str:
+    """One page of search results with matches in bold; always one message."""
+    shown_query = escape(truncate(_one_line(query), 64)) or "your search"
+    if not page.hits:
+        if offset > 0 and page.total > 0:
+            return f"No more results for <b>{shown_query}</b>."
+        return f"No results for <b>{shown_query}</b>."
+    first = offset + 1
+    last = offset + len(page.hits)
+    header = f"Results {first}–{last} of {max(page.total, last)} for <b>{shown_query}</b>"
+    hits = page.hits[: max(per_page, 1)]
+    blocks: list[str] = []
+    for snippet_chars, title_chars, url_chars in _SEARCH_LEVELS:
+        blocks = [
+            _block(
+                hit.headline,
+                topics=(),
+                summary_chars=snippet_chars,
+                snippet=hit.snippet,
+                title_chars=title_chars,
+                url_chars=url_chars,
+                prefix=f"{first + i}. ",
+            )
+            for i, hit in enumerate(hits)
+        ]
+        text = BLOCK_SEPARATOR.join([header, *blocks])
+        if tg_len(text) <= DEFAULT_LIMIT:
+            return text
+    # Too many hits for one message even at the smallest size: show the ones that fit.
+    return split_messages(blocks, header=header)[0]
+
+
+# --- back to plain text ------------------------------------------------------------------------
+
+
+class _TextParser(HTMLParser):
+    def __init__(self, console: bool) -> None:
+        super().__init__(convert_charrefs=True)
+        self.console = console
+        self.out: list[str] = []
+        self.links: list[str | None] = []
+
+    _MARKS: ClassVar[dict[str, str]] = {
+        "b": "**",
+        "strong": "**",
+        "i": "_",
+        "em": "_",
+        "code": "`",
+        "pre": "```",
+    }
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self.console:
+            return
+        if tag == "a":
+            self.links.append(dict(attrs).get("href"))
+        elif tag in self._MARKS:
+            self.out.append(self._MARKS[tag])
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.console:
+            return
+        if tag == "a" and self.links:
+            href = self.links.pop()
+            if href:
+                self.out.append(f" <{href}>")
+        elif tag in self._MARKS:
+            self.out.append(self._MARKS[tag])
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data)
+
+
+def _parse(html_text: str, *, console: bool) -> str:
+    parser = _TextParser(console)
+    parser.feed(html_text)
+    parser.close()
+    return "".join(parser.out)
+
+
+def html_to_text(html_text: str) -> str:
+    """The plain text Telegram would show for this HTML (tags dropped, entities decoded)."""
+    return _parse(html_text, console=False)
+
+
+def html_to_console(html_text: str) -> str:
+    """A terminal rendering: **bold**, _italic_, `code`, links as 'text <url>'."""
+    return _parse(html_text, console=True)

@@ -1,0 +1,356 @@
+"""Topic normalisation, whole-word matching and routing through the TopicIndex."""
+
+from __future__ import annotations
+
+import sqlite3
+import tracemalloc
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.matching import (
+    FIELD_BOUNDARY,
+    Route,
+    TopicIndex,
+    fold,
+    headline_tokens,
+    normalize_topic,
+    parse_topic_list,
+    suggest_topics,
+    tokenize,
+    topic_matches,
+)
+
+# --- fold / tokenize ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Marquéz", "marquez"),
+        ("SÃO PAULO", "sao paulo"),
+        ("Øresund", "oresund"),
+        ("Łódź", "lodz"),
+        ("Straße", "strasse"),
+        ("Ærø", "aero"),
+        ("Africa’s", "africa's"),
+        ("“quoted”", '"quoted"'),
+        ("ﬁnance", "finance"),
+        ("ＡＢＣ", "abc"),
+        ("plain ascii", "plain ascii"),
+    ],
+)
+def test_fold(text: str, expected: str) -> None:
+    assert fold(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("South Africa’s case", ["south", "africa", "s", "case"]),
+        ("Marquéz", ["marquez"]),
+        ("well-known snake_case", ["well", "known", "snake", "case"]),
+        ("COVID-19: 2,000 cases", ["covid", "19", "2", "000", "cases"]),
+        ("  ...  ", []),
+        ("हिन्दी समाचार", ["हिन्दी", "समाचार"]),  # vowel signs and viramas stay inside words
+        ("한국 뉴스", ["한국", "뉴스"]),  # Hangul syllables are recomposed, not split into jamo
+        ("Привет, мир", ["привет", "мир"]),
+    ],
+)
+def test_tokenize(text: str, expected: list[str]) -> None:
+    assert tokenize(text) == expected
+
+
+def _fts5_tokens(text: str) -> list[str]:
+    """The terms SQLite's own unicode61 remove_diacritics 2 tokenizer produces, in order."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='unicode61 remove_diacritics 2')")
+        db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+        db.execute("INSERT INTO t(x) VALUES (?)", (text,))
+        rows = db.execute("SELECT term, offset FROM v ORDER BY offset").fetchall()
+    finally:
+        db.close()
+    return [term for term, _ in rows]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "South Africa’s case against Israel",
+        "Marquéz and Peña Nieto in Bogotá",
+        "Evo Morales: «no me voy», dice el ex-presidente",
+        "São Tomé e Príncipe — 2026 elections",
+        "L'économie française à l'épreuve",
+        "snake_case & kebab-case 3.14",
+        "Ñuñoa, Curaçao, Citroën, naïve façade",
+    ],
+)
+def test_tokenize_agrees_with_sqlite_fts5(text: str) -> None:
+    assert tokenize(text) == _fts5_tokens(text)
+
+
+# --- topics ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  Bogotá!! ", "bogota"),
+        ("-Israel", "-israel"),
+        ("- Israel", "-israel"),
+        ("—Israel", "-israel"),  # phones turn '--' into an em dash
+        ("south  africa", "south africa"),
+        ("South Africa's", "south africa s"),
+        ("x" * 64, "x" * 64),
+        ("", None),
+        ("   ", None),
+        ("!!!", None),
+        ("-", None),
+        ("x" * 65, None),
+        ("-" + "x" * 64, None),
+    ],
+)
+def test_normalize_topic(raw: str, expected: str | None) -> None:
+    assert normalize_topic(raw) == expected
+
+
+def test_parse_topic_list() -> None:
+    valid, invalid = parse_topic_list("Bolivia, -Israel\nsouth  africa,, !!, BOLIVIA,\n")
+    assert valid == ["bolivia", "-israel", "south africa"]
+    assert invalid == ["!!"]
+
+
+@given(st.text(max_size=200))
+def test_normalized_topics_are_stable(raw: str) -> None:
+    topic = normalize_topic(raw)
+    if topic is not None:
+        assert 1 <= len(topic) <= 64
+        assert normalize_topic(topic) == topic
+
+
+# --- matching ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("topic", "text", "expected"),
+    [
+        ("ali", "Ali Arce wins", True),
+        ("ali", "Kaliman speaks", False),
+        ("ali", "Salinas market", False),
+        ("ali", "Troops leave Mali", False),
+        ("bogotá", "BOGOTA TODAY", True),
+        ("bogota", "Bogotá's mayor", True),
+        ("south africa", "South Africa's case", True),
+        ("south africa", "South of Africa", False),
+        ("africa south", "South Africa", False),
+        ("-israel", "Israel responds", True),  # the phrase of a mute matches too
+    ],
+)
+def test_topic_matches(topic: str, text: str, expected: bool) -> None:
+    assert topic_matches(topic, tokenize(text)) is expected
+
+
+def test_headline_tokens_keep_phrases_inside_one_field() -> None:
+    tokens = headline_tokens("Talks in South", "Africa watches", ["Politics", "Latin America"])
+    assert FIELD_BOUNDARY in tokens
+    assert not topic_matches("south africa", tokens)
+    assert not topic_matches("politics latin", tokens)
+    assert topic_matches("latin america", tokens)
+    assert topic_matches("africa watches", tokens)
+
+
+# --- the index ---------------------------------------------------------------------------------
+
+
+def _route(index: TopicIndex, title: str, summary: str = "") -> dict[int, Route]:
+    return index.route(headline_tokens(title, summary, ()))
+
+
+def test_route_whole_words_and_phrases() -> None:
+    index = TopicIndex()
+    index.add(1, "ali")
+    index.add(2, "south africa", thread_id=7)
+    index.add(2, "case")
+    index.add(3, "africa")
+    routes = _route(index, "South Africa’s case", "Ali Arce comments; Kaliman silent")
+    assert routes == {
+        1: Route(None, ("ali",)),
+        2: Route(None, ("case", "south africa")),
+        3: Route(None, ("africa",)),
+    }
+    assert _route(index, "Kaliman in Mali") == {}
+
+
+def test_route_thread_is_the_first_matching_topic() -> None:
+    index = TopicIndex()
+    index.add(5, "venezuela", thread_id=20)
+    index.add(5, "bolivia", thread_id=10)
+    assert _route(index, "Bolivia and Venezuela") == {5: Route(10, ("bolivia", "venezuela"))}
+    assert _route(index, "Venezuela votes") == {5: Route(20, ("venezuela",))}
+
+
+def test_mutes_win_over_matches() -> None:
+    index = TopicIndex()
+    index.add(1, "gaza")
+    index.add(1, "-israel")
+    index.add(2, "gaza")
+    index.add(3, "-israel")  # a chat with only mutes gets nothing
+    routes = _route(index, "Gaza ceasefire", "Israel and Hamas agree")
+    assert set(routes) == {2}
+    assert set(_route(index, "Gaza ceasefire")) == {1, 2}
+
+
+def test_add_normalises_and_is_idempotent() -> None:
+    index = TopicIndex()
+    index.add(1, "  Bogotá ")
+    index.add(1, "bogota", thread_id=3)
+    assert len(index) == 1
+    assert index.topics_of(1) == {"bogota": 3}
+    with pytest.raises(ValueError, match="not a valid topic"):
+        index.add(1, "!!")
+
+
+def test_remove_and_remove_chat() -> None:
+    index = TopicIndex()
+    index.add(1, "bolivia")
+    index.add(1, "-bolivia")
+    index.add(2, "bolivia")
+    assert index.remove(1, "-bolivia")
+    assert not index.remove(1, "-bolivia")
+    assert not index.remove(9, "bolivia")
+    assert set(_route(index, "Bolivia")) == {1, 2}
+    assert index.remove_chat(1) == 1
+    assert index.remove_chat(1) == 0
+    assert set(_route(index, "Bolivia")) == {2}
+    assert index.remove(2, "Bolivia")
+    assert len(index) == 0
+    assert _route(index, "Bolivia") == {}
+    assert index.topics_of(2) == {}
+    # Nothing is left behind once the last subscriber leaves.
+    assert index.matching_phrases(tokenize("Bolivia")) == set()
+
+
+def test_move_chat_keeps_topics_and_threads() -> None:
+    index = TopicIndex()
+    index.add(-100, "peru", thread_id=4)
+    index.add(-100, "chile")
+    index.add(-200, "chile", thread_id=9)
+    index.move_chat(-100, -200)
+    assert index.topics_of(-100) == {}
+    assert index.topics_of(-200) == {"chile": 9, "peru": 4}
+    assert len(index) == 2
+    assert _route(index, "Peru and Chile") == {-200: Route(9, ("chile", "peru"))}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    subs=st.lists(
+        st.tuples(
+            st.integers(1, 6),
+            st.sampled_from(["ali", "south africa", "africa", "case", "-ali", "-case", "mali"]),
+            st.sampled_from([None, None, 10, 20]),
+        ),
+        max_size=25,
+    ),
+    removals=st.lists(st.tuples(st.integers(1, 6), st.sampled_from(["ali", "-ali"])), max_size=3),
+    words=st.lists(st.sampled_from(["Ali", "South", "Africa", "case", "Mali", "x"]), max_size=12),
+)
+def test_route_agrees_with_naive_matching(
+    subs: list[tuple[int, str, int | None]],
+    removals: list[tuple[int, str]],
+    words: list[str],
+) -> None:
+    index = TopicIndex()
+    for chat_id, topic, thread_id in subs:
+        index.add(chat_id, topic, thread_id)
+    for chat_id, topic in removals:
+        index.remove(chat_id, topic)
+    tokens = tokenize(" ".join(words))
+    expected: dict[int, Route] = {}
+    for chat_id in {c for c, _, _ in subs}:
+        topics = index.topics_of(chat_id)
+        hits = sorted(t for t in topics if not t.startswith("-") and topic_matches(t, tokens))
+        mutes = [t for t in topics if t.startswith("-") and topic_matches(t, tokens)]
+        if hits and not mutes:
+            expected[chat_id] = Route(topics[hits[0]], tuple(hits))
+    assert index.route(tokens) == expected
+    assert len(index) == sum(len(index.topics_of(c)) for c in range(1, 7))
+
+
+def test_index_memory_for_many_chats() -> None:
+    words = [f"word{i}" for i in range(300)]
+    tracemalloc.start()
+    try:
+        index = TopicIndex()
+        for chat_id in range(20_000):
+            for k in range(5):
+                index.add(chat_id, words[(chat_id * 7 + k * 13) % 300])
+        size, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(index) == 100_000
+    # About 100 bytes a subscription: 100,000 chats x 5 topics stays near 50 MB.
+    assert size / len(index) < 150
+
+
+# --- suggestions -------------------------------------------------------------------------------
+
+TITLES = [
+    "Bolivia votes as Venezuela watches",
+    "Protests in Bolivia over fuel prices",
+    "South Africa files case at the court",
+    "Court hears South Africa's arguments",
+    "Venezuela and Bolivia sign gas deal",
+    "Why South Africa went to court",
+    "Floods hit Bolivia again",
+    "The Breaking News Of The Day In Title Case",
+    "Officials in Venezuela deny report",
+    "Police arrest suspect",
+]
+
+
+def test_suggest_topics_finds_names() -> None:
+    suggestions = suggest_topics(TITLES, n=5)
+    assert suggestions[:3] == ["Bolivia", "Venezuela", "South Africa"]
+    assert "Police" not in suggestions  # a sentence's first word is not a name
+    assert "South" not in suggestions  # "South Africa" took its uses
+    for topic in suggestions:
+        normalized = normalize_topic(topic)
+        assert normalized is not None
+        assert len(("t:" + normalized).encode()) <= 64
+
+
+def test_suggest_topics_prefers_whole_names() -> None:
+    titles = [
+        "Bolivia’s Arce faces protests in La Paz",
+        "Evo Morales rally in Cochabamba",
+        "Venezuela: Maduro meets Lula",
+        "Arce and Evo Morales split the party",
+        "Floods in La Paz kill 3",
+        "Lula backs Venezuela talks",
+        "Morales supporters block roads in Bolivia",
+    ]
+    suggestions = suggest_topics(titles, n=6)
+    assert suggestions[:5] == ["Bolivia", "Arce", "La Paz", "Evo Morales", "Venezuela"]
+    assert "Paz" not in suggestions
+    assert "Morales" not in suggestions
+
+
+def test_suggest_topics_with_nothing() -> None:
+    assert suggest_topics([]) == []
+    assert suggest_topics(["the end", "...", ""]) == []
+
+
+@given(st.lists(st.text(max_size=120), max_size=20))
+def test_suggest_topics_are_always_usable(titles: list[str]) -> None:
+    suggestions = suggest_topics(titles, n=4)
+    assert len(suggestions) <= 4
+    normalized = [normalize_topic(s) for s in suggestions]
+    assert None not in normalized
+    assert len(set(normalized)) == len(normalized)
+    for topic in normalized:
+        assert topic is not None
+        assert not topic.startswith("-")
+        assert len(("t:" + topic).encode()) <= 64
