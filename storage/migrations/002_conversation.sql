@@ -60,13 +60,16 @@ CREATE UNIQUE INDEX outbox_chat_headline ON outbox (chat_id, headline_id)
     WHERE headline_id IS NOT NULL;
 CREATE UNIQUE INDEX outbox_chat_broadcast ON outbox (chat_id, broadcast_id)
     WHERE broadcast_id IS NOT NULL;
-CREATE INDEX outbox_open ON outbox (status, priority, chat_id)
-    WHERE status IN ('pending', 'sending');
--- The delivery loop's queries: ready_chats groups by chat over this (covering) index,
--- next_unit reads one chat's rows from it, next_wakeup takes the smallest not_before.
+-- Indexes over unsent rows only, so they stay as small as the backlog. Every pending
+-- index slows the poller's fan-out inserts, hence no more of them than the delivery
+-- loop needs: next_unit reads one chat's rows, ready_chats walks rows most urgent first
+-- (priority, then id), next_wakeup takes the smallest not_before, and reset_inflight
+-- finds the rows a crash left in flight.
 CREATE INDEX outbox_chat_pending ON outbox (chat_id, priority, batch, not_before)
     WHERE status = 'pending';
+CREATE INDEX outbox_pending_order ON outbox (priority) WHERE status = 'pending';
 CREATE INDEX outbox_pending_wakeup ON outbox (not_before) WHERE status = 'pending';
+CREATE INDEX outbox_sending ON outbox (chat_id) WHERE status = 'sending';
 CREATE INDEX outbox_broadcast_status ON outbox (broadcast_id, status)
     WHERE broadcast_id IS NOT NULL;
 CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;

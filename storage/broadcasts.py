@@ -1,0 +1,153 @@
+"""Announcements from admins to every chat of an audience."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from storage.chats import audience_kinds
+from storage.db import Database
+from storage.models import Broadcast, BroadcastProgress
+
+
+def _broadcast(row: sqlite3.Row) -> Broadcast:
+    return Broadcast(
+        id=row["id"],
+        admin_id=row["admin_id"],
+        audience=row["audience"],
+        text=row["text"],
+        from_chat_id=row["from_chat_id"],
+        from_message_id=row["from_message_id"],
+        status=row["status"],
+        report_chat_id=row["report_chat_id"],
+        report_message_id=row["report_message_id"],
+        total=row["total"],
+        created_at=row["created_at"],
+        confirmed_at=row["confirmed_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class BroadcastRepo:
+    """Reads and writes broadcasts and queues their outbox rows."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        *,
+        admin_id: int,
+        audience: str,
+        text: str | None = None,
+        from_chat_id: int | None = None,
+        from_message_id: int | None = None,
+        now: float,
+    ) -> Broadcast:
+        """Store a draft announcement."""
+        audience_kinds(audience)  # fail early on an unknown audience
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "INSERT INTO broadcasts (admin_id, audience, text, from_chat_id,"
+                " from_message_id, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                (admin_id, audience, text, from_chat_id, from_message_id, now),
+            )
+            row = await cur.fetchone()
+            await cur.close()
+        assert row is not None
+        return _broadcast(row)
+
+    async def get(self, broadcast_id: int) -> Broadcast | None:
+        """Return the broadcast, or None."""
+        row = await self._db.fetchone("SELECT * FROM broadcasts WHERE id = ?", (broadcast_id,))
+        return None if row is None else _broadcast(row)
+
+    async def confirm(self, broadcast_id: int, *, now: float) -> int | None:
+        """Queue a draft for every active chat of its audience; return the number queued.
+
+        None when it was no longer a draft, so a second press queues nothing. A broadcast
+        with nobody to send to is done at once.
+        """
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT audience FROM broadcasts WHERE id = ? AND status = 'draft'",
+                (broadcast_id,),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            cur = await conn.execute(
+                "INSERT OR IGNORE INTO outbox (chat_id, broadcast_id, priority, created_at)"
+                " SELECT id, ?, 2, ? FROM chats"
+                " WHERE active = 1 AND kind IN (SELECT value FROM json_each(?)) ORDER BY id",
+                (broadcast_id, now, json.dumps(audience_kinds(row[0]))),
+            )
+            total = cur.rowcount
+            await conn.execute(
+                "UPDATE broadcasts SET status = ?, total = ?, confirmed_at = ?, finished_at = ?"
+                " WHERE id = ?",
+                (
+                    "queued" if total else "done",
+                    total,
+                    now,
+                    None if total else now,
+                    broadcast_id,
+                ),
+            )
+            return total
+
+    async def cancel(self, broadcast_id: int, *, now: float) -> bool:
+        """Cancel a draft or queued broadcast and its unsent rows; False if already over."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE broadcasts SET status = 'cancelled', finished_at = ?"
+                " WHERE id = ? AND status IN ('draft', 'queued')",
+                (now, broadcast_id),
+            )
+            if cur.rowcount == 0:
+                return False
+            await conn.execute(
+                "UPDATE outbox SET status = 'cancelled'"
+                " WHERE broadcast_id = ? AND status = 'pending'",
+                (broadcast_id,),
+            )
+            return True
+
+    async def set_report_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None:
+        """Remember the admin's message that shows the broadcast's progress."""
+        await self._db.execute(
+            "UPDATE broadcasts SET report_chat_id = ?, report_message_id = ? WHERE id = ?",
+            (chat_id, message_id, broadcast_id),
+        )
+
+    async def progress(self, broadcast_id: int) -> BroadcastProgress:
+        """Count the broadcast's rows by outcome."""
+        rows = await self._db.fetchall(
+            "SELECT status, count(*) FROM outbox WHERE broadcast_id = ? GROUP BY status",
+            (broadcast_id,),
+        )
+        n = {row[0]: int(row[1]) for row in rows}
+        return BroadcastProgress(
+            sent=n.get("sent", 0),
+            blocked=n.get("dropped", 0),
+            failed=n.get("failed", 0),
+            remaining=n.get("pending", 0) + n.get("sending", 0),
+            cancelled=n.get("cancelled", 0),
+        )
+
+    async def finish_if_complete(self, broadcast_id: int, *, now: float) -> bool:
+        """Mark a queued broadcast done once no row is left to send; True if it just was."""
+        changed = await self._db.execute(
+            "UPDATE broadcasts SET status = 'done', finished_at = ?"
+            " WHERE id = ? AND status = 'queued' AND NOT EXISTS (SELECT 1 FROM outbox"
+            " WHERE broadcast_id = ? AND status IN ('pending', 'sending'))",
+            (now, broadcast_id, broadcast_id),
+        )
+        return changed > 0
+
+    async def active(self) -> list[Broadcast]:
+        """Return the queued broadcasts, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM broadcasts WHERE status = 'queued' ORDER BY id"
+        )
+        return [_broadcast(row) for row in rows]

@@ -1,0 +1,239 @@
+"""The outbox: every send waiting to happen, and what became of it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Sequence
+
+import aiosqlite
+
+from storage.db import Database
+from storage.models import OutboxItem, PushRoute
+
+PRIORITY_PUSH = 1
+PRIORITY_BROADCAST = 2
+MAX_UNIT_ITEMS = 50
+MAX_ERROR_CHARS = 500
+_SCAN_CHUNK = 512
+
+
+def _item(row: sqlite3.Row) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        headline_id=row["headline_id"],
+        broadcast_id=row["broadcast_id"],
+        batch=row["batch"],
+        thread_id=row["thread_id"],
+        topics=tuple(row["topics"].split("\n")) if row["topics"] else (),
+        priority=row["priority"],
+        attempts=row["attempts"],
+    )
+
+
+def _ids(ids: Collection[int]) -> str:
+    return json.dumps(list(ids))
+
+
+async def _set_sent(conn: aiosqlite.Connection, ids: Collection[int], now: float) -> int:
+    cur = await conn.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL"
+        " WHERE id IN (SELECT value FROM json_each(?))",
+        (now, _ids(ids)),
+    )
+    return cur.rowcount
+
+
+async def _set_sending(conn: aiosqlite.Connection, ids: Collection[int]) -> int:
+    cur = await conn.execute(
+        "UPDATE outbox SET status = 'sending'"
+        " WHERE status = 'pending' AND id IN (SELECT value FROM json_each(?))",
+        (_ids(ids),),
+    )
+    return cur.rowcount
+
+
+class OutboxRepo:
+    """Queues sends and tracks their state (pending -> sending -> sent/failed/dropped)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def enqueue_pushes(
+        self,
+        conn: aiosqlite.Connection,
+        routes: Sequence[PushRoute],
+        *,
+        batch: int,
+        now: float,
+    ) -> int:
+        """Queue routed headlines for active chats (each at most once); return rows added."""
+        if not routes:
+            return 0
+        before = conn.total_changes
+        await conn.executemany(
+            "INSERT OR IGNORE INTO outbox (chat_id, headline_id, batch, thread_id, topics,"
+            " priority, created_at)"
+            " SELECT ?, ?, ?, ?, ?, 1, ? WHERE EXISTS"
+            " (SELECT 1 FROM chats WHERE id = ? AND active = 1)",
+            (
+                (r.chat_id, r.headline_id, batch, r.thread_id, "\n".join(r.topics), now, r.chat_id)
+                for r in routes
+            ),
+        )
+        return conn.total_changes - before
+
+    async def enqueue_broadcast(
+        self, conn: aiosqlite.Connection, broadcast_id: int, chat_ids: Sequence[int], *, now: float
+    ) -> int:
+        """Queue one broadcast row per active chat (each at most once); return rows added."""
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO outbox (chat_id, broadcast_id, priority, created_at)"
+            " SELECT j.value, ?, 2, ? FROM json_each(?) AS j"
+            " WHERE EXISTS (SELECT 1 FROM chats WHERE id = j.value AND active = 1)",
+            (broadcast_id, now, _ids(chat_ids)),
+        )
+        return cur.rowcount
+
+    async def reset_inflight(self) -> int:
+        """Put rows a crash left 'sending' back to 'pending'; return how many."""
+        return await self._db.execute(
+            "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
+        )
+
+    async def ready_chats(
+        self, *, now: float, limit: int, exclude: Collection[int] = ()
+    ) -> list[int]:
+        """Return up to limit chats with a ready send, most urgent first, each chat once.
+
+        A chat ranks by its most urgent ready row (lowest priority, then oldest). As
+        next_unit takes a whole poll batch at a time, a chat's backlog cannot starve the
+        others: once its oldest batch is out, its next rows are newer than theirs.
+        """
+        found: list[int] = []
+        if limit <= 0:
+            return found
+        seen = set(exclude)
+        async with self._db.transaction() as conn:
+            # Walk rows in urgency order and stop at `limit` chats: with a large backlog
+            # this reads a few rows instead of grouping them all.
+            cur = await conn.execute(
+                "SELECT chat_id FROM outbox INDEXED BY outbox_pending_order"
+                " WHERE status = 'pending' AND not_before <= ? ORDER BY priority, id",
+                (now,),
+            )
+            while len(found) < limit:
+                rows = await cur.fetchmany(_SCAN_CHUNK)
+                if not rows:
+                    break
+                for (chat_id,) in rows:
+                    if chat_id not in seen:
+                        seen.add(chat_id)
+                        found.append(chat_id)
+                        if len(found) == limit:
+                            break
+            await cur.close()
+        return found
+
+    async def next_unit(
+        self, chat_id: int, *, now: float, max_items: int = MAX_UNIT_ITEMS
+    ) -> list[OutboxItem]:
+        """Return the next message's worth of rows for a chat ([] when none is ready).
+
+        That is every ready push of the chat's oldest poll batch going to the same forum
+        thread (at most max_items), or else its single oldest ready broadcast.
+        """
+        first = await self._db.fetchone(
+            "SELECT * FROM outbox"
+            " WHERE chat_id = ? AND status = 'pending' AND not_before <= ?"
+            " ORDER BY priority, batch, id LIMIT 1",
+            (chat_id, now),
+        )
+        if first is None:
+            return []
+        if first["priority"] != PRIORITY_PUSH:
+            return [_item(first)]
+        rows = await self._db.fetchall(
+            "SELECT * FROM outbox"
+            " WHERE chat_id = ? AND status = 'pending' AND not_before <= ?"
+            " AND priority = 1 AND batch = ? AND thread_id IS ?"
+            " ORDER BY id LIMIT ?",
+            (chat_id, now, first["batch"], first["thread_id"], max_items),
+        )
+        return [_item(row) for row in rows]
+
+    async def next_wakeup(self) -> float | None:
+        """Return the earliest not_before of any pending row (None when nothing is pending)."""
+        value = await self._db.scalar("SELECT MIN(not_before) FROM outbox WHERE status = 'pending'")
+        return None if value is None else float(value)
+
+    async def mark_sending(self, ids: Collection[int]) -> int:
+        """Claim pending rows for sending; return how many were still pending."""
+        if not ids:
+            return 0
+        async with self._db.transaction() as conn:
+            return await _set_sending(conn, ids)
+
+    async def mark_sent(self, ids: Collection[int], *, now: float) -> int:
+        """Record rows as delivered."""
+        if not ids:
+            return 0
+        async with self._db.transaction() as conn:
+            return await _set_sent(conn, ids, now)
+
+    async def finish_and_start(
+        self, done_ids: Collection[int], next_ids: Collection[int], *, now: float
+    ) -> int:
+        """Mark done_ids sent and claim next_ids in one commit; return how many were claimed."""
+        async with self._db.transaction() as conn:
+            if done_ids:
+                await _set_sent(conn, done_ids, now)
+            return await _set_sending(conn, next_ids) if next_ids else 0
+
+    async def mark_failed(self, ids: Collection[int], *, error: str) -> int:
+        """Record rows that can never be delivered."""
+        return await self._close(ids, "failed", error)
+
+    async def mark_dropped(self, ids: Collection[int], *, error: str) -> int:
+        """Record rows whose chat blocked the bot or is gone."""
+        return await self._close(ids, "dropped", error)
+
+    async def _close(self, ids: Collection[int], status: str, error: str) -> int:
+        if not ids:
+            return 0
+        return await self._db.execute(
+            "UPDATE outbox SET status = ?, last_error = ?"
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            (status, error[:MAX_ERROR_CHARS], _ids(ids)),
+        )
+
+    async def defer(self, ids: Collection[int], *, not_before: float, error: str) -> int:
+        """Put rows back to pending until not_before, counting the attempt."""
+        if not ids:
+            return 0
+        # Rows dropped or cancelled meanwhile stay closed.
+        return await self._db.execute(
+            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, not_before = ?,"
+            " last_error = ? WHERE status IN ('pending', 'sending')"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (not_before, error[:MAX_ERROR_CHARS], _ids(ids)),
+        )
+
+    async def backlog(self) -> dict[str, int]:
+        """Return the pending rows by kind ('push', 'broadcast') and in 'total'."""
+        rows = await self._db.fetchall(
+            "SELECT priority, count(*) FROM outbox WHERE status = 'pending' GROUP BY priority"
+        )
+        by_priority = {row[0]: int(row[1]) for row in rows}
+        push = by_priority.get(PRIORITY_PUSH, 0)
+        broadcast = by_priority.get(PRIORITY_BROADCAST, 0)
+        return {"push": push, "broadcast": broadcast, "total": push + broadcast}
+
+    async def sent_since(self, ts: float) -> int:
+        """Return how many rows were delivered at or after ts."""
+        return int(
+            await self._db.scalar(
+                "SELECT count(*) FROM outbox WHERE sent_at >= ? AND status = 'sent'", (ts,)
+            )
+        )

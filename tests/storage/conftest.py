@@ -1,0 +1,109 @@
+"""A freshly migrated SQLite file per test, and the repositories over it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from storage.broadcasts import BroadcastRepo
+from storage.chats import ChatRepo, SubscriptionRepo
+from storage.counters import CounterRepo
+from storage.db import Database
+from storage.feeds import FeedRepo
+from storage.headlines import HeadlineRepo
+from storage.models import Headline, HeadlineInput, PushRoute
+from storage.outbox import OutboxRepo
+
+NOW = 1_750_000_000.0
+
+
+def entry(
+    key: str,
+    title: str,
+    summary: str = "",
+    *,
+    published_at: float = NOW,
+    link: str | None = None,
+    categories: tuple[str, ...] = (),
+) -> HeadlineInput:
+    """Build a feed entry with sensible defaults."""
+    return HeadlineInput(
+        key=key,
+        title=title,
+        link=link if link is not None else f"https://example.org/{key}",
+        summary=summary,
+        categories=categories,
+        published_at=published_at,
+    )
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "bot.sqlite3")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def feeds(db: Database) -> FeedRepo:
+    return FeedRepo(db)
+
+
+@pytest.fixture
+def headlines(db: Database) -> HeadlineRepo:
+    return HeadlineRepo(db)
+
+
+@pytest.fixture
+def chats(db: Database) -> ChatRepo:
+    return ChatRepo(db)
+
+
+@pytest.fixture
+def subscriptions(db: Database) -> SubscriptionRepo:
+    return SubscriptionRepo(db)
+
+
+@pytest.fixture
+def outbox(db: Database) -> OutboxRepo:
+    return OutboxRepo(db)
+
+
+@pytest.fixture
+def broadcasts(db: Database) -> BroadcastRepo:
+    return BroadcastRepo(db)
+
+
+@pytest.fixture
+def counters(db: Database) -> CounterRepo:
+    return CounterRepo(db)
+
+
+async def store(
+    db: Database,
+    entries: Sequence[HeadlineInput],
+    *,
+    url: str = "https://example.org/feed.xml",
+    baseline: bool = False,
+    now: float = NOW,
+) -> list[Headline]:
+    """Store entries for a feed and return the new headlines."""
+    feed = await FeedRepo(db).ensure(url)
+    async with db.transaction() as conn:
+        result = await HeadlineRepo(db).upsert(conn, feed.id, entries, baseline=baseline, now=now)
+    return list(result.new)
+
+
+async def push(
+    db: Database, routes: Sequence[tuple[int, int]], *, batch: int = 1, thread_id: int | None = None
+) -> int:
+    """Queue (chat_id, headline_id) pushes and return how many were added."""
+    async with db.transaction() as conn:
+        return await OutboxRepo(db).enqueue_pushes(
+            conn,
+            [PushRoute(chat, headline, thread_id, ("topic",)) for chat, headline in routes],
+            batch=batch,
+            now=NOW,
+        )

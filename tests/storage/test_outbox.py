@@ -1,0 +1,186 @@
+"""The outbox: uniqueness, units of work, fairness between chats, state changes."""
+
+from __future__ import annotations
+
+import time
+
+from storage.chats import ChatRepo
+from storage.db import Database
+from storage.models import PushRoute
+from storage.outbox import OutboxRepo
+from tests.storage.conftest import NOW, entry, push, store
+
+
+async def _chats(chats: ChatRepo, *ids: int) -> None:
+    for chat_id in ids:
+        await chats.upsert(chat_id, kind="private", now=NOW)
+
+
+async def test_push_is_queued_once_per_chat_and_headline(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1, 2)
+    (h,) = await store(db, [entry("1", "Once")])
+    assert await push(db, [(1, h.id), (1, h.id), (2, h.id)]) == 2
+    assert await push(db, [(1, h.id)], batch=2) == 0
+    assert await push(db, [(99, h.id)]) == 0  # unknown chat: skipped, not an error
+    assert await outbox.backlog() == {"push": 2, "broadcast": 0, "total": 2}
+
+
+async def test_broadcast_rows_are_unique(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
+    await _chats(chats, 1, 2)
+    await db.execute(
+        "INSERT INTO broadcasts (id, admin_id, audience, created_at) VALUES (7, 1, 'all', 0)"
+    )
+    async with db.transaction() as conn:
+        assert await outbox.enqueue_broadcast(conn, 7, [1, 2, 2, 3], now=NOW) == 2
+        assert await outbox.enqueue_broadcast(conn, 7, [1, 2], now=NOW) == 0
+    assert await outbox.backlog() == {"push": 0, "broadcast": 2, "total": 2}
+
+
+async def test_next_unit_takes_one_batch_and_thread(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1)
+    h = await store(db, [entry(str(i), f"T{i}") for i in range(6)])
+    await push(db, [(1, h[0].id), (1, h[1].id)], batch=1, thread_id=None)
+    await push(db, [(1, h[2].id)], batch=1, thread_id=5)
+    await push(db, [(1, h[3].id), (1, h[4].id)], batch=2)
+    unit = await outbox.next_unit(1, now=NOW)
+    assert [i.headline_id for i in unit] == [h[0].id, h[1].id]
+    assert unit[0].topics == ("topic",)
+    assert (unit[0].priority, unit[0].batch, unit[0].attempts) == (1, 1, 0)
+    await outbox.mark_sending([i.id for i in unit])
+    unit = await outbox.next_unit(1, now=NOW)
+    assert [(i.headline_id, i.thread_id) for i in unit] == [(h[2].id, 5)]
+    await outbox.finish_and_start([], [unit[0].id], now=NOW)
+    unit = await outbox.next_unit(1, now=NOW)
+    assert [i.headline_id for i in unit] == [h[3].id, h[4].id]
+    assert await outbox.next_unit(1, now=NOW, max_items=1) == unit[:1]
+    assert await outbox.next_unit(2, now=NOW) == []
+
+
+async def test_pushes_go_before_broadcasts(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1)
+    await db.execute(
+        "INSERT INTO broadcasts (id, admin_id, audience, created_at) VALUES (7, 1, 'all', 0)"
+    )
+    async with db.transaction() as conn:
+        await outbox.enqueue_broadcast(conn, 7, [1], now=NOW)
+    (h,) = await store(db, [entry("1", "Push")])
+    await push(db, [(1, h.id)])
+    first = await outbox.next_unit(1, now=NOW)
+    assert [(i.priority, i.headline_id) for i in first] == [(1, h.id)]
+    await outbox.mark_sending([first[0].id])
+    second = await outbox.next_unit(1, now=NOW)
+    assert [(i.priority, i.broadcast_id, i.headline_id) for i in second] == [(2, 7, None)]
+
+
+async def test_ready_chats_one_per_chat_oldest_first(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1, 2, 3)
+    h = await store(db, [entry(str(i), f"T{i}") for i in range(5)])
+    # chat 1 has a big backlog queued first; chats 2 and 3 must not wait behind all of it
+    await push(db, [(1, x.id) for x in h], batch=1)
+    await push(db, [(2, h[0].id)], batch=2)
+    await push(db, [(3, h[0].id)], batch=3)
+    assert await outbox.ready_chats(now=NOW, limit=10) == [1, 2, 3]
+    assert await outbox.ready_chats(now=NOW, limit=2) == [1, 2]
+    assert await outbox.ready_chats(now=NOW, limit=10, exclude={1}) == [2, 3]
+    # once chat 1's batch is out, its later rows are newer than the others' rows
+    unit = await outbox.next_unit(1, now=NOW)
+    assert len(unit) == 5
+    await outbox.mark_sending([i.id for i in unit])
+    assert await outbox.ready_chats(now=NOW, limit=10) == [2, 3]
+
+
+async def test_broadcast_chats_come_after_push_chats(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1, 2)
+    await db.execute(
+        "INSERT INTO broadcasts (id, admin_id, audience, created_at) VALUES (7, 1, 'all', 0)"
+    )
+    async with db.transaction() as conn:
+        await outbox.enqueue_broadcast(conn, 7, [1], now=NOW)
+    (h,) = await store(db, [entry("1", "Push")])
+    await push(db, [(2, h.id)])
+    assert await outbox.ready_chats(now=NOW, limit=10) == [2, 1]
+
+
+async def test_defer_and_wakeup(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
+    await _chats(chats, 1, 2)
+    assert await outbox.next_wakeup() is None
+    (h,) = await store(db, [entry("1", "Later")])
+    await push(db, [(1, h.id), (2, h.id)])
+    assert await outbox.next_wakeup() == 0
+    first = await outbox.next_unit(1, now=NOW)
+    await outbox.mark_sending([first[0].id])
+    await outbox.defer([first[0].id], not_before=NOW + 30, error="retry after 30")
+    assert await outbox.ready_chats(now=NOW, limit=10) == [2]
+    assert await outbox.next_unit(1, now=NOW) == []
+    (later,) = await outbox.next_unit(1, now=NOW + 30)
+    assert later.attempts == 1
+    await outbox.mark_sent([i.id for i in await outbox.next_unit(2, now=NOW)], now=NOW)
+    assert await outbox.next_wakeup() == NOW + 30
+    assert await outbox.ready_chats(now=NOW + 31, limit=10) == [1]
+
+
+async def test_final_states_and_counts(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
+    await _chats(chats, 1)
+    h = await store(db, [entry(str(i), f"T{i}") for i in range(4)])
+    await push(db, [(1, x.id) for x in h])
+    ids = [i.id for i in await outbox.next_unit(1, now=NOW)]
+    assert await outbox.mark_sending(ids) == 4
+    assert await outbox.mark_sending(ids) == 0  # already claimed
+    await outbox.mark_sent(ids[:1], now=NOW)
+    await outbox.mark_failed(ids[1:2], error="can't parse entities")
+    await outbox.mark_dropped(ids[2:3], error="blocked")
+    await outbox.finish_and_start(ids[3:], [], now=NOW + 10)
+    assert await outbox.defer(ids[1:3], not_before=NOW, error="late") == 0  # closed rows stay
+    rows = await db.fetchall("SELECT status FROM outbox ORDER BY id")
+    assert [r[0] for r in rows] == ["sent", "failed", "dropped", "sent"]
+    assert await outbox.sent_since(NOW) == 2
+    assert await outbox.sent_since(NOW + 5) == 1
+    assert await outbox.backlog() == {"push": 0, "broadcast": 0, "total": 0}
+    assert await outbox.mark_sent([], now=NOW) == 0
+
+
+async def test_reset_inflight(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
+    await _chats(chats, 1)
+    h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
+    await push(db, [(1, x.id) for x in h])
+    ids = [i.id for i in await outbox.next_unit(1, now=NOW)]
+    await outbox.mark_sending(ids[:2])
+    await outbox.mark_sent(ids[:1], now=NOW)
+    assert await outbox.ready_chats(now=NOW, limit=5) == [1]
+    assert len(await outbox.next_unit(1, now=NOW)) == 1
+    assert await outbox.reset_inflight() == 1
+    assert [i.id for i in await outbox.next_unit(1, now=NOW)] == ids[1:]
+
+
+async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)"
+            " INSERT INTO chats (id, kind, created_at, updated_at) SELECT i, 'private', 0, 0 FROM n"
+        )
+    h = await store(db, [entry(str(i), f"T{i}") for i in range(30)])
+    routes = [PushRoute(c, x.id, None, ("t",)) for x in h for c in range(1, 1001)]
+    started = time.perf_counter()
+    async with db.transaction() as conn:
+        added = await outbox.enqueue_pushes(conn, routes, batch=1, now=NOW)
+    enqueue = time.perf_counter() - started
+    assert added == 30_000  # benchmarks/store.py times 100,000
+    started = time.perf_counter()
+    for _ in range(10):
+        ready = await outbox.ready_chats(now=NOW, limit=30)
+        await outbox.next_unit(ready[0], now=NOW)
+    per_call = (time.perf_counter() - started) / 10
+    assert ready == list(range(1, 31))
+    assert len(await outbox.next_unit(1, now=NOW)) == 30
+    assert enqueue < 10.0, enqueue
+    assert per_call < 0.25, per_call

@@ -1,0 +1,168 @@
+"""Full-text search over stored headlines: ranking, paging, snippets, hostile input."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from storage.db import Database
+from storage.headlines import HeadlineRepo
+from storage.models import SNIPPET_CLOSE, SNIPPET_OPEN
+from tests.storage.conftest import NOW, entry, store
+
+HOSTILE = [
+    '"((AND*',
+    "NOT",
+    "AND",
+    "OR NEAR",
+    "a:b",
+    "title:secret",
+    "-x",
+    "(",
+    ")",
+    '"',
+    '""',
+    "*",
+    "**",
+    "NEAR(",
+    "NEAR(a b, 2)",
+    "^start",
+    "{title summary}: x",
+    "a + b",
+    "'; DROP TABLE headlines; --",
+    "🔥🚀",
+    "🔥 fire",
+    "\x00",
+    "x" * 10_000,
+    "word " * 2_000,
+    "\u0301\u0301",
+]
+
+
+async def test_title_match_ranks_above_summary_match(db: Database, headlines: HeadlineRepo) -> None:
+    await store(
+        db,
+        [
+            entry("s", "Markets today", "Shares in the harbour company fell", published_at=NOW + 9),
+            entry("t", "Harbour strike ends", "Dockers return to work", published_at=NOW),
+        ],
+    )
+    page = await headlines.search("harbour")
+    assert page is not None
+    assert page.total == 2
+    assert [hit.headline.title for hit in page.hits] == ["Harbour strike ends", "Markets today"]
+
+
+async def test_equal_matches_are_newest_first(db: Database, headlines: HeadlineRepo) -> None:
+    await store(
+        db,
+        [entry(str(i), "Storm warning", "Wind", published_at=NOW + i) for i in (3, 1, 2)],
+    )
+    page = await headlines.search("storm")
+    assert page is not None
+    assert [hit.headline.published_at for hit in page.hits] == [NOW + 3, NOW + 2, NOW + 1]
+
+
+async def test_paging_and_total(db: Database, headlines: HeadlineRepo) -> None:
+    await store(db, [entry(str(i), f"Budget vote {i}", published_at=NOW + i) for i in range(12)])
+    seen: list[int] = []
+    for offset in (0, 5, 10):
+        page = await headlines.search("budget", limit=5, offset=offset)
+        assert page is not None
+        assert page.total == 12
+        seen.extend(hit.headline.id for hit in page.hits)
+    assert len(seen) == len(set(seen)) == 12
+    beyond = await headlines.search("budget", limit=5, offset=20)
+    assert beyond is not None
+    assert (beyond.hits, beyond.total) == ((), 12)
+
+
+async def test_words_are_anded_and_phrases_exact(db: Database, headlines: HeadlineRepo) -> None:
+    await store(
+        db,
+        [
+            entry("1", "Central bank raises rates"),
+            entry("2", "Bank holiday traffic", "Central roads closed"),
+            entry("3", "River bank erosion"),
+        ],
+    )
+    both = await headlines.search("central bank")
+    phrase = await headlines.search('"central bank"')
+    assert both is not None
+    assert phrase is not None
+    assert both.total == 2
+    assert [hit.headline.title for hit in phrase.hits] == ["Central bank raises rates"]
+
+
+async def test_prefix_query(db: Database, headlines: HeadlineRepo) -> None:
+    await store(db, [entry("1", "Elections in Chile"), entry("2", "Electric cars")])
+    page = await headlines.search("elect*")
+    exact = await headlines.search("elect")
+    assert page is not None
+    assert exact is not None
+    assert (page.total, exact.total) == (2, 0)
+
+
+async def test_diacritics_are_ignored(db: Database, headlines: HeadlineRepo) -> None:
+    await store(db, [entry("1", "Protests in Bogotá"), entry("2", "Zürich votes")])
+    for query, title in [("bogota", "Protests in Bogotá"), ("ZURICH", "Zürich votes")]:
+        page = await headlines.search(query)
+        assert page is not None
+        assert [hit.headline.title for hit in page.hits] == [title]
+    decomposed = await headlines.search("Bogota\u0301")
+    assert decomposed is not None
+    assert decomposed.total == 1
+
+
+async def test_snippet_marks_the_summary_match(db: Database, headlines: HeadlineRepo) -> None:
+    words = " ".join(f"filler{i}" for i in range(60))
+    await store(db, [entry("1", "Weekly digest", f"{words} volcano {words}")])
+    page = await headlines.search("volcano")
+    assert page is not None
+    snippet = page.hits[0].snippet
+    assert f"{SNIPPET_OPEN}volcano{SNIPPET_CLOSE}" in snippet
+    assert snippet.startswith("…")
+    assert snippet.endswith("…")
+    assert len(snippet.split()) <= 26
+
+
+async def test_snippet_falls_back_to_the_title(db: Database, headlines: HeadlineRepo) -> None:
+    await store(db, [entry("1", "Volcano erupts", "Flights cancelled"), entry("2", "Volcano")])
+    page = await headlines.search("volcano")
+    assert page is not None
+    assert {hit.snippet for hit in page.hits} == {
+        f"{SNIPPET_OPEN}Volcano{SNIPPET_CLOSE} erupts",
+        f"{SNIPPET_OPEN}Volcano{SNIPPET_CLOSE}",
+    }
+
+
+async def test_category_only_match_is_found(db: Database, headlines: HeadlineRepo) -> None:
+    await store(db, [entry("1", "Match report", "Late goal", categories=("Football",))])
+    page = await headlines.search("football")
+    assert page is not None
+    assert page.total == 1
+    assert page.hits[0].snippet  # never empty, even with no marked word
+
+
+async def test_query_without_words_is_none(headlines: HeadlineRepo) -> None:
+    for text in ["", "   ", "*", '"', "-", "()", "🔥"]:
+        assert await headlines.search(text) is None
+
+
+async def test_hostile_queries_never_raise(db: Database, headlines: HeadlineRepo) -> None:
+    await store(db, [entry("1", "Title secret fire", "a b start word")])
+    for text in HOSTILE:
+        page = await headlines.search(text)
+        assert page is None or page.total >= 0, text
+    secret = await headlines.search("title:secret")
+    assert secret is not None
+    assert secret.total == 1  # the column filter is two plain words, not FTS syntax
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(max_size=60))
+async def test_any_text_is_a_valid_query(headlines: HeadlineRepo, text: str) -> None:
+    page = await headlines.search(text)
+    assert page is None or page.total == 0
