@@ -109,11 +109,11 @@ class ConsoleWorld:
             return True
         return await handler(params)
 
-    async def api_getMe(self, params: dict[str, Any]) -> Any:  # noqa: N802 (Bot API names)
+    async def api_getMe(self, params: dict[str, Any]) -> Any:
         return {**BOT_USER, "can_join_groups": True, "can_read_all_group_messages": False,
                 "supports_inline_queries": False}
 
-    async def api_getUpdates(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def api_getUpdates(self, params: dict[str, Any]) -> Any:
         offset = int(params.get("offset") or 0)
         self.confirmed = max(self.confirmed, offset - 1)
         timeout = float(params.get("timeout") or 0)
@@ -150,26 +150,26 @@ class ConsoleWorld:
         return {"message_id": message_id, "date": int(time.time()), "chat": self.chat,
                 "from": BOT_USER, "text": text}
 
-    async def api_sendMessage(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def api_sendMessage(self, params: dict[str, Any]) -> Any:
         return self._message(str(params.get("text", "")), params)
 
-    async def api_editMessageText(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def api_editMessageText(self, params: dict[str, Any]) -> Any:
         return self._message(str(params.get("text", "")), params, int(params["message_id"]))
 
-    async def api_copyMessage(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def api_copyMessage(self, params: dict[str, Any]) -> Any:
         text = self.texts.get(int(params["message_id"]), "")
         self.show("🤖 " + html_to_console(text))
         return {"message_id": next(self.message_ids)}
 
-    async def api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         if params.get("text"):
             self.show(f"   ({params['text']})")
         return True
 
-    async def api_getChatMember(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def api_getChatMember(self, params: dict[str, Any]) -> Any:
         return {"status": "creator", "user": self.user, "is_anonymous": False}
 
-    async def api_getChat(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def api_getChat(self, params: dict[str, Any]) -> Any:
         return {**self.chat, "accent_color_id": 0, "max_reaction_count": 11,
                 "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
                                         "unique_gifts": False, "premium_subscription": False}}

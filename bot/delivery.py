@@ -101,6 +101,7 @@ class Delivery:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._cycle: tuple[float, int, set[int]] | None = None  # (start, messages, chats)
 
     def wake(self) -> None:
         """New rows were queued: look at the outbox now."""
@@ -179,6 +180,15 @@ class Delivery:
             return 0.0
         if self._inflight:
             return min(chat_delay, 0.05)
+        if self._cycle is not None and not chats:
+            started_at, messages, chat_ids = self._cycle
+            log.info(
+                "delivery: sent %d message(s) to %d chat(s) in %.1f s; outbox drained",
+                messages,
+                len(chat_ids),
+                time.monotonic() - started_at,
+            )
+            self._cycle = None
         wakeup = await self.outbox.next_wakeup()
         if wakeup is not None:
             chat_delay = min(chat_delay, max(0.01, wakeup - time.time()))
@@ -244,6 +254,9 @@ class Delivery:
         else:
             await self.outbox.mark_sent(ids, now=time.time())
             await self.counters.bump("sent", messages, now=time.time())
+            start, count, chat_ids = self._cycle or (time.monotonic(), 0, set())
+            chat_ids.add(chat_id)
+            self._cycle = (start, count + messages, chat_ids)
             log.debug("chat %s: sent %d item(s) in %d message(s)", chat_id, len(unit), messages)
         if self.on_sent is not None:
             try:

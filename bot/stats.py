@@ -15,6 +15,7 @@ from storage.models import FeedState
 from storage.outbox import OutboxRepo
 
 DAY = 86400.0
+PAUSED = "paused with /stop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +38,13 @@ class Stats:
 async def collect_stats(db: Database, *, feed_urls: list[str] | None = None) -> Stats:
     """Read every figure of the report."""
     now = time.time()
-    chats = await ChatRepo(db).count_by_kind()
+    chat_repo = ChatRepo(db)
+    chats = await chat_repo.count_by_kind()
     subs = SubscriptionRepo(db)
     counters = CounterRepo(db)
     feeds = await FeedRepo(db).all()
     if feed_urls is not None:
         feeds = [f for f in feeds if f.url in feed_urls]
-    blocked = await db.scalar(
-        "SELECT COUNT(*) FROM chats WHERE active = 0 AND inactive_reason != 'paused with /stop'"
-    )
     return Stats(
         chats=chats,
         subscriptions=await subs.count(),
@@ -57,7 +56,7 @@ async def collect_stats(db: Database, *, feed_urls: list[str] | None = None) -> 
         sent_24h=await counters.total_since("sent", now - DAY),
         blocked_24h=await counters.total_since("blocked", now - DAY),
         floods_24h=await counters.total_since("429", now - DAY),
-        blocked_chats=int(blocked or 0),
+        blocked_chats=await chat_repo.count_unreachable(paused_reason=PAUSED),
     )
 
 

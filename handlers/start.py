@@ -10,6 +10,7 @@ from telegram.constants import ChatType
 from bot.context import BotContext
 from bot.formatting import escape
 from bot.matching import normalize_topic, suggest_topics
+from bot.stats import PAUSED
 from handlers.common import register_chat, reply, split_command
 
 HELP = """<b>Headline Bot</b> follows the news digest for you.
@@ -105,7 +106,7 @@ async def cmd_help(update: Update, context: BotContext) -> None:
 async def cmd_stop(update: Update, context: BotContext) -> None:
     """Pause pushes; topics are kept."""
     chat = await register_chat(update, context)
-    await context.services.chats.deactivate(chat.id, reason="paused with /stop", now=time.time())
+    await context.services.chats.deactivate(chat.id, reason=PAUSED, now=time.time())
     await reply(
         update,
         "⏸ Pushes paused. Your topics are kept; /start resumes. /latest and /search still work.",

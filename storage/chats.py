@@ -152,6 +152,14 @@ class ChatRepo:
             counts[kind] = (int(active), int(inactive))
         return counts
 
+    async def count_unreachable(self, *, paused_reason: str) -> int:
+        """Chats inactive for any reason but a pause of their own (blocked, removed, gone)."""
+        value = await self._db.scalar(
+            "SELECT COUNT(*) FROM chats WHERE active = 0 AND COALESCE(inactive_reason, '') != ?",
+            (paused_reason,),
+        )
+        return int(value or 0)
+
 
 class SubscriptionRepo:
     """Reads and writes the topics chats follow."""
