@@ -110,8 +110,12 @@ class ConsoleWorld:
         return await handler(params)
 
     async def api_getMe(self, params: dict[str, Any]) -> Any:
-        return {**BOT_USER, "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}
+        return {
+            **BOT_USER,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def api_getUpdates(self, params: dict[str, Any]) -> Any:
         offset = int(params.get("offset") or 0)
@@ -147,8 +151,13 @@ class ConsoleWorld:
                         labels.append(f"{button['text']} <{button['url']}>")
             lines.append("   " + "  ".join(labels))
         self.show("\n".join(lines))
-        return {"message_id": message_id, "date": int(time.time()), "chat": self.chat,
-                "from": BOT_USER, "text": text}
+        return {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": self.chat,
+            "from": BOT_USER,
+            "text": text,
+        }
 
     async def api_sendMessage(self, params: dict[str, Any]) -> Any:
         return self._message(str(params.get("text", "")), params)
@@ -170,9 +179,17 @@ class ConsoleWorld:
         return {"status": "creator", "user": self.user, "is_anonymous": False}
 
     async def api_getChat(self, params: dict[str, Any]) -> Any:
-        return {**self.chat, "accent_color_id": 0, "max_reaction_count": 11,
-                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
-                                        "unique_gifts": False, "premium_subscription": False}}
+        return {
+            **self.chat,
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+            },
+        }
 
     def idle_for(self) -> float:
         """Seconds since the bot last called the API."""
@@ -228,7 +245,7 @@ class ConsoleFeed:
             0,
             f"<item><title>{xml_escape(title)}</title>"
             f"<link>https://example.org/console/{n}</link>"
-            f"<guid isPermaLink=\"false\">console-{n}-{time.time_ns()}</guid>"
+            f'<guid isPermaLink="false">console-{n}-{time.time_ns()}</guid>'
             f"<description>{xml_escape(summary)}</description>"
             f"<pubDate>{formatdate(usegmt=True)}</pubDate></item>",
         )
@@ -296,8 +313,10 @@ async def run_console(settings: Settings, *, admin: bool = False) -> int:
         async with running(app) as services:
             await services.poller.poll_all(force=True)
             count = await services.headlines.count()
-            show(f"headline-bot console: {count} headlines from {len(feeds)} feed(s). "
-                 "Type :help for help.")
+            show(
+                f"headline-bot console: {count} headlines from {len(feeds)} feed(s). "
+                "Type :help for help."
+            )
             await _loop(app, world, services, feed, interactive=interactive)
     return 0
 
