@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from bot.matching import TopicIndex, normalize_topic, parse_topic_list
+from bot.matching import TopicIndex, parse_topic_list
 from storage.chats import SubscriptionRepo
 from storage.db import Database
 from storage.models import Subscription
@@ -75,8 +75,3 @@ class TopicService:
 def display_topic(topic: str) -> str:
     """How a stored topic is shown: mutes as 'not: x'."""
     return f"not: {topic[1:]}" if topic.startswith("-") else topic
-
-
-def valid_topic(text: str) -> str | None:
-    """Normalise one topic (None when it is not a valid topic)."""
-    return normalize_topic(text)
