@@ -210,8 +210,16 @@ async def running(app: BotApp, *, poll_timeout: int = 1) -> AsyncIterator[Servic
         services = app.bot_data.services
         assert services is not None
         assert app.updater is not None
+
+        def polling_error(exc: TelegramError) -> None:
+            # as run_polling does: errors while fetching updates go to the error handler
+            app.create_task(app.process_error(error=exc, update=None))
+
         await app.updater.start_polling(
-            poll_interval=0, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
+            poll_interval=0,
+            timeout=poll_timeout,
+            allowed_updates=ALLOWED_UPDATES,
+            error_callback=polling_error,
         )
         await app.start()
         yield services

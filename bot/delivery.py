@@ -101,6 +101,9 @@ class Delivery:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        # Chats under flood control (429): nothing more goes to them before this time, not
+        # even rows queued after the 429, so they neither jump the queue nor earn a new 429.
+        self._held: dict[int, float] = {}
         self._cycle: tuple[float, int, set[int]] | None = None  # (start, messages, chats)
 
     def wake(self) -> None:
@@ -153,9 +156,14 @@ class Delivery:
     async def _round(self, slots: asyncio.Semaphore) -> float:
         """Start one unit for each ready chat; return how long to sleep before the next round."""
         now = time.time()
-        chats = await self.outbox.ready_chats(now=now, limit=200, exclude=tuple(self._inflight))
+        for chat_id, until in list(self._held.items()):
+            if until <= now:
+                del self._held[chat_id]
+        chats = await self.outbox.ready_chats(
+            now=now, limit=200, exclude=(*self._inflight, *self._held)
+        )
         started = 0
-        chat_delay = 5.0
+        chat_delay = min([5.0, *(until - now for until in self._held.values())])
         for chat_id in chats:
             if self._stopping:
                 break
@@ -190,7 +198,8 @@ class Delivery:
             )
             self._cycle = None
         wakeup = await self.outbox.next_wakeup()
-        if wakeup is not None:
+        # rows that are due but not started belong to held chats: their hold ends the sleep
+        if wakeup is not None and (wakeup > now or not self._held):
             chat_delay = min(chat_delay, max(0.01, wakeup - time.time()))
         return chat_delay
 
@@ -224,6 +233,7 @@ class Delivery:
             outcome = "blocked"
         except RetryAfter as exc:
             seconds = retry_after_seconds(exc)
+            self._held[chat_id] = time.time() + seconds
             await self.outbox.defer(
                 ids, not_before=time.time() + seconds, error="429 flood control"
             )

@@ -134,4 +134,5 @@ def register(app: BotApp) -> None:
     app.add_handler(CommandHandler("broadcast", cmd_broadcast, filters=admins & message))
     app.add_handler(CommandHandler("stats", cmd_stats, filters=admins & message))
     app.add_handler(CommandHandler(["broadcast", "stats"], refuse, filters=message))
-    app.add_handler(CallbackQueryHandler(on_broadcast_button, pattern=r"^b:(ok|no):\d+$"))
+    # ASCII digits, short enough for an SQLite integer: forged data never reaches the store
+    app.add_handler(CallbackQueryHandler(on_broadcast_button, pattern=r"^b:(ok|no):[0-9]{1,18}\Z"))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+)
 
 from bot.context import BotContext
 
@@ -22,6 +29,8 @@ async def on_error(update: object, context: BotContext) -> None:
         log.critical("the Bot API refused the token (revoked?); stopping")
         context.bot_data.exit_code = 3
         context.application.stop_running()
+    elif isinstance(exc, Conflict):
+        log.warning("another process is polling with this token (409 Conflict); retrying")
     elif isinstance(exc, Forbidden):
         log.info("chat %s: reply not delivered: %s", chat_id, exc.message)
     elif isinstance(exc, RetryAfter):

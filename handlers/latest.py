@@ -17,7 +17,8 @@ MAX_COUNT = 20
 def parse_latest_args(args: str) -> tuple[int, str]:
     """'/latest 3 bolivia' -> (3, 'bolivia'); counts are clamped to 1..20."""
     words = args.split(maxsplit=1)
-    if words and words[0].isdigit():
+    # isdigit() also holds for '²' or '①', which int() refuses: only ASCII digits count
+    if words and words[0].isascii() and words[0].isdigit():
         count = max(1, min(MAX_COUNT, int(words[0][:4])))
         return count, words[1] if len(words) > 1 else ""
     return DEFAULT_COUNT, args

@@ -7,7 +7,7 @@ import time
 
 from telegram import ChatFullInfo, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from bot.context import BotContext
 from bot.formatting import escape
@@ -172,6 +172,7 @@ async def on_topic_button(update: Update, context: BotContext) -> None:
         return
     data = query.data
     if data.startswith("t+:"):
+        await register_chat(update, context)  # a button may outlive what we knew of the chat
         change = await services.topics.add(chat_id, data[3:], thread_id=None)
         note = "Following " + data[3:] if change.done else "Already following " + data[3:]
         await query.answer(note[:200])
@@ -182,7 +183,12 @@ async def on_topic_button(update: Update, context: BotContext) -> None:
         await services.topics.remove(chat_id, topic)
     await query.answer(f"Removed {display_topic(topic)}"[:200] if topic else "Already removed")
     text, markup = await topics_listing(context, chat_id)
-    if message.is_accessible:
+    if not message.is_accessible:
+        return
+    try:
         await context.bot.edit_message_text(
             text, chat_id=chat_id, message_id=message.message_id, reply_markup=markup
         )
+    except BadRequest as exc:  # a second tap on a button already handled
+        if "not modified" not in exc.message.lower():
+            raise
