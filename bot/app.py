@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,7 +12,7 @@ from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, ExtBot
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
 
 import handlers
 from bot.context import AppState, BotApp, BotContext, PerChatUpdateProcessor, Services
@@ -23,6 +23,7 @@ from bot.matching import TopicIndex
 from bot.poller import Poller
 from bot.ratelimit import Limits, SlidingWindowLimiter
 from bot.settings import Settings
+from bot.telegram_http import AiohttpRequest
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -40,21 +41,6 @@ ADMIN_COMMANDS = [
     BotCommand("broadcast", "Announce to every subscriber"),
     BotCommand("stats", "How the bot is doing"),
 ]
-
-
-class GuardedRequest(HTTPXRequest):
-    """The HTTP client for the Bot API; a 401 (token revoked) stops the bot at once."""
-
-    def __init__(self, on_unauthorized: Callable[[], None], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.on_unauthorized = on_unauthorized
-
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        """Send the request; tell the application when the token is refused."""
-        code, payload = await super().do_request(*args, **kwargs)
-        if code == 401:
-            self.on_unauthorized()
-        return code, payload
 
 
 def build_application(
@@ -90,8 +76,12 @@ def build_application(
     if requests is not None:  # e.g. the console's in-process Bot API
         builder = builder.request(requests[0]).get_updates_request(requests[1])
     else:
-        builder = builder.request(GuardedRequest(unauthorized, connection_pool_size=64))
-        builder = builder.get_updates_request(GuardedRequest(unauthorized, connection_pool_size=1))
+        builder = builder.request(
+            AiohttpRequest(connection_pool_size=64, on_unauthorized=unauthorized)
+        )
+        builder = builder.get_updates_request(
+            AiohttpRequest(connection_pool_size=1, on_unauthorized=unauthorized)
+        )
     app: BotApp = builder.build()  # type: ignore[assignment]
     holder.append(app)
     app.bot_data.settings = settings
@@ -141,10 +131,13 @@ async def _post_init(app: BotApp) -> None:
     await register_commands(app, settings)
     services.delivery.start()
     assert app.job_queue is not None, "python-telegram-bot needs its job-queue extra"
+    # The first poll at start-up is a one-off job: a repeating job whose first run is due
+    # before the scheduler starts is skipped by APScheduler until the next interval.
+    app.job_queue.run_once(poll_job, when=0, name="first-poll")
     app.job_queue.run_repeating(
         poll_job,
         interval=settings.poll_interval_seconds,
-        first=0,
+        first=settings.poll_interval_seconds,
         name="poll",
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )

@@ -46,6 +46,12 @@ async def on_channel_command(update: Update, context: BotContext) -> None:
         await handler(update, context)
 
 
+async def on_unknown_button(update: Update, context: BotContext) -> None:
+    """A button this bot does not (or no longer) know: stop the client's spinner."""
+    if update.callback_query is not None:
+        await update.callback_query.answer("This button has expired.")
+
+
 def register(app: BotApp) -> None:
     """Register every handler on the application."""
     for name, handler in COMMANDS.items():
@@ -56,6 +62,7 @@ def register(app: BotApp) -> None:
     )
     app.add_handler(CallbackQueryHandler(topics.on_topic_button, pattern=r"^t[+\-][:#]"))
     app.add_handler(CallbackQueryHandler(search.on_search_page, pattern=r"^s:"))
+    app.add_handler(CallbackQueryHandler(on_unknown_button))
     app.add_handler(ChatMemberHandler(chats.on_my_chat_member))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, chats.on_migrate))
     app.add_handler(

@@ -161,3 +161,26 @@ async def test_check_passes_against_the_fakes_and_fails_with_a_bad_token(
     code, out = await run("check", env=env, cwd=tmp_path)
     assert code == 1 and "refused" in out
     assert "123:wrong" not in out
+
+
+async def test_first_poll_runs_at_start_up(
+    tmp_path: Path, fake_tg: FakeTelegram, feed_server: FeedServer
+) -> None:
+    """With a five-minute interval, the feed is still read as soon as the bot starts."""
+    feed_server.set_feed(FEED, rss([item(1, "Bolivia Old News", "x")]))
+    env = clean_env(
+        BOT_TOKEN=fake_tg.token,
+        TELEGRAM_API_URL=f"http://127.0.0.1:{fake_tg.port}",
+        FEED_URLS=feed_server.url(FEED),
+        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
+        POLL_INTERVAL_SECONDS="300",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await fake_tg.wait_for(lambda: feed_server.hits(FEED) >= 1, 20)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
