@@ -8,8 +8,8 @@ import datetime as dtm
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -34,7 +34,7 @@ from storage.chats import ChatRepo
 from storage.counters import CounterRepo
 from storage.db import Database
 from storage.headlines import HeadlineRepo
-from storage.models import OutboxItem
+from storage.models import Broadcast, OutboxItem
 from storage.outbox import OutboxRepo
 
 log = logging.getLogger(__name__)
@@ -57,15 +57,6 @@ def is_markup_error(exc: BadRequest) -> bool:
     return "can't parse entities" in text or "unsupported start tag" in text
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """The outcome of one delivery unit, for progress reports."""
-
-    chat_id: int
-    broadcast_id: int | None
-    outcome: str  # sent | blocked | failed | retry | migrated
-
-
 class Delivery:
     """Drains the outbox: one unit (a push batch or an announcement) per chat at a time.
 
@@ -83,20 +74,18 @@ class Delivery:
         *,
         paid_broadcast: bool = False,
         concurrency: int | None = None,
-        on_sent: Callable[[Sent], Awaitable[None]] | None = None,
     ) -> None:
         self.bot = bot
         self.db = db
         self.limiter = limiter
         self.index = index
         self.paid_broadcast = paid_broadcast
-        self.concurrency = concurrency or (8 if paid_broadcast else 1)
+        self.concurrency = concurrency or (32 if paid_broadcast else 1)
         self.outbox = OutboxRepo(db)
         self.chats = ChatRepo(db)
         self.headlines = HeadlineRepo(db)
         self.broadcasts = BroadcastRepo(db)
         self.counters = CounterRepo(db)
-        self.on_sent = on_sent
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -105,6 +94,12 @@ class Delivery:
         # even rows queued after the 429, so they neither jump the queue nor earn a new 429.
         self._held: dict[int, float] = {}
         self._cycle: tuple[float, int, set[int]] | None = None  # (start, messages, chats)
+        # Figures for /stats and broadcast rows, kept in memory for a moment: a database
+        # round trip per message for each would cost more than the send itself.
+        self._counts: Counter[str] = Counter()
+        self._sent: list[int] = []  # delivered rows not yet marked (parallel sends only)
+        self._counts_flushed = time.monotonic()
+        self._broadcast_cache: dict[int, tuple[float, Broadcast | None]] = {}
 
     def wake(self) -> None:
         """New rows were queued: look at the outbox now."""
@@ -139,11 +134,12 @@ class Delivery:
             log.info(
                 "delivery: %d message(s) interrupted by the last stop will be sent again", reset
             )
-        slots = asyncio.Semaphore(self.concurrency)
         try:
             while not self._stopping:
                 self._wake.clear()
-                delay = await self._round(slots)
+                await self._flush_sent()
+                delay = await self._round()
+                await self._flush_counts()
                 if self._stopping:
                     break
                 if delay > 0:
@@ -152,42 +148,41 @@ class Delivery:
         finally:
             if self._inflight:
                 await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+            await self._flush_sent()
+            await self._flush_counts(force=True)
 
-    async def _round(self, slots: asyncio.Semaphore) -> float:
-        """Start one unit for each ready chat; return how long to sleep before the next round."""
+    async def _round(self) -> float:
+        """Start one unit for each ready chat while slots are free; return how long to sleep."""
         now = time.time()
         for chat_id, until in list(self._held.items()):
             if until <= now:
                 del self._held[chat_id]
+        free = self.concurrency - len(self._inflight)
+        if free <= 0:
+            return 5.0  # a finishing send wakes the loop
         chats = await self.outbox.ready_chats(
             now=now, limit=200, exclude=(*self._inflight, *self._held)
         )
-        started = 0
         chat_delay = min([5.0, *(until - now for until in self._held.values())])
+        chosen: list[int] = []
         for chat_id in chats:
-            if self._stopping:
-                break
             wait = self.limiter.chat_wait(chat_id)
             if wait > 0:  # its own window is full: let other chats go first
                 chat_delay = min(chat_delay, wait)
                 continue
-            await slots.acquire()
-            if self._stopping:
-                slots.release()
+            chosen.append(chat_id)
+            if len(chosen) == free:
                 break
-            unit = await self.outbox.next_unit(chat_id, now=time.time())
-            if not unit:
-                slots.release()
-                continue
-            await self.outbox.mark_sending([item.id for item in unit])
-            task = asyncio.create_task(self._deliver(chat_id, unit), name=f"deliver-{chat_id}")
-            self._inflight[chat_id] = task
-            task.add_done_callback(partial(self._done, chat_id, slots))
-            started += 1
-        if started:
-            return 0.0
+        if chosen and not self._stopping:
+            units = await self.outbox.claim_units(chosen, now=time.time())
+            for chat_id, unit in units.items():
+                task = asyncio.create_task(self._deliver(chat_id, unit), name=f"deliver-{chat_id}")
+                self._inflight[chat_id] = task
+                task.add_done_callback(partial(self._done, chat_id))
+            if units:
+                return 0.0
         if self._inflight:
-            return min(chat_delay, 0.05)
+            return chat_delay
         if self._cycle is not None and not chats:
             started_at, messages, chat_ids = self._cycle
             log.info(
@@ -203,15 +198,39 @@ class Delivery:
             chat_delay = min(chat_delay, max(0.01, wakeup - time.time()))
         return chat_delay
 
-    def _done(self, chat_id: int, slots: asyncio.Semaphore, _task: asyncio.Task[None]) -> None:
+    async def _flush_sent(self) -> None:
+        if self._sent:
+            ids, self._sent = self._sent, []
+            await self.outbox.mark_sent(ids, now=time.time())
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self._counts[name] += n
+
+    async def _flush_counts(self, *, force: bool = False) -> None:
+        """Write the counters at most once a second (and at shutdown)."""
+        if not self._counts or (not force and time.monotonic() - self._counts_flushed < 1.0):
+            return
+        counts, self._counts = self._counts, Counter()
+        self._counts_flushed = time.monotonic()
+        for name, n in counts.items():
+            await self.counters.bump(name, n, now=time.time())
+
+    async def _broadcast(self, broadcast_id: int) -> Broadcast | None:
+        """The broadcast row, re-read at most every second (a cancel shows within one)."""
+        now = time.monotonic()
+        cached = self._broadcast_cache.get(broadcast_id)
+        if cached is None or now - cached[0] > 1.0:
+            cached = (now, await self.broadcasts.get(broadcast_id))
+            self._broadcast_cache[broadcast_id] = cached
+        return cached[1]
+
+    def _done(self, chat_id: int, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(chat_id, None)
-        slots.release()
         self._wake.set()
 
     async def _deliver(self, chat_id: int, unit: Sequence[OutboxItem]) -> None:
         ids = [item.id for item in unit]
         first = unit[0]
-        outcome = "sent"
         try:
             if first.broadcast_id is not None:
                 messages = await self._send_broadcast(chat_id, first)
@@ -223,30 +242,25 @@ class Delivery:
             await self.outbox.defer(ids, not_before=0, error="chat migrated")
             await self.chats.migrate(chat_id, new_id, now=time.time())
             self.index.move_chat(chat_id, new_id)
-            outcome = "migrated"
         except Forbidden as exc:
             dropped = await self.chats.deactivate(chat_id, reason=exc.message, now=time.time())
-            await self.counters.bump("blocked", now=time.time())
+            self._count("blocked")
             log.info(
                 "chat %s: %s; marked inactive, %d pending dropped", chat_id, exc.message, dropped
             )
-            outcome = "blocked"
         except RetryAfter as exc:
             seconds = retry_after_seconds(exc)
             self._held[chat_id] = time.time() + seconds
             await self.outbox.defer(
                 ids, not_before=time.time() + seconds, error="429 flood control"
             )
-            await self.counters.bump("429", now=time.time())
+            self._count("429")
             log.warning("chat %s: 429, retrying in %.0f s (other chats go on)", chat_id, seconds)
-            outcome = "retry"
         except BadRequest as exc:
             if "chat not found" in exc.message.lower():
                 await self.chats.deactivate(chat_id, reason=exc.message, now=time.time())
-                outcome = "blocked"
             else:
                 await self.outbox.mark_failed(ids, error=exc.message)
-                outcome = "failed"
             log.warning("chat %s: refused: %s", chat_id, exc.message)
         except InvalidToken:
             # kept for the next start; the request layer stops the bot
@@ -254,25 +268,21 @@ class Delivery:
             return
         except (NetworkError, TelegramError) as exc:
             await self._retry_later(chat_id, unit, f"{type(exc).__name__}: {exc}")
-            outcome = "retry"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not lose the message nor kill the worker
             log.exception("chat %s: unexpected failure while sending", chat_id)
             await self._retry_later(chat_id, unit, f"{type(exc).__name__}: {exc}")
-            outcome = "retry"
         else:
-            await self.outbox.mark_sent(ids, now=time.time())
-            await self.counters.bump("sent", messages, now=time.time())
+            if self.concurrency == 1:
+                await self.outbox.mark_sent(ids, now=time.time())
+            else:  # recorded together by the loop: one write for many sends
+                self._sent.extend(ids)
+            self._count("sent", messages)
             start, count, chat_ids = self._cycle or (time.monotonic(), 0, set())
             chat_ids.add(chat_id)
             self._cycle = (start, count + messages, chat_ids)
             log.debug("chat %s: sent %d item(s) in %d message(s)", chat_id, len(unit), messages)
-        if self.on_sent is not None:
-            try:
-                await self.on_sent(Sent(chat_id, first.broadcast_id, outcome))
-            except Exception:
-                log.exception("delivery progress hook failed")
 
     async def _retry_later(self, chat_id: int, unit: Sequence[OutboxItem], error: str) -> None:
         attempts = max(item.attempts for item in unit) + 1
@@ -301,7 +311,7 @@ class Delivery:
 
     async def _send_broadcast(self, chat_id: int, item: OutboxItem) -> int:
         assert item.broadcast_id is not None
-        broadcast = await self.broadcasts.get(item.broadcast_id)
+        broadcast = await self._broadcast(item.broadcast_id)
         if broadcast is None or broadcast.status == "cancelled":
             return 0
         paid = self.paid_broadcast or None

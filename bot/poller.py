@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from bot.feeds import FeedFetcher, parse_feed
@@ -19,6 +19,7 @@ from storage.outbox import OutboxRepo
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
+ROUTE_CHUNK = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +143,14 @@ class Poller:
             stored = await self.headlines.upsert(
                 conn, state.id, parsed.entries, baseline=baseline, now=now
             )
-            routes = [] if baseline else self.route(stored.new)
             queued = 0
-            if routes:
-                queued = await self.outbox.enqueue_pushes(
-                    conn, routes, batch=int(now * 1000), now=now
-                )
+            if not baseline:
+                # A few thousand routes at a time: one poll can route millions (every chat
+                # times every headline it matches), too many to hold in memory at once.
+                for routes in self.route_chunks(stored.new):
+                    queued += await self.outbox.enqueue_pushes(
+                        conn, routes, batch=int(now * 1000), now=now
+                    )
             await self.feeds.record_success(
                 conn,
                 state.id,
@@ -168,6 +171,12 @@ class Poller:
 
     def route(self, headlines: Sequence[Headline]) -> list[PushRoute]:
         """Match new headlines against every chat's topics (cost grows with text, not chats)."""
+        return [route for chunk in self.route_chunks(headlines) for route in chunk]
+
+    def route_chunks(
+        self, headlines: Sequence[Headline], size: int = ROUTE_CHUNK
+    ) -> Iterator[list[PushRoute]]:
+        """The routes of route(), in order, as lists of about `size` (whole headlines)."""
         routes: list[PushRoute] = []
         for headline in headlines:
             if headline.baseline:
@@ -175,7 +184,11 @@ class Poller:
             tokens = headline_tokens(headline.title, headline.summary, headline.categories)
             for chat_id, match in self.index.route(tokens).items():
                 routes.append(PushRoute(chat_id, headline.id, match.thread_id, match.topics))
-        return routes
+            if len(routes) >= size:
+                yield routes
+                routes = []
+        if routes:
+            yield routes
 
     async def _fail(self, state: FeedState, error: str) -> FeedReport:
         now = self.clock()

@@ -148,6 +148,15 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
 
     async def acquire(self, chat_id: int | str, *, priority: int = 0, paid: bool = False) -> None:
         """Wait until a message to `chat_id` fits every window, then count it."""
+        if not self._waiters:  # nobody queued ahead: no need to go through the pump
+            now = time.monotonic()
+            overall = self._paid if paid else self._overall
+            chat = self._chat_window(chat_id)
+            if overall.wait(now) <= 0 and chat.wait(now) <= 0:
+                overall.record(now)
+                chat.record(now)
+                self.granted += 1
+                return
         self._seq += 1
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(_Waiter(priority, self._seq, chat_id, paid, future))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -37,6 +39,7 @@ class AiohttpRequest(BaseRequest):
         self._pool_timeout = pool_timeout
         self.on_unauthorized = on_unauthorized
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, str | None] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -48,8 +51,9 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
-                # honour HTTP(S)_PROXY / NO_PROXY as python-telegram-bot's httpx client does
-                trust_env=True,
+                # proxies are looked up once per host (_proxy_for): aiohttp's trust_env
+                # reads ~/.netrc in a thread on every request
+                trust_env=False,
                 headers={"User-Agent": self.USER_AGENT},
             )
 
@@ -58,6 +62,17 @@ class AiohttpRequest(BaseRequest):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+    def _proxy_for(self, url: str) -> str | None:
+        """HTTP(S)_PROXY for this URL's host unless NO_PROXY exempts it (as httpx does)."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        if key not in self._proxies:
+            proxy = getproxies().get(parts.scheme)
+            if proxy and proxy_bypass(parts.hostname or ""):
+                proxy = None
+            self._proxies[key] = proxy
+        return self._proxies[key]
 
     @staticmethod
     def _value(given: Any, default: float | None) -> float | None:
@@ -101,7 +116,9 @@ class AiohttpRequest(BaseRequest):
             else:
                 body = request_data.json_parameters
         try:
-            async with self._session.request(method, url, data=body, timeout=timeout) as res:
+            async with self._session.request(
+                method, url, data=body, timeout=timeout, proxy=self._proxy_for(url)
+            ) as res:
                 payload = await res.read()
                 status = res.status
         except TimeoutError as exc:

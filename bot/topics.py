@@ -31,10 +31,10 @@ class TopicService:
 
     async def load_all(self) -> int:
         """Fill the index with every active chat's topics (at start-up)."""
-        subs = await self.repo.all_of_active_chats()
-        for sub in subs:
-            self.index.add(sub.chat_id, sub.topic, sub.thread_id)
-        return len(subs)
+        rows = await self.repo.active_rows()  # plain tuples: 500,000 records cost memory
+        for chat_id, topic, thread_id in rows:
+            self.index.add(chat_id, topic, thread_id)
+        return len(rows)
 
     async def load_chat(self, chat_id: int) -> None:
         """(Re)load one chat's topics into the index, e.g. when it becomes active again."""

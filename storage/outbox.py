@@ -165,6 +165,44 @@ class OutboxRepo:
         )
         return [_item(row) for row in rows]
 
+    async def claim_units(
+        self, chat_ids: Sequence[int], *, now: float, max_items: int = MAX_UNIT_ITEMS
+    ) -> dict[int, list[OutboxItem]]:
+        """Claim the next unit (as next_unit defines it) of each chat, in two statements.
+
+        The rows come back marked 'sending'. One read and one write for many chats, instead
+        of two round trips to the database thread per chat, is what lets a paid broadcast
+        keep up with Telegram's 1,000 messages/s.
+        """
+        if not chat_ids:
+            return {}
+        rows = await self._db.fetchall(
+            "SELECT * FROM (SELECT *, ROW_NUMBER() OVER ("
+            "  PARTITION BY chat_id ORDER BY priority, batch, id) AS position"
+            " FROM outbox WHERE status = 'pending' AND not_before <= ?"
+            " AND chat_id IN (SELECT value FROM json_each(?)))"
+            " WHERE position <= ? ORDER BY chat_id, position",
+            (now, _ids(chat_ids), max_items),
+        )
+        units: dict[int, list[OutboxItem]] = {}
+        for row in rows:
+            unit = units.setdefault(row["chat_id"], [])
+            if not unit:
+                unit.append(_item(row))
+                continue
+            first = unit[0]
+            if (
+                first.priority == PRIORITY_PUSH
+                and row["priority"] == PRIORITY_PUSH
+                and row["batch"] == first.batch
+                and row["thread_id"] == first.thread_id
+            ):
+                unit.append(_item(row))
+        ids = [item.id for unit in units.values() for item in unit]
+        if ids:
+            await self._db.execute(_SET_SENDING, (_ids(ids),))
+        return units
+
     async def next_wakeup(self) -> float | None:
         """Return the earliest not_before of any pending row (None when nothing is pending)."""
         value = await self._db.scalar("SELECT MIN(not_before) FROM outbox WHERE status = 'pending'")
