@@ -13,7 +13,7 @@ from storage.models import OutboxItem, PushRoute
 
 PRIORITY_PUSH = 1
 PRIORITY_BROADCAST = 2
-MAX_UNIT_ITEMS = 50
+MAX_UNIT_ITEMS = 500
 MAX_ERROR_CHARS = 500
 _SCAN_CHUNK = 512
 
@@ -110,8 +110,8 @@ class OutboxRepo:
         """Return up to limit chats with a ready send, most urgent first, each chat once.
 
         A chat ranks by its most urgent ready row (lowest priority, then oldest). As
-        next_unit takes a whole poll batch at a time, a chat's backlog cannot starve the
-        others: once its oldest batch is out, its next rows are newer than theirs.
+        next_unit takes all of a chat's ready pushes at a time, a chat's backlog cannot
+        starve the others: once they are out, its next rows are newer than theirs.
         """
         found: list[int] = []
         if limit <= 0:
@@ -143,37 +143,31 @@ class OutboxRepo:
     ) -> list[OutboxItem]:
         """Return the next message's worth of rows for a chat ([] when none is ready).
 
-        That is every ready push of the chat's oldest poll batch going to the same forum
-        thread (at most max_items), or else its single oldest ready broadcast.
+        That is every ready push of the chat going to the same forum thread as its oldest
+        one (at most max_items; several polls' pushes merge into one message when delivery
+        is behind, so a chat never owes more than one message per thread), or else its
+        single oldest ready broadcast.
         """
-        first = await self._db.fetchone(
-            "SELECT * FROM outbox"
-            " WHERE chat_id = ? AND status = 'pending' AND not_before <= ?"
-            " ORDER BY priority, batch, id LIMIT 1",
-            (chat_id, now),
-        )
-        if first is None:
-            return []
-        if first["priority"] != PRIORITY_PUSH:
-            return [_item(first)]
-        rows = await self._db.fetchall(
-            "SELECT * FROM outbox"
-            " WHERE chat_id = ? AND status = 'pending' AND not_before <= ?"
-            " AND priority = 1 AND batch = ? AND thread_id IS ?"
-            " ORDER BY id LIMIT ?",
-            (chat_id, now, first["batch"], first["thread_id"], max_items),
-        )
-        return [_item(row) for row in rows]
+        return (await self._units([chat_id], now=now, max_items=max_items)).get(chat_id, [])
 
     async def claim_units(
         self, chat_ids: Sequence[int], *, now: float, max_items: int = MAX_UNIT_ITEMS
     ) -> dict[int, list[OutboxItem]]:
-        """Claim the next unit (as next_unit defines it) of each chat, in two statements.
+        """Claim the next unit (see next_unit) of each chat, in two statements.
 
         The rows come back marked 'sending'. One read and one write for many chats, instead
         of two round trips to the database thread per chat, is what lets a paid broadcast
         keep up with Telegram's 1,000 messages/s.
         """
+        units = await self._units(chat_ids, now=now, max_items=max_items)
+        ids = [item.id for unit in units.values() for item in unit]
+        if ids:
+            await self._db.execute(_SET_SENDING, (_ids(ids),))
+        return units
+
+    async def _units(
+        self, chat_ids: Sequence[int], *, now: float, max_items: int
+    ) -> dict[int, list[OutboxItem]]:
         if not chat_ids:
             return {}
         rows = await self._db.fetchall(
@@ -194,13 +188,9 @@ class OutboxRepo:
             if (
                 first.priority == PRIORITY_PUSH
                 and row["priority"] == PRIORITY_PUSH
-                and row["batch"] == first.batch
                 and row["thread_id"] == first.thread_id
             ):
                 unit.append(_item(row))
-        ids = [item.id for unit in units.values() for item in unit]
-        if ids:
-            await self._db.execute(_SET_SENDING, (_ids(ids),))
         return units
 
     async def next_wakeup(self) -> float | None:

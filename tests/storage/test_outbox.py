@@ -38,7 +38,7 @@ async def test_broadcast_rows_are_unique(db: Database, chats: ChatRepo, outbox: 
     assert await outbox.backlog() == {"push": 0, "broadcast": 2, "total": 2}
 
 
-async def test_next_unit_takes_one_batch_and_thread(
+async def test_next_unit_takes_every_push_of_one_thread(
     db: Database, chats: ChatRepo, outbox: OutboxRepo
 ) -> None:
     await _chats(chats, 1)
@@ -46,17 +46,18 @@ async def test_next_unit_takes_one_batch_and_thread(
     await push(db, [(1, h[0].id), (1, h[1].id)], batch=1, thread_id=None)
     await push(db, [(1, h[2].id)], batch=1, thread_id=5)
     await push(db, [(1, h[3].id), (1, h[4].id)], batch=2)
+    # a later poll's pushes join the waiting message: one message per thread at a time
     unit = await outbox.next_unit(1, now=NOW)
-    assert [i.headline_id for i in unit] == [h[0].id, h[1].id]
+    assert [i.headline_id for i in unit] == [h[0].id, h[1].id, h[3].id, h[4].id]
     assert unit[0].topics == ("topic",)
     assert (unit[0].priority, unit[0].batch, unit[0].attempts) == (1, 1, 0)
-    await outbox.mark_sending([i.id for i in unit])
+    assert await outbox.next_unit(1, now=NOW, max_items=1) == unit[:1]
+    claimed = await outbox.claim_units([1, 2], now=NOW)
+    assert claimed == {1: unit}
     unit = await outbox.next_unit(1, now=NOW)
     assert [(i.headline_id, i.thread_id) for i in unit] == [(h[2].id, 5)]
     await outbox.finish_and_start([], [unit[0].id], now=NOW)
-    unit = await outbox.next_unit(1, now=NOW)
-    assert [i.headline_id for i in unit] == [h[3].id, h[4].id]
-    assert await outbox.next_unit(1, now=NOW, max_items=1) == unit[:1]
+    assert await outbox.next_unit(1, now=NOW) == []
     assert await outbox.next_unit(2, now=NOW) == []
 
 
@@ -90,7 +91,7 @@ async def test_ready_chats_one_per_chat_oldest_first(
     assert await outbox.ready_chats(now=NOW, limit=10) == [1, 2, 3]
     assert await outbox.ready_chats(now=NOW, limit=2) == [1, 2]
     assert await outbox.ready_chats(now=NOW, limit=10, exclude={1}) == [2, 3]
-    # once chat 1's batch is out, its later rows are newer than the others' rows
+    # once chat 1's pushes are out, it waits for rows newer than the others' rows
     unit = await outbox.next_unit(1, now=NOW)
     assert len(unit) == 5
     await outbox.mark_sending([i.id for i in unit])
