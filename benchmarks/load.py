@@ -289,10 +289,11 @@ class Child:
 
 
 def pending_messages(db: sqlite3.Connection) -> tuple[int, int]:
-    """Pending push rows and the messages they make (one per chat, poll batch and thread)."""
+    """Pending push rows and the messages they make (one per chat and thread: a chat's
+    waiting pushes merge into one message, whatever poll queued them)."""
     rows = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
     units = db.execute(
-        "SELECT count(*) FROM (SELECT DISTINCT chat_id, batch FROM outbox"
+        "SELECT count(*) FROM (SELECT DISTINCT chat_id, thread_id FROM outbox"
         " INDEXED BY outbox_chat_pending WHERE status = 'pending' AND priority = 1)"
     ).fetchone()[0]
     return int(rows), int(units)
@@ -508,19 +509,21 @@ async def parent_main(args: argparse.Namespace) -> int:
         f" delivers at most {capacity:,} messages (at the {rate:.1f}/s measured here:"
         f" {rate * args.interval:,.0f})."
     )
+    chats_total = args.chats
     if mean_matched <= capacity:
         print(
             f"each poll needs ~{mean_matched:,.0f} messages <= {capacity:,}: the backlog"
             f" drains within every interval, so it is bounded (at most one poll's worth)."
         )
     else:
-        growth = mean_matched - rate * args.interval
+        cycle = chats_total / max(rate, 1e-9)
         print(
-            f"each poll needs ~{mean_matched:,.0f} messages > {capacity:,}: the backlog is NOT"
-            f" bounded at real time scale; it grows by ~{growth:,.0f} messages per interval"
-            f" (~{growth * 3600 / args.interval:,.0f} an hour). Bounded needs <= {capacity:,}"
-            f" matching chats per poll, i.e. {capacity / args.chats:.1%} of chats, or paid"
-            f" broadcasts, or coalescing several polls' pushes per chat into one message."
+            f"each poll matches ~{mean_matched:,.0f} chats > {capacity:,}: delivery cannot send"
+            f" one message per chat per poll. Waiting pushes merge per chat, so the backlog is"
+            f" bounded by the chats, at most {chats_total:,} messages (one round takes"
+            f" ~{cycle / 60:,.0f} min at {rate:.1f}/s); a chat then gets one message per round"
+            f" covering every poll since its last one (10 shown, '+N more: /latest'). Its rows"
+            f" are bounded too: ~{cycle / args.interval:,.1f} polls' worth per chat."
         )
     print(
         f"\nwall time: polls {polls_wall:.0f} s, total {time.perf_counter() - t0:.0f} s;"

@@ -219,10 +219,15 @@ async def running(app: BotApp, *, poll_timeout: int = 1) -> AsyncIterator[Servic
     finally:
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
-        if app.running:
-            await app.stop()
-        if app.post_stop is not None:
-            await app.post_stop(app)
-        await app.shutdown()
-        if app.post_shutdown is not None:
-            await app.post_shutdown(app)
+        await stop_application(app)
+
+
+async def stop_application(app: BotApp) -> None:
+    """The stop steps after the updater, lifecycle hooks included; each is safe to repeat."""
+    if app.running:
+        await app.stop()
+    if app.post_stop is not None:
+        await app.post_stop(app)
+    await app.shutdown()
+    if app.post_shutdown is not None:
+        await app.post_shutdown(app)

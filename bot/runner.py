@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from telegram.error import InvalidToken, TelegramError
 
-from bot.app import ALLOWED_UPDATES, build_application
+from bot.app import ALLOWED_UPDATES, build_application, stop_application
 from bot.context import BotApp
 from bot.lock import AlreadyRunningError, acquire_lock
 from bot.settings import Settings
@@ -77,17 +77,7 @@ def _finish_stopping(app: BotApp, loop: asyncio.AbstractEventLoop) -> None:
     open, and the database's worker thread would keep the process from exiting. Every step
     is safe to repeat.
     """
-
-    async def finish() -> None:
-        if app.running:
-            await app.stop()
-        if app.post_stop is not None:
-            await app.post_stop(app)
-        await app.shutdown()
-        if app.post_shutdown is not None:
-            await app.post_shutdown(app)
-
     try:
-        loop.run_until_complete(finish())
+        loop.run_until_complete(stop_application(app))
     except Exception:  # stopping must end in an exit, whatever else is broken
         log.exception("stopping after the refused token failed")

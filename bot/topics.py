@@ -31,10 +31,12 @@ class TopicService:
 
     async def load_all(self) -> int:
         """Fill the index with every active chat's topics (at start-up)."""
-        rows = await self.repo.active_rows()  # plain tuples: 500,000 records cost memory
-        for chat_id, topic, thread_id in rows:
-            self.index.add(chat_id, topic, thread_id)
-        return len(rows)
+        count = 0
+        async for rows in self.repo.active_chunks():
+            for chat_id, topic, thread_id in rows:
+                self.index.add(chat_id, topic, thread_id)
+            count += len(rows)
+        return count
 
     async def load_chat(self, chat_id: int) -> None:
         """(Re)load one chat's topics into the index, e.g. when it becomes active again."""

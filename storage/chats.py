@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from storage.db import Database
 from storage.models import Chat, Subscription
@@ -235,21 +235,28 @@ class SubscriptionRepo:
 
     async def all_of_active_chats(self) -> builtins.list[Subscription]:
         """Return every subscription of every active chat (for the matcher's index)."""
-        return [Subscription(c, t, th) for c, t, th in await self.active_rows()]
+        return [
+            Subscription(c, t, th) async for rows in self.active_chunks() for c, t, th in rows
+        ]
 
-    async def active_rows(self) -> builtins.list[tuple[int, str, int | None]]:
-        """Return (chat_id, topic, thread_id) of every active chat's subscription as tuples."""
+    async def active_chunks(
+        self, size: int = 20_000
+    ) -> AsyncIterator[builtins.list[tuple[int, str, int | None]]]:
+        """Yield (chat_id, topic, thread_id) of active chats' subscriptions, `size` at a time.
+
+        Half a million rows held at once cost more memory than the matcher built from them;
+        plain tuples, as sqlite3.Row objects double the cost.
+        """
         async with self._db.transaction() as conn:
             cur = await conn.cursor()
-            # Plain tuples: sqlite3.Row objects double the cost over half a million rows.
             cur.row_factory = None
             await cur.execute(
                 "SELECT s.chat_id, s.topic, s.thread_id FROM subscriptions s"
                 " JOIN chats c ON c.id = s.chat_id WHERE c.active = 1"
             )
-            rows = await cur.fetchall()
+            while rows := await cur.fetchmany(size):
+                yield list(rows)  # type: ignore[arg-type]
             await cur.close()
-        return list(rows)  # type: ignore[arg-type]
 
     async def count(self) -> int:
         """Return how many subscriptions there are."""

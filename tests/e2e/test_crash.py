@@ -24,30 +24,11 @@ import pytest
 from storage.chats import ChatRepo, SubscriptionRepo
 from storage.db import Database
 from tests.e2e.harness import FEED, item
+from tests.e2e.test_process import clean_env
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import Call, FakeTelegram
 
-ROOT = Path(__file__).resolve().parents[2]
 ADMIN = 900  # not one of the chats: its previews would look like repeats
-_BOT_SETTINGS = (
-    "BOT_TOKEN",
-    "TELEGRAM_API_URL",
-    "FEED_URLS",
-    "DATABASE_PATH",
-    "POLL_INTERVAL_SECONDS",
-    "ADMIN_IDS",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-    "WEBHOOK_URL",
-    "WEBHOOK_SECRET",
-    "PORT",
-    "ALLOW_PAID_BROADCAST",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-)
 
 
 class BotProcess:
@@ -57,9 +38,7 @@ class BotProcess:
         self.fake = fake
         self.tmp_path = tmp_path
         self.db_path = tmp_path / "bot.sqlite3"
-        self.env = {k: v for k, v in os.environ.items() if k not in _BOT_SETTINGS}
-        self.env.update(
-            PYTHONPATH=str(ROOT),
+        self.env = clean_env(
             BOT_TOKEN=fake.token,
             TELEGRAM_API_URL=f"http://127.0.0.1:{fake.port}",
             FEED_URLS=feeds.url(FEED),

@@ -34,6 +34,7 @@ def clean_env(**values: str) -> dict[str, str]:
         "WEBHOOK_URL",
         "WEBHOOK_SECRET",
         "PORT",
+        "ALLOW_PAID_BROADCAST",
     }
     skip = names | {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"}
     env = {k: v for k, v in os.environ.items() if k not in skip}
