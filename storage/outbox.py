@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Sequence
+from operator import attrgetter
 
 import aiosqlite
 
@@ -81,7 +82,8 @@ class OutboxRepo:
             " (SELECT 1 FROM chats WHERE id = ? AND active = 1)",
             (
                 (r.chat_id, r.headline_id, batch, r.thread_id, "\n".join(r.topics), now, r.chat_id)
-                for r in routes
+                # in chat order: the indexes keyed by chat are then written page by page
+                for r in sorted(routes, key=attrgetter("chat_id"))
             ),
         )
         return conn.total_changes - before
