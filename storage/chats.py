@@ -235,9 +235,7 @@ class SubscriptionRepo:
 
     async def all_of_active_chats(self) -> builtins.list[Subscription]:
         """Return every subscription of every active chat (for the matcher's index)."""
-        return [
-            Subscription(c, t, th) async for rows in self.active_chunks() for c, t, th in rows
-        ]
+        return [Subscription(c, t, th) async for rows in self.active_chunks() for c, t, th in rows]
 
     async def active_chunks(
         self, size: int = 20_000

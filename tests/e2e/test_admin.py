@@ -205,3 +205,34 @@ async def test_broadcast_to_300_chats_and_10_groups_at_the_limit(
     rate = (len(sends) - 1) / (sends[-1] - sends[0])
     print(f"\nbroadcast to 310 chats: {rate:.1f} messages/s (limit 30)")
     assert rate >= 27.0, "within 10 % of Telegram's 30 messages/s"
+
+
+async def test_replies_and_pushes_are_not_starved_by_a_broadcast(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    fake_tg.enforce_limits = True
+    async with running_bot(
+        fake_tg, feed_server, tmp_path / "db.sqlite3", items=BASE, admin_ids=[ADMIN],
+        limits=Limits(),
+    ) as bot:  # fmt: skip
+        await bot.say(ADMIN, "/start")
+        reader = 55
+        await bot.say(reader, "/start")
+        await bot.say(reader, "/topic add lithium")
+        for chat_id in range(30_001, 30_301):
+            await bot.services.chats.upsert(chat_id, kind="private", now=0, activate=True)
+        message_id, keys = await draft(bot, "/broadcast A long announcement")
+        await press(bot, ADMIN, message_id, keys[0]["callback_data"])
+        await fake_tg.wait_for(lambda: len(fake_tg.calls_of("sendMessage")) > 60, 10)
+        started = asyncio.get_running_loop().time()
+        reply = await bot.say(reader, "/latest 1")
+        assert "Bolivia" in reply[-1].params["text"]
+        assert asyncio.get_running_loop().time() - started < 3, "the reply went first"
+        bot.publish(item(3, "Lithium Mid Broadcast", "x"))
+        await bot.poll()
+        await fake_tg.wait_for(
+            lambda: any("Lithium Mid Broadcast" in t for t in bot.texts(reader)), 5
+        )
+        pending = await bot.services.outbox.backlog()
+        assert pending["broadcast"] > 0, "the push overtook the running broadcast"
+        assert fake_tg.too_many_requests == 0
