@@ -19,7 +19,8 @@ from storage.outbox import OutboxRepo
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
-ROUTE_CHUNK = 20_000
+ROUTE_CHUNK = 20_000  # pushes queued per transaction (whole headlines)
+ROUTE_HEADLINES = 500  # unrouted headlines read at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class Poller:
         self.on_queued = on_queued
         self.clock = clock
         self._lock = asyncio.Lock()
+        self._route_lock = asyncio.Lock()
 
     async def poll_all(self, *, force: bool = False) -> list[FeedReport]:
         """Poll every feed that is due (all of them with `force`), a few at a time."""
@@ -96,7 +98,9 @@ class Poller:
                     return await self.poll_feed(url, force=force)
 
             reports = await asyncio.gather(*(one(url) for url in self.urls))
-        queued = sum(r.queued for r in reports)
+            # headlines a crash left unrouted, even when every feed was unchanged
+            leftover = await self.route_pending()
+        queued = sum(r.queued for r in reports) + leftover
         if queued and self.on_queued is not None:
             self.on_queued()
         return list(reports)
@@ -143,14 +147,6 @@ class Poller:
             stored = await self.headlines.upsert(
                 conn, state.id, parsed.entries, baseline=baseline, now=now
             )
-            queued = 0
-            if not baseline:
-                # A few thousand routes at a time: one poll can route millions (every chat
-                # times every headline it matches), too many to hold in memory at once.
-                for routes in self.route_chunks(stored.new):
-                    queued += await self.outbox.enqueue_pushes(
-                        conn, routes, batch=int(now * 1000), now=now
-                    )
             await self.feeds.record_success(
                 conn,
                 state.id,
@@ -159,6 +155,7 @@ class Poller:
                 last_modified=result.last_modified,
                 title=parsed.title,
             )
+        queued = await self.route_pending() if stored.new and not baseline else 0
         return FeedReport(
             state.url,
             "new" if stored.new else "unchanged",
@@ -169,26 +166,48 @@ class Poller:
             baseline=baseline,
         )
 
-    def route(self, headlines: Sequence[Headline]) -> list[PushRoute]:
-        """Match new headlines against every chat's topics (cost grows with text, not chats)."""
-        return [route for chunk in self.route_chunks(headlines) for route in chunk]
+    async def route_pending(self) -> int:
+        """Queue the pushes of every headline not routed yet; return the rows queued.
+
+        Headlines are stored first and routed after, in short transactions that each queue
+        the pushes of whole headlines (about ROUTE_CHUNK rows) and mark them routed: a poll
+        that matches every chat then does not hold the database for minutes, so replies and
+        deliveries go on meanwhile. Headlines a crash left unrouted are routed by the next
+        poll; the outbox's unique (chat, headline) rule makes any repeat harmless.
+        """
+        queued = 0
+        async with self._route_lock:
+            while headlines := await self.headlines.unrouted(ROUTE_HEADLINES):
+                for ids, routes in self.route_chunks(headlines):
+                    now = self.clock()
+                    async with self.db.transaction() as conn:
+                        if routes:
+                            queued += await self.outbox.enqueue_pushes(
+                                conn, routes, batch=int(now * 1000), now=now
+                            )
+                        await self.headlines.mark_routed(conn, ids)
+        return queued
 
     def route_chunks(
         self, headlines: Sequence[Headline], size: int = ROUTE_CHUNK
-    ) -> Iterator[list[PushRoute]]:
-        """The routes of route(), in order, as lists of about `size` (whole headlines)."""
+    ) -> Iterator[tuple[list[int], list[PushRoute]]]:
+        """Match headlines against every chat's topics, yielding (headline ids, their routes)
+        for whole headlines about `size` routes at a time.
+
+        The cost grows with the headlines' text and their matches, not with the chats.
+        """
+        ids: list[int] = []
         routes: list[PushRoute] = []
         for headline in headlines:
-            if headline.baseline:
-                continue
+            ids.append(headline.id)
             tokens = headline_tokens(headline.title, headline.summary, headline.categories)
             for chat_id, match in self.index.route(tokens).items():
                 routes.append(PushRoute(chat_id, headline.id, match.thread_id, match.topics))
             if len(routes) >= size:
-                yield routes
-                routes = []
-        if routes:
-            yield routes
+                yield ids, routes
+                ids, routes = [], []
+        if ids:
+            yield ids, routes
 
     async def _fail(self, state: FeedState, error: str) -> FeedReport:
         now = self.clock()

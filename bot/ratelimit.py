@@ -109,7 +109,16 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
         self.granted = 0
 
     async def initialize(self) -> None:
-        """Nothing to set up."""
+        """Start with the overall windows full.
+
+        A process restarted right after a crash cannot know what its predecessor sent in
+        the last second; waiting one window before the first message keeps the two together
+        under Telegram's overall limit.
+        """
+        now = time.monotonic()
+        for window in (self._overall, self._paid):
+            window.times.clear()
+            window.times.extend([now] * min(window.limit, 10_000))
 
     async def shutdown(self) -> None:
         """Stop granting; waiters still queued are cancelled."""

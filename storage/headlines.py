@@ -136,8 +136,8 @@ class HeadlineRepo:
             flag = int(baseline)
             await conn.executemany(
                 "INSERT INTO headlines (feed_id, key, title, link, summary, categories,"
-                " published_at, first_seen_at, updated_at, baseline)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " published_at, first_seen_at, updated_at, baseline, routed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         feed_id,
@@ -150,6 +150,7 @@ class HeadlineRepo:
                         now,
                         now,
                         flag,
+                        flag,  # a baseline needs no routing; a new headline awaits it
                     )
                     for e in fresh
                 ],
@@ -271,6 +272,22 @@ class HeadlineRepo:
             for row in page
         )
         return SearchPage(hits=hits, total=total)
+
+    async def unrouted(self, limit: int) -> list[Headline]:
+        """New headlines not yet routed to chats, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM headlines INDEXED BY headlines_unrouted WHERE routed = 0"
+            " ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [_headline(row) for row in rows]
+
+    async def mark_routed(self, conn: aiosqlite.Connection, ids: Sequence[int]) -> None:
+        """Record that these headlines' pushes are in the outbox."""
+        await conn.execute(
+            "UPDATE headlines SET routed = 1 WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
 
     async def count(self) -> int:
         """Return how many headlines are stored."""
