@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Iterable
 
-QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "hpack", "aiohttp.access")
+QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "hpack", "aiohttp.access", "aiosqlite")
 
 
 class RedactingFormatter(logging.Formatter):
