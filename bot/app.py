@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -164,10 +166,25 @@ async def register_commands(app: BotApp, settings: Settings) -> None:
 
 
 async def poll_job(context: BotContext) -> None:
-    """The repeating poll: every feed that is due."""
+    """The repeating poll: every feed that is due, in a task of its own.
+
+    A poll can take a while (a slow feed, a poll routing to many chats); run inside the job
+    it would hold up shutdown, which waits for running jobs. Its own task is cancelled at
+    shutdown instead: its transactions roll back and the next start picks up from there.
+    """
     services = context.services
-    await services.poller.poll_all()
-    await alert_feed_health(context.bot, services)
+    if services.poll_task is None or services.poll_task.done():
+        services.poll_task = asyncio.create_task(
+            _poll_and_alert(context.bot, services), name="poll"
+        )
+
+
+async def _poll_and_alert(bot: ExtBot[Any], services: Services) -> None:
+    try:
+        await services.poller.poll_all()
+        await alert_feed_health(bot, services)
+    except Exception:  # the next interval tries again
+        log.exception("poll failed")
 
 
 async def report_job(context: BotContext) -> None:
@@ -178,6 +195,10 @@ async def report_job(context: BotContext) -> None:
 async def _post_stop(app: BotApp) -> None:
     services = app.bot_data.services
     if services is not None:
+        if services.poll_task is not None and not services.poll_task.done():
+            services.poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await services.poll_task
         await services.delivery.stop(grace=5.0)
 
 

@@ -49,6 +49,7 @@ class Services:
     topics: TopicService = field(init=False)
     admins: AdminCache = field(init=False)
     reporter: BroadcastReporter = field(init=False)
+    poll_task: asyncio.Task[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.topics = TopicService(

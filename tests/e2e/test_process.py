@@ -185,3 +185,33 @@ async def test_first_poll_runs_at_start_up(
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 15)
+
+
+async def test_sigterm_during_a_slow_poll_stops_within_10_s(
+    tmp_path: Path, fake_tg: FakeTelegram, feed_server: FeedServer
+) -> None:
+    """A feed that takes 60 s to answer does not hold up shutdown."""
+    feed_server.set_feed(FEED, rss([item(1, "Slow", "x")]))
+    feed_server.set_delay(FEED, 60)
+    env = clean_env(
+        BOT_TOKEN=fake_tg.token,
+        TELEGRAM_API_URL=f"http://127.0.0.1:{fake_tg.port}",
+        FEED_URLS=feed_server.url(FEED),
+        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
+        FETCH_TIMEOUT_SECONDS="50",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await fake_tg.wait_for(lambda: feed_server.hits(FEED) >= 1, 20)
+        await fake_tg.wait_calls("getUpdates", 1, timeout=20)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
