@@ -43,6 +43,25 @@ def clean_env(**values: str) -> dict[str, str]:
     return env
 
 
+def bot_env(fake: FakeTelegram, feeds: FeedServer, tmp_path: Path, **values: str) -> dict[str, str]:
+    """The settings of a bot talking to the fakes, on a database in tmp_path."""
+    return clean_env(
+        BOT_TOKEN=fake.token,
+        TELEGRAM_API_URL=f"http://127.0.0.1:{fake.port}",
+        FEED_URLS=feeds.url(FEED),
+        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
+        **values,
+    )
+
+
+async def spawn_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    """Start `python -m bot` in the background, its output discarded."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 async def run(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple[int, str]:
     """Run `python -m bot ARGS`; return the exit code and stdout+stderr."""
     proc = await asyncio.create_subprocess_exec(
@@ -104,14 +123,7 @@ async def test_real_bot_process_end_to_end(
     tmp_path: Path, fake_tg: FakeTelegram, feed_server: FeedServer
 ) -> None:
     feed_server.set_feed(FEED, rss([item(1, "Bolivia Old News", "x")]))
-    env = clean_env(
-        BOT_TOKEN=fake_tg.token,
-        TELEGRAM_API_URL=f"http://127.0.0.1:{fake_tg.port}",
-        FEED_URLS=feed_server.url(FEED),
-        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
-        POLL_INTERVAL_SECONDS="1",
-        LOG_LEVEL="DEBUG",
-    )
+    env = bot_env(fake_tg, feed_server, tmp_path, POLL_INTERVAL_SECONDS="1", LOG_LEVEL="DEBUG")
     log = (tmp_path / "bot.log").open("w")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", env=env, cwd=tmp_path, stdout=log, stderr=log
@@ -169,17 +181,8 @@ async def test_first_poll_runs_at_start_up(
 ) -> None:
     """With a five-minute interval, the feed is still read as soon as the bot starts."""
     feed_server.set_feed(FEED, rss([item(1, "Bolivia Old News", "x")]))
-    env = clean_env(
-        BOT_TOKEN=fake_tg.token,
-        TELEGRAM_API_URL=f"http://127.0.0.1:{fake_tg.port}",
-        FEED_URLS=feed_server.url(FEED),
-        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
-        POLL_INTERVAL_SECONDS="300",
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    env = bot_env(fake_tg, feed_server, tmp_path, POLL_INTERVAL_SECONDS="300")
+    proc = await spawn_bot(env, tmp_path)
     try:
         await fake_tg.wait_for(lambda: feed_server.hits(FEED) >= 1, 20)
     finally:
@@ -193,17 +196,8 @@ async def test_sigterm_during_a_slow_poll_stops_within_10_s(
     """A feed that takes 60 s to answer does not hold up shutdown."""
     feed_server.set_feed(FEED, rss([item(1, "Slow", "x")]))
     feed_server.set_delay(FEED, 60)
-    env = clean_env(
-        BOT_TOKEN=fake_tg.token,
-        TELEGRAM_API_URL=f"http://127.0.0.1:{fake_tg.port}",
-        FEED_URLS=feed_server.url(FEED),
-        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
-        FETCH_TIMEOUT_SECONDS="50",
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    env = bot_env(fake_tg, feed_server, tmp_path, FETCH_TIMEOUT_SECONDS="50")
+    proc = await spawn_bot(env, tmp_path)
     try:
         await fake_tg.wait_for(lambda: feed_server.hits(FEED) >= 1, 20)
         await fake_tg.wait_calls("getUpdates", 1, timeout=20)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.e2e.harness import FEED, Harness, item, running_bot
-from tests.e2e.test_process import clean_env
+from tests.e2e.test_process import bot_env
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import FakeTelegram
 
@@ -245,13 +245,7 @@ async def test_revoked_token_stops_the_process_with_exit_code_3(
     tmp_path: Path, fake_tg: FakeTelegram, feed_server: FeedServer
 ) -> None:
     feed_server.set_feed(FEED, rss(BASE))
-    env = clean_env(
-        BOT_TOKEN=fake_tg.token,
-        TELEGRAM_API_URL=f"http://127.0.0.1:{fake_tg.port}",
-        FEED_URLS=feed_server.url(FEED),
-        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
-        POLL_INTERVAL_SECONDS="1",
-    )
+    env = bot_env(fake_tg, feed_server, tmp_path, POLL_INTERVAL_SECONDS="1")
     log_path = tmp_path / "bot.log"
     with log_path.open("w") as log:
         proc = await asyncio.create_subprocess_exec(
