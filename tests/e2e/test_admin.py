@@ -29,15 +29,18 @@ async def press(bot: Harness, chat_id: int, message_id: int, data: str, user: in
 
 
 async def subscribers(bot: Harness, private: range, groups: range = range(0)) -> None:
-    """Register chats directly through the bot's /start."""
+    """Register readers through /start and groups by adding the bot to them."""
     for chat_id in private:
         await bot.say(chat_id, "/start")
     for chat_id in groups:
         bot.fake.add_chat(chat_id, "group")
         bot.fake.push_update(bot.fake.my_chat_member_update(chat_id, ADMIN, "left", "member"))
-    if groups:
-        await bot.fake.wait_for(lambda: True, 0.1)
-        await asyncio.sleep(0.5)
+    for _ in range(100):  # until the bot has registered every group it was added to
+        known = [await bot.services.chats.get(chat_id) for chat_id in groups]
+        if all(chat is not None and chat.active for chat in known):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the groups were not registered")
 
 
 async def draft(bot: Harness, text: str, *, replies: int = 2) -> tuple[int, list[dict[str, Any]]]:
