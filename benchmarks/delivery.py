@@ -12,7 +12,7 @@ this one:
 2. paid limits: ALLOW_PAID_BROADCAST=true, the fake enforcing 1,000/s for paid broadcasts
    and the bot its default paid window.
 3. ceiling: the fake's limits lifted and Limits.unlimited() in the bot, paid broadcast on
-   (so Delivery sends 8 at a time): the bot's own ceiling in messages/s (target >= 1,000).
+   (so Delivery sends 32 at a time): the bot's own ceiling in messages/s (target >= 1,000).
 
 The rate is counted by the fake, from the first to the last message it accepted. `bot
 CPU/msg` is the child's user+system CPU time per message, from confirmation to the last
