@@ -32,9 +32,16 @@ class TopicService:
     async def load_all(self) -> int:
         """Fill the index with every active chat's topics (at start-up)."""
         count = 0
+        last: int | None = None
         async for rows in self.repo.active_chunks():
             for chat_id, topic, thread_id in rows:
+                # A chat's rows come together (the join walks chats). Each row carries its own int object for the chat;
+                # keeping the first one means a chat's topic sets all share one (at 100,000
+                # chats with 5 topics, 400,000 ints fewer: about 13 MiB).
+                if chat_id == last:
+                    chat_id = last
                 self.index.add(chat_id, topic, thread_id)
+                last = chat_id
             count += len(rows)
         return count
 
