@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +39,10 @@ USER_COMMANDS = [
     BotCommand("stop", "Pause pushes (topics are kept)"),
     BotCommand("help", "Every command with an example"),
 ]
+# Finished outbox rows (sent, failed, dropped) are kept this long for inspection, then pruned.
+KEEP_FINISHED_DAYS = 3
+KEEP_FINISHED_SECONDS = KEEP_FINISHED_DAYS * 86400
+PRUNE_CHUNK = 5000  # rows deleted per transaction, so replies and sends go on meanwhile
 ALLOWED_UPDATES = ["message", "channel_post", "callback_query", "my_chat_member"]
 ADMIN_COMMANDS = [
     BotCommand("broadcast", "Announce to every subscriber"),
@@ -144,6 +149,7 @@ async def _post_init(app: BotApp) -> None:
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
     app.job_queue.run_repeating(report_job, interval=1.0, first=1.0, name="broadcast-report")
+    app.job_queue.run_repeating(prune_job, interval=3600, first=60, name="prune-outbox")
     me = app.bot
     log.info(
         "@%s started: %d feed(s), polling every %g s",
@@ -190,6 +196,19 @@ async def _poll_and_alert(bot: ExtBot[Any], services: Services) -> None:
 async def report_job(context: BotContext) -> None:
     """Keep running broadcasts' progress reports current."""
     await context.services.reporter.refresh(context.bot)
+
+
+async def prune_job(context: BotContext) -> None:
+    """Delete outbox rows finished more than KEEP_FINISHED_SECONDS ago, a chunk at a time."""
+    before = time.time() - KEEP_FINISHED_SECONDS
+    total = 0
+    while context.application.running:
+        pruned = await context.services.outbox.prune(before=before, limit=PRUNE_CHUNK)
+        total += pruned
+        if pruned < PRUNE_CHUNK:
+            break
+    if total:
+        log.info("outbox: pruned %d row(s) finished over %d days ago", total, KEEP_FINISHED_DAYS)
 
 
 async def _post_stop(app: BotApp) -> None:

@@ -261,7 +261,7 @@ class Delivery:
             if "chat not found" in exc.message.lower():
                 await self.chats.deactivate(chat_id, reason=exc.message, now=time.time())
             else:
-                await self.outbox.mark_failed(ids, error=exc.message)
+                await self.outbox.mark_failed(ids, error=exc.message, now=time.time())
             log.warning("chat %s: refused: %s", chat_id, exc.message)
         except InvalidToken:
             # kept for the next start; the request layer stops the bot

@@ -35,9 +35,9 @@ class TopicService:
         last: int | None = None
         async for rows in self.repo.active_chunks():
             for chat_id, topic, thread_id in rows:
-                # A chat's rows come together (the join walks chats). Each row carries its own int object for the chat;
-                # keeping the first one means a chat's topic sets all share one (at 100,000
-                # chats with 5 topics, 400,000 ints fewer: about 13 MiB).
+                # A chat's rows come together (the join walks chats), each with its own int
+                # object for the chat id. Keeping the first one lets the chat's topic sets
+                # share it: at 100,000 chats x 5 topics, 400,000 ints fewer.
                 if chat_id == last:
                     chat_id = last
                 self.index.add(chat_id, topic, thread_id)

@@ -107,9 +107,9 @@ class BroadcastRepo:
             if cur.rowcount == 0:
                 return False
             await conn.execute(
-                "UPDATE outbox SET status = 'cancelled'"
+                "UPDATE outbox SET status = 'cancelled', closed_at = ?"
                 " WHERE broadcast_id = ? AND status = 'pending'",
-                (broadcast_id,),
+                (now, broadcast_id),
             )
             return True
 

@@ -87,9 +87,9 @@ class ChatRepo:
                 (reason, now, chat_id),
             )
             cur = await conn.execute(
-                "UPDATE outbox SET status = 'dropped', last_error = ?"
+                "UPDATE outbox SET status = 'dropped', last_error = ?, closed_at = ?"
                 " WHERE chat_id = ? AND status IN ('pending', 'sending')",
-                (reason, chat_id),
+                (reason, now, chat_id),
             )
             return cur.rowcount
 
@@ -122,9 +122,9 @@ class ChatRepo:
                 (new_id, old_id),
             )
             await conn.execute(
-                "UPDATE outbox SET status = 'dropped', last_error = 'migrated'"
+                "UPDATE outbox SET status = 'dropped', last_error = 'migrated', closed_at = ?"
                 " WHERE chat_id = ? AND status IN ('pending', 'sending')",
-                (old_id,),
+                (now, old_id),
             )
             await conn.execute(
                 "UPDATE chats SET active = 0, inactive_reason = 'migrated', updated_at = ?"

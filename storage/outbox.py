@@ -38,7 +38,7 @@ def _ids(ids: Collection[int]) -> str:
 
 
 _SET_SENT = (
-    "UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL"
+    "UPDATE outbox SET status = 'sent', sent_at = ?1, closed_at = ?1, last_error = NULL"
     " WHERE id IN (SELECT value FROM json_each(?))"
 )
 _SET_SENDING = (
@@ -74,16 +74,23 @@ class OutboxRepo:
         """Queue routed headlines for active chats (each at most once); return rows added."""
         if not routes:
             return 0
+        # Chats that stopped since the index was read get nothing: one look-up per chat
+        # here rather than one per row in the insert.
+        cur = await conn.execute(
+            "SELECT j.value FROM json_each(?) AS j"
+            " WHERE NOT EXISTS (SELECT 1 FROM chats WHERE id = j.value AND active = 1)",
+            (_ids({r.chat_id for r in routes}),),
+        )
+        gone = {chat_id for (chat_id,) in await cur.fetchall()}
         before = conn.total_changes
         await conn.executemany(
             "INSERT OR IGNORE INTO outbox (chat_id, headline_id, batch, thread_id, topics,"
-            " priority, created_at)"
-            " SELECT ?, ?, ?, ?, ?, 1, ? WHERE EXISTS"
-            " (SELECT 1 FROM chats WHERE id = ? AND active = 1)",
+            " priority, created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
             (
-                (r.chat_id, r.headline_id, batch, r.thread_id, "\n".join(r.topics), now, r.chat_id)
+                (r.chat_id, r.headline_id, batch, r.thread_id, "\n".join(r.topics), now)
                 # in chat order: the indexes keyed by chat are then written page by page
                 for r in sorted(routes, key=attrgetter("chat_id"))
+                if r.chat_id not in gone
             ),
         )
         return conn.total_changes - before
@@ -196,8 +203,10 @@ class OutboxRepo:
         return units
 
     async def next_wakeup(self) -> float | None:
-        """Return the earliest not_before of any pending row (None when nothing is pending)."""
-        value = await self._db.scalar("SELECT MIN(not_before) FROM outbox WHERE status = 'pending'")
+        """Return when the first row put off (by a 429 or a retry) is due; None if none is."""
+        value = await self._db.scalar(
+            "SELECT MIN(not_before) FROM outbox WHERE status = 'pending' AND not_before > 0"
+        )
         return None if value is None else float(value)
 
     async def mark_sending(self, ids: Collection[int]) -> int:
@@ -223,21 +232,34 @@ class OutboxRepo:
                 await _set_sent(conn, done_ids, now)
             return await _set_sending(conn, next_ids) if next_ids else 0
 
-    async def mark_failed(self, ids: Collection[int], *, error: str) -> int:
+    async def mark_failed(self, ids: Collection[int], *, error: str, now: float) -> int:
         """Record rows that can never be delivered."""
-        return await self._close(ids, "failed", error)
+        return await self._close(ids, "failed", error, now)
 
-    async def mark_dropped(self, ids: Collection[int], *, error: str) -> int:
+    async def mark_dropped(self, ids: Collection[int], *, error: str, now: float) -> int:
         """Record rows whose chat blocked the bot or is gone."""
-        return await self._close(ids, "dropped", error)
+        return await self._close(ids, "dropped", error, now)
 
-    async def _close(self, ids: Collection[int], status: str, error: str) -> int:
+    async def _close(self, ids: Collection[int], status: str, error: str, now: float) -> int:
         if not ids:
             return 0
         return await self._db.execute(
-            "UPDATE outbox SET status = ?, last_error = ?"
+            "UPDATE outbox SET status = ?, last_error = ?, closed_at = ?"
             " WHERE id IN (SELECT value FROM json_each(?))",
-            (status, error[:MAX_ERROR_CHARS], _ids(ids)),
+            (status, error[:MAX_ERROR_CHARS], now, _ids(ids)),
+        )
+
+    async def prune(self, *, before: float, limit: int = 5000) -> int:
+        """Delete up to `limit` rows finished before `before`; return how many went.
+
+        Rows of a broadcast still running stay, as its progress report counts them.
+        """
+        return await self._db.execute(
+            "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox AS o"
+            " INDEXED BY outbox_closed WHERE o.closed_at < ? AND (o.broadcast_id IS NULL"
+            " OR o.broadcast_id NOT IN (SELECT id FROM broadcasts WHERE status = 'queued'))"
+            " LIMIT ?)",
+            (before, limit),
         )
 
     async def defer(self, ids: Collection[int], *, not_before: float, error: str) -> int:

@@ -88,8 +88,8 @@ async def test_progress_and_finish(
     ids = [int(r[0]) for r in await db.fetchall("SELECT id FROM outbox ORDER BY id")]
     await outbox.mark_sending(ids)
     await outbox.mark_sent(ids[:1], now=NOW)
-    await outbox.mark_dropped(ids[1:2], error="blocked")
-    await outbox.mark_failed(ids[2:3], error="bad request")
+    await outbox.mark_dropped(ids[1:2], error="blocked", now=NOW)
+    await outbox.mark_failed(ids[2:3], error="bad request", now=NOW)
     progress = await broadcasts.progress(draft.id)
     assert (progress.sent, progress.blocked, progress.failed, progress.remaining) == (1, 1, 1, 1)
     assert not await broadcasts.finish_if_complete(draft.id, now=NOW)

@@ -117,7 +117,7 @@ async def test_defer_and_wakeup(db: Database, chats: ChatRepo, outbox: OutboxRep
     assert await outbox.next_wakeup() is None
     (h,) = await store(db, [entry("1", "Later")])
     await push(db, [(1, h.id), (2, h.id)])
-    assert await outbox.next_wakeup() == 0
+    assert await outbox.next_wakeup() is None  # nothing put off
     first = await outbox.next_unit(1, now=NOW)
     await outbox.mark_sending([first[0].id])
     await outbox.defer([first[0].id], not_before=NOW + 30, error="retry after 30")
@@ -138,8 +138,8 @@ async def test_final_states_and_counts(db: Database, chats: ChatRepo, outbox: Ou
     assert await outbox.mark_sending(ids) == 4
     assert await outbox.mark_sending(ids) == 0  # already claimed
     await outbox.mark_sent(ids[:1], now=NOW)
-    await outbox.mark_failed(ids[1:2], error="can't parse entities")
-    await outbox.mark_dropped(ids[2:3], error="blocked")
+    await outbox.mark_failed(ids[1:2], error="can't parse entities", now=NOW)
+    await outbox.mark_dropped(ids[2:3], error="blocked", now=NOW)
     await outbox.finish_and_start(ids[3:], [], now=NOW + 10)
     assert await outbox.defer(ids[1:3], not_before=NOW, error="late") == 0  # closed rows stay
     rows = await db.fetchall("SELECT status FROM outbox ORDER BY id")
@@ -185,3 +185,22 @@ async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> Non
     assert len(await outbox.next_unit(1, now=NOW)) == 30
     assert enqueue < 10.0, enqueue
     assert per_call < 0.25, per_call
+
+
+async def test_prune_deletes_only_rows_finished_before_the_cutoff(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1, 2)
+    h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
+    await push(db, [(1, x.id) for x in h])
+    await push(db, [(2, h[0].id)])
+    ids = [i.id for i in await outbox.next_unit(1, now=NOW)]
+    await outbox.mark_sent(ids[:1], now=NOW)
+    await outbox.mark_failed(ids[1:2], error="bad", now=NOW + 100)
+    await chats.deactivate(2, reason="blocked", now=NOW)
+    # the sent row and chat 2's dropped one, a chunk of one at a time
+    assert await outbox.prune(before=NOW + 50, limit=1) == 1
+    assert await outbox.prune(before=NOW + 50, limit=1) == 1
+    rows = await db.fetchall("SELECT status FROM outbox ORDER BY id")
+    assert [r[0] for r in rows] == ["failed", "pending"]  # newer, and never finished
+    assert await outbox.prune(before=NOW + 50) == 0
