@@ -19,7 +19,8 @@ from storage.outbox import OutboxRepo
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
-ROUTE_CHUNK = 20_000  # pushes queued per transaction (whole headlines)
+ROUTE_CHUNK = 5_000  # pushes queued per transaction
+ROUTE_PAUSE_AFTER = 0.02  # a chunk that held the database longer is followed by a pause
 ROUTE_HEADLINES = 500  # unrouted headlines read at a time
 
 
@@ -169,44 +170,49 @@ class Poller:
     async def route_pending(self) -> int:
         """Queue the pushes of every headline not routed yet; return the rows queued.
 
-        Headlines are stored first and routed after, in short transactions that each queue
-        the pushes of whole headlines (about ROUTE_CHUNK rows) and mark them routed: a poll
-        that matches every chat then does not hold the database for minutes, so replies and
-        deliveries go on meanwhile. Headlines a crash left unrouted are routed by the next
-        poll; the outbox's unique (chat, headline) rule makes any repeat harmless.
+        Headlines are stored first and routed after, in short transactions of ROUTE_CHUNK
+        pushes, each marking routed the headlines whose pushes are then all queued. A poll
+        that matches every chat does not hold the database for minutes: after a chunk that
+        held it for a while, routing pauses as long, so replies and deliveries get the
+        database at least half of the time. Headlines a crash left unrouted are routed by
+        the next poll; the outbox's unique (chat, headline) rule makes any repeat harmless.
         """
         queued = 0
         async with self._route_lock:
             while headlines := await self.headlines.unrouted(ROUTE_HEADLINES):
-                for ids, routes in self.route_chunks(headlines):
+                for ids, routes in self.route_chunks(headlines, ROUTE_CHUNK):
                     now = self.clock()
                     async with self.db.transaction() as conn:
+                        began = time.monotonic()
                         if routes:
                             queued += await self.outbox.enqueue_pushes(
                                 conn, routes, batch=int(now * 1000), now=now
                             )
                         await self.headlines.mark_routed(conn, ids)
+                    held = time.monotonic() - began
+                    if held > ROUTE_PAUSE_AFTER:
+                        await asyncio.sleep(held)
         return queued
 
     def route_chunks(
-        self, headlines: Sequence[Headline], size: int = ROUTE_CHUNK
+        self, headlines: Sequence[Headline], size: int
     ) -> Iterator[tuple[list[int], list[PushRoute]]]:
-        """Match headlines against every chat's topics, yielding (headline ids, their routes)
-        for whole headlines about `size` routes at a time.
+        """Match headlines against every chat's topics, yielding `size` routes at a time with
+        the ids of the headlines whose routes are then all out.
 
         The cost grows with the headlines' text and their matches, not with the chats.
         """
         ids: list[int] = []
         routes: list[PushRoute] = []
         for headline in headlines:
-            ids.append(headline.id)
             tokens = headline_tokens(headline.title, headline.summary, headline.categories)
             for chat_id, match in self.index.route(tokens).items():
                 routes.append(PushRoute(chat_id, headline.id, match.thread_id, match.topics))
-            if len(routes) >= size:
-                yield ids, routes
-                ids, routes = [], []
-        if ids:
+                if len(routes) == size:
+                    yield ids, routes
+                    ids, routes = [], []
+            ids.append(headline.id)
+        if ids or routes:
             yield ids, routes
 
     async def _fail(self, state: FeedState, error: str) -> FeedReport:
