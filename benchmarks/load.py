@@ -168,7 +168,6 @@ async def child_main(cfg: dict[str, Any]) -> None:
                     wall=wall,
                     new=sum(r.new for r in reports),
                     unchanged=sum(r.unchanged for r in reports),
-                    queued=sum(r.queued for r in reports),
                     errors=[r.error for r in reports if not r.ok],
                     backlog=backlog["total"],
                 )
@@ -419,14 +418,15 @@ async def parent_main(args: argparse.Namespace) -> int:
                 await child.send("poll profile" if n == args.profile else "poll")
                 result = await child.read()
                 status = proc_status(child.pid)
-                matched, _added, last_id = matched_in_batch(reader, last_id)
+                # rows added to the outbox, whichever poll stored the headlines they route
+                matched, added, last_id = matched_in_batch(reader, last_id)
                 backlog_rows, backlog_msgs = pending_messages(reader)
                 row = PollRow(
                     n=n,
                     cpu=result["cpu"],
                     wall=result["wall"],
                     new=result["new"],
-                    queued=result["queued"],
+                    queued=added,
                     matched=matched,
                     backlog_rows=backlog_rows,
                     backlog_messages=backlog_msgs,

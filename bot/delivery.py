@@ -24,7 +24,7 @@ from telegram.error import (
 )
 from telegram.ext import ExtBot
 from telegram.request import RequestData
-from telegram.request._requestparameter import RequestParameter
+from telegram.request._requestparameter import RequestParameter  # RequestData's item type
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.formatting import html_to_text, render_push
