@@ -94,7 +94,9 @@ class Delivery:
         # Chats under flood control (429): nothing more goes to them before this time, not
         # even rows queued after the 429, so they neither jump the queue nor earn a new 429.
         self._held: dict[int, float] = {}
-        self._cycle: tuple[float, int, set[int]] | None = None  # (start, messages, chats)
+        # (start, messages, deliveries) since the outbox was last empty; counts, not chat ids,
+        # as under a lasting backlog the outbox may not be empty for hours
+        self._cycle: tuple[float, int, int] | None = None
         # Figures for /stats and broadcast rows, kept in memory for a moment: a database
         # round trip per message for each would cost more than the send itself.
         self._counts: Counter[str] = Counter()
@@ -185,11 +187,11 @@ class Delivery:
         if self._inflight:
             return chat_delay
         if self._cycle is not None and not chats:
-            started_at, messages, chat_ids = self._cycle
+            started_at, messages, deliveries = self._cycle
             log.info(
-                "delivery: sent %d message(s) to %d chat(s) in %.1f s; outbox drained",
+                "delivery: sent %d message(s) in %d delivery(ies) in %.1f s; outbox drained",
                 messages,
-                len(chat_ids),
+                deliveries,
                 time.monotonic() - started_at,
             )
             self._cycle = None
@@ -280,9 +282,8 @@ class Delivery:
             else:  # recorded together by the loop: one write for many sends
                 self._sent.extend(ids)
             self._count("sent", messages)
-            start, count, chat_ids = self._cycle or (time.monotonic(), 0, set())
-            chat_ids.add(chat_id)
-            self._cycle = (start, count + messages, chat_ids)
+            start, count, deliveries = self._cycle or (time.monotonic(), 0, 0)
+            self._cycle = (start, count + messages, deliveries + 1)
             log.debug("chat %s: sent %d item(s) in %d message(s)", chat_id, len(unit), messages)
 
     async def _retry_later(self, chat_id: int, unit: Sequence[OutboxItem], error: str) -> None:
