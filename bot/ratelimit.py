@@ -37,6 +37,9 @@ def is_message_method(endpoint: str) -> bool:
     return endpoint.startswith(_MESSAGE_PREFIXES)
 
 
+KEEP_CHAT_WINDOWS = 1000  # chat windows held before the idle ones are dropped
+
+
 class Window:
     """At most `limit` events in any `period` seconds."""
 
@@ -134,7 +137,9 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
     def _chat_window(self, key: int | str) -> Window:
         window = self._chats.get(key)
         if window is None:
-            if len(self._chats) > 20_000:
+            # A window costs about 800 bytes (its deque); forgetting the idle ones every
+            # thousand new chats keeps a broadcast to 100,000 chats from holding 80 MB.
+            if len(self._chats) >= KEEP_CHAT_WINDOWS:
                 self._forget_idle_chats()
             private = isinstance(key, int) and key > 0
             window = (
