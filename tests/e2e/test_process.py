@@ -62,6 +62,21 @@ async def spawn_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Proces
     )  # fmt: skip
 
 
+async def sigterm_stops_cleanly(proc: asyncio.subprocess.Process, within: float = 10) -> None:
+    """SIGTERM the bot: it must exit with code 0 in under `within` seconds."""
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), within) == 0
+    assert time.monotonic() - started < within
+
+
+async def kill_if_running(proc: asyncio.subprocess.Process) -> None:
+    """Clean-up after a failed test: the process must not outlive it."""
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
 async def run(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple[int, str]:
     """Run `python -m bot ARGS`; return the exit code and stdout+stderr."""
     proc = await asyncio.create_subprocess_exec(
@@ -143,14 +158,9 @@ async def test_real_bot_process_end_to_end(
         await fake_tg.wait_for(lambda: len(fake_tg.sent_to(42)) >= 3, 15)
         push = fake_tg.sent_to(42)[-1].params["text"]
         assert "Bolivia New Item" in push and "Old News" not in push
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 10) == 0
-        assert time.monotonic() - started < 10
+        await sigterm_stops_cleanly(proc)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await kill_if_running(proc)
         log.close()
     output = (tmp_path / "bot.log").read_text()
     assert fake_tg.token not in output
@@ -201,11 +211,6 @@ async def test_sigterm_during_a_slow_poll_stops_within_10_s(
     try:
         await fake_tg.wait_for(lambda: feed_server.hits(FEED) >= 1, 20)
         await fake_tg.wait_calls("getUpdates", 1, timeout=20)
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 10) == 0
-        assert time.monotonic() - started < 10
+        await sigterm_stops_cleanly(proc)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await kill_if_running(proc)
