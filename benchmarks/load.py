@@ -26,8 +26,9 @@ places, subjects, two-word phrases), drawn Zipf-like; headlines are generated th
 
 Printed per poll: CPU seconds of the bot process during ``poll_all`` (fetch + parse + store
 + route + enqueue; the delivery worker keeps sending meanwhile, its share is estimated from
-the quiet window and shown), rows queued, chats matched (= push messages that poll needs:
-one message per chat per poll batch), outbox backlog, RSS. Then the delivery rate over a
+the quiet window and shown), pushes (chat x headline) queued and the outbox rows holding them
+(one per chat, thread and routing pass), chats matched (= push messages that poll needs),
+outbox backlog, RSS. Then the delivery rate over a
 fixed window against the 30/s limit, and the real-time arithmetic for the backlog.
 """
 
@@ -253,6 +254,7 @@ class PollRow:
     cpu: float
     wall: float
     new: int
+    pushes: int
     queued: int
     matched: int
     backlog_rows: int
@@ -298,13 +300,15 @@ def pending_messages(db: sqlite3.Connection) -> tuple[int, int]:
     return int(rows), int(units)
 
 
-def matched_in_batch(db: sqlite3.Connection, since_id: int) -> tuple[int, int, int]:
-    """Chats matched by the rows added after since_id; return (chats, rows, last id)."""
+def matched_in_batch(db: sqlite3.Connection, since_id: int) -> tuple[int, int, int, int]:
+    """The rows added after since_id: (chats matched, rows, pushes they hold, last id)."""
     last = db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
-    chats = db.execute(
-        "SELECT count(DISTINCT chat_id) FROM outbox WHERE id > ? AND id <= ?", (since_id, last)
-    ).fetchone()[0]
-    return int(chats), int(last - since_id), int(last)
+    chats, pushes = db.execute(
+        "SELECT count(DISTINCT chat_id), coalesce(sum(json_array_length(items)), 0)"
+        " FROM outbox WHERE id > ? AND id <= ?",
+        (since_id, last),
+    ).fetchone()
+    return int(chats), int(last - since_id), int(pushes), int(last)
 
 
 def ok_sends(fake: Any, since: float = 0.0) -> list[float]:
@@ -392,7 +396,8 @@ async def parent_main(args: argparse.Namespace) -> int:
             last_id = 0
             rows: list[PollRow] = []
             header = (
-                f"{'poll':>4} {'CPU s':>7} {'wall s':>7} {'new':>5} {'rows queued':>12}"
+                f"{'poll':>4} {'CPU s':>7} {'wall s':>7} {'new':>5} {'pushes':>10}"
+                f" {'rows queued':>12}"
                 f" {'chats matched':>14} {'backlog rows':>13} {'backlog msgs':>13}"
                 f" {'sent so far':>12} {'RSS':>8}"
             )
@@ -419,13 +424,14 @@ async def parent_main(args: argparse.Namespace) -> int:
                 result = await child.read()
                 status = proc_status(child.pid)
                 # rows added to the outbox, whichever poll stored the headlines they route
-                matched, added, last_id = matched_in_batch(reader, last_id)
+                matched, added, pushes, last_id = matched_in_batch(reader, last_id)
                 backlog_rows, backlog_msgs = pending_messages(reader)
                 row = PollRow(
                     n=n,
                     cpu=result["cpu"],
                     wall=result["wall"],
                     new=result["new"],
+                    pushes=pushes,
                     queued=added,
                     matched=matched,
                     backlog_rows=backlog_rows,
@@ -436,7 +442,8 @@ async def parent_main(args: argparse.Namespace) -> int:
                 )
                 rows.append(row)
                 print(
-                    f"{n:>4} {row.cpu:>7.2f} {row.wall:>7.2f} {row.new:>5} {row.queued:>12,}"
+                    f"{n:>4} {row.cpu:>7.2f} {row.wall:>7.2f} {row.new:>5} {row.pushes:>10,}"
+                    f" {row.queued:>12,}"
                     f" {row.matched:>14,} {row.backlog_rows:>13,} {row.backlog_messages:>13,}"
                     f" {row.sent_so_far:>12,} {mib(row.rss):>8}"
                     + (f"  errors: {row.errors}" if row.errors else "")
@@ -473,6 +480,7 @@ async def parent_main(args: argparse.Namespace) -> int:
     mean_wall = sum(r.wall for r in rows) / len(rows)
     mean_matched = sum(r.matched for r in rows) / len(rows)
     mean_rows = sum(r.queued for r in rows) / len(rows)
+    mean_pushes = sum(r.pushes for r in rows) / len(rows)
     capacity = round(TELEGRAM_LIMIT * args.interval)
     print()
     print(
@@ -489,7 +497,8 @@ async def parent_main(args: argparse.Namespace) -> int:
         " while a poll's transaction runs)"
     )
     print(
-        f"rows queued per poll: mean {mean_rows:,.0f}; chats matched per poll (= push messages"
+        f"pushes (chat x headline) per poll: mean {mean_pushes:,.0f}, in {mean_rows:,.0f} outbox"
+        f" rows; chats matched per poll (= push messages"
         f" needed): mean {mean_matched:,.0f} of {args.chats:,} chats"
     )
     print(

@@ -22,7 +22,7 @@ from storage.chats import SubscriptionRepo
 from storage.db import Database
 from storage.feeds import FeedRepo
 from storage.headlines import HeadlineRepo
-from storage.models import HeadlineInput, PushRoute
+from storage.models import ChatPush, HeadlineInput
 from storage.outbox import OutboxRepo
 
 NEWS_WORDS = """
@@ -227,10 +227,12 @@ async def outbox_bench(db: Database, now: float) -> None:
             " SELECT 1 + i / 10, 'topic' || (i % 997), NULL, 0 FROM n"
         )
     ids = [r[0] for r in await db.fetchall("SELECT id FROM headlines ORDER BY id LIMIT 2")]
-    routes = [PushRoute(c, h, None, ("topic",)) for h in ids for c in range(1, 50001)]
+    added = 0
     started = time.perf_counter()
-    async with db.transaction() as conn:
-        added = await outbox.enqueue_pushes(conn, routes, batch=1, now=now)
+    for h in ids:  # two polls behind: a row per chat and poll
+        pushes = [ChatPush(c, None, ((h, ("topic",)),)) for c in range(1, 50001)]
+        async with db.transaction() as conn:
+            added += await outbox.enqueue_pushes(conn, pushes, batch=h, now=now)
     enqueue = time.perf_counter() - started
     ready = await _timed(lambda: outbox.ready_chats(now=now, limit=30), 20)
     busy = set(range(1, 1001))

@@ -284,7 +284,8 @@ class Delivery:
             self._count("sent", messages)
             start, count, deliveries = self._cycle or (time.monotonic(), 0, 0)
             self._cycle = (start, count + messages, deliveries + 1)
-            log.debug("chat %s: sent %d item(s) in %d message(s)", chat_id, len(unit), messages)
+            items = sum(len(row.items) or 1 for row in unit)
+            log.debug("chat %s: sent %d item(s) in %d message(s)", chat_id, items, messages)
 
     async def _retry_later(self, chat_id: int, unit: Sequence[OutboxItem], error: str) -> None:
         attempts = max(item.attempts for item in unit) + 1
@@ -295,12 +296,13 @@ class Delivery:
         log.warning("chat %s: %s; retry %d in %.0f s", chat_id, error, attempts, delay)
 
     async def _send_push(self, chat_id: int, unit: Sequence[OutboxItem]) -> int:
-        shown = unit[:MAX_PER_PUSH]
-        headlines = await self.headlines.get_many([item.headline_id or 0 for item in shown])
-        items = [(headlines[i.headline_id], i.topics) for i in shown if i.headline_id in headlines]
+        pushes = [push for row in unit for push in row.items]
+        shown = pushes[:MAX_PER_PUSH]
+        headlines = await self.headlines.get_many([hid for hid, _ in shown])
+        items = [(headlines[hid], topics) for hid, topics in shown if hid in headlines]
         if not items:
             return 0
-        texts = render_push(items, more=len(unit) - len(shown))
+        texts = render_push(items, more=len(pushes) - len(shown))
         for text in texts:
             await self._send_text(
                 chat_id,

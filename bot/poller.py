@@ -7,21 +7,28 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.feeds import FeedFetcher, parse_feed
 from bot.matching import TopicIndex, headline_tokens
 from storage.db import Database
 from storage.feeds import FeedRepo
 from storage.headlines import HeadlineRepo
-from storage.models import FeedState, Headline, PushRoute
+from storage.models import ChatPush, FeedState, Headline
 from storage.outbox import OutboxRepo
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
-ROUTE_CHUNK = 5_000  # pushes queued per transaction
+ROUTE_PASS = 1_000_000  # pushes matched before they are queued (about 16 bytes each)
+ROUTE_CHUNK = 5_000  # chats whose pushes are queued per transaction
 ROUTE_PAUSE_AFTER = 0.02  # a chunk that held the database longer is followed by a pause
 ROUTE_HEADLINES = 500  # unrouted headlines read at a time
+
+
+# A routing pass's pushes: chat -> [headline id, Route, headline id, Route, ...]. Flat, as a
+# tuple per push would triple the memory of a pass that matches a million pushes.
+PassPushes = dict[int, list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,23 @@ class FeedReport:
         elif self.queued:
             parts.append(f"{self.queued} pushes queued")
         return f"{self.url}: " + ", ".join(parts)
+
+
+def chat_pushes(by_chat: PassPushes, size: int) -> Iterator[list[ChatPush]]:
+    """Turn a pass's pushes into one ChatPush per chat and thread, in chat order, yielding
+    them for `size` chats at a time."""
+    chunk: list[ChatPush] = []
+    for n, chat_id in enumerate(sorted(by_chat), 1):
+        flat = by_chat[chat_id]
+        threads: dict[int | None, list[tuple[int, tuple[str, ...]]]] = {}
+        for hid, route in zip(flat[::2], flat[1::2], strict=True):
+            threads.setdefault(route.thread_id, []).append((hid, route.topics))
+        chunk.extend(ChatPush(chat_id, thread, tuple(items)) for thread, items in threads.items())
+        if n % size == 0:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def backoff_seconds(failures: int, interval: float) -> float:
@@ -168,52 +192,65 @@ class Poller:
         )
 
     async def route_pending(self) -> int:
-        """Queue the pushes of every headline not routed yet; return the rows queued.
+        """Queue the pushes of every headline not routed yet; return the pushes queued.
 
-        Headlines are stored first and routed after, in short transactions of ROUTE_CHUNK
-        pushes, each marking routed the headlines whose pushes are then all queued. A poll
-        that matches every chat does not hold the database for minutes: after a chunk that
-        held it for a while, routing pauses as long, so replies and deliveries get the
-        database at least half of the time. Headlines a crash left unrouted are routed by
-        the next poll; the outbox's unique (chat, headline) rule makes any repeat harmless.
+        Headlines are stored first and routed after, a pass at a time: a pass matches
+        headlines (oldest first) until it holds ROUTE_PASS pushes, then queues one outbox
+        row per chat and thread holding all of the chat's headlines, in short transactions
+        of ROUTE_CHUNK chats, and finally marks its headlines routed. A poll that
+        matches every chat does not hold the database for minutes: after a chunk that held
+        it for a while, routing pauses as long, so replies and deliveries get the database
+        at least half of the time. A pass a crash cut short is repeated by the next poll;
+        each chat's `pushed_upto` mark keeps it from queuing a headline twice.
         """
         queued = 0
         async with self._route_lock:
             while headlines := await self.headlines.unrouted(ROUTE_HEADLINES):
-                for ids, routes in self.route_chunks(headlines, ROUTE_CHUNK):
+                ids, by_chat = await self.route_pass(headlines, ROUTE_PASS)
+                batch = int(self.clock() * 1000)
+                for pushes in chat_pushes(by_chat, ROUTE_CHUNK):
                     now = self.clock()
                     async with self.db.transaction() as conn:
                         began = time.monotonic()
-                        if routes:
-                            queued += await self.outbox.enqueue_pushes(
-                                conn, routes, batch=int(now * 1000), now=now
-                            )
-                        await self.headlines.mark_routed(conn, ids)
+                        queued += await self.outbox.enqueue_pushes(
+                            conn, pushes, batch=batch, now=now
+                        )
                     held = time.monotonic() - began
                     if held > ROUTE_PAUSE_AFTER:
                         await asyncio.sleep(held)
+                async with self.db.transaction() as conn:
+                    await self.headlines.mark_routed(conn, ids)
         return queued
 
-    def route_chunks(
-        self, headlines: Sequence[Headline], size: int
-    ) -> Iterator[tuple[list[int], list[PushRoute]]]:
-        """Match headlines against every chat's topics, yielding `size` routes at a time with
-        the ids of the headlines whose routes are then all out.
+    async def route_pass(
+        self, headlines: Sequence[Headline], limit: int
+    ) -> tuple[list[int], PassPushes]:
+        """Match headlines (in order) until `limit` pushes are found; return the ids of the
+        headlines matched and, per chat, its pushes as a flat list: id, route, id, route...
 
-        The cost grows with the headlines' text and their matches, not with the chats.
+        The first headline is always taken. The cost grows with the headlines' text and
+        their matches, not with the chats; the flat lists keep a push at two references.
+        Other tasks (replies, delivery) get a turn after every headline.
         """
         ids: list[int] = []
-        routes: list[PushRoute] = []
+        by_chat: PassPushes = {}
+        found = 0
         for headline in headlines:
+            if ids and found >= limit:
+                break
             tokens = headline_tokens(headline.title, headline.summary, headline.categories)
-            for chat_id, match in self.index.route(tokens).items():
-                routes.append(PushRoute(chat_id, headline.id, match.thread_id, match.topics))
-                if len(routes) == size:
-                    yield ids, routes
-                    ids, routes = [], []
-            ids.append(headline.id)
-        if ids or routes:
-            yield ids, routes
+            routes = self.index.route(tokens)
+            hid = headline.id
+            for chat_id, route in routes.items():
+                pushes = by_chat.get(chat_id)
+                if pushes is None:
+                    by_chat[chat_id] = [hid, route]
+                else:
+                    pushes += (hid, route)
+            found += len(routes)
+            ids.append(hid)
+            await asyncio.sleep(0)
+        return ids, by_chat
 
     async def _fail(self, state: FeedState, error: str) -> FeedReport:
         now = self.clock()

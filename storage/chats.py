@@ -7,6 +7,8 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 
+import aiosqlite
+
 from storage.db import Database
 from storage.models import Chat, Subscription
 
@@ -35,6 +37,40 @@ def _chat(row: sqlite3.Row) -> Chat:
         username=row["username"],
         is_forum=bool(row["is_forum"]),
         active=bool(row["active"]),
+    )
+
+
+async def _merge_pushes(conn: aiosqlite.Connection, old_id: int, new_id: int, now: float) -> None:
+    """Queue to new_id the unsent headlines of old_id it has not had (one row per thread).
+
+    The old chat's rows themselves are then dropped by the caller.
+    """
+    cur = await conn.execute(
+        "SELECT DISTINCT headline_id FROM outbox_pushes WHERE chat_id = ?", (new_id,)
+    )
+    have = {hid for (hid,) in await cur.fetchall()}
+    cur = await conn.execute(
+        "SELECT thread_id, items FROM outbox WHERE chat_id = ? AND items IS NOT NULL"
+        " AND status IN ('pending', 'sending') ORDER BY id",
+        (old_id,),
+    )
+    threads: dict[int | None, list[list[object]]] = {}
+    for thread_id, items in await cur.fetchall():
+        for hid, topics in json.loads(items):
+            if hid not in have:
+                have.add(hid)
+                threads.setdefault(thread_id, []).append([hid, topics])
+    for thread_id, items in threads.items():
+        items.sort()
+        await conn.execute(
+            "INSERT INTO outbox (chat_id, headline_id, thread_id, items, priority, created_at)"
+            " VALUES (?, ?, ?, ?, 1, ?)",
+            (new_id, items[0][0], thread_id, json.dumps(items, separators=(",", ":")), now),
+        )
+    await conn.execute(
+        "UPDATE chats SET pushed_upto = max(pushed_upto,"
+        " (SELECT pushed_upto FROM chats WHERE id = ?)) WHERE id = ?",
+        (old_id, new_id),
     )
 
 
@@ -115,10 +151,12 @@ class ChatRepo:
                 (new_id, old_id),
             )
             await conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (old_id,))
-            # OR IGNORE leaves behind the rows the new chat already has a copy of.
+            await _merge_pushes(conn, old_id, new_id, now)
+            # OR IGNORE leaves behind the broadcasts the new chat already has a copy of.
             await conn.execute(
                 "UPDATE OR IGNORE outbox SET chat_id = ?"
-                " WHERE chat_id = ? AND status IN ('pending', 'sending')",
+                " WHERE chat_id = ? AND status IN ('pending', 'sending')"
+                " AND broadcast_id IS NOT NULL",
                 (new_id, old_id),
             )
             await conn.execute(

@@ -102,18 +102,17 @@ class Subscription:
 
 
 @dataclass(frozen=True, slots=True)
-class PushRoute:
-    """A headline routed to a chat by the matcher, to be written to the outbox."""
+class ChatPush:
+    """Every headline one routing pass sends to a chat's thread: one outbox row."""
 
     chat_id: int
-    headline_id: int
     thread_id: int | None
-    topics: tuple[str, ...]
+    items: tuple[tuple[int, tuple[str, ...]], ...]  # (headline id, matched topics), id order
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    """A pending send."""
+    """A pending send: a push row (one or more headlines) or a broadcast row."""
 
     id: int
     chat_id: int
@@ -121,7 +120,7 @@ class OutboxItem:
     broadcast_id: int | None
     batch: int
     thread_id: int | None
-    topics: tuple[str, ...]
+    items: tuple[tuple[int, tuple[str, ...]], ...]  # a push's headlines and matched topics
     priority: int
     attempts: int
 

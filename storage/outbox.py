@@ -10,16 +10,21 @@ from operator import attrgetter
 import aiosqlite
 
 from storage.db import Database
-from storage.models import OutboxItem, PushRoute
+from storage.models import ChatPush, OutboxItem
 
 PRIORITY_PUSH = 1
 PRIORITY_BROADCAST = 2
-MAX_UNIT_ITEMS = 500
+MAX_UNIT_ROWS = 100  # push rows merged into one message; a row is one routing pass
 MAX_ERROR_CHARS = 500
 _SCAN_CHUNK = 512
 
 
+def _topics(text: str) -> tuple[str, ...]:
+    return tuple(text.split("\n")) if text else ()
+
+
 def _item(row: sqlite3.Row) -> OutboxItem:
+    items = row["items"]
     return OutboxItem(
         id=row["id"],
         chat_id=row["chat_id"],
@@ -27,10 +32,14 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         broadcast_id=row["broadcast_id"],
         batch=row["batch"],
         thread_id=row["thread_id"],
-        topics=tuple(row["topics"].split("\n")) if row["topics"] else (),
+        items=tuple((hid, _topics(topics)) for hid, topics in json.loads(items)) if items else (),
         priority=row["priority"],
         attempts=row["attempts"],
     )
+
+
+def _items_json(items: Sequence[tuple[int, tuple[str, ...]]]) -> str:
+    return json.dumps([[hid, "\n".join(topics)] for hid, topics in items], separators=(",", ":"))
 
 
 def _ids(ids: Collection[int]) -> str:
@@ -66,34 +75,50 @@ class OutboxRepo:
     async def enqueue_pushes(
         self,
         conn: aiosqlite.Connection,
-        routes: Sequence[PushRoute],
+        pushes: Sequence[ChatPush],
         *,
         batch: int,
         now: float,
     ) -> int:
-        """Queue routed headlines for active chats (each at most once); return rows added."""
-        if not routes:
+        """Queue one row per push for active chats; return the headlines queued.
+
+        A headline at or below a chat's `pushed_upto` was queued to it before (routing goes
+        in headline order) and is left out, so a routing pass repeated after a crash queues
+        nothing twice. All of a chat's pushes of one pass must come in the same call.
+        """
+        if not pushes:
             return 0
-        # Chats that stopped since the index was read get nothing: one look-up per chat
-        # here rather than one per row in the insert.
+        # One look-up per chat (active, and how far it has been pushed), not one per row.
         cur = await conn.execute(
-            "SELECT j.value FROM json_each(?) AS j"
-            " WHERE NOT EXISTS (SELECT 1 FROM chats WHERE id = j.value AND active = 1)",
-            (_ids({r.chat_id for r in routes}),),
+            "SELECT id, pushed_upto FROM chats"
+            " WHERE id IN (SELECT value FROM json_each(?)) AND active = 1",
+            (_ids({p.chat_id for p in pushes}),),
         )
-        gone = {chat_id for (chat_id,) in await cur.fetchall()}
-        before = conn.total_changes
+        upto: dict[int, int] = {chat_id: mark for chat_id, mark in await cur.fetchall()}
+        rows: list[tuple[int, int, int, int | None, str, float]] = []
+        marks: dict[int, int] = {}
+        queued = 0
+        # in chat order: the indexes keyed by chat are then written page by page
+        for push in sorted(pushes, key=attrgetter("chat_id")):
+            mark = upto.get(push.chat_id)
+            if mark is None:  # unknown, or stopped since the index was read
+                continue
+            items = [item for item in push.items if item[0] > mark]
+            if not items:
+                continue
+            rows.append((push.chat_id, items[0][0], batch, push.thread_id, _items_json(items), now))
+            marks[push.chat_id] = max(marks.get(push.chat_id, mark), items[-1][0])
+            queued += len(items)
         await conn.executemany(
-            "INSERT OR IGNORE INTO outbox (chat_id, headline_id, batch, thread_id, topics,"
-            " priority, created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
-            (
-                (r.chat_id, r.headline_id, batch, r.thread_id, "\n".join(r.topics), now)
-                # in chat order: the indexes keyed by chat are then written page by page
-                for r in sorted(routes, key=attrgetter("chat_id"))
-                if r.chat_id not in gone
-            ),
+            "INSERT INTO outbox (chat_id, headline_id, batch, thread_id, items, priority,"
+            " created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
+            rows,
         )
-        return conn.total_changes - before
+        await conn.executemany(
+            "UPDATE chats SET pushed_upto = ? WHERE id = ?",
+            [(mark, chat_id) for chat_id, mark in marks.items()],
+        )
+        return queued
 
     async def enqueue_broadcast(
         self, conn: aiosqlite.Connection, broadcast_id: int, chat_ids: Sequence[int], *, now: float
@@ -148,19 +173,19 @@ class OutboxRepo:
         return found
 
     async def next_unit(
-        self, chat_id: int, *, now: float, max_items: int = MAX_UNIT_ITEMS
+        self, chat_id: int, *, now: float, max_rows: int = MAX_UNIT_ROWS
     ) -> list[OutboxItem]:
         """Return the next message's worth of rows for a chat ([] when none is ready).
 
-        That is every ready push of the chat going to the same forum thread as its oldest
-        one (at most max_items; several polls' pushes merge into one message when delivery
-        is behind, so a chat never owes more than one message per thread), or else its
-        single oldest ready broadcast.
+        That is every ready push row of the chat going to the same forum thread as its
+        oldest one (at most max_rows; several polls' pushes merge into one message when
+        delivery is behind, so a chat never owes more than one message per thread), or else
+        its single oldest ready broadcast.
         """
-        return (await self._units([chat_id], now=now, max_items=max_items)).get(chat_id, [])
+        return (await self._units([chat_id], now=now, max_rows=max_rows)).get(chat_id, [])
 
     async def claim_units(
-        self, chat_ids: Sequence[int], *, now: float, max_items: int = MAX_UNIT_ITEMS
+        self, chat_ids: Sequence[int], *, now: float, max_rows: int = MAX_UNIT_ROWS
     ) -> dict[int, list[OutboxItem]]:
         """Claim the next unit (see next_unit) of each chat, in two statements.
 
@@ -168,14 +193,14 @@ class OutboxRepo:
         of two round trips to the database thread per chat, is what lets a paid broadcast
         keep up with Telegram's 1,000 messages/s.
         """
-        units = await self._units(chat_ids, now=now, max_items=max_items)
+        units = await self._units(chat_ids, now=now, max_rows=max_rows)
         ids = [item.id for unit in units.values() for item in unit]
         if ids:
             await self._db.execute(_SET_SENDING, (_ids(ids),))
         return units
 
     async def _units(
-        self, chat_ids: Sequence[int], *, now: float, max_items: int
+        self, chat_ids: Sequence[int], *, now: float, max_rows: int
     ) -> dict[int, list[OutboxItem]]:
         if not chat_ids:
             return {}
@@ -185,7 +210,7 @@ class OutboxRepo:
             " FROM outbox WHERE status = 'pending' AND not_before <= ?"
             " AND chat_id IN (SELECT value FROM json_each(?)))"
             " WHERE position <= ? ORDER BY chat_id, position",
-            (now, _ids(chat_ids), max_items),
+            (now, _ids(chat_ids), max_rows),
         )
         units: dict[int, list[OutboxItem]] = {}
         for row in rows:

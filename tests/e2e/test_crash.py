@@ -185,12 +185,13 @@ Row = tuple[int, int | None, int | None, str, str | None]
 
 
 async def outbox_rows(db_path: Path) -> list[Row]:
-    """(chat, headline, broadcast, status, headline title) of every outbox row."""
+    """(chat, headline, broadcast, status, headline title) of every push and broadcast."""
     # read-only: the next bot process, not this check, must recover the killed one's WAL
     async with aiosqlite.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
         cur = await conn.execute(
-            "SELECT o.chat_id, o.headline_id, o.broadcast_id, o.status, h.title"
-            " FROM outbox AS o LEFT JOIN headlines AS h ON h.id = o.headline_id"
+            "SELECT o.chat_id, p.headline_id, o.broadcast_id, o.status, h.title"
+            " FROM outbox AS o LEFT JOIN outbox_pushes AS p ON p.outbox_id = o.id"
+            " LEFT JOIN headlines AS h ON h.id = p.headline_id"
         )
         return [(r[0], r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
 

@@ -71,8 +71,8 @@ class Rig:
 
     async def queued(self) -> list[str]:
         rows = await self.db.fetchall(
-            "SELECT h.title FROM outbox o JOIN headlines h ON h.id = o.headline_id"
-            " WHERE o.chat_id = ? ORDER BY o.id",
+            "SELECT h.title FROM outbox_pushes p JOIN headlines h ON h.id = p.headline_id"
+            " WHERE p.chat_id = ? ORDER BY p.outbox_id, p.headline_id",
             (READER,),
         )
         return [row[0] for row in rows]

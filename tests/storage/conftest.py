@@ -13,7 +13,7 @@ from storage.counters import CounterRepo
 from storage.db import Database
 from storage.feeds import FeedRepo
 from storage.headlines import HeadlineRepo
-from storage.models import Headline, HeadlineInput, PushRoute
+from storage.models import ChatPush, Headline, HeadlineInput
 from storage.outbox import OutboxRepo
 
 NOW = 1_750_000_000.0
@@ -99,11 +99,13 @@ async def store(
 async def push(
     db: Database, routes: Sequence[tuple[int, int]], *, batch: int = 1, thread_id: int | None = None
 ) -> int:
-    """Queue (chat_id, headline_id) pushes and return how many were added."""
+    """Queue (chat_id, headline_id) pushes as one routing pass; return how many were added."""
+    by_chat: dict[int, set[int]] = {}
+    for chat, headline in routes:
+        by_chat.setdefault(chat, set()).add(headline)
+    pushes = [
+        ChatPush(chat, thread_id, tuple((h, ("topic",)) for h in sorted(ids)))
+        for chat, ids in by_chat.items()
+    ]
     async with db.transaction() as conn:
-        return await OutboxRepo(db).enqueue_pushes(
-            conn,
-            [PushRoute(chat, headline, thread_id, ("topic",)) for chat, headline in routes],
-            batch=batch,
-            now=NOW,
-        )
+        return await OutboxRepo(db).enqueue_pushes(conn, pushes, batch=batch, now=NOW)

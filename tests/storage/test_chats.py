@@ -30,7 +30,9 @@ async def test_deactivate_drops_pending(db: Database, chats: ChatRepo, outbox: O
     await chats.upsert(1, kind="private", now=NOW)
     await chats.upsert(2, kind="private", now=NOW)
     h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
-    assert await push(db, [(1, x.id) for x in h] + [(2, h[0].id)]) == 4
+    assert await push(db, [(1, h[0].id), (2, h[0].id)]) == 2
+    for x in h[1:]:
+        assert await push(db, [(1, x.id)]) == 1  # a row each
     await outbox.mark_sending([1])
     await outbox.mark_sent([1], now=NOW)
     assert await chats.deactivate(1, reason="blocked", now=NOW) == 2
@@ -91,13 +93,16 @@ async def test_migrate_onto_existing_chat_merges(
     ]
     assert await subscriptions.list(-5) == []
     rows = await db.fetchall(
-        "SELECT chat_id, headline_id, status FROM outbox ORDER BY chat_id, headline_id"
+        "SELECT chat_id, headline_id, status FROM outbox_pushes ORDER BY chat_id, headline_id"
     )
+    # the old chat's row held both headlines; the new chat already had the second
     assert [tuple(r) for r in rows] == [
         (-1005, h1.id, "pending"),
         (-1005, h2.id, "pending"),
+        (-5, h1.id, "dropped"),
         (-5, h2.id, "dropped"),
     ]
+    assert await db.scalar("SELECT pushed_upto FROM chats WHERE id = -1005") == h2.id
 
 
 async def test_migrate_unknown_chat_is_a_no_op(chats: ChatRepo) -> None:

@@ -6,9 +6,14 @@ import time
 
 from storage.chats import ChatRepo
 from storage.db import Database
-from storage.models import PushRoute
+from storage.models import ChatPush, OutboxItem
 from storage.outbox import OutboxRepo
 from tests.storage.conftest import NOW, entry, push, store
+
+
+def headline_ids(unit: list[OutboxItem]) -> list[int]:
+    """The headlines a unit of push rows carries, in order."""
+    return [hid for row in unit for hid, _ in row.items]
 
 
 async def _chats(chats: ChatRepo, *ids: int) -> None:
@@ -25,6 +30,28 @@ async def test_push_is_queued_once_per_chat_and_headline(
     assert await push(db, [(1, h.id)], batch=2) == 0
     assert await push(db, [(99, h.id)]) == 0  # unknown chat: skipped, not an error
     assert await outbox.backlog() == {"push": 2, "broadcast": 0, "total": 2}
+
+
+async def test_a_pass_is_one_row_per_chat_and_a_repeated_pass_queues_nothing(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1, 2)
+    h = await store(db, [entry(str(i), f"T{i}") for i in range(4)])
+    assert await push(db, [(1, h[0].id), (1, h[1].id), (2, h[1].id)]) == 3
+    assert await db.scalar("SELECT count(*) FROM outbox") == 2
+    # the pass again (a crash before its headlines were marked routed) and then some
+    assert await push(db, [(1, h[0].id), (1, h[1].id), (1, h[2].id), (2, h[3].id)]) == 2
+    rows = await db.fetchall(
+        "SELECT chat_id, headline_id FROM outbox_pushes ORDER BY chat_id, headline_id"
+    )
+    assert [tuple(r) for r in rows] == [
+        (1, h[0].id),
+        (1, h[1].id),
+        (1, h[2].id),
+        (2, h[1].id),
+        (2, h[3].id),
+    ]
+    assert headline_ids(await outbox.next_unit(1, now=NOW)) == [h[0].id, h[1].id, h[2].id]
 
 
 async def test_broadcast_rows_are_unique(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
@@ -48,14 +75,14 @@ async def test_next_unit_takes_every_push_of_one_thread(
     await push(db, [(1, h[3].id), (1, h[4].id)], batch=2)
     # a later poll's pushes join the waiting message: one message per thread at a time
     unit = await outbox.next_unit(1, now=NOW)
-    assert [i.headline_id for i in unit] == [h[0].id, h[1].id, h[3].id, h[4].id]
-    assert unit[0].topics == ("topic",)
+    assert headline_ids(unit) == [h[0].id, h[1].id, h[3].id, h[4].id]
+    assert unit[0].items[0] == (h[0].id, ("topic",))
     assert (unit[0].priority, unit[0].batch, unit[0].attempts) == (1, 1, 0)
-    assert await outbox.next_unit(1, now=NOW, max_items=1) == unit[:1]
+    assert await outbox.next_unit(1, now=NOW, max_rows=1) == unit[:1]
     claimed = await outbox.claim_units([1, 2], now=NOW)
     assert claimed == {1: unit}
     unit = await outbox.next_unit(1, now=NOW)
-    assert [(i.headline_id, i.thread_id) for i in unit] == [(h[2].id, 5)]
+    assert (headline_ids(unit), unit[0].thread_id) == ([h[2].id], 5)
     await outbox.finish_and_start([], [unit[0].id], now=NOW)
     assert await outbox.next_unit(1, now=NOW) == []
     assert await outbox.next_unit(2, now=NOW) == []
@@ -93,7 +120,7 @@ async def test_ready_chats_one_per_chat_oldest_first(
     assert await outbox.ready_chats(now=NOW, limit=10, exclude={1}) == [2, 3]
     # once chat 1's pushes are out, it waits for rows newer than the others' rows
     unit = await outbox.next_unit(1, now=NOW)
-    assert len(unit) == 5
+    assert headline_ids(unit) == [x.id for x in h]
     await outbox.mark_sending([i.id for i in unit])
     assert await outbox.ready_chats(now=NOW, limit=10) == [2, 3]
 
@@ -132,8 +159,8 @@ async def test_defer_and_wakeup(db: Database, chats: ChatRepo, outbox: OutboxRep
 
 async def test_final_states_and_counts(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
     await _chats(chats, 1)
-    h = await store(db, [entry(str(i), f"T{i}") for i in range(4)])
-    await push(db, [(1, x.id) for x in h])
+    for x in await store(db, [entry(str(i), f"T{i}") for i in range(4)]):
+        await push(db, [(1, x.id)])  # a row each
     ids = [i.id for i in await outbox.next_unit(1, now=NOW)]
     assert await outbox.mark_sending(ids) == 4
     assert await outbox.mark_sending(ids) == 0  # already claimed
@@ -152,8 +179,8 @@ async def test_final_states_and_counts(db: Database, chats: ChatRepo, outbox: Ou
 
 async def test_reset_inflight(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
     await _chats(chats, 1)
-    h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
-    await push(db, [(1, x.id) for x in h])
+    for x in await store(db, [entry(str(i), f"T{i}") for i in range(3)]):
+        await push(db, [(1, x.id)])  # a row each
     ids = [i.id for i in await outbox.next_unit(1, now=NOW)]
     await outbox.mark_sending(ids[:2])
     await outbox.mark_sent(ids[:1], now=NOW)
@@ -170,10 +197,12 @@ async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> Non
             " INSERT INTO chats (id, kind, created_at, updated_at) SELECT i, 'private', 0, 0 FROM n"
         )
     h = await store(db, [entry(str(i), f"T{i}") for i in range(30)])
-    routes = [PushRoute(c, x.id, None, ("t",)) for x in h for c in range(1, 1001)]
+    added = 0
     started = time.perf_counter()
-    async with db.transaction() as conn:
-        added = await outbox.enqueue_pushes(conn, routes, batch=1, now=NOW)
+    for x in h:  # 30 polls behind: a row per chat and poll
+        pushes = [ChatPush(c, None, ((x.id, ("t",)),)) for c in range(1, 1001)]
+        async with db.transaction() as conn:
+            added += await outbox.enqueue_pushes(conn, pushes, batch=x.id, now=NOW)
     enqueue = time.perf_counter() - started
     assert added == 30_000  # benchmarks/store.py times 100,000
     started = time.perf_counter()
@@ -192,7 +221,8 @@ async def test_prune_deletes_only_rows_finished_before_the_cutoff(
 ) -> None:
     await _chats(chats, 1, 2)
     h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
-    await push(db, [(1, x.id) for x in h])
+    for x in h:
+        await push(db, [(1, x.id)])  # a row each
     await push(db, [(2, h[0].id)])
     ids = [i.id for i in await outbox.next_unit(1, now=NOW)]
     await outbox.mark_sent(ids[:1], now=NOW)

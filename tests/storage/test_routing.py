@@ -1,15 +1,13 @@
-"""Routing a poll's headlines into the outbox in chunks smaller than one headline's fan-out."""
+"""Routing a poll's headlines into the outbox: passes, chunks of chats, crash repeats."""
 
 from __future__ import annotations
-
-from collections import Counter
 
 import pytest
 
 import bot.poller
 from bot.feeds import FeedFetcher
 from bot.matching import TopicIndex
-from bot.poller import Poller
+from bot.poller import Poller, chat_pushes
 from storage.chats import ChatRepo
 from storage.db import Database
 from tests.storage.conftest import NOW, entry, store
@@ -23,33 +21,85 @@ async def poller(db: Database) -> Poller:
     for chat in CHATS:
         await ChatRepo(db).upsert(chat, kind="private", now=NOW, activate=True)
         index.add(chat, "lithium")
+    index.add(3, "deals", thread_id=9)  # a headline matching both goes to its thread
     fetcher = FeedFetcher()
     await fetcher.aclose()  # routing never fetches
     return Poller(db, fetcher, index, urls=[], interval=60, clock=lambda: NOW)
 
 
-async def test_chunks_split_a_headline_and_mark_it_routed_after_its_last_route(
+async def pairs(db: Database) -> list[tuple[int, int, int | None]]:
+    rows = await db.fetchall(
+        "SELECT chat_id, headline_id, thread_id FROM outbox_pushes ORDER BY chat_id, headline_id"
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def test_a_pass_stops_at_its_limit_but_takes_at_least_one_headline(
     db: Database, poller: Poller
 ) -> None:
-    headlines = await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium mines")])
-    chunks = list(poller.route_chunks(headlines, size=3))
-    assert [len(routes) for _, routes in chunks] == [3, 3, 3, 3, 2]
-    pairs = Counter((r.chat_id, r.headline_id) for _, routes in chunks for r in routes)
-    assert set(pairs) == {(c, h.id) for c in CHATS for h in headlines}
-    assert max(pairs.values()) == 1
-    done_in = {hid: n for n, (ids, _) in enumerate(chunks) for hid in ids}
-    assert sorted(done_in) == [h.id for h in headlines]
-    last_route = {r.headline_id: n for n, (_, routes) in enumerate(chunks) for r in routes}
-    for headline in headlines:
-        assert done_in[headline.id] >= last_route[headline.id]
+    h = await store(db, [entry(str(i), f"Lithium news {i}") for i in range(3)])
+    ids, by_chat = await poller.route_pass(h, limit=10)
+    assert ids == [h[0].id, h[1].id]  # 7 pushes, then 14 >= 10
+    assert sorted(by_chat) == list(CHATS)
+    ids, _ = await poller.route_pass(h, limit=1)
+    assert ids == [h[0].id]
+
+
+async def test_chat_pushes_group_by_chat_and_thread_and_chunk_by_chats(
+    db: Database, poller: Poller
+) -> None:
+    h = await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium deals")])
+    _, by_chat = await poller.route_pass(h, limit=1000)
+    chunks = list(chat_pushes(by_chat, size=3))
+    assert [sorted({p.chat_id for p in chunk}) for chunk in chunks] == [[1, 2, 3], [4, 5, 6], [7]]
+    three = [p for p in chunks[0] if p.chat_id == 3]
+    # the deals headline matched chat 3's "deals" (thread 9) as well as "lithium"
+    assert [(p.thread_id, [hid for hid, _ in p.items]) for p in three] == [
+        (None, [h[0].id]),
+        (9, [h[1].id]),
+    ]
+    assert three[1].items[0][1] == ("deals", "lithium")
 
 
 async def test_route_pending_queues_every_push_once_in_small_chunks(
     db: Database, poller: Poller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.poller, "ROUTE_CHUNK", 3)
-    await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium mines")])
+    monkeypatch.setattr(bot.poller, "ROUTE_CHUNK", 2)
+    monkeypatch.setattr(bot.poller, "ROUTE_PASS", 7)
+    h = await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium deals")])
     await db.execute("UPDATE headlines SET routed = 0")
     assert await poller.route_pending() == 2 * len(CHATS)
     assert await db.scalar("SELECT count(*) FROM headlines WHERE routed = 0") == 0
     assert await poller.route_pending() == 0
+    expected = [(c, x.id, 9 if (c, x) == (3, h[1]) else None) for c in CHATS for x in h]
+    assert await pairs(db) == expected
+
+
+async def test_a_pass_cut_short_by_a_crash_is_repeated_without_doubles(
+    db: Database, poller: Poller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot.poller, "ROUTE_CHUNK", 3)
+    h = await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium deals")])
+    await db.execute("UPDATE headlines SET routed = 0")
+    real = poller.outbox.enqueue_pushes
+    calls = 0
+
+    async def crash_on_second_chunk(*args: object, **kwargs: object) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("killed")
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(poller.outbox, "enqueue_pushes", crash_on_second_chunk)
+    with pytest.raises(RuntimeError):
+        await poller.route_pending()
+    assert {c for c, _, _ in await pairs(db)} == {1, 2, 3}  # the first chunk got through
+    monkeypatch.setattr(poller.outbox, "enqueue_pushes", real)
+    # a new headline arrived before the repeat: it goes to everyone, the others once
+    (h3,) = await store(db, [entry("3", "Lithium output")])
+    assert await poller.route_pending() == 3 * 4 + 3  # chats 4-7 all, chats 1-3 the new one
+    found = await pairs(db)
+    assert len(found) == len(set(found)) == 3 * 7
+    assert await db.scalar("SELECT count(*) FROM headlines WHERE routed = 0") == 0
+    assert h3.id > h[1].id

@@ -1,0 +1,25 @@
+-- One outbox row per (chat, headline) made a poll that matches every chat write millions of
+-- rows, and made each push message claim and close dozens of them. A push row now holds every
+-- headline one routing pass sends to a chat (and forum thread), so rows follow messages
+-- rather than matches.
+--   items: JSON [[headline_id, "topic\ntopic"], ...] in headline order; NULL for broadcasts.
+--   headline_id: the row's first headline (kept for the unique (chat_id, headline_id) rule).
+ALTER TABLE outbox ADD COLUMN items TEXT;
+UPDATE outbox SET items = json_array(json_array(headline_id, topics))
+    WHERE headline_id IS NOT NULL;
+
+-- The highest headline id queued to a chat. Routing takes headlines in id order, so a
+-- headline at or below it has been queued already: a pass repeated after a crash skips it.
+-- This is what keeps a push from being queued twice now that rows hold several headlines.
+ALTER TABLE chats ADD COLUMN pushed_upto INTEGER NOT NULL DEFAULT 0;
+UPDATE chats SET pushed_upto = coalesce(
+    (SELECT max(headline_id) FROM outbox
+     WHERE outbox.chat_id = chats.id AND headline_id IS NOT NULL), 0);
+
+-- One row per (chat, headline) push, for inspection and checks.
+CREATE VIEW outbox_pushes AS
+SELECT o.id AS outbox_id, o.chat_id, o.thread_id, o.status,
+       json_extract(j.value, '$[0]') AS headline_id,
+       json_extract(j.value, '$[1]') AS topics
+FROM outbox AS o, json_each(o.items) AS j
+WHERE o.items IS NOT NULL;
