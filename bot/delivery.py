@@ -36,11 +36,10 @@ from storage.counters import CounterRepo
 from storage.db import Database
 from storage.headlines import HeadlineRepo
 from storage.models import Broadcast, OutboxItem
-from storage.outbox import OutboxRepo
+from storage.outbox import SHOWN_PER_PUSH, OutboxRepo
 
 log = logging.getLogger(__name__)
 
-MAX_PER_PUSH = 10
 MAX_BACKOFF = 300.0
 
 
@@ -284,7 +283,7 @@ class Delivery:
             self._count("sent", messages)
             start, count, deliveries = self._cycle or (time.monotonic(), 0, 0)
             self._cycle = (start, count + messages, deliveries + 1)
-            items = sum(len(row.items) or 1 for row in unit)
+            items = sum(len(row.items) + row.more or 1 for row in unit)
             log.debug("chat %s: sent %d item(s) in %d message(s)", chat_id, items, messages)
 
     async def _retry_later(self, chat_id: int, unit: Sequence[OutboxItem], error: str) -> None:
@@ -297,12 +296,13 @@ class Delivery:
 
     async def _send_push(self, chat_id: int, unit: Sequence[OutboxItem]) -> int:
         pushes = [push for row in unit for push in row.items]
-        shown = pushes[:MAX_PER_PUSH]
+        shown = pushes[:SHOWN_PER_PUSH]
+        more = len(pushes) - len(shown) + sum(row.more for row in unit)
         headlines = await self.headlines.get_many([hid for hid, _ in shown])
         items = [(headlines[hid], topics) for hid, topics in shown if hid in headlines]
         if not items:
             return 0
-        texts = render_push(items, more=len(pushes) - len(shown))
+        texts = render_push(items, more=more)
         for text in texts:
             await self._send_text(
                 chat_id,

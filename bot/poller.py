@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from bot.feeds import FeedFetcher, parse_feed
-from bot.matching import TopicIndex, headline_tokens
+from bot.matching import Route, TopicIndex, headline_tokens
 from storage.db import Database
 from storage.feeds import FeedRepo
 from storage.headlines import HeadlineRepo
@@ -20,15 +21,39 @@ from storage.outbox import OutboxRepo
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
-ROUTE_PASS = 1_000_000  # pushes matched before they are queued (about 16 bytes each)
-ROUTE_CHUNK = 5_000  # chats whose pushes are queued per transaction
+ROUTE_PASS = 2_000_000  # pushes matched before they are queued (8 bytes each)
+ROUTE_CHUNK = 2_500  # chats whose pushes are queued per transaction
 ROUTE_PAUSE_AFTER = 0.02  # a chunk that held the database longer is followed by a pause
 ROUTE_HEADLINES = 500  # unrouted headlines read at a time
 
 
-# A routing pass's pushes: chat -> [headline id, Route, headline id, Route, ...]. Flat, as a
-# tuple per push would triple the memory of a pass that matches a million pushes.
-PassPushes = dict[int, list[Any]]
+@dataclass(frozen=True, slots=True)
+class RoutedPass:
+    """The pushes of a routing pass, kept compact: per headline and outcome, the sorted ids of
+    the chats it goes to (8 bytes a push), and every chat of the pass, sorted."""
+
+    ids: list[int]  # the headlines matched, in order
+    groups: list[tuple[int, Route, array[int]]]  # (headline id, route, sorted chat ids)
+    chats: array[int]
+    pushes: int
+
+    def chunks(self, size: int) -> Iterator[list[ChatPush]]:
+        """One ChatPush per chat and thread, in chat order, `size` chats at a time."""
+        for start in range(0, len(self.chats), size):
+            lo, hi = self.chats[start], self.chats[min(start + size, len(self.chats)) - 1]
+            per_chat: dict[int, dict[int | None, list[tuple[int, tuple[str, ...]]]]] = {}
+            for hid, route, chats in self.groups:  # in headline order
+                item = (hid, route.topics)
+                for chat_id in chats[bisect_left(chats, lo) : bisect_right(chats, hi)]:
+                    threads = per_chat.get(chat_id)
+                    if threads is None:
+                        threads = per_chat[chat_id] = {}
+                    threads.setdefault(route.thread_id, []).append(item)
+            yield [
+                ChatPush(chat_id, thread_id, tuple(items))
+                for chat_id in sorted(per_chat)
+                for thread_id, items in per_chat[chat_id].items()
+            ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,23 +87,6 @@ class FeedReport:
         elif self.queued:
             parts.append(f"{self.queued} pushes queued")
         return f"{self.url}: " + ", ".join(parts)
-
-
-def chat_pushes(by_chat: PassPushes, size: int) -> Iterator[list[ChatPush]]:
-    """Turn a pass's pushes into one ChatPush per chat and thread, in chat order, yielding
-    them for `size` chats at a time."""
-    chunk: list[ChatPush] = []
-    for n, chat_id in enumerate(sorted(by_chat), 1):
-        flat = by_chat[chat_id]
-        threads: dict[int | None, list[tuple[int, tuple[str, ...]]]] = {}
-        for hid, route in zip(flat[::2], flat[1::2], strict=True):
-            threads.setdefault(route.thread_id, []).append((hid, route.topics))
-        chunk.extend(ChatPush(chat_id, thread, tuple(items)) for thread, items in threads.items())
-        if n % size == 0:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def backoff_seconds(failures: int, interval: float) -> float:
@@ -195,20 +203,20 @@ class Poller:
         """Queue the pushes of every headline not routed yet; return the pushes queued.
 
         Headlines are stored first and routed after, a pass at a time: a pass matches
-        headlines (oldest first) until it holds ROUTE_PASS pushes, then queues one outbox
-        row per chat and thread holding all of the chat's headlines, in short transactions
-        of ROUTE_CHUNK chats, and finally marks its headlines routed. A poll that
-        matches every chat does not hold the database for minutes: after a chunk that held
-        it for a while, routing pauses as long, so replies and deliveries get the database
-        at least half of the time. A pass a crash cut short is repeated by the next poll;
+        headlines (oldest first) until it holds ROUTE_PASS pushes, then adds each chat's
+        headlines to the message it is owed (one outbox row per chat and thread), in short
+        transactions of ROUTE_CHUNK chats, and finally marks its headlines routed. A poll
+        that matches every chat does not hold the database for minutes: after a chunk that
+        held it for a while, routing pauses as long, so replies and deliveries get the
+        database at least half of the time. A pass a crash cut short is repeated by the next poll;
         each chat's `pushed_upto` mark keeps it from queuing a headline twice.
         """
         queued = 0
         async with self._route_lock:
             while headlines := await self.headlines.unrouted(ROUTE_HEADLINES):
-                ids, by_chat = await self.route_pass(headlines, ROUTE_PASS)
+                routed = await self.route_pass(headlines, ROUTE_PASS)
                 batch = int(self.clock() * 1000)
-                for pushes in chat_pushes(by_chat, ROUTE_CHUNK):
+                for pushes in routed.chunks(ROUTE_CHUNK):
                     now = self.clock()
                     async with self.db.transaction() as conn:
                         began = time.monotonic()
@@ -219,38 +227,39 @@ class Poller:
                     if held > ROUTE_PAUSE_AFTER:
                         await asyncio.sleep(held)
                 async with self.db.transaction() as conn:
-                    await self.headlines.mark_routed(conn, ids)
+                    await self.headlines.mark_routed(conn, routed.ids)
         return queued
 
-    async def route_pass(
-        self, headlines: Sequence[Headline], limit: int
-    ) -> tuple[list[int], PassPushes]:
-        """Match headlines (in order) until `limit` pushes are found; return the ids of the
-        headlines matched and, per chat, its pushes as a flat list: id, route, id, route...
-
-        The first headline is always taken. The cost grows with the headlines' text and
-        their matches, not with the chats; the flat lists keep a push at two references.
-        Other tasks (replies, delivery) get a turn after every headline.
+    async def route_pass(self, headlines: Sequence[Headline], limit: int) -> RoutedPass:
+        """Match headlines (in order) until `limit` pushes are found; the first is always
+        taken. The cost grows with the headlines' text and their matches, not with the
+        chats. Other tasks (replies, delivery) get a turn after every headline.
         """
         ids: list[int] = []
-        by_chat: PassPushes = {}
+        groups: list[tuple[int, Route, array[int]]] = []
+        chats: set[int] = set()
         found = 0
         for headline in headlines:
             if ids and found >= limit:
                 break
             tokens = headline_tokens(headline.title, headline.summary, headline.categories)
             routes = self.index.route(tokens)
-            hid = headline.id
+            by_route: dict[Route, list[int]] = {}
             for chat_id, route in routes.items():
-                pushes = by_chat.get(chat_id)
-                if pushes is None:
-                    by_chat[chat_id] = [hid, route]
+                same = by_route.get(route)
+                if same is None:
+                    by_route[route] = [chat_id]
                 else:
-                    pushes += (hid, route)
+                    same.append(chat_id)
+            groups.extend(
+                (headline.id, route, array("q", sorted(chat_ids)))
+                for route, chat_ids in by_route.items()
+            )
+            chats.update(routes)
             found += len(routes)
-            ids.append(hid)
+            ids.append(headline.id)
             await asyncio.sleep(0)
-        return ids, by_chat
+        return RoutedPass(ids, groups, array("q", sorted(chats)), found)
 
     async def _fail(self, state: FeedState, error: str) -> FeedReport:
         now = self.clock()

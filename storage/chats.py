@@ -11,6 +11,7 @@ import aiosqlite
 
 from storage.db import Database
 from storage.models import Chat, Subscription
+from storage.outbox import SHOWN_PER_PUSH
 
 KINDS = ("private", "group", "supergroup", "channel")
 AUDIENCE_KINDS: dict[str, tuple[str, ...]] = {
@@ -41,7 +42,7 @@ def _chat(row: sqlite3.Row) -> Chat:
 
 
 async def _merge_pushes(conn: aiosqlite.Connection, old_id: int, new_id: int, now: float) -> None:
-    """Queue to new_id the unsent headlines of old_id it has not had (one row per thread).
+    """Queue to new_id the unsent headlines of old_id it has not had (a row per thread).
 
     The old chat's rows themselves are then dropped by the caller.
     """
@@ -50,22 +51,31 @@ async def _merge_pushes(conn: aiosqlite.Connection, old_id: int, new_id: int, no
     )
     have = {hid for (hid,) in await cur.fetchall()}
     cur = await conn.execute(
-        "SELECT thread_id, items FROM outbox WHERE chat_id = ? AND items IS NOT NULL"
+        "SELECT thread_id, items, more FROM outbox WHERE chat_id = ? AND items IS NOT NULL"
         " AND status IN ('pending', 'sending') ORDER BY id",
         (old_id,),
     )
-    threads: dict[int | None, list[list[object]]] = {}
-    for thread_id, items in await cur.fetchall():
-        for hid, topics in json.loads(items):
-            if hid not in have:
-                have.add(hid)
-                threads.setdefault(thread_id, []).append([hid, topics])
-    for thread_id, items in threads.items():
-        items.sort()
+    threads: dict[int | None, tuple[list[list[object]], int]] = {}
+    for thread_id, items, more in await cur.fetchall():
+        listed, counted = threads.get(thread_id, ([], 0))
+        listed.extend(item for item in json.loads(items) if item[0] not in have)
+        threads[thread_id] = (listed, counted + more)
+    for thread_id, (listed, counted) in threads.items():
+        if not listed:
+            continue
+        listed.sort()
+        shown = listed[:SHOWN_PER_PUSH]
         await conn.execute(
-            "INSERT INTO outbox (chat_id, headline_id, thread_id, items, priority, created_at)"
-            " VALUES (?, ?, ?, ?, 1, ?)",
-            (new_id, items[0][0], thread_id, json.dumps(items, separators=(",", ":")), now),
+            "INSERT INTO outbox (chat_id, headline_id, thread_id, items, more, priority,"
+            " created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
+            (
+                new_id,
+                shown[0][0],
+                thread_id,
+                json.dumps(shown, separators=(",", ":")),
+                len(listed) - len(shown) + counted,
+                now,
+            ),
         )
     await conn.execute(
         "UPDATE chats SET pushed_upto = max(pushed_upto,"

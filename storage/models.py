@@ -121,6 +121,7 @@ class OutboxItem:
     batch: int
     thread_id: int | None
     items: tuple[tuple[int, tuple[str, ...]], ...]  # a push's headlines and matched topics
+    more: int  # a push's further headlines, counted only
     priority: int
     attempts: int
 

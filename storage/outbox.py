@@ -14,7 +14,8 @@ from storage.models import ChatPush, OutboxItem
 
 PRIORITY_PUSH = 1
 PRIORITY_BROADCAST = 2
-MAX_UNIT_ROWS = 100  # push rows merged into one message; a row is one routing pass
+SHOWN_PER_PUSH = 10  # headlines a push message lists; a row keeps only a count of the rest
+MAX_UNIT_ROWS = 100  # push rows merged into one message (several only after a retry or crash)
 MAX_ERROR_CHARS = 500
 _SCAN_CHUNK = 512
 
@@ -33,6 +34,7 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         batch=row["batch"],
         thread_id=row["thread_id"],
         items=tuple((hid, _topics(topics)) for hid, topics in json.loads(items)) if items else (),
+        more=row["more"],
         priority=row["priority"],
         attempts=row["attempts"],
     )
@@ -80,11 +82,13 @@ class OutboxRepo:
         batch: int,
         now: float,
     ) -> int:
-        """Queue one row per push for active chats; return the headlines queued.
+        """Add pushes to the message each active chat is owed; return the headlines queued.
 
-        A headline at or below a chat's `pushed_upto` was queued to it before (routing goes
-        in headline order) and is left out, so a routing pass repeated after a crash queues
-        nothing twice. All of a chat's pushes of one pass must come in the same call.
+        A chat's headlines join its pending row for that thread (up to SHOWN_PER_PUSH listed,
+        the rest counted), or start a new row. A headline at or below a chat's `pushed_upto`
+        was queued to it before (routing goes in headline order) and is left out, so a
+        routing pass repeated after a crash queues nothing twice. All of a chat's pushes of
+        one pass must come in the same call.
         """
         if not pushes:
             return 0
@@ -95,7 +99,17 @@ class OutboxRepo:
             (_ids({p.chat_id for p in pushes}),),
         )
         upto: dict[int, int] = {chat_id: mark for chat_id, mark in await cur.fetchall()}
-        rows: list[tuple[int, int, int, int | None, str, float]] = []
+        # the newest pending row of each (chat, thread): the message still waiting
+        cur = await conn.execute(
+            "SELECT chat_id, thread_id, id, json_array_length(items) FROM outbox"
+            " INDEXED BY outbox_chat_pending WHERE status = 'pending' AND priority = 1"
+            " AND chat_id IN (SELECT value FROM json_each(?)) AND items IS NOT NULL"
+            " ORDER BY id",
+            (_ids(upto),),
+        )
+        waiting = {(chat, thread): (row_id, n) for chat, thread, row_id, n in await cur.fetchall()}
+        inserts: list[tuple[int, int, int, int | None, str, int, float]] = []
+        appends: list[tuple[str, int, int]] = []
         marks: dict[int, int] = {}
         queued = 0
         # in chat order: the indexes keyed by chat are then written page by page
@@ -106,13 +120,38 @@ class OutboxRepo:
             items = [item for item in push.items if item[0] > mark]
             if not items:
                 continue
-            rows.append((push.chat_id, items[0][0], batch, push.thread_id, _items_json(items), now))
             marks[push.chat_id] = max(marks.get(push.chat_id, mark), items[-1][0])
             queued += len(items)
+            found = waiting.get((push.chat_id, push.thread_id))
+            if found is None:
+                shown = items[:SHOWN_PER_PUSH]
+                inserts.append(
+                    (
+                        push.chat_id,
+                        items[0][0],
+                        batch,
+                        push.thread_id,
+                        _items_json(shown),
+                        len(items) - len(shown),
+                        now,
+                    )
+                )
+            else:
+                row_id, listed = found
+                shown = items[: max(0, SHOWN_PER_PUSH - listed)]
+                appends.append((_items_json(shown), len(items) - len(shown), row_id))
         await conn.executemany(
-            "INSERT INTO outbox (chat_id, headline_id, batch, thread_id, items, priority,"
-            " created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
-            rows,
+            "INSERT INTO outbox (chat_id, headline_id, batch, thread_id, items, more, priority,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+            inserts,
+        )
+        # Appending touches no indexed column: cheaper than a new row, and the chat still
+        # owes one message.
+        await conn.executemany(
+            "UPDATE outbox SET items = CASE WHEN ?1 = '[]' THEN items"
+            " ELSE substr(items, 1, length(items) - 1) || ',' || substr(?1, 2) END,"
+            " more = more + ?2 WHERE id = ?3",
+            appends,
         )
         await conn.executemany(
             "UPDATE chats SET pushed_upto = ? WHERE id = ?",
@@ -177,34 +216,37 @@ class OutboxRepo:
     ) -> list[OutboxItem]:
         """Return the next message's worth of rows for a chat ([] when none is ready).
 
-        That is every ready push row of the chat going to the same forum thread as its
-        oldest one (at most max_rows; several polls' pushes merge into one message when
-        delivery is behind, so a chat never owes more than one message per thread), or else
-        its single oldest ready broadcast.
+        That is the chat's ready push row for the forum thread of its oldest one (more than
+        one row, up to max_rows, only when a retry or a crash left an older row beside the
+        one routing added to since), or else its single oldest ready broadcast.
         """
-        return (await self._units([chat_id], now=now, max_rows=max_rows)).get(chat_id, [])
+        async with self._db.transaction() as conn:
+            units = await self._units(conn, [chat_id], now=now, max_rows=max_rows)
+        return units.get(chat_id, [])
 
     async def claim_units(
         self, chat_ids: Sequence[int], *, now: float, max_rows: int = MAX_UNIT_ROWS
     ) -> dict[int, list[OutboxItem]]:
-        """Claim the next unit (see next_unit) of each chat, in two statements.
+        """Claim the next unit (see next_unit) of each chat, in one transaction.
 
         The rows come back marked 'sending'. One read and one write for many chats, instead
         of two round trips to the database thread per chat, is what lets a paid broadcast
-        keep up with Telegram's 1,000 messages/s.
+        keep up with Telegram's 1,000 messages/s. The transaction keeps routing from adding
+        headlines to a row between the read and the claim: they would never be sent.
         """
-        units = await self._units(chat_ids, now=now, max_rows=max_rows)
-        ids = [item.id for unit in units.values() for item in unit]
-        if ids:
-            await self._db.execute(_SET_SENDING, (_ids(ids),))
+        async with self._db.transaction() as conn:
+            units = await self._units(conn, chat_ids, now=now, max_rows=max_rows)
+            ids = [item.id for unit in units.values() for item in unit]
+            if ids:
+                await _set_sending(conn, ids)
         return units
 
     async def _units(
-        self, chat_ids: Sequence[int], *, now: float, max_rows: int
+        self, conn: aiosqlite.Connection, chat_ids: Sequence[int], *, now: float, max_rows: int
     ) -> dict[int, list[OutboxItem]]:
         if not chat_ids:
             return {}
-        rows = await self._db.fetchall(
+        cur = await conn.execute(
             "SELECT * FROM (SELECT *, ROW_NUMBER() OVER ("
             "  PARTITION BY chat_id ORDER BY priority, batch, id) AS position"
             " FROM outbox WHERE status = 'pending' AND not_before <= ?"
@@ -213,7 +255,7 @@ class OutboxRepo:
             (now, _ids(chat_ids), max_rows),
         )
         units: dict[int, list[OutboxItem]] = {}
-        for row in rows:
+        for row in await cur.fetchall():
             unit = units.setdefault(row["chat_id"], [])
             if not unit:
                 unit.append(_item(row))

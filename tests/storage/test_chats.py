@@ -32,7 +32,7 @@ async def test_deactivate_drops_pending(db: Database, chats: ChatRepo, outbox: O
     h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
     assert await push(db, [(1, h[0].id), (2, h[0].id)]) == 2
     for x in h[1:]:
-        assert await push(db, [(1, x.id)]) == 1  # a row each
+        assert await push(db, [(1, x.id)], thread_id=x.id) == 1  # a row each
     await outbox.mark_sending([1])
     await outbox.mark_sent([1], now=NOW)
     assert await chats.deactivate(1, reason="blocked", now=NOW) == 2

@@ -12,8 +12,12 @@ from tests.storage.conftest import NOW, entry, push, store
 
 
 def headline_ids(unit: list[OutboxItem]) -> list[int]:
-    """The headlines a unit of push rows carries, in order."""
+    """The headlines a unit of push rows lists, in order."""
     return [hid for row in unit for hid, _ in row.items]
+
+
+async def row_ids(db: Database) -> list[int]:
+    return [r[0] for r in await db.fetchall("SELECT id FROM outbox ORDER BY id")]
 
 
 async def _chats(chats: ChatRepo, *ids: int) -> None:
@@ -32,7 +36,7 @@ async def test_push_is_queued_once_per_chat_and_headline(
     assert await outbox.backlog() == {"push": 2, "broadcast": 0, "total": 2}
 
 
-async def test_a_pass_is_one_row_per_chat_and_a_repeated_pass_queues_nothing(
+async def test_pushes_join_the_waiting_row_and_a_repeated_pass_queues_nothing(
     db: Database, chats: ChatRepo, outbox: OutboxRepo
 ) -> None:
     await _chats(chats, 1, 2)
@@ -41,6 +45,7 @@ async def test_a_pass_is_one_row_per_chat_and_a_repeated_pass_queues_nothing(
     assert await db.scalar("SELECT count(*) FROM outbox") == 2
     # the pass again (a crash before its headlines were marked routed) and then some
     assert await push(db, [(1, h[0].id), (1, h[1].id), (1, h[2].id), (2, h[3].id)]) == 2
+    assert await db.scalar("SELECT count(*) FROM outbox") == 2  # joined the waiting rows
     rows = await db.fetchall(
         "SELECT chat_id, headline_id FROM outbox_pushes ORDER BY chat_id, headline_id"
     )
@@ -159,9 +164,9 @@ async def test_defer_and_wakeup(db: Database, chats: ChatRepo, outbox: OutboxRep
 
 async def test_final_states_and_counts(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
     await _chats(chats, 1)
-    for x in await store(db, [entry(str(i), f"T{i}") for i in range(4)]):
-        await push(db, [(1, x.id)])  # a row each
-    ids = [i.id for i in await outbox.next_unit(1, now=NOW)]
+    for n, x in enumerate(await store(db, [entry(str(i), f"T{i}") for i in range(4)])):
+        await push(db, [(1, x.id)], thread_id=n)  # a row each
+    ids = await row_ids(db)
     assert await outbox.mark_sending(ids) == 4
     assert await outbox.mark_sending(ids) == 0  # already claimed
     await outbox.mark_sent(ids[:1], now=NOW)
@@ -179,15 +184,14 @@ async def test_final_states_and_counts(db: Database, chats: ChatRepo, outbox: Ou
 
 async def test_reset_inflight(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
     await _chats(chats, 1)
-    for x in await store(db, [entry(str(i), f"T{i}") for i in range(3)]):
-        await push(db, [(1, x.id)])  # a row each
-    ids = [i.id for i in await outbox.next_unit(1, now=NOW)]
+    for n, x in enumerate(await store(db, [entry(str(i), f"T{i}") for i in range(3)])):
+        await push(db, [(1, x.id)], thread_id=n)  # a row each
+    ids = await row_ids(db)
     await outbox.mark_sending(ids[:2])
     await outbox.mark_sent(ids[:1], now=NOW)
-    assert await outbox.ready_chats(now=NOW, limit=5) == [1]
-    assert len(await outbox.next_unit(1, now=NOW)) == 1
+    assert [i.id for i in await outbox.next_unit(1, now=NOW)] == ids[2:]
     assert await outbox.reset_inflight() == 1
-    assert [i.id for i in await outbox.next_unit(1, now=NOW)] == ids[1:]
+    assert [i.id for i in await outbox.next_unit(1, now=NOW)] == ids[1:2]
 
 
 async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> None:
@@ -199,7 +203,7 @@ async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> Non
     h = await store(db, [entry(str(i), f"T{i}") for i in range(30)])
     added = 0
     started = time.perf_counter()
-    for x in h:  # 30 polls behind: a row per chat and poll
+    for x in h:  # 30 polls behind: still one message owed per chat
         pushes = [ChatPush(c, None, ((x.id, ("t",)),)) for c in range(1, 1001)]
         async with db.transaction() as conn:
             added += await outbox.enqueue_pushes(conn, pushes, batch=x.id, now=NOW)
@@ -211,7 +215,10 @@ async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> Non
         await outbox.next_unit(ready[0], now=NOW)
     per_call = (time.perf_counter() - started) / 10
     assert ready == list(range(1, 31))
-    assert len(await outbox.next_unit(1, now=NOW)) == 30
+    (row,) = await outbox.next_unit(1, now=NOW)
+    assert headline_ids([row]) == [x.id for x in h[:10]]
+    assert row.more == 20
+    assert await db.scalar("SELECT count(*) FROM outbox") == 1000
     assert enqueue < 10.0, enqueue
     assert per_call < 0.25, per_call
 
@@ -221,10 +228,10 @@ async def test_prune_deletes_only_rows_finished_before_the_cutoff(
 ) -> None:
     await _chats(chats, 1, 2)
     h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
-    for x in h:
-        await push(db, [(1, x.id)])  # a row each
+    for n, x in enumerate(h):
+        await push(db, [(1, x.id)], thread_id=n)  # a row each
     await push(db, [(2, h[0].id)])
-    ids = [i.id for i in await outbox.next_unit(1, now=NOW)]
+    ids = await row_ids(db)
     await outbox.mark_sent(ids[:1], now=NOW)
     await outbox.mark_failed(ids[1:2], error="bad", now=NOW + 100)
     await chats.deactivate(2, reason="blocked", now=NOW)

@@ -7,7 +7,7 @@ import pytest
 import bot.poller
 from bot.feeds import FeedFetcher
 from bot.matching import TopicIndex
-from bot.poller import Poller, chat_pushes
+from bot.poller import Poller
 from storage.chats import ChatRepo
 from storage.db import Database
 from tests.storage.conftest import NOW, entry, store
@@ -38,19 +38,17 @@ async def test_a_pass_stops_at_its_limit_but_takes_at_least_one_headline(
     db: Database, poller: Poller
 ) -> None:
     h = await store(db, [entry(str(i), f"Lithium news {i}") for i in range(3)])
-    ids, by_chat = await poller.route_pass(h, limit=10)
-    assert ids == [h[0].id, h[1].id]  # 7 pushes, then 14 >= 10
-    assert sorted(by_chat) == list(CHATS)
-    ids, _ = await poller.route_pass(h, limit=1)
-    assert ids == [h[0].id]
+    routed = await poller.route_pass(h, limit=10)
+    assert routed.ids == [h[0].id, h[1].id]  # 7 pushes, then 14 >= 10
+    assert (list(routed.chats), routed.pushes) == (list(CHATS), 14)
+    assert (await poller.route_pass(h, limit=1)).ids == [h[0].id]
 
 
 async def test_chat_pushes_group_by_chat_and_thread_and_chunk_by_chats(
     db: Database, poller: Poller
 ) -> None:
     h = await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium deals")])
-    _, by_chat = await poller.route_pass(h, limit=1000)
-    chunks = list(chat_pushes(by_chat, size=3))
+    chunks = list((await poller.route_pass(h, limit=1000)).chunks(3))
     assert [sorted({p.chat_id for p in chunk}) for chunk in chunks] == [[1, 2, 3], [4, 5, 6], [7]]
     three = [p for p in chunks[0] if p.chat_id == 3]
     # the deals headline matched chat 3's "deals" (thread 9) as well as "lithium"
