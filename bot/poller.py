@@ -35,7 +35,11 @@ class RoutedPass:
     ids: list[int]  # the headlines matched, in order
     groups: list[tuple[int, Route, array[int]]]  # (headline id, route, sorted chat ids)
     chats: array[int]
-    pushes: int
+
+    @property
+    def pushes(self) -> int:
+        """How many (chat, headline) pushes the pass holds."""
+        return sum(len(chats) for _, _, chats in self.groups)
 
     def chunks(self, size: int) -> Iterator[list[ChatPush]]:
         """One ChatPush per chat and thread, in chat order, `size` chats at a time."""
@@ -238,7 +242,7 @@ class Poller:
         ids: list[int] = []
         groups: list[tuple[int, Route, array[int]]] = []
         chats: set[int] = set()
-        found = 0
+        found = 0  # pushes so far
         for headline in headlines:
             if ids and found >= limit:
                 break
@@ -259,7 +263,7 @@ class Poller:
             found += len(routes)
             ids.append(headline.id)
             await asyncio.sleep(0)
-        return RoutedPass(ids, groups, array("q", sorted(chats)), found)
+        return RoutedPass(ids, groups, array("q", sorted(chats)))
 
     async def _fail(self, state: FeedState, error: str) -> FeedReport:
         now = self.clock()

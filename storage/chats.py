@@ -7,11 +7,9 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 
-import aiosqlite
-
 from storage.db import Database
 from storage.models import Chat, Subscription
-from storage.outbox import SHOWN_PER_PUSH
+from storage.outbox import move_pushes
 
 KINDS = ("private", "group", "supergroup", "channel")
 AUDIENCE_KINDS: dict[str, tuple[str, ...]] = {
@@ -38,49 +36,6 @@ def _chat(row: sqlite3.Row) -> Chat:
         username=row["username"],
         is_forum=bool(row["is_forum"]),
         active=bool(row["active"]),
-    )
-
-
-async def _merge_pushes(conn: aiosqlite.Connection, old_id: int, new_id: int, now: float) -> None:
-    """Queue to new_id the unsent headlines of old_id it has not had (a row per thread).
-
-    The old chat's rows themselves are then dropped by the caller.
-    """
-    cur = await conn.execute(
-        "SELECT DISTINCT headline_id FROM outbox_pushes WHERE chat_id = ?", (new_id,)
-    )
-    have = {hid for (hid,) in await cur.fetchall()}
-    cur = await conn.execute(
-        "SELECT thread_id, items, more FROM outbox WHERE chat_id = ? AND items IS NOT NULL"
-        " AND status IN ('pending', 'sending') ORDER BY id",
-        (old_id,),
-    )
-    threads: dict[int | None, tuple[list[list[object]], int]] = {}
-    for thread_id, items, more in await cur.fetchall():
-        listed, counted = threads.get(thread_id, ([], 0))
-        listed.extend(item for item in json.loads(items) if item[0] not in have)
-        threads[thread_id] = (listed, counted + more)
-    for thread_id, (listed, counted) in threads.items():
-        if not listed:
-            continue
-        listed.sort()
-        shown = listed[:SHOWN_PER_PUSH]
-        await conn.execute(
-            "INSERT INTO outbox (chat_id, headline_id, thread_id, items, more, priority,"
-            " created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
-            (
-                new_id,
-                shown[0][0],
-                thread_id,
-                json.dumps(shown, separators=(",", ":")),
-                len(listed) - len(shown) + counted,
-                now,
-            ),
-        )
-    await conn.execute(
-        "UPDATE chats SET pushed_upto = max(pushed_upto,"
-        " (SELECT pushed_upto FROM chats WHERE id = ?)) WHERE id = ?",
-        (old_id, new_id),
     )
 
 
@@ -161,7 +116,7 @@ class ChatRepo:
                 (new_id, old_id),
             )
             await conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (old_id,))
-            await _merge_pushes(conn, old_id, new_id, now)
+            await move_pushes(conn, old_id, new_id, now=now)
             # OR IGNORE leaves behind the broadcasts the new chat already has a copy of.
             await conn.execute(
                 "UPDATE OR IGNORE outbox SET chat_id = ?"

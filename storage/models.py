@@ -103,7 +103,7 @@ class Subscription:
 
 @dataclass(frozen=True, slots=True)
 class ChatPush:
-    """Every headline one routing pass sends to a chat's thread: one outbox row."""
+    """The headlines one routing pass sends to a chat's thread (added to the row it owes)."""
 
     chat_id: int
     thread_id: int | None

@@ -40,12 +40,67 @@ def _item(row: sqlite3.Row) -> OutboxItem:
     )
 
 
-def _items_json(items: Sequence[tuple[int, tuple[str, ...]]]) -> str:
+def _items_json(items: Items) -> str:
     return json.dumps([[hid, "\n".join(topics)] for hid, topics in items], separators=(",", ":"))
 
 
 def _ids(ids: Collection[int]) -> str:
     return json.dumps(list(ids))
+
+
+Items = Sequence[tuple[int, tuple[str, ...]]]
+_INSERT_PUSH = (
+    "INSERT INTO outbox (chat_id, headline_id, batch, thread_id, items, more, priority,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)"
+)
+
+
+def _push_row(
+    chat_id: int, thread_id: int | None, items: Items, more: int, *, batch: int, now: float
+) -> tuple[int, int, int, int | None, str, int, float]:
+    """_INSERT_PUSH's values for a new push row: SHOWN_PER_PUSH items listed, the rest counted."""
+    shown = items[:SHOWN_PER_PUSH]
+    return (
+        chat_id,
+        shown[0][0],
+        batch,
+        thread_id,
+        _items_json(shown),
+        more + len(items) - len(shown),
+        now,
+    )
+
+
+async def move_pushes(conn: aiosqlite.Connection, old_id: int, new_id: int, *, now: float) -> None:
+    """Queue to new_id the unsent headlines of old_id it has not had (a row per thread), and
+    carry over old_id's `pushed_upto`. The old chat's rows stay for the caller to close."""
+    cur = await conn.execute(
+        "SELECT DISTINCT headline_id FROM outbox_pushes WHERE chat_id = ?", (new_id,)
+    )
+    have = {hid for (hid,) in await cur.fetchall()}
+    cur = await conn.execute(
+        "SELECT thread_id, items, more FROM outbox WHERE chat_id = ? AND items IS NOT NULL"
+        " AND status IN ('pending', 'sending') ORDER BY id",
+        (old_id,),
+    )
+    threads: dict[int | None, tuple[list[tuple[int, tuple[str, ...]]], int]] = {}
+    for thread_id, items, more in await cur.fetchall():
+        listed, counted = threads.get(thread_id, ([], 0))
+        listed.extend((hid, _topics(t)) for hid, t in json.loads(items) if hid not in have)
+        threads[thread_id] = (listed, counted + more)
+    await conn.executemany(
+        _INSERT_PUSH,
+        [
+            _push_row(new_id, thread_id, sorted(listed), counted, batch=0, now=now)
+            for thread_id, (listed, counted) in threads.items()
+            if listed
+        ],
+    )
+    await conn.execute(
+        "UPDATE chats SET pushed_upto = max(pushed_upto,"
+        " (SELECT pushed_upto FROM chats WHERE id = ?)) WHERE id = ?",
+        (old_id, new_id),
+    )
 
 
 _SET_SENT = (
@@ -108,7 +163,7 @@ class OutboxRepo:
             (_ids(upto),),
         )
         waiting = {(chat, thread): (row_id, n) for chat, thread, row_id, n in await cur.fetchall()}
-        inserts: list[tuple[int, int, int, int | None, str, int, float]] = []
+        inserts: list[tuple[int, int, int, int | None, str, int, float]] = []  # _push_row
         appends: list[tuple[str, int, int]] = []
         marks: dict[int, int] = {}
         queued = 0
@@ -124,27 +179,14 @@ class OutboxRepo:
             queued += len(items)
             found = waiting.get((push.chat_id, push.thread_id))
             if found is None:
-                shown = items[:SHOWN_PER_PUSH]
                 inserts.append(
-                    (
-                        push.chat_id,
-                        items[0][0],
-                        batch,
-                        push.thread_id,
-                        _items_json(shown),
-                        len(items) - len(shown),
-                        now,
-                    )
+                    _push_row(push.chat_id, push.thread_id, items, 0, batch=batch, now=now)
                 )
             else:
                 row_id, listed = found
                 shown = items[: max(0, SHOWN_PER_PUSH - listed)]
                 appends.append((_items_json(shown), len(items) - len(shown), row_id))
-        await conn.executemany(
-            "INSERT INTO outbox (chat_id, headline_id, batch, thread_id, items, more, priority,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-            inserts,
-        )
+        await conn.executemany(_INSERT_PUSH, inserts)
         # Appending touches no indexed column: cheaper than a new row, and the chat still
         # owes one message.
         await conn.executemany(
