@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
 ROUTE_PASS = 2_000_000  # pushes matched before they are queued (8 bytes each)
-ROUTE_CHUNK = 2_500  # chats whose pushes are queued per transaction
+ROUTE_CHUNK = 25_000  # pushes queued per transaction (whole chats)
 ROUTE_PAUSE_AFTER = 0.02  # a chunk that held the database longer is followed by a pause
 ROUTE_HEADLINES = 500  # unrouted headlines read at a time
 
@@ -30,11 +30,10 @@ ROUTE_HEADLINES = 500  # unrouted headlines read at a time
 @dataclass(frozen=True, slots=True)
 class RoutedPass:
     """The pushes of a routing pass, kept compact: per headline and outcome, the sorted ids of
-    the chats it goes to (8 bytes a push), and every chat of the pass, sorted."""
+    the chats it goes to (8 bytes a push)."""
 
     ids: list[int]  # the headlines matched, in order
     groups: list[tuple[int, Route, array[int]]]  # (headline id, route, sorted chat ids)
-    chats: array[int]
 
     @property
     def pushes(self) -> int:
@@ -42,22 +41,34 @@ class RoutedPass:
         return sum(len(chats) for _, _, chats in self.groups)
 
     def chunks(self, size: int) -> Iterator[list[ChatPush]]:
-        """One ChatPush per chat and thread, in chat order, `size` chats at a time."""
-        for start in range(0, len(self.chats), size):
-            lo, hi = self.chats[start], self.chats[min(start + size, len(self.chats)) - 1]
+        """One ChatPush per chat and thread, in chat order, about `size` pushes at a time;
+        a chat's pushes always come in one chunk.
+
+        The chunks are ranges of chat ids cut at quantiles of a sample of the pushes (every
+        size/16th of each group), so no list of the pass's chats is ever built.
+        """
+        step = max(1, size // 16)
+        sample = sorted(chat for _, _, chats in self.groups for chat in chats[::step])
+        per_chunk = max(1, size // step)
+        lo: int | None = None  # the chunk is the chats above lo, up to hi
+        for hi in [*sample[per_chunk - 1 :: per_chunk], None]:
             per_chat: dict[int, dict[int | None, list[tuple[int, tuple[str, ...]]]]] = {}
             for hid, route, chats in self.groups:  # in headline order
+                start = 0 if lo is None else bisect_right(chats, lo)
+                end = len(chats) if hi is None else bisect_right(chats, hi)
                 item = (hid, route.topics)
-                for chat_id in chats[bisect_left(chats, lo) : bisect_right(chats, hi)]:
+                for chat_id in chats[start:end]:
                     threads = per_chat.get(chat_id)
                     if threads is None:
                         threads = per_chat[chat_id] = {}
                     threads.setdefault(route.thread_id, []).append(item)
-            yield [
-                ChatPush(chat_id, thread_id, tuple(items))
-                for chat_id in sorted(per_chat)
-                for thread_id, items in per_chat[chat_id].items()
-            ]
+            if per_chat:
+                yield [
+                    ChatPush(chat_id, thread_id, tuple(items))
+                    for chat_id in sorted(per_chat)
+                    for thread_id, items in per_chat[chat_id].items()
+                ]
+            lo = hi
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +220,7 @@ class Poller:
         Headlines are stored first and routed after, a pass at a time: a pass matches
         headlines (oldest first) until it holds ROUTE_PASS pushes, then adds each chat's
         headlines to the message it is owed (one outbox row per chat and thread), in short
-        transactions of ROUTE_CHUNK chats, and finally marks its headlines routed. A poll
+        transactions of about ROUTE_CHUNK pushes, and finally marks its headlines routed. A poll
         that matches every chat does not hold the database for minutes: after a chunk that
         held it for a while, routing pauses as long, so replies and deliveries get the
         database at least half of the time. A pass a crash cut short is repeated by the next poll;
@@ -241,7 +252,6 @@ class Poller:
         """
         ids: list[int] = []
         groups: list[tuple[int, Route, array[int]]] = []
-        chats: set[int] = set()
         found = 0  # pushes so far
         for headline in headlines:
             if ids and found >= limit:
@@ -259,11 +269,10 @@ class Poller:
                 (headline.id, route, array("q", sorted(chat_ids)))
                 for route, chat_ids in by_route.items()
             )
-            chats.update(routes)
             found += len(routes)
             ids.append(headline.id)
             await asyncio.sleep(0)
-        return RoutedPass(ids, groups, array("q", sorted(chats)))
+        return RoutedPass(ids, groups)
 
     async def _fail(self, state: FeedState, error: str) -> FeedReport:
         now = self.clock()
