@@ -21,7 +21,7 @@ from storage.outbox import OutboxRepo
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
-ROUTE_PASS = 2_000_000  # pushes matched before they are queued (8 bytes each)
+ROUTE_PASS = 1_000_000  # pushes matched before they are queued (8 bytes each)
 ROUTE_CHUNK = 25_000  # pushes queued per transaction (whole chats)
 ROUTE_PAUSE_AFTER = 0.02  # a chunk that held the database longer is followed by a pause
 ROUTE_HEADLINES = 500  # unrouted headlines read at a time
