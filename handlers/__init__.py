@@ -15,7 +15,7 @@ from telegram.ext import (
 )
 
 from bot.context import BotApp, BotContext
-from handlers import admin, chats, errors, latest, search, start, topics
+from handlers import admin, chats, errors, latest, search, start, topics, unknown
 from handlers.common import split_command
 
 Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
@@ -37,13 +37,11 @@ async def on_channel_command(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None:
         return
-    command, _ = split_command(message.text)
-    head = (message.text or "").split(maxsplit=1)[0]
-    if "@" in head and head.split("@", 1)[1].lower() != (context.bot.username or "").lower():
+    if unknown.is_for_another_bot(message.text, context.bot.username):
         return
-    handler = COMMANDS.get(command)
-    if handler is not None:
-        await handler(update, context)
+    command, _ = split_command(message.text)
+    handler = COMMANDS.get(command, unknown.cmd_unknown)
+    await handler(update, context)
 
 
 async def on_unknown_button(update: Update, context: BotContext) -> None:
@@ -66,6 +64,6 @@ def register(app: BotApp) -> None:
     app.add_handler(ChatMemberHandler(chats.on_my_chat_member))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, chats.on_migrate))
     app.add_handler(
-        MessageHandler(filters.COMMAND & ~filters.UpdateType.CHANNEL_POSTS, start.cmd_unknown)
+        MessageHandler(filters.COMMAND & ~filters.UpdateType.CHANNEL_POSTS, unknown.cmd_unknown)
     )
     app.add_error_handler(errors.on_error)
