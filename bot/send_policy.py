@@ -1,0 +1,121 @@
+"""What a Bot API error means for the message that met it: a pure function of the exception.
+
+The send paths (bot/ratelimit.py for handler replies, bot/delivery.py for the outbox) act on
+the Decision; nothing here sends, logs or writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dtm
+import enum
+import warnings
+from dataclasses import dataclass
+
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    EndPointNotFound,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+MAX_BACKOFF = 300.0  # seconds: the longest wait between two tries of a transient failure
+
+# Telegram's words for refused HTML (all of them follow "can't parse entities" today).
+_MARKUP = ("can't parse entities", "unsupported start tag", "can't find end tag")
+_THREAD = ("message thread not found", "thread not found")
+_CHAT_GONE = ("chat not found", "peer_id_invalid")
+_NOT_MODIFIED = "message is not modified"
+
+
+class Action(enum.Enum):
+    """What the send path does with the message."""
+
+    SEND_AGAIN = "send again"  # after Decision.after seconds, or backoff(attempt)
+    RESEND_PLAIN = "resend as plain text"  # the HTML was refused
+    RESEND_WITHOUT_THREAD = "resend without the thread"  # the forum thread is gone
+    DEACTIVATE = "deactivate the chat"  # the bot can no longer write there
+    MIGRATE = "move the chat to its new id"  # a group became a supergroup
+    STOP_BOT = "stop the bot"  # the token was refused
+    DROP = "drop the message"  # Telegram will never accept this message
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An Action with what it needs: the wait, the new chat id, the reason to record."""
+
+    action: Action
+    reason: str
+    after: float | None = None  # SEND_AGAIN: Telegram's retry_after; None = transient
+    new_chat_id: int | None = None  # MIGRATE
+    noop: bool = False  # DROP of an edit to the same content: the chat already shows it
+
+    @property
+    def transient(self) -> bool:
+        """A failure of the moment (5xx, network): the caller picks the wait by backoff()."""
+        return self.action is Action.SEND_AGAIN and self.after is None
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before sending again, `attempt` being the number of tries so far."""
+        return self.after if self.after is not None else backoff(attempt)
+
+
+def backoff(attempt: int) -> float:
+    """The wait after the `attempt`-th failed try (1, 2, ...): 2, 4, 8 ... up to 300 s."""
+    return min(MAX_BACKOFF, 2.0 ** max(1, attempt))
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """The wait a 429 asks for, in seconds, whether or not PTB_TIMEDELTA is set.
+
+    Without PTB_TIMEDELTA, python-telegram-bot 22 warns on every read of `retry_after`
+    (its type changes in the next major version); the value is the same either way.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+
+
+def _bad_request(exc: BadRequest) -> Decision:
+    text = exc.message.lower()
+    if any(words in text for words in _CHAT_GONE):
+        return Decision(Action.DEACTIVATE, exc.message)
+    if any(words in text for words in _MARKUP):
+        return Decision(Action.RESEND_PLAIN, exc.message)
+    if any(words in text for words in _THREAD):
+        return Decision(Action.RESEND_WITHOUT_THREAD, exc.message)
+    return Decision(Action.DROP, exc.message, noop=_NOT_MODIFIED in text)
+
+
+def decide(exc: BaseException) -> Decision:
+    """What this exception, raised by a Bot API call that sends a message, means for it."""
+    # Subclasses before their bases: BadRequest and TimedOut are NetworkErrors.
+    if isinstance(exc, RetryAfter):
+        return Decision(Action.SEND_AGAIN, "429 flood control", after=retry_after_seconds(exc))
+    if isinstance(exc, ChatMigrated):
+        return Decision(
+            Action.MIGRATE, "the group became a supergroup", new_chat_id=int(exc.new_chat_id)
+        )
+    if isinstance(exc, InvalidToken | EndPointNotFound):
+        # Bot.do_api_request reports a refused token as EndPointNotFound once initialized
+        return Decision(Action.STOP_BOT, exc.message)
+    if isinstance(exc, Forbidden):
+        return Decision(Action.DEACTIVATE, exc.message)
+    if isinstance(exc, BadRequest):
+        return _bad_request(exc)
+    if isinstance(exc, Conflict):
+        return Decision(Action.DROP, exc.message)
+    if isinstance(exc, NetworkError):  # 5xx, TimedOut, transport failures
+        return Decision(Action.SEND_AGAIN, f"{type(exc).__name__}: {exc.message}")
+    if isinstance(exc, TelegramError):  # nothing Telegram documents: never loop on it
+        return Decision(Action.DROP, f"{type(exc).__name__}: {exc.message}")
+    if isinstance(exc, OSError):  # a transport failure outside python-telegram-bot's mapping
+        return Decision(Action.SEND_AGAIN, f"{type(exc).__name__}: {exc}")
+    # a bug on our side: the message is kept and tried again later, as for a 5xx
+    return Decision(Action.SEND_AGAIN, f"unexpected {type(exc).__name__}: {exc}")
