@@ -1,4 +1,7 @@
-"""The error handler: log what went wrong with the update's chat id, never message bodies."""
+"""The error handler: log what went wrong with the update's chat id, never message bodies.
+
+A failure that is not Telegram refusing something (a bug) also answers the user, once.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,22 @@ import logging
 from telegram import Update
 from telegram.error import (
     BadRequest,
+    ChatMigrated,
     Conflict,
     Forbidden,
     InvalidToken,
     NetworkError,
     RetryAfter,
+    TelegramError,
 )
+from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
+from handlers.common import reply
 
 log = logging.getLogger("handlers")
+
+FAILURE_TEXT = "Something went wrong on my side; it has been logged."
 
 
 async def on_error(update: object, context: BotContext) -> None:
@@ -35,9 +44,29 @@ async def on_error(update: object, context: BotContext) -> None:
         log.info("chat %s: reply not delivered: %s", chat_id, exc.message)
     elif isinstance(exc, RetryAfter):
         log.warning("chat %s: reply hit flood control: %s", chat_id, exc.message)
+    elif isinstance(exc, ChatMigrated):
+        log.info("chat %s: reply not delivered: the group moved to %s", chat_id, exc.new_chat_id)
     elif isinstance(exc, BadRequest):
         log.warning("chat %s: request refused: %s", chat_id, exc.message)
     elif isinstance(exc, NetworkError):
         log.warning("chat %s: network error: %s", chat_id, exc)
+    elif isinstance(exc, TelegramError):
+        log.warning("chat %s: Bot API error: %s", chat_id, exc)
+    elif not isinstance(update, Update):
+        log.error("job failed", exc_info=exc)
     else:
-        log.error("chat %s: unhandled error", chat_id, exc_info=exc)
+        log.error("update %s in chat %s failed", update.update_id, chat_id, exc_info=exc)
+        await apologise(update)
+        # no later handler group answers the same update a second time
+        raise ApplicationHandlerStop
+
+
+async def apologise(update: Update) -> None:
+    """Tell the user their update failed: answer the button, or reply in its chat and thread."""
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(FAILURE_TEXT)  # also stops the client's spinner
+        else:
+            await reply(update, FAILURE_TEXT)
+    except Exception as exc:  # the apology must never fail in turn
+        log.info("update %s: the failure notice was not delivered: %s", update.update_id, exc)
