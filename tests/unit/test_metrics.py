@@ -1,9 +1,10 @@
-"""Metrics: what the bot counts comes out of render() in the Prometheus text format."""
+"""Operations, pure parts: Metrics.render() in the Prometheus text format; health()."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,10 @@ from telegram.error import (
 )
 
 from bot.metrics import Metrics, api_error_class
+from bot.status_server import FailingFeed, HealthSnapshot, failing_feeds, health
+
+NOW = 1_750_000_000.0
+INTERVAL = 300.0
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -155,3 +160,108 @@ def test_render_names_follow_conventions() -> None:
 )
 def test_api_error_class(make: Callable[[], BaseException], cls: str) -> None:
     assert api_error_class(make()) == cls
+
+
+def snap(**changes: object) -> HealthSnapshot:
+    """A healthy bot, started an hour ago, with `changes`."""
+    values: dict[str, object] = {
+        "started_at": NOW - 3600,
+        "last_poll_at": NOW - 20,
+        "last_api_answer_at": NOW - 2,
+        "database_writable": True,
+        "outbox_backlog": 4,
+    }
+    values.update(changes)
+    return HealthSnapshot(**values)  # type: ignore[arg-type]
+
+
+def test_healthy_bot() -> None:
+    status, body = health(snap(), NOW, INTERVAL)
+    assert status == 200
+    assert body["status"] == "ok" and body["problems"] == []
+    assert body["last_poll_age_seconds"] == 20
+    assert body["last_api_answer_age_seconds"] == 2
+    assert body["outbox_backlog"] == 4 and body["database_writable"] is True
+    assert body["failing_feeds"] == [] and body["uptime_seconds"] == 3600
+
+
+def test_failing_feed_is_reported_not_a_fault() -> None:
+    feed = FailingFeed("https://example.org/feed", since=NOW - 5400, error="HTTP 503")
+    status, body = health(snap(failing_feeds=(feed,)), NOW, INTERVAL)
+    assert status == 200
+    assert body["failing_feeds"] == [
+        {
+            "url": "https://example.org/feed",
+            "since": "2025-06-15T13:36:40Z",
+            "failing_for_seconds": 5400,
+            "error": "HTTP 503",
+        }
+    ]
+
+
+def test_poll_late_after_three_intervals() -> None:
+    assert health(snap(last_poll_at=NOW - 3 * INTERVAL), NOW, INTERVAL)[0] == 200
+    status, body = health(snap(last_poll_at=NOW - 3 * INTERVAL - 1), NOW, INTERVAL)
+    assert status == 503 and body["status"] == "unhealthy"
+    assert body["problems"] == [
+        "the last poll round completed 15 min ago (more than 3 intervals of 300 s)"
+    ]
+
+
+def test_first_poll_gets_three_intervals_from_the_start() -> None:
+    young = snap(started_at=NOW - 60, last_poll_at=None, last_api_answer_at=None)
+    status, body = health(young, NOW, INTERVAL)
+    assert status == 200 and body["last_poll_age_seconds"] is None
+    stuck = snap(started_at=NOW - 1000, last_poll_at=None)
+    status, body = health(stuck, NOW, INTERVAL)
+    assert status == 503
+    assert "no poll round completed" in body["problems"][0]
+
+
+def test_database_not_writable() -> None:
+    status, body = health(
+        snap(database_writable=False, database_error="attempt to write a readonly database"),
+        NOW,
+        INTERVAL,
+    )
+    assert status == 503
+    assert body["problems"] == ["database not writable: attempt to write a readonly database"]
+    assert body["database_error"] == "attempt to write a readonly database"
+
+
+def test_bot_api_silent_for_five_minutes() -> None:
+    assert health(snap(last_api_answer_at=NOW - 300), NOW, INTERVAL)[0] == 200
+    status, body = health(snap(last_api_answer_at=NOW - 301), NOW, INTERVAL)
+    assert status == 503 and body["problems"] == ["no Bot API answer for 5 min"]
+    # never answered since a start ten minutes ago
+    status, _ = health(snap(started_at=NOW - 600, last_api_answer_at=None), NOW, INTERVAL)
+    assert status == 503
+
+
+def test_every_problem_is_listed() -> None:
+    status, body = health(
+        snap(last_poll_at=NOW - 7200, last_api_answer_at=NOW - 7200, database_writable=False),
+        NOW,
+        INTERVAL,
+    )
+    assert status == 503 and len(body["problems"]) == 3
+
+
+def test_failing_feeds_from_stored_states() -> None:
+    @dataclass(frozen=True)
+    class State:
+        url: str
+        consecutive_failures: int
+        failing_since: float | None
+        last_error: str | None
+
+    states = [
+        State("https://a.example/feed", 0, None, None),
+        State("https://b.example/feed", 3, NOW - 60, "timed out"),
+        State("https://gone.example/feed", 9, NOW - 9000, "HTTP 404"),
+    ]
+    urls = ["https://a.example/feed", "https://b.example/feed"]
+    assert failing_feeds(states, urls) == (
+        FailingFeed("https://b.example/feed", NOW - 60, "timed out"),
+    )
+    assert len(failing_feeds(states)) == 2

@@ -1,0 +1,213 @@
+"""The status server over real HTTP: /healthz decides 200 or 503, /metrics is scrapeable."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.metrics import Metrics
+from bot.status_server import (
+    BotHealthProvider,
+    FailingFeed,
+    HealthSnapshot,
+    Liveness,
+    StatusServer,
+    add_status_routes,
+    database_write_error,
+)
+from storage.db import Database
+
+INTERVAL = 60.0
+
+
+class FakeProvider:
+    """A HealthProvider whose snapshot the test sets."""
+
+    def __init__(self) -> None:
+        now = time.time()
+        self.current = HealthSnapshot(
+            started_at=now - 600,
+            last_poll_at=now - 5,
+            last_api_answer_at=now - 1,
+            database_writable=True,
+            outbox_backlog=2,
+        )
+        self.calls = 0
+
+    def change(self, **values: Any) -> None:
+        self.current = dataclasses.replace(self.current, **values)
+
+    async def snapshot(self) -> HealthSnapshot:
+        self.calls += 1
+        return self.current
+
+
+async def get(url: str) -> tuple[int, str, Any]:
+    """GET url; return the status, the Content-Type and the body (JSON when it is JSON)."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        ctype = response.headers.get("Content-Type", "")
+        body = await response.json() if "json" in ctype else await response.text()
+        return response.status, ctype, body
+
+
+async def test_healthz_answers_and_recovers() -> None:
+    provider = FakeProvider()
+    async with StatusServer(provider, Metrics(), interval=INTERVAL, port=0) as server:
+        assert server.port != 0
+        failing = FailingFeed("https://feeds.example/digest.xml", time.time() - 900, "HTTP 503")
+        provider.change(failing_feeds=(failing,))
+        status, ctype, body = await get(f"{server.url}/healthz")
+        assert status == 200 and ctype.startswith("application/json"), body
+        assert body["status"] == "ok" and body["outbox_backlog"] == 2
+        assert body["failing_feeds"][0]["url"] == "https://feeds.example/digest.xml"
+        assert body["failing_feeds"][0]["error"] == "HTTP 503"
+
+        provider.change(database_writable=False, database_error="disk I/O error")
+        status, _, body = await get(f"{server.url}/healthz")
+        assert status == 503 and body["problems"] == ["database not writable: disk I/O error"]
+
+        provider.change(
+            database_writable=True, database_error=None, last_api_answer_at=time.time() - 301
+        )
+        status, _, body = await get(f"{server.url}/healthz")
+        assert status == 503 and body["problems"][0].startswith("no Bot API answer for 5 min")
+
+        provider.change(last_api_answer_at=time.time())
+        status, _, body = await get(f"{server.url}/healthz")
+        assert status == 200 and body["problems"] == []
+        assert body["failing_feeds"][0]["url"] == "https://feeds.example/digest.xml"
+        assert provider.calls == 4
+
+
+async def test_metrics_page_is_scrapeable_and_refreshes_gauges() -> None:
+    metrics = Metrics(gauge_max_age=0)
+    backlog = [5]
+
+    async def read_backlog() -> float:
+        return backlog[0]
+
+    metrics.read_gauges_from(outbox_backlog=read_backlog)
+    metrics.sent("push", 2)
+    async with StatusServer(FakeProvider(), metrics, interval=INTERVAL, port=0) as server:
+        status, ctype, text = await get(f"{server.url}/metrics")
+        assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+        values = {
+            (s.name, tuple(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert values[("headline_bot_messages_sent_total", (("kind", "push"),))] == 2
+        assert values[("headline_bot_outbox_backlog", ())] == 5
+        backlog[0] = 9
+        _, _, text = await get(f"{server.url}/metrics")
+        assert "headline_bot_outbox_backlog 9.0" in text
+
+
+async def test_a_failing_provider_is_a_503() -> None:
+    class Broken:
+        async def snapshot(self) -> HealthSnapshot:
+            raise sqlite3.OperationalError("unable to open database file")
+
+    async with StatusServer(Broken(), None, interval=INTERVAL, port=0) as server:
+        status, _, body = await get(f"{server.url}/healthz")
+        assert status == 503 and "unable to open database file" in body["problems"][0]
+        status, _, _ = await get(f"{server.url}/metrics")
+        assert status == 404  # no Metrics given: no page
+
+
+async def test_routes_join_another_app() -> None:
+    async def hook(request: web.Request) -> web.Response:
+        return web.Response(text="update")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    add_status_routes(app, FakeProvider(), Metrics(), interval=INTERVAL)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        status, _, body = await get(f"http://127.0.0.1:{port}/healthz")
+        assert status == 200 and body["status"] == "ok"
+        status, _, text = await get(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200 and "headline_bot_flood_waits_total 0.0" in text
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"http://127.0.0.1:{port}/hook") as response,
+        ):
+            assert await response.text() == "update"
+    finally:
+        await runner.cleanup()
+
+
+async def test_port_in_use_raises() -> None:
+    async with StatusServer(FakeProvider(), None, interval=INTERVAL, port=0) as first:
+        second = StatusServer(FakeProvider(), None, interval=INTERVAL, port=first.port)
+        with pytest.raises(OSError, match="in use"):
+            await second.start()
+        await second.stop()
+
+
+async def test_real_database_locked_then_free(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    db = await Database.open(path)
+    try:
+        assert await database_write_error(db) is None
+        tables = await db.fetchall("SELECT name FROM sqlite_master WHERE name = 'health_probe'")
+        assert tables == []  # the probe rolled back
+        liveness = Liveness()
+        liveness.poll_completed()
+        liveness.api_answered()
+
+        async def no_feeds() -> list[FailingFeed]:
+            return []
+
+        async def backlog() -> int:
+            return 0
+
+        provider = BotHealthProvider(
+            liveness, db, failing_feeds=no_feeds, outbox_backlog=backlog, write_timeout=0.5
+        )
+        async with StatusServer(provider, None, interval=INTERVAL, port=0) as server:
+            status, _, body = await get(f"{server.url}/healthz")
+            assert status == 200, body
+            # another process holds the write lock: the bot could not store anything
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")
+            try:
+                status, _, body = await get(f"{server.url}/healthz")
+                assert status == 503
+                assert body["problems"] == [
+                    "database not writable: no write within 0.5 s (database locked or stalled)"
+                ]
+            finally:
+                other.execute("ROLLBACK")
+                other.close()
+            status, _, body = await get(f"{server.url}/healthz")
+            assert status == 200, body
+        # the probe left no transaction open: BEGIN would fail inside one
+        async with db.transaction() as conn:
+            await conn.execute("SELECT 1")
+    finally:
+        await db.close()
+
+
+async def test_liveness_records_times() -> None:
+    clock = [1000.0]
+    liveness = Liveness(clock=lambda: clock[0])
+    assert liveness.started_at == 1000 and liveness.last_poll_at is None
+    clock[0] = 1010
+    liveness.poll_completed()
+    liveness.api_answered(at=1005)
+    assert liveness.last_poll_at == 1010 and liveness.last_api_answer_at == 1005
+    await asyncio.sleep(0)
