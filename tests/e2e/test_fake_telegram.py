@@ -20,8 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes
 
-from tests.fakes import spec, tg_html
-from tests.fakes.telegram import DEFAULT_TOKEN, NOT_MODIFIED, FakeTelegram
+from tests.fakes.telegram import DEFAULT_TOKEN, NOT_MODIFIED, FakeTelegram, spec, tg_html
 
 CHAT = 4242
 GROUP = -1001234567890
@@ -462,6 +461,75 @@ async def test_method_faults(fake: FakeTelegram, http: httpx.AsyncClient) -> Non
     assert (status, body["description"]) == (409, fake_conflict())
     status, _ = await call(http, fake, "getUpdates")
     assert status == 200
+
+
+async def test_injected_floods(http: httpx.AsyncClient) -> None:
+    async def flooded_sends(fake: FakeTelegram, n: int) -> list[int]:
+        floods = []
+        for i in range(n):
+            status, body = await call(http, fake, "sendMessage", chat_id=CHAT + i, text="x")
+            if status == 429:
+                assert body["description"] == "Too Many Requests: retry after 2"
+                assert body["parameters"] == {"retry_after": 2}
+                floods.append(i)
+            else:
+                assert status == 200
+        return floods
+
+    async with FakeTelegram() as fake, FakeTelegram() as twin:
+        fake.inject_floods(0.25, retry_after=2, seed=7)
+        twin.inject_floods(0.25, retry_after=2, seed=7)
+        floods = await flooded_sends(fake, 200)
+        assert 25 <= len(floods) <= 75
+        assert fake.injected_floods == len(floods)
+        assert fake.too_many_requests == 0  # limit violations are counted apart
+        assert await flooded_sends(twin, 200) == floods  # one seed, one order: the same calls
+        assert (await call(http, fake, "getMe"))[0] == 200  # only message sends are flooded
+
+        fake.clear_faults()
+        assert await flooded_sends(fake, 50) == []
+        assert fake.injected_floods == len(floods)
+
+        fake.inject_floods(1.0, methods=["copyMessage"])
+        assert (await call(http, fake, "sendMessage", chat_id=CHAT, text="x"))[0] == 200
+        status, body = await call(
+            http, fake, "copyMessage", chat_id=GROUP, from_chat_id=CHAT, message_id=1
+        )
+        assert (status, body["parameters"]) == (429, {"retry_after": 1})
+        fake.inject_floods(0)
+        status, _ = await call(
+            http, fake, "copyMessage", chat_id=GROUP, from_chat_id=CHAT, message_id=1
+        )
+        assert status == 200
+        with pytest.raises(ValueError, match="ratio"):
+            fake.inject_floods(1.5)
+        with pytest.raises(ValueError, match="getMe"):
+            fake.inject_floods(0.1, methods=["getMe"])
+        assert fake.violations == twin.violations == []
+
+
+async def test_injected_floods_leave_the_limits_windows_free(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with FakeTelegram(enforce_limits=True, overall_limit=3, overall_period=60.0) as fake:
+        fake.inject_floods(1.0)
+        statuses = [
+            (await call(http, fake, "sendMessage", chat_id=CHAT + i, text="x"))[0] for i in range(5)
+        ]
+        assert statuses == [429] * 5
+        fake.inject_floods(0)
+        statuses = [
+            (await call(http, fake, "sendMessage", chat_id=CHAT + i, text="x"))[0] for i in range(4)
+        ]
+        assert statuses == [200, 200, 200, 429]
+        assert (fake.injected_floods, fake.too_many_requests) == (5, 1)
+
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    async with FakeTelegram() as fake, telegram.Bot(DEFAULT_TOKEN, base_url=fake.base_url) as bot:
+        fake.inject_floods(1.0, retry_after=4)
+        with pytest.raises(telegram.error.RetryAfter) as flood:
+            await bot.send_message(CHAT, "x")
+        assert flood.value.retry_after == dt.timedelta(seconds=4)
 
 
 def fake_conflict() -> str:

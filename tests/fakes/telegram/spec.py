@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 SPEC_PATH = (
-    Path(__file__).resolve().parents[3]
+    Path(__file__).resolve().parents[4]
     / "shared"
     / "telegram-bot-api-spec"
     / "api-botapi-10.0.json"
