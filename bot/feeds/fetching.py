@@ -1,0 +1,358 @@
+"""Fetching feeds: conditional GET with httpx, or a local file, within time and size limits.
+
+:class:`FeedFetcher` does the network and file I/O and never raises for network or HTTP
+problems: every failure comes back as a short readable ``FetchResult.error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import os
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+from bot.feeds.text import collapse, truncate
+
+__all__ = [
+    "ACCEPT",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_REDIRECTS",
+    "DEFAULT_TIMEOUT",
+    "USER_AGENT",
+    "FeedFetcher",
+    "FetchResult",
+]
+
+USER_AGENT = "headline-bot/0.1 (+https://github.com/)"
+DEFAULT_TIMEOUT = 20.0
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_REDIRECTS = 5
+
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The outcome of one fetch; ``error`` is a short readable reason when status is error."""
+
+    status: Literal["ok", "not_modified", "error"]
+    body: bytes
+    etag: str | None
+    last_modified: str | None
+    final_url: str
+    content_type: str | None
+    error: str | None
+    elapsed: float
+    http_status: int | None = None
+
+
+def _size_text(n: int) -> str:
+    mib = 1024 * 1024
+    if n >= mib and n % mib == 0:
+        return f"{n // mib} MB"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n // 1024} KB"
+    return f"{n} bytes"
+
+
+def _seconds_text(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+class _Failure(Exception):
+    """Ends a fetch early with a readable reason."""
+
+    def __init__(self, reason: str, http_status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.http_status = http_status
+
+
+def _connect_reason(exc: BaseException) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused"
+    if "name or service not known" in text or "nodename nor servname" in text:
+        return "host not found"
+    if "temporary failure in name resolution" in text or "getaddrinfo" in text:
+        return "host not found"
+    if "certificate" in text or "ssl" in text:
+        return "TLS error: " + truncate(collapse(str(exc)), 100)
+    return "connection failed: " + (truncate(collapse(str(exc)), 100) or type(exc).__name__)
+
+
+class FeedFetcher:
+    """Fetches feeds over HTTP(S) with conditional GET, or from local files.
+
+    When no client is given one is created with ``trust_env=False``: proxy variables from
+    the environment would otherwise route requests for 127.0.0.1 (tests, a local feed
+    server) through a proxy. A client that is handed in is used as it is and not closed.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self.timeout = float(timeout)
+        self.max_bytes = int(max_bytes)
+        self.max_redirects = max_redirects
+        self.user_agent = user_agent
+        self._owns_client = client is None
+        self._client = client if client is not None else self._make_client()
+
+    def _make_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            trust_env=False,
+            follow_redirects=False,
+            timeout=self._http_timeout(),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        )
+
+    def _http_timeout(self) -> httpx.Timeout:
+        # The overall deadline (asyncio.timeout) is what normally fires; these per-phase
+        # limits only back it up, so they are never shorter than it except for connecting.
+        return httpx.Timeout(
+            connect=min(10.0, self.timeout),
+            read=self.timeout + 1,
+            write=self.timeout + 1,
+            pool=self.timeout + 1,
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this fetcher created it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> FeedFetcher:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """Fetch one feed; problems come back as ``status='error'``, never as exceptions."""
+        started = time.monotonic()
+        scheme = urllib.parse.urlsplit(url).scheme.lower() if "://" in url else ""
+        if scheme in ("", "file"):
+            return await asyncio.to_thread(self._fetch_file, url, etag, last_modified, started)
+        if scheme not in ("http", "https"):
+            return self._error(url, f"unsupported URL scheme {scheme!r}", started)
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._fetch_http(url, etag, last_modified, started)
+        except TimeoutError:
+            return self._error(url, f"timed out after {_seconds_text(self.timeout)}", started)
+        except _Failure as failure:
+            return self._error(url, failure.reason, started, failure.http_status)
+
+    def _error(
+        self, url: str, reason: str, started: float, http_status: int | None = None
+    ) -> FetchResult:
+        return FetchResult(
+            status="error",
+            body=b"",
+            etag=None,
+            last_modified=None,
+            final_url=url,
+            content_type=None,
+            error=reason,
+            elapsed=time.monotonic() - started,
+            http_status=http_status,
+        )
+
+    def _headers(self, etag: str | None, last_modified: str | None) -> dict[str, str]:
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": "gzip, deflate",
+        }
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        return headers
+
+    async def _fetch_http(
+        self, url: str, etag: str | None, last_modified: str | None, started: float
+    ) -> FetchResult:
+        try:
+            request = self._client.build_request(
+                "GET", url, headers=self._headers(etag, last_modified), timeout=self._http_timeout()
+            )
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError) as exc:
+            raise _Failure("invalid URL: " + truncate(collapse(str(exc)), 80)) from exc
+        visited = {str(request.url)}
+        redirects = 0
+        while True:
+            response = await self._send(request)
+            try:
+                if response.is_redirect and response.next_request is not None:
+                    request = response.next_request
+                    redirects += 1
+                    target = str(request.url)
+                    if target in visited:
+                        raise _Failure("redirect loop", response.status_code)
+                    if redirects > self.max_redirects:
+                        raise _Failure("too many redirects", response.status_code)
+                    visited.add(target)
+                    continue
+                return await self._finish(response, etag, last_modified, started)
+            finally:
+                with contextlib.suppress(httpx.HTTPError, OSError):
+                    await response.aclose()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._client.send(request, stream=True, follow_redirects=False)
+        except httpx.ConnectTimeout as exc:
+            connect = min(10.0, self.timeout)
+            raise _Failure(f"connect timed out after {_seconds_text(connect)}") from exc
+        except httpx.TimeoutException as exc:
+            raise _Failure(f"timed out after {_seconds_text(self.timeout)}") from exc
+        except httpx.ConnectError as exc:
+            raise _Failure(_connect_reason(exc)) from exc
+        except (httpx.RemoteProtocolError, httpx.LocalProtocolError) as exc:
+            raise _Failure("protocol error: " + truncate(collapse(str(exc)), 100)) from exc
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise _Failure("invalid URL: " + truncate(collapse(str(exc)), 80)) from exc
+        except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
+            raise _Failure(_connect_reason(exc)) from exc
+
+    async def _finish(
+        self,
+        response: httpx.Response,
+        etag: str | None,
+        last_modified: str | None,
+        started: float,
+    ) -> FetchResult:
+        final_url = str(response.url)
+        status = response.status_code
+        if status == 304:
+            return FetchResult(
+                status="not_modified",
+                body=b"",
+                etag=response.headers.get("etag") or etag,
+                last_modified=response.headers.get("last-modified") or last_modified,
+                final_url=final_url,
+                content_type=response.headers.get("content-type"),
+                error=None,
+                elapsed=time.monotonic() - started,
+                http_status=status,
+            )
+        if not 200 <= status < 300:
+            raise _Failure(f"HTTP {status}", status)
+        declared = response.headers.get("content-length")
+        if (
+            declared
+            and declared.isdigit()
+            and int(declared) > self.max_bytes
+            and not response.headers.get("content-encoding")
+        ):
+            raise _Failure(f"body larger than {_size_text(self.max_bytes)}", status)
+        body = await self._read_body(response)
+        return FetchResult(
+            status="ok",
+            body=body,
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            final_url=final_url,
+            content_type=response.headers.get("content-type"),
+            error=None,
+            elapsed=time.monotonic() - started,
+            http_status=status,
+        )
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            # aiter_bytes yields decoded (gunzipped) bytes: counting them stops a gzip bomb
+            # at the limit instead of after it has filled memory.
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise _Failure(
+                        f"body larger than {_size_text(self.max_bytes)}", response.status_code
+                    )
+                chunks.append(chunk)
+        except httpx.DecodingError as exc:
+            raise _Failure("bad content encoding", response.status_code) from exc
+        except httpx.TimeoutException as exc:
+            raise _Failure(f"timed out after {_seconds_text(self.timeout)}") from exc
+        except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
+            raise _Failure(
+                "connection lost: " + (truncate(collapse(str(exc)), 100) or type(exc).__name__)
+            ) from exc
+        return b"".join(chunks)
+
+    def _fetch_file(
+        self, url: str, etag: str | None, last_modified: str | None, started: float
+    ) -> FetchResult:
+        if url.lower().startswith("file:"):
+            parts = urllib.parse.urlsplit(url)
+            path = Path(urllib.parse.unquote(parts.path))
+        else:
+            path = Path(url).expanduser()
+        try:
+            info = path.stat()
+            # A file's version is its mtime and size: cheap to check without reading it.
+            token = f'"file-{info.st_mtime_ns}-{info.st_size}"'
+            stamp = email.utils.formatdate(info.st_mtime, usegmt=True)
+            unchanged = etag == token if etag else bool(last_modified) and last_modified == stamp
+            if unchanged:
+                return FetchResult(
+                    status="not_modified",
+                    body=b"",
+                    etag=token,
+                    last_modified=stamp,
+                    final_url=url,
+                    content_type=None,
+                    error=None,
+                    elapsed=time.monotonic() - started,
+                )
+            if info.st_size > self.max_bytes:
+                return self._error(url, f"body larger than {_size_text(self.max_bytes)}", started)
+            with path.open("rb") as handle:
+                body = handle.read(self.max_bytes + 1)
+        except FileNotFoundError:
+            return self._error(url, "file not found", started)
+        except PermissionError:
+            return self._error(url, "permission denied", started)
+        except IsADirectoryError:
+            return self._error(url, "is a directory", started)
+        except OSError as exc:
+            return self._error(url, f"cannot read file: {os.strerror(exc.errno or 0)}", started)
+        if len(body) > self.max_bytes:
+            return self._error(url, f"body larger than {_size_text(self.max_bytes)}", started)
+        return FetchResult(
+            status="ok",
+            body=body,
+            etag=token,
+            last_modified=stamp,
+            final_url=url,
+            content_type=None,
+            error=None,
+            elapsed=time.monotonic() - started,
+        )

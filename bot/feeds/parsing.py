@@ -1,0 +1,283 @@
+"""Feed bytes into normalised headlines with feedparser: pure CPU work, no I/O.
+
+Callers run :func:`parse_feed` with ``asyncio.to_thread``. Untrusted bytes go through the
+entity guard (entities.py) before feedparser sees them.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+import math
+import re
+import urllib.parse
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import feedparser
+
+from bot.feeds.entities import MAX_ENTITY_EXPANSION, entity_expansion
+from bot.feeds.text import MAX_TITLE_CHARS, clean_text, collapse, first_sentence, truncate
+from storage.models import HeadlineInput
+
+__all__ = [
+    "MAX_CATEGORIES",
+    "MAX_SUMMARY_CHARS",
+    "ParsedFeed",
+    "feedparser_result",
+    "normalise",
+    "parse_feed",
+]
+
+MAX_SUMMARY_CHARS = 2000
+MAX_STORED_TITLE_CHARS = 300
+MAX_KEY_CHARS = 512  # longer ids are stored as their hash
+MAX_CATEGORIES = 20
+MAX_CATEGORY_CHARS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """What one feed document holds: its title and normalised entries.
+
+    ``error`` is set when the document is not a feed (zero entries and feedparser found it
+    malformed or unrecognisable). A malformed feed that still yields entries is ingested:
+    ``bozo`` is True and ``error`` is None.
+    """
+
+    title: str | None
+    entries: tuple[HeadlineInput, ...]
+    bozo: bool
+    error: str | None
+
+
+def _describe_bozo(exc: object) -> str:
+    if exc is None:
+        return "unrecognised document"
+    message = str(exc).strip() or type(exc).__name__
+    # SAX messages start with "<unknown>:LINE:COL:"; keep the position, drop the file.
+    message = re.sub(r"^<unknown>:(\d+):(\d+):\s*", r"line \1: ", message)
+    return truncate(collapse(message), 120)
+
+
+def _absolute_link(value: str | None, base: str) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        link = urllib.parse.urljoin(base, value) if base else value
+        parts = urllib.parse.urlsplit(link)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return link
+
+
+def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
+    candidates: list[str | None] = [entry.get("link")]
+    for link in entry.get("links") or ():
+        if isinstance(link, Mapping) and link.get("rel", "alternate") == "alternate":
+            candidates.append(link.get("href"))
+    for candidate in candidates:
+        link = _absolute_link(candidate if isinstance(candidate, str) else None, base)
+        if link:
+            return link
+    return None
+
+
+def _entry_summary(entry: Mapping[str, Any]) -> str:
+    summary = entry.get("summary")
+    text = clean_text(summary) if isinstance(summary, str) else ""
+    if not text:
+        for content in entry.get("content") or ():
+            value = content.get("value") if isinstance(content, Mapping) else None
+            if isinstance(value, str):
+                text = clean_text(value)
+                if text:
+                    break
+    return truncate(text, MAX_SUMMARY_CHARS)
+
+
+def _entry_categories(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    categories: list[str] = []
+    for tag in entry.get("tags") or ():
+        if not isinstance(tag, Mapping):
+            continue
+        raw = tag.get("term") or tag.get("label")
+        term = truncate(clean_text(raw), MAX_CATEGORY_CHARS) if isinstance(raw, str) else ""
+        if term and term.casefold() not in seen:
+            seen.add(term.casefold())
+            categories.append(term)
+            if len(categories) >= MAX_CATEGORIES:
+                break
+    return tuple(categories)
+
+
+def _entry_time(entry: Mapping[str, Any], fetched_at: float) -> float:
+    for field in ("published_parsed", "updated_parsed", "created_parsed"):
+        # dict.get reads the stored value: FeedParserDict.get maps a missing updated_parsed
+        # to published_parsed with a DeprecationWarning.
+        parsed = dict.get(entry, field) if isinstance(entry, dict) else entry.get(field)
+        if not parsed:
+            continue
+        try:
+            stamp = float(calendar.timegm(parsed))
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if not math.isfinite(stamp) or stamp < 0:
+            continue
+        return min(stamp, fetched_at)
+    return fetched_at
+
+
+def _sha1_key(*parts: str) -> str:
+    return "sha1:" + hashlib.sha1("\n".join(parts).encode("utf-8")).hexdigest()  # noqa: S324
+
+
+@dataclass(slots=True)
+class _Draft:
+    key: str
+    title: str
+    link: str | None
+    summary: str
+    categories: tuple[str, ...]
+    published_at: float
+
+
+def _unique_keys(drafts: list[_Draft]) -> list[_Draft]:
+    """Drops repeated entries and gives distinct entries that share a key their own key.
+
+    Feeds that reuse one guid for every item would otherwise collapse into one headline.
+    The last entry carrying a key keeps it (feeds list newest first, so the oldest keeps the
+    key when an item with a reused guid is added at the top) and the others get a suffix
+    derived from their own content, so keys stay stable from one poll to the next.
+    """
+    by_key: dict[str, list[int]] = {}
+    for index, draft in enumerate(drafts):
+        by_key.setdefault(draft.key, []).append(index)
+    keep: list[_Draft] = []
+    dropped: set[int] = set()
+    for indices in by_key.values():
+        if len(indices) < 2:
+            continue
+        seen: set[tuple[str, str | None, str]] = set()
+        for index in reversed(indices):
+            draft = drafts[index]
+            identity = (draft.title, draft.link, draft.summary)
+            if identity in seen:
+                dropped.add(index)
+            seen.add(identity)
+        survivors = [i for i in indices if i not in dropped]
+        # The suffix comes from the link (or title) so that an edited summary keeps the key;
+        # only entries that also share that fall back to including the summary.
+        short = Counter(drafts[i].link or drafts[i].title for i in survivors[:-1])
+        for index in survivors[:-1]:
+            draft = drafts[index]
+            basis = draft.link or draft.title
+            parts = (basis,) if short[basis] == 1 else (basis, draft.title, draft.summary)
+            draft.key = f"{draft.key}#{_sha1_key(*parts)[5:17]}"
+    taken: set[str] = set()
+    for index, draft in enumerate(drafts):
+        if index in dropped or draft.key in taken:
+            continue
+        taken.add(draft.key)
+        keep.append(draft)
+    return keep
+
+
+def parse_feed(
+    data: bytes, *, url: str, fetched_at: float, content_type: str | None = None
+) -> ParsedFeed:
+    """Parse feed bytes into normalised headlines; never fetches anything."""
+    if entity_expansion(data) > MAX_ENTITY_EXPANSION:
+        return ParsedFeed(
+            title=None,
+            entries=(),
+            bozo=True,
+            error="not a feed: XML entities expand beyond the safe limit",
+        )
+    result = feedparser_result(data, url=url, content_type=content_type)
+    return normalise(result, url=url, fetched_at=fetched_at)
+
+
+def feedparser_result(data: bytes, *, url: str, content_type: str | None = None) -> Any:
+    """feedparser's own result for ``data``, with the headers it would have on the web.
+
+    This skips the entity-expansion check: untrusted bytes go through :func:`parse_feed`.
+    """
+    # feedparser reads its argument as a URL or a file name when given a str or bytes that
+    # look like one; a stream is always read as the document itself. Without a Content-Type
+    # feedparser flags any document given response headers as bozo, so a missing type is
+    # treated as generic XML (the encoding then comes from the BOM or the XML declaration).
+    headers = {"content-location": url, "content-type": content_type or "application/xml"}
+    return feedparser.parse(io.BytesIO(data), response_headers=headers)
+
+
+def normalise(result: Any, *, url: str, fetched_at: float) -> ParsedFeed:
+    """Turn a feedparser result into a :class:`ParsedFeed` of normalised entries."""
+    bozo = bool(result.get("bozo"))
+    feed_info = result.get("feed") or {}
+    title = clean_text(feed_info.get("title")) or None
+    raw_entries = result.get("entries") or []
+
+    drafts: list[_Draft] = []
+    for entry in raw_entries:
+        draft = _normalise(entry, url, fetched_at)
+        if draft is not None:
+            drafts.append(draft)
+    entries = tuple(
+        HeadlineInput(
+            key=d.key,
+            title=d.title,
+            link=d.link,
+            summary=d.summary,
+            categories=d.categories,
+            published_at=d.published_at,
+        )
+        for d in _unique_keys(drafts)
+    )
+
+    error: str | None = None
+    if not raw_entries:
+        if bozo:
+            error = "not a feed: " + _describe_bozo(result.get("bozo_exception"))
+        elif "encoding" not in result:  # feedparser stops before decoding empty input
+            error = "not a feed: empty document"
+        elif not result.get("version"):
+            error = "not a feed: no feed found"
+    return ParsedFeed(title=title, entries=entries, bozo=bozo, error=error)
+
+
+def _normalise(entry: Mapping[str, Any], url: str, fetched_at: float) -> _Draft | None:
+    raw_title = entry.get("title")
+    title = clean_text(raw_title) if isinstance(raw_title, str) else ""
+    summary = _entry_summary(entry)
+    link = _entry_link(entry, url)
+    raw_link = entry.get("link")
+    if not title and not summary and not link:
+        return None
+    if not title:
+        title = first_sentence(summary) if summary else truncate(link or "", MAX_TITLE_CHARS)
+    title = truncate(title, MAX_STORED_TITLE_CHARS)
+
+    raw_id = entry.get("id")
+    key = raw_id.strip() if isinstance(raw_id, str) else ""
+    if not key:
+        key = link or (raw_link.strip() if isinstance(raw_link, str) else "")
+    if not key:
+        key = _sha1_key(title, summary)
+    elif len(key) > MAX_KEY_CHARS:
+        key = _sha1_key(key)
+    return _Draft(
+        key=key,
+        title=title,
+        link=link,
+        summary=summary,
+        categories=_entry_categories(entry),
+        published_at=_entry_time(entry, fetched_at),
+    )
