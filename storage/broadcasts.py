@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 from storage.chats import audience_kinds
 from storage.db import Database
-from storage.models import Broadcast, BroadcastProgress
+from storage.models import (
+    OPEN_STATUSES,
+    Audience,
+    Broadcast,
+    BroadcastProgress,
+    BroadcastStatus,
+    OutboxStatus,
+)
+from storage.outbox import OutboxRepo
 
 
 def _broadcast(row: sqlite3.Row) -> Broadcast:
     return Broadcast(
         id=row["id"],
         admin_id=row["admin_id"],
-        audience=row["audience"],
+        audience=Audience(row["audience"]),
         text=row["text"],
         from_chat_id=row["from_chat_id"],
         from_message_id=row["from_message_id"],
-        status=row["status"],
+        status=BroadcastStatus(row["status"]),
         report_chat_id=row["report_chat_id"],
         report_message_id=row["report_message_id"],
         total=row["total"],
@@ -29,7 +36,7 @@ def _broadcast(row: sqlite3.Row) -> Broadcast:
 
 
 class BroadcastRepo:
-    """Reads and writes broadcasts and queues their outbox rows."""
+    """Reads and writes broadcasts; their outbox rows are OutboxRepo's, in one transaction."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -70,24 +77,20 @@ class BroadcastRepo:
         """
         async with self._db.transaction() as conn:
             cur = await conn.execute(
-                "SELECT audience FROM broadcasts WHERE id = ? AND status = 'draft'",
-                (broadcast_id,),
+                "SELECT audience FROM broadcasts WHERE id = ? AND status = ?",
+                (broadcast_id, BroadcastStatus.DRAFT),
             )
             row = await cur.fetchone()
             if row is None:
                 return None
-            cur = await conn.execute(
-                "INSERT OR IGNORE INTO outbox (chat_id, broadcast_id, priority, created_at)"
-                " SELECT id, ?, 2, ? FROM chats"
-                " WHERE active = 1 AND kind IN (SELECT value FROM json_each(?)) ORDER BY id",
-                (broadcast_id, now, json.dumps(audience_kinds(row[0]))),
+            total = await OutboxRepo.queue_broadcast(
+                conn, broadcast_id, kinds=audience_kinds(row[0]), now=now
             )
-            total = cur.rowcount
             await conn.execute(
                 "UPDATE broadcasts SET status = ?, total = ?, confirmed_at = ?, finished_at = ?"
                 " WHERE id = ?",
                 (
-                    "queued" if total else "done",
+                    BroadcastStatus.QUEUED if total else BroadcastStatus.DONE,
                     total,
                     now,
                     None if total else now,
@@ -100,17 +103,19 @@ class BroadcastRepo:
         """Cancel a draft or queued broadcast and its unsent rows; False if already over."""
         async with self._db.transaction() as conn:
             cur = await conn.execute(
-                "UPDATE broadcasts SET status = 'cancelled', finished_at = ?"
-                " WHERE id = ? AND status IN ('draft', 'queued')",
-                (now, broadcast_id),
+                "UPDATE broadcasts SET status = ?, finished_at = ?"
+                " WHERE id = ? AND status IN (?, ?)",
+                (
+                    BroadcastStatus.CANCELLED,
+                    now,
+                    broadcast_id,
+                    BroadcastStatus.DRAFT,
+                    BroadcastStatus.QUEUED,
+                ),
             )
             if cur.rowcount == 0:
                 return False
-            await conn.execute(
-                "UPDATE outbox SET status = 'cancelled', closed_at = ?"
-                " WHERE broadcast_id = ? AND status = 'pending'",
-                (now, broadcast_id),
-            )
+            await OutboxRepo.cancel_broadcast(conn, broadcast_id, now=now)
             return True
 
     async def set_report_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None:
@@ -126,28 +131,35 @@ class BroadcastRepo:
             "SELECT status, count(*) FROM outbox WHERE broadcast_id = ? GROUP BY status",
             (broadcast_id,),
         )
-        n = {row[0]: int(row[1]) for row in rows}
+        n = {OutboxStatus(row[0]): int(row[1]) for row in rows}
         return BroadcastProgress(
-            sent=n.get("sent", 0),
-            blocked=n.get("dropped", 0),
-            failed=n.get("failed", 0),
-            remaining=n.get("pending", 0) + n.get("sending", 0),
-            cancelled=n.get("cancelled", 0),
+            sent=n.get(OutboxStatus.SENT, 0),
+            blocked=n.get(OutboxStatus.DROPPED, 0),
+            failed=n.get(OutboxStatus.FAILED, 0),
+            remaining=sum(n.get(status, 0) for status in OPEN_STATUSES),
+            cancelled=n.get(OutboxStatus.CANCELLED, 0),
         )
 
     async def finish_if_complete(self, broadcast_id: int, *, now: float) -> bool:
         """Mark a queued broadcast done once no row is left to send; True if it just was."""
         changed = await self._db.execute(
-            "UPDATE broadcasts SET status = 'done', finished_at = ?"
-            " WHERE id = ? AND status = 'queued' AND NOT EXISTS (SELECT 1 FROM outbox"
-            " WHERE broadcast_id = ? AND status IN ('pending', 'sending'))",
-            (now, broadcast_id, broadcast_id),
+            "UPDATE broadcasts SET status = ?, finished_at = ?"
+            " WHERE id = ? AND status = ? AND NOT EXISTS (SELECT 1 FROM outbox"
+            " WHERE broadcast_id = ? AND status IN (?, ?))",
+            (
+                BroadcastStatus.DONE,
+                now,
+                broadcast_id,
+                BroadcastStatus.QUEUED,
+                broadcast_id,
+                *OPEN_STATUSES,
+            ),
         )
         return changed > 0
 
     async def active(self) -> list[Broadcast]:
         """Return the queued broadcasts, oldest first."""
         rows = await self._db.fetchall(
-            "SELECT * FROM broadcasts WHERE status = 'queued' ORDER BY id"
+            "SELECT * FROM broadcasts WHERE status = ? ORDER BY id", (BroadcastStatus.QUEUED,)
         )
         return [_broadcast(row) for row in rows]

@@ -1,46 +1,48 @@
-"""Chats the bot knows and the topics they follow."""
+"""Chats the bot knows and the topics they follow: the only writer of both tables."""
 
 from __future__ import annotations
 
 import builtins
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+
+import aiosqlite
 
 from storage.db import Database
-from storage.models import Chat, Subscription
-from storage.outbox import move_pushes
-
-KINDS = ("private", "group", "supergroup", "channel")
-AUDIENCE_KINDS: dict[str, tuple[str, ...]] = {
-    "all": KINDS,
-    "users": ("private",),
-    "groups": ("group", "supergroup"),
-    "channels": ("channel",),
-}
+from storage.models import AUDIENCE_KINDS, Audience, Chat, ChatKind, Subscription
 
 
-def audience_kinds(audience: str) -> tuple[str, ...]:
+def audience_kinds(audience: str) -> tuple[ChatKind, ...]:
     """Return the chat kinds an audience covers; ValueError for an unknown audience."""
     try:
-        return AUDIENCE_KINDS[audience]
-    except KeyError:
+        return AUDIENCE_KINDS[Audience(audience)]
+    except ValueError:
         raise ValueError(f"unknown audience {audience!r}") from None
 
 
 def _chat(row: sqlite3.Row) -> Chat:
     return Chat(
         id=row["id"],
-        kind=row["kind"],
+        kind=ChatKind(row["kind"]),
         title=row["title"],
         username=row["username"],
         is_forum=bool(row["is_forum"]),
         active=bool(row["active"]),
+        inactive_reason=row["inactive_reason"],
     )
 
 
+def _json_list(values: Iterable[object]) -> str:
+    return json.dumps(list(values))
+
+
 class ChatRepo:
-    """Reads and writes the chats table."""
+    """Reads and writes the chats table.
+
+    Methods taking a connection run inside the caller's transaction, so that a change of a
+    chat's state and of its outbox rows or topics commit together (see bot/chats.py).
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -49,7 +51,7 @@ class ChatRepo:
         self,
         chat_id: int,
         *,
-        kind: str,
+        kind: ChatKind | str,
         title: str | None = None,
         username: str | None = None,
         is_forum: bool = False,
@@ -68,91 +70,111 @@ class ChatRepo:
                 " active = COALESCE(?, active),"
                 " inactive_reason = CASE WHEN COALESCE(?, active) = 1 THEN NULL"
                 " ELSE inactive_reason END",
-                (chat_id, kind, title, username, int(is_forum), active, now, now, active, active),
+                (
+                    chat_id,
+                    ChatKind(kind),
+                    title,
+                    username,
+                    int(is_forum),
+                    active,
+                    now,
+                    now,
+                    active,
+                    active,
+                ),
             )
-            cur = await conn.execute("SELECT * FROM chats WHERE id = ?", (chat_id,))
-            row = await cur.fetchone()
-        assert row is not None
-        return _chat(row)
+            chat = await self.fetch(conn, chat_id)
+        assert chat is not None
+        return chat
 
     async def get(self, chat_id: int) -> Chat | None:
         """Return the chat, or None."""
         row = await self._db.fetchone("SELECT * FROM chats WHERE id = ?", (chat_id,))
         return None if row is None else _chat(row)
 
-    async def deactivate(self, chat_id: int, *, reason: str, now: float) -> int:
-        """Mark the chat inactive and drop its unsent outbox rows; return how many."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE chats SET active = 0, inactive_reason = ?, updated_at = ? WHERE id = ?",
-                (reason, now, chat_id),
-            )
-            cur = await conn.execute(
-                "UPDATE outbox SET status = 'dropped', last_error = ?, closed_at = ?"
-                " WHERE chat_id = ? AND status IN ('pending', 'sending')",
-                (reason, now, chat_id),
-            )
-            return cur.rowcount
+    @staticmethod
+    async def fetch(conn: aiosqlite.Connection, chat_id: int) -> Chat | None:
+        """Return the chat, or None, inside the caller's transaction."""
+        cur = await conn.execute("SELECT * FROM chats WHERE id = ?", (chat_id,))
+        row = await cur.fetchone()
+        return None if row is None else _chat(row)
 
-    async def migrate(self, old_id: int, new_id: int, *, now: float) -> None:
-        """Move a group that became a supergroup to its new id (idempotent)."""
-        if old_id == new_id:
-            return
-        async with self._db.transaction() as conn:
-            cur = await conn.execute("SELECT 1 FROM chats WHERE id = ?", (old_id,))
-            if await cur.fetchone() is None:
-                return
-            cur = await conn.execute("SELECT 1 FROM chats WHERE id = ?", (new_id,))
-            if await cur.fetchone() is None:
-                # Subscriptions and outbox rows follow through ON UPDATE CASCADE.
-                await conn.execute(
-                    "UPDATE chats SET id = ?, kind = 'supergroup', updated_at = ? WHERE id = ?",
-                    (new_id, now, old_id),
-                )
-                return
-            await conn.execute(
-                "INSERT OR IGNORE INTO subscriptions (chat_id, topic, thread_id, created_at)"
-                " SELECT ?, topic, thread_id, created_at FROM subscriptions WHERE chat_id = ?",
-                (new_id, old_id),
-            )
-            await conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (old_id,))
-            await move_pushes(conn, old_id, new_id, now=now)
-            # OR IGNORE leaves behind the broadcasts the new chat already has a copy of.
-            await conn.execute(
-                "UPDATE OR IGNORE outbox SET chat_id = ?"
-                " WHERE chat_id = ? AND status IN ('pending', 'sending')"
-                " AND broadcast_id IS NOT NULL",
-                (new_id, old_id),
-            )
-            await conn.execute(
-                "UPDATE outbox SET status = 'dropped', last_error = 'migrated', closed_at = ?"
-                " WHERE chat_id = ? AND status IN ('pending', 'sending')",
-                (now, old_id),
-            )
-            await conn.execute(
-                "UPDATE chats SET active = 0, inactive_reason = 'migrated', updated_at = ?"
-                " WHERE id = ?",
-                (now, old_id),
-            )
-
-    async def active_ids(self, audience: str) -> list[int]:
-        """Return the ids of the active chats of an audience (all|users|groups|channels)."""
-        kinds = audience_kinds(audience)
-        rows = await self._db.fetchall(
-            "SELECT id FROM chats WHERE active = 1"
-            " AND kind IN (SELECT value FROM json_each(?)) ORDER BY id",
-            (json.dumps(kinds),),
+    @staticmethod
+    async def set_inactive(
+        conn: aiosqlite.Connection, chat_id: int, *, reason: str, now: float
+    ) -> None:
+        """Mark the chat inactive, for `reason`."""
+        await conn.execute(
+            "UPDATE chats SET active = 0, inactive_reason = ?, updated_at = ? WHERE id = ?",
+            (reason, now, chat_id),
         )
-        return [row[0] for row in rows]
 
-    async def count_by_kind(self) -> dict[str, tuple[int, int]]:
+    @staticmethod
+    async def set_active(conn: aiosqlite.Connection, chat_id: int, *, now: float) -> bool:
+        """Mark the chat active again; False when it was active already (or is unknown)."""
+        cur = await conn.execute(
+            "UPDATE chats SET active = 1, inactive_reason = NULL, updated_at = ?"
+            " WHERE id = ? AND active = 0",
+            (now, chat_id),
+        )
+        return cur.rowcount > 0
+
+    @staticmethod
+    async def rename(conn: aiosqlite.Connection, old_id: int, new_id: int, *, now: float) -> None:
+        """Give a group that became a supergroup its new id.
+
+        Its subscriptions and outbox rows follow through ON UPDATE CASCADE.
+        """
+        await conn.execute(
+            "UPDATE chats SET id = ?, kind = ?, updated_at = ? WHERE id = ?",
+            (new_id, ChatKind.SUPERGROUP, now, old_id),
+        )
+
+    @staticmethod
+    async def carry_pushed_upto(conn: aiosqlite.Connection, old_id: int, new_id: int) -> None:
+        """Raise new_id's `pushed_upto` to old_id's, as new_id now owes old_id's pushes."""
+        await conn.execute(
+            "UPDATE chats SET pushed_upto = max(pushed_upto,"
+            " (SELECT pushed_upto FROM chats WHERE id = ?)) WHERE id = ?",
+            (old_id, new_id),
+        )
+
+    @staticmethod
+    async def pushed_upto(conn: aiosqlite.Connection, chat_ids: Sequence[int]) -> dict[int, int]:
+        """The `pushed_upto` mark of each of these chats that is active (others left out)."""
+        cur = await conn.execute(
+            "SELECT id, pushed_upto FROM chats"
+            " WHERE id IN (SELECT value FROM json_each(?)) AND active = 1",
+            (_json_list(chat_ids),),
+        )
+        return {chat_id: mark for chat_id, mark in await cur.fetchall()}
+
+    @staticmethod
+    async def set_pushed_upto(conn: aiosqlite.Connection, marks: Mapping[int, int]) -> None:
+        """Record the highest headline queued to each chat."""
+        await conn.executemany(
+            "UPDATE chats SET pushed_upto = ? WHERE id = ?",
+            [(mark, chat_id) for chat_id, mark in marks.items()],
+        )
+
+    async def count_active(self, audience: str) -> int:
+        """How many active chats an audience (all|users|groups|channels) reaches."""
+        return int(
+            await self._db.scalar(
+                "SELECT count(*) FROM chats WHERE active = 1"
+                " AND kind IN (SELECT value FROM json_each(?))",
+                (_json_list(audience_kinds(audience)),),
+            )
+        )
+
+    async def count_by_kind(self) -> dict[ChatKind, tuple[int, int]]:
         """Return kind -> (active, inactive) for every chat kind."""
-        counts = dict.fromkeys(KINDS, (0, 0))
+        counts = dict.fromkeys(ChatKind, (0, 0))
         rows = await self._db.fetchall(
             "SELECT kind, SUM(active = 1), SUM(active = 0) FROM chats GROUP BY kind"
         )
         for kind, active, inactive in rows:
-            counts[kind] = (int(active), int(inactive))
+            counts[ChatKind(kind)] = (int(active), int(inactive))
         return counts
 
     async def count_unreachable(self, *, paused_reason: str) -> int:
@@ -164,6 +186,9 @@ class ChatRepo:
         return int(value or 0)
 
 
+_OF_CHAT = "SELECT chat_id, topic, thread_id FROM subscriptions WHERE chat_id = ? ORDER BY topic"
+
+
 class SubscriptionRepo:
     """Reads and writes the topics chats follow."""
 
@@ -172,11 +197,14 @@ class SubscriptionRepo:
 
     async def list(self, chat_id: int) -> builtins.list[Subscription]:
         """Return the chat's subscriptions ordered by topic."""
-        rows = await self._db.fetchall(
-            "SELECT chat_id, topic, thread_id FROM subscriptions WHERE chat_id = ? ORDER BY topic",
-            (chat_id,),
-        )
+        rows = await self._db.fetchall(_OF_CHAT, (chat_id,))
         return [Subscription(row[0], row[1], row[2]) for row in rows]
+
+    @staticmethod
+    async def fetch(conn: aiosqlite.Connection, chat_id: int) -> builtins.list[Subscription]:
+        """The chat's subscriptions ordered by topic, inside the caller's transaction."""
+        cur = await conn.execute(_OF_CHAT, (chat_id,))
+        return [Subscription(row[0], row[1], row[2]) for row in await cur.fetchall()]
 
     async def add(
         self,
@@ -227,7 +255,7 @@ class SubscriptionRepo:
             cur = await conn.execute(
                 "DELETE FROM subscriptions WHERE chat_id = ?"
                 " AND topic IN (SELECT value FROM json_each(?)) RETURNING topic",
-                (chat_id, json.dumps(list(topics))),
+                (chat_id, _json_list(topics)),
             )
             gone = {row[0] for row in await cur.fetchall()}
         return [topic for topic in dict.fromkeys(topics) if topic in gone]
@@ -236,9 +264,15 @@ class SubscriptionRepo:
         """Remove every topic of the chat; return how many there were."""
         return await self._db.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
 
-    async def all_of_active_chats(self) -> builtins.list[Subscription]:
-        """Return every subscription of every active chat (for the matcher's index)."""
-        return [Subscription(c, t, th) async for rows in self.active_chunks() for c, t, th in rows]
+    @staticmethod
+    async def move(conn: aiosqlite.Connection, old_id: int, new_id: int) -> None:
+        """Give new_id the topics of old_id it does not follow yet; old_id keeps none."""
+        await conn.execute(
+            "INSERT OR IGNORE INTO subscriptions (chat_id, topic, thread_id, created_at)"
+            " SELECT ?, topic, thread_id, created_at FROM subscriptions WHERE chat_id = ?",
+            (new_id, old_id),
+        )
+        await conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (old_id,))
 
     async def active_chunks(
         self, size: int = 20_000

@@ -1,8 +1,70 @@
-"""Small frozen records that the repositories take and return."""
+"""Small frozen records that the repositories take and return, and the states they hold.
+
+The enums' values are what the tables store (their CHECK constraints list the same ones), so
+Python and SQL parameters share one spelling and a typo is a type error.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+
+class ChatKind(StrEnum):
+    """What kind of chat a chat is (Telegram's own names; a 'sender' chat counts as private)."""
+
+    PRIVATE = "private"
+    GROUP = "group"
+    SUPERGROUP = "supergroup"
+    CHANNEL = "channel"
+
+
+class Audience(StrEnum):
+    """Who a broadcast goes to."""
+
+    ALL = "all"
+    USERS = "users"
+    GROUPS = "groups"
+    CHANNELS = "channels"
+
+
+AUDIENCE_KINDS: dict[Audience, tuple[ChatKind, ...]] = {
+    Audience.ALL: tuple(ChatKind),
+    Audience.USERS: (ChatKind.PRIVATE,),
+    Audience.GROUPS: (ChatKind.GROUP, ChatKind.SUPERGROUP),
+    Audience.CHANNELS: (ChatKind.CHANNEL,),
+}
+
+
+class OutboxStatus(StrEnum):
+    """Where an outbox row is: pending -> sending -> sent, failed, dropped or cancelled."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # Telegram refused it; never retried
+    DROPPED = "dropped"  # its chat blocked the bot, is gone, or moved
+    CANCELLED = "cancelled"  # its broadcast was cancelled
+
+
+OPEN_STATUSES = (OutboxStatus.PENDING, OutboxStatus.SENDING)  # rows still to be sent
+
+
+class Priority(IntEnum):
+    """Send order, most urgent first: outbox rows hold PUSH or BROADCAST."""
+
+    REPLY = 0  # a command's answer: never queued, the limiter lets it go first
+    PUSH = 1
+    BROADCAST = 2
+
+
+class BroadcastStatus(StrEnum):
+    """A broadcast's life: draft -> queued -> done, or cancelled."""
+
+    DRAFT = "draft"
+    QUEUED = "queued"
+    CANCELLED = "cancelled"
+    DONE = "done"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +147,12 @@ class Chat:
     """A chat the bot knows."""
 
     id: int
-    kind: str  # private | group | supergroup | channel
+    kind: ChatKind
     title: str | None
     username: str | None
     is_forum: bool
     active: bool
+    inactive_reason: str | None = None  # why it is inactive (None while active)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +185,7 @@ class OutboxItem:
     thread_id: int | None
     items: tuple[tuple[int, tuple[str, ...]], ...]  # a push's headlines and matched topics
     more: int  # a push's further headlines, counted only
-    priority: int
+    priority: Priority
     attempts: int
 
 
@@ -132,11 +195,11 @@ class Broadcast:
 
     id: int
     admin_id: int
-    audience: str
+    audience: Audience
     text: str | None
     from_chat_id: int | None
     from_message_id: int | None
-    status: str  # draft | queued | cancelled | done
+    status: BroadcastStatus
     report_chat_id: int | None
     report_message_id: int | None
     total: int

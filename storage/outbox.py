@@ -1,4 +1,14 @@
-"""The outbox: every send waiting to happen, and what became of it."""
+"""The outbox: every send waiting to happen, and what became of it.
+
+OutboxRepo is the only writer of the outbox table. Other tables' changes that go with
+outbox rows (a chat blocked, a broadcast confirmed) pass their connection to its methods, so
+both commit in one transaction.
+
+Statuses are bound as parameters (OutboxStatus) except where a statement must repeat a
+partial index's condition word for word for SQLite to use the index (it cannot see through a
+parameter): those say `status = 'pending'` or `'sending'` in the SQL text, and
+tests/storage/test_constants.py checks those words against the enum and the schema.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +19,18 @@ from operator import attrgetter
 
 import aiosqlite
 
+from storage.chats import ChatRepo
 from storage.db import Database
-from storage.models import ChatPush, OutboxItem
+from storage.models import (
+    OPEN_STATUSES,
+    BroadcastStatus,
+    ChatKind,
+    ChatPush,
+    OutboxItem,
+    OutboxStatus,
+    Priority,
+)
 
-PRIORITY_PUSH = 1
-PRIORITY_BROADCAST = 2
 SHOWN_PER_PUSH = 10  # headlines a push message lists; a row keeps only a count of the rest
 MAX_UNIT_ROWS = 100  # push rows merged into one message (several only after a retry or crash)
 MAX_ERROR_CHARS = 500
@@ -35,7 +52,7 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         thread_id=row["thread_id"],
         items=tuple((hid, _topics(topics)) for hid, topics in json.loads(items)) if items else (),
         more=row["more"],
-        priority=row["priority"],
+        priority=Priority(row["priority"]),
         attempts=row["attempts"],
     )
 
@@ -48,16 +65,20 @@ def _ids(ids: Collection[int]) -> str:
     return json.dumps(list(ids))
 
 
+_OPEN = json.dumps(list(OPEN_STATUSES))  # for `status IN (SELECT value FROM json_each(?))`
+
+
 Items = Sequence[tuple[int, tuple[str, ...]]]
 _INSERT_PUSH = (
     "INSERT INTO outbox (chat_id, headline_id, batch, thread_id, items, more, priority,"
-    " created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+PushRow = tuple[int, int, int, int | None, str, int, Priority, float]
 
 
 def _push_row(
     chat_id: int, thread_id: int | None, items: Items, more: int, *, batch: int, now: float
-) -> tuple[int, int, int, int | None, str, int, float]:
+) -> PushRow:
     """_INSERT_PUSH's values for a new push row: SHOWN_PER_PUSH items listed, the rest counted."""
     shown = items[:SHOWN_PER_PUSH]
     return (
@@ -67,60 +88,20 @@ def _push_row(
         thread_id,
         _items_json(shown),
         more + len(items) - len(shown),
+        Priority.PUSH,
         now,
     )
 
 
-async def move_pushes(conn: aiosqlite.Connection, old_id: int, new_id: int, *, now: float) -> None:
-    """Queue to new_id the unsent headlines of old_id it has not had (a row per thread), and
-    carry over old_id's `pushed_upto`. The old chat's rows stay for the caller to close."""
-    cur = await conn.execute(
-        "SELECT DISTINCT headline_id FROM outbox_pushes WHERE chat_id = ?", (new_id,)
-    )
-    have = {hid for (hid,) in await cur.fetchall()}
-    cur = await conn.execute(
-        "SELECT thread_id, items, more FROM outbox WHERE chat_id = ? AND items IS NOT NULL"
-        " AND status IN ('pending', 'sending') ORDER BY id",
-        (old_id,),
-    )
-    threads: dict[int | None, tuple[list[tuple[int, tuple[str, ...]]], int]] = {}
-    for thread_id, items, more in await cur.fetchall():
-        listed, counted = threads.get(thread_id, ([], 0))
-        listed.extend((hid, _topics(t)) for hid, t in json.loads(items) if hid not in have)
-        threads[thread_id] = (listed, counted + more)
-    await conn.executemany(
-        _INSERT_PUSH,
-        [
-            _push_row(new_id, thread_id, sorted(listed), counted, batch=0, now=now)
-            for thread_id, (listed, counted) in threads.items()
-            if listed
-        ],
-    )
-    await conn.execute(
-        "UPDATE chats SET pushed_upto = max(pushed_upto,"
-        " (SELECT pushed_upto FROM chats WHERE id = ?)) WHERE id = ?",
-        (old_id, new_id),
-    )
-
-
 _SET_SENT = (
-    "UPDATE outbox SET status = 'sent', sent_at = ?1, closed_at = ?1, last_error = NULL"
-    " WHERE id IN (SELECT value FROM json_each(?))"
+    "UPDATE outbox SET status = ?3, sent_at = ?1, closed_at = ?1, last_error = NULL"
+    " WHERE id IN (SELECT value FROM json_each(?2))"
 )
+# `status = 'pending'`: rows claimed must still be pending (a cancel may have closed them)
 _SET_SENDING = (
-    "UPDATE outbox SET status = 'sending'"
-    " WHERE status = 'pending' AND id IN (SELECT value FROM json_each(?))"
+    "UPDATE outbox SET status = ?2"
+    " WHERE status = 'pending' AND id IN (SELECT value FROM json_each(?1))"
 )
-
-
-async def _set_sent(conn: aiosqlite.Connection, ids: Collection[int], now: float) -> int:
-    cur = await conn.execute(_SET_SENT, (now, _ids(ids)))
-    return cur.rowcount
-
-
-async def _set_sending(conn: aiosqlite.Connection, ids: Collection[int]) -> int:
-    cur = await conn.execute(_SET_SENDING, (_ids(ids),))
-    return cur.rowcount
 
 
 class OutboxRepo:
@@ -128,6 +109,7 @@ class OutboxRepo:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._chats = ChatRepo(db)
 
     async def enqueue_pushes(
         self,
@@ -143,27 +125,23 @@ class OutboxRepo:
         the rest counted), or start a new row. A headline at or below a chat's `pushed_upto`
         was queued to it before (routing goes in headline order) and is left out, so a
         routing pass repeated after a crash queues nothing twice. All of a chat's pushes of
-        one pass must come in the same call.
+        one pass must come in the same call. The chats' new marks are written by ChatRepo,
+        in the same transaction.
         """
         if not pushes:
             return 0
         # One look-up per chat (active, and how far it has been pushed), not one per row.
-        cur = await conn.execute(
-            "SELECT id, pushed_upto FROM chats"
-            " WHERE id IN (SELECT value FROM json_each(?)) AND active = 1",
-            (_ids({p.chat_id for p in pushes}),),
-        )
-        upto: dict[int, int] = {chat_id: mark for chat_id, mark in await cur.fetchall()}
+        upto = await self._chats.pushed_upto(conn, list({p.chat_id for p in pushes}))
         # the newest pending row of each (chat, thread): the message still waiting
         cur = await conn.execute(
             "SELECT chat_id, thread_id, id, json_array_length(items) FROM outbox"
-            " INDEXED BY outbox_chat_pending WHERE status = 'pending' AND priority = 1"
+            " INDEXED BY outbox_chat_pending WHERE status = 'pending' AND priority = ?"
             " AND chat_id IN (SELECT value FROM json_each(?)) AND items IS NOT NULL"
             " ORDER BY id",
-            (_ids(upto),),
+            (Priority.PUSH, _ids(upto)),
         )
         waiting = {(chat, thread): (row_id, n) for chat, thread, row_id, n in await cur.fetchall()}
-        inserts: list[tuple[int, int, int, int | None, str, int, float]] = []  # _push_row
+        inserts: list[PushRow] = []
         appends: list[tuple[str, int, int]] = []
         marks: dict[int, int] = {}
         queued = 0
@@ -195,28 +173,99 @@ class OutboxRepo:
             " more = more + ?2 WHERE id = ?3",
             appends,
         )
-        await conn.executemany(
-            "UPDATE chats SET pushed_upto = ? WHERE id = ?",
-            [(mark, chat_id) for chat_id, mark in marks.items()],
-        )
+        await self._chats.set_pushed_upto(conn, marks)
         return queued
 
-    async def enqueue_broadcast(
-        self, conn: aiosqlite.Connection, broadcast_id: int, chat_ids: Sequence[int], *, now: float
+    @staticmethod
+    async def queue_broadcast(
+        conn: aiosqlite.Connection,
+        broadcast_id: int,
+        *,
+        kinds: Sequence[ChatKind],
+        now: float,
     ) -> int:
-        """Queue one broadcast row per active chat (each at most once); return rows added."""
+        """Queue one broadcast row per active chat of these kinds; return the rows added.
+
+        A chat that has the broadcast already gets no second row.
+        """
         cur = await conn.execute(
             "INSERT OR IGNORE INTO outbox (chat_id, broadcast_id, priority, created_at)"
-            " SELECT j.value, ?, 2, ? FROM json_each(?) AS j"
-            " WHERE EXISTS (SELECT 1 FROM chats WHERE id = j.value AND active = 1)",
-            (broadcast_id, now, _ids(chat_ids)),
+            " SELECT id, ?, ?, ? FROM chats"
+            " WHERE active = 1 AND kind IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (broadcast_id, Priority.BROADCAST, now, json.dumps(list(kinds))),
         )
         return cur.rowcount
+
+    @staticmethod
+    async def cancel_broadcast(conn: aiosqlite.Connection, broadcast_id: int, *, now: float) -> int:
+        """Close a broadcast's rows not yet claimed (one in flight still lands); return how many."""
+        cur = await conn.execute(
+            "UPDATE outbox SET status = ?, closed_at = ? WHERE broadcast_id = ? AND status = ?",
+            (OutboxStatus.CANCELLED, now, broadcast_id, OutboxStatus.PENDING),
+        )
+        return cur.rowcount
+
+    @staticmethod
+    async def drop_pending(
+        conn: aiosqlite.Connection, chat_id: int, *, reason: str, now: float
+    ) -> int:
+        """Drop every unsent row of a chat (blocked, gone or paused); return how many."""
+        # found through the two partial indexes that hold a chat's unsent rows
+        cur = await conn.execute(
+            "UPDATE outbox SET status = ?2, last_error = ?3, closed_at = ?4 WHERE id IN ("
+            " SELECT id FROM outbox INDEXED BY outbox_chat_pending"
+            " WHERE chat_id = ?1 AND status = 'pending' UNION ALL"
+            " SELECT id FROM outbox INDEXED BY outbox_sending"
+            " WHERE chat_id = ?1 AND status = 'sending')",
+            (chat_id, OutboxStatus.DROPPED, reason[:MAX_ERROR_CHARS], now),
+        )
+        return cur.rowcount
+
+    @staticmethod
+    async def move_chat(
+        conn: aiosqlite.Connection, old_id: int, new_id: int, *, now: float
+    ) -> None:
+        """Hand old_id's unsent rows to new_id, which exists already, and drop the rest.
+
+        new_id is queued the headlines of old_id's push rows that it has not had (a row per
+        thread), and old_id's broadcasts it has no copy of. Whatever old_id still held is
+        dropped as 'migrated'. The chats' `pushed_upto` marks are ChatRepo's to carry over.
+        """
+        cur = await conn.execute(
+            "SELECT DISTINCT headline_id FROM outbox_pushes WHERE chat_id = ?", (new_id,)
+        )
+        have = {hid for (hid,) in await cur.fetchall()}
+        cur = await conn.execute(
+            "SELECT thread_id, items, more FROM outbox WHERE chat_id = ? AND items IS NOT NULL"
+            " AND status IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (old_id, _OPEN),
+        )
+        threads: dict[int | None, tuple[list[tuple[int, tuple[str, ...]]], int]] = {}
+        for thread_id, items, more in await cur.fetchall():
+            listed, counted = threads.get(thread_id, ([], 0))
+            listed.extend((hid, _topics(t)) for hid, t in json.loads(items) if hid not in have)
+            threads[thread_id] = (listed, counted + more)
+        await conn.executemany(
+            _INSERT_PUSH,
+            [
+                _push_row(new_id, thread_id, sorted(listed), counted, batch=0, now=now)
+                for thread_id, (listed, counted) in threads.items()
+                if listed
+            ],
+        )
+        # OR IGNORE leaves behind the broadcasts the new chat already has a copy of.
+        await conn.execute(
+            "UPDATE OR IGNORE outbox SET chat_id = ?"
+            " WHERE chat_id = ? AND status IN (SELECT value FROM json_each(?))"
+            " AND broadcast_id IS NOT NULL",
+            (new_id, old_id, _OPEN),
+        )
+        await OutboxRepo.drop_pending(conn, old_id, reason="migrated", now=now)
 
     async def reset_inflight(self) -> int:
         """Put rows a crash left 'sending' back to 'pending'; return how many."""
         return await self._db.execute(
-            "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
+            "UPDATE outbox SET status = ? WHERE status = 'sending'", (OutboxStatus.PENDING,)
         )
 
     async def ready_chats(
@@ -225,7 +274,7 @@ class OutboxRepo:
         """Return up to limit chats with a ready send, most urgent first, each chat once.
 
         A chat ranks by its most urgent ready row (lowest priority, then oldest). As
-        next_unit takes all of a chat's ready pushes at a time, a chat's backlog cannot
+        claim_units takes all of a chat's ready pushes at a time, a chat's backlog cannot
         starve the others: once they are out, its next rows are newer than theirs.
         """
         found: list[int] = []
@@ -253,23 +302,15 @@ class OutboxRepo:
             await cur.close()
         return found
 
-    async def next_unit(
-        self, chat_id: int, *, now: float, max_rows: int = MAX_UNIT_ROWS
-    ) -> list[OutboxItem]:
-        """Return the next message's worth of rows for a chat ([] when none is ready).
-
-        That is the chat's ready push row for the forum thread of its oldest one (more than
-        one row, up to max_rows, only when a retry or a crash left an older row beside the
-        one routing added to since), or else its single oldest ready broadcast.
-        """
-        async with self._db.transaction() as conn:
-            units = await self._units(conn, [chat_id], now=now, max_rows=max_rows)
-        return units.get(chat_id, [])
-
     async def claim_units(
         self, chat_ids: Sequence[int], *, now: float, max_rows: int = MAX_UNIT_ROWS
     ) -> dict[int, list[OutboxItem]]:
-        """Claim the next unit (see next_unit) of each chat, in one transaction.
+        """Claim the next message's worth of rows of each chat, in one transaction.
+
+        A chat's unit is its ready push row for the forum thread of its oldest one (more than
+        one row, up to max_rows, only when a retry or a crash left an older row beside the
+        one routing added to since), or else its single oldest ready broadcast. Chats with
+        nothing ready are left out.
 
         The rows come back marked 'sending'. One read and one write for many chats, instead
         of two round trips to the database thread per chat, is what lets a paid broadcast
@@ -277,15 +318,21 @@ class OutboxRepo:
         headlines to a row between the read and the claim: they would never be sent.
         """
         async with self._db.transaction() as conn:
-            units = await self._units(conn, chat_ids, now=now, max_rows=max_rows)
+            units = await self.units(conn, chat_ids, now=now, max_rows=max_rows)
             ids = [item.id for unit in units.values() for item in unit]
             if ids:
-                await _set_sending(conn, ids)
+                await conn.execute(_SET_SENDING, (_ids(ids), OutboxStatus.SENDING))
         return units
 
-    async def _units(
-        self, conn: aiosqlite.Connection, chat_ids: Sequence[int], *, now: float, max_rows: int
+    @staticmethod
+    async def units(
+        conn: aiosqlite.Connection,
+        chat_ids: Sequence[int],
+        *,
+        now: float,
+        max_rows: int = MAX_UNIT_ROWS,
     ) -> dict[int, list[OutboxItem]]:
+        """The next unit of each chat (see claim_units), read in the caller's transaction."""
         if not chat_ids:
             return {}
         cur = await conn.execute(
@@ -304,8 +351,8 @@ class OutboxRepo:
                 continue
             first = unit[0]
             if (
-                first.priority == PRIORITY_PUSH
-                and row["priority"] == PRIORITY_PUSH
+                first.priority == Priority.PUSH
+                and row["priority"] == Priority.PUSH
                 and row["thread_id"] == first.thread_id
             ):
                 unit.append(_item(row))
@@ -318,44 +365,22 @@ class OutboxRepo:
         )
         return None if value is None else float(value)
 
-    async def mark_sending(self, ids: Collection[int]) -> int:
-        """Claim pending rows for sending; return how many were still pending."""
-        if not ids:
-            return 0
-        # One statement is its own transaction (autocommit): BEGIN and COMMIT around it
-        # would cost two more round trips to the database thread for every message sent.
-        return await self._db.execute(_SET_SENDING, (_ids(ids),))
-
     async def mark_sent(self, ids: Collection[int], *, now: float) -> int:
         """Record rows as delivered."""
         if not ids:
             return 0
-        return await self._db.execute(_SET_SENT, (now, _ids(ids)))
-
-    async def finish_and_start(
-        self, done_ids: Collection[int], next_ids: Collection[int], *, now: float
-    ) -> int:
-        """Mark done_ids sent and claim next_ids in one commit; return how many were claimed."""
-        async with self._db.transaction() as conn:
-            if done_ids:
-                await _set_sent(conn, done_ids, now)
-            return await _set_sending(conn, next_ids) if next_ids else 0
+        # One statement is its own transaction (autocommit): BEGIN and COMMIT around it
+        # would cost two more round trips to the database thread for every message sent.
+        return await self._db.execute(_SET_SENT, (now, _ids(ids), OutboxStatus.SENT))
 
     async def mark_failed(self, ids: Collection[int], *, error: str, now: float) -> int:
         """Record rows that can never be delivered."""
-        return await self._close(ids, "failed", error, now)
-
-    async def mark_dropped(self, ids: Collection[int], *, error: str, now: float) -> int:
-        """Record rows whose chat blocked the bot or is gone."""
-        return await self._close(ids, "dropped", error, now)
-
-    async def _close(self, ids: Collection[int], status: str, error: str, now: float) -> int:
         if not ids:
             return 0
         return await self._db.execute(
             "UPDATE outbox SET status = ?, last_error = ?, closed_at = ?"
             " WHERE id IN (SELECT value FROM json_each(?))",
-            (status, error[:MAX_ERROR_CHARS], now, _ids(ids)),
+            (OutboxStatus.FAILED, error[:MAX_ERROR_CHARS], now, _ids(ids)),
         )
 
     async def prune(self, *, before: float, limit: int = 5000) -> int:
@@ -366,9 +391,9 @@ class OutboxRepo:
         return await self._db.execute(
             "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox AS o"
             " INDEXED BY outbox_closed WHERE o.closed_at < ? AND (o.broadcast_id IS NULL"
-            " OR o.broadcast_id NOT IN (SELECT id FROM broadcasts WHERE status = 'queued'))"
+            " OR o.broadcast_id NOT IN (SELECT id FROM broadcasts WHERE status = ?))"
             " LIMIT ?)",
-            (before, limit),
+            (before, BroadcastStatus.QUEUED, limit),
         )
 
     async def defer(self, ids: Collection[int], *, not_before: float, error: str) -> int:
@@ -377,10 +402,10 @@ class OutboxRepo:
             return 0
         # Rows dropped or cancelled meanwhile stay closed.
         return await self._db.execute(
-            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, not_before = ?,"
-            " last_error = ? WHERE status IN ('pending', 'sending')"
+            "UPDATE outbox SET status = ?, attempts = attempts + 1, not_before = ?,"
+            " last_error = ? WHERE status IN (SELECT value FROM json_each(?))"
             " AND id IN (SELECT value FROM json_each(?))",
-            (not_before, error[:MAX_ERROR_CHARS], _ids(ids)),
+            (OutboxStatus.PENDING, not_before, error[:MAX_ERROR_CHARS], _OPEN, _ids(ids)),
         )
 
     async def backlog(self) -> dict[str, int]:
@@ -389,14 +414,6 @@ class OutboxRepo:
             "SELECT priority, count(*) FROM outbox WHERE status = 'pending' GROUP BY priority"
         )
         by_priority = {row[0]: int(row[1]) for row in rows}
-        push = by_priority.get(PRIORITY_PUSH, 0)
-        broadcast = by_priority.get(PRIORITY_BROADCAST, 0)
+        push = by_priority.get(Priority.PUSH, 0)
+        broadcast = by_priority.get(Priority.BROADCAST, 0)
         return {"push": push, "broadcast": broadcast, "total": push + broadcast}
-
-    async def sent_since(self, ts: float) -> int:
-        """Return how many rows were delivered at or after ts."""
-        return int(
-            await self._db.scalar(
-                "SELECT count(*) FROM outbox WHERE sent_at >= ? AND status = 'sent'", (ts,)
-            )
-        )

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from bot.chats import ChatService
+from bot.matching import TopicIndex
 from storage.broadcasts import BroadcastRepo
 from storage.chats import ChatRepo, SubscriptionRepo
 from storage.counters import CounterRepo
 from storage.db import Database
 from storage.feeds import FeedRepo
 from storage.headlines import HeadlineRepo
-from storage.models import ChatPush, Headline, HeadlineInput
-from storage.outbox import OutboxRepo
+from storage.models import ChatPush, Headline, HeadlineInput, OutboxItem
+from storage.outbox import MAX_UNIT_ROWS, OutboxRepo
 
 NOW = 1_750_000_000.0
 
@@ -67,6 +69,12 @@ def subscriptions(db: Database) -> SubscriptionRepo:
 
 
 @pytest.fixture
+def service(db: Database) -> ChatService:
+    """The chat service over the test's database and an index of its own."""
+    return ChatService(db, TopicIndex(), max_topics=10, clock=lambda: NOW)
+
+
+@pytest.fixture
 def outbox(db: Database) -> OutboxRepo:
     return OutboxRepo(db)
 
@@ -94,6 +102,21 @@ async def store(
     async with db.transaction() as conn:
         result = await HeadlineRepo(db).upsert(conn, feed.id, entries, baseline=baseline, now=now)
     return list(result.new)
+
+
+async def peek(
+    db: Database, chat_id: int, *, now: float = NOW, max_rows: int = MAX_UNIT_ROWS
+) -> list[OutboxItem]:
+    """The unit claim_units would hand out next for the chat, left unclaimed."""
+    async with db.transaction() as conn:
+        units = await OutboxRepo.units(conn, [chat_id], now=now, max_rows=max_rows)
+    return units.get(chat_id, [])
+
+
+async def claim(outbox: OutboxRepo, *chat_ids: int, now: float = NOW) -> list[int]:
+    """Claim the chats' next units, as delivery does; return the claimed row ids."""
+    units = await outbox.claim_units(chat_ids, now=now)
+    return [item.id for unit in units.values() for item in unit]
 
 
 async def push(

@@ -6,7 +6,7 @@ from storage.broadcasts import BroadcastRepo
 from storage.chats import ChatRepo
 from storage.db import Database
 from storage.outbox import OutboxRepo
-from tests.storage.conftest import NOW
+from tests.storage.conftest import NOW, claim
 
 
 async def _audience(chats: ChatRepo) -> None:
@@ -62,12 +62,11 @@ async def test_cancel(
     await _audience(chats)
     draft = await broadcasts.create(admin_id=42, audience="all", text="Hi", now=NOW)
     await broadcasts.confirm(draft.id, now=NOW)
-    (first,) = await outbox.next_unit(1, now=NOW)
-    await outbox.mark_sending([first.id])
+    (first,) = await claim(outbox, 1)
     assert await broadcasts.cancel(draft.id, now=NOW + 5)
     assert not await broadcasts.cancel(draft.id, now=NOW + 6)
     assert await broadcasts.confirm(draft.id, now=NOW + 7) is None
-    await outbox.mark_sent([first.id], now=NOW + 8)  # the one in flight still lands
+    await outbox.mark_sent([first], now=NOW + 8)  # the one in flight still lands
     progress = await broadcasts.progress(draft.id)
     assert (progress.sent, progress.cancelled, progress.remaining) == (1, 3, 0)
     cancelled = await broadcasts.get(draft.id)
@@ -85,15 +84,17 @@ async def test_progress_and_finish(
     draft = await broadcasts.create(admin_id=42, audience="all", text="Hi", now=NOW)
     await broadcasts.set_report_message(draft.id, 42, 77)
     assert await broadcasts.confirm(draft.id, now=NOW) == 4
-    ids = [int(r[0]) for r in await db.fetchall("SELECT id FROM outbox ORDER BY id")]
-    await outbox.mark_sending(ids)
-    await outbox.mark_sent(ids[:1], now=NOW)
-    await outbox.mark_dropped(ids[1:2], error="blocked", now=NOW)
-    await outbox.mark_failed(ids[2:3], error="bad request", now=NOW)
+    (sent,) = await claim(outbox, 1)
+    (failed,) = await claim(outbox, -10)
+    (last,) = await claim(outbox, -1001)
+    await outbox.mark_sent([sent], now=NOW)
+    async with db.transaction() as conn:  # chat 2 blocked the bot
+        assert await outbox.drop_pending(conn, 2, reason="blocked", now=NOW) == 1
+    await outbox.mark_failed([failed], error="bad request", now=NOW)
     progress = await broadcasts.progress(draft.id)
     assert (progress.sent, progress.blocked, progress.failed, progress.remaining) == (1, 1, 1, 1)
     assert not await broadcasts.finish_if_complete(draft.id, now=NOW)
-    await outbox.mark_sent(ids[3:], now=NOW)
+    await outbox.mark_sent([last], now=NOW)
     assert await broadcasts.finish_if_complete(draft.id, now=NOW + 1)
     assert not await broadcasts.finish_if_complete(draft.id, now=NOW + 2)
     done = await broadcasts.get(draft.id)

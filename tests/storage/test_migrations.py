@@ -9,7 +9,7 @@ import pytest
 
 from storage.db import Database
 from storage.migrate import SchemaTooNewError, latest_version, migration_files
-from storage.outbox import OutboxRepo
+from tests.storage.conftest import peek
 
 
 async def test_migrates_from_empty(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ async def test_per_headline_push_rows_survive_the_move_to_push_rows(tmp_path: Pa
     try:
         upto = await db.fetchall("SELECT id, pushed_upto FROM chats ORDER BY id")
         assert [tuple(r) for r in upto] == [(1, 3), (2, 3), (3, 0)]
-        unit = await OutboxRepo(db).next_unit(1, now=0)
+        unit = await peek(db, 1, now=0)
         assert [row.items for row in unit] == [((2, ("two",)),), ((3, ("three",)),)]
         pushes = await db.fetchall(
             "SELECT chat_id, headline_id, status FROM outbox_pushes ORDER BY outbox_id"

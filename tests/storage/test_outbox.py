@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
+from bot.chats import ChatService
 from storage.chats import ChatRepo
 from storage.db import Database
-from storage.models import ChatPush, OutboxItem
+from storage.models import ChatKind, ChatPush, OutboxItem, OutboxStatus, Priority
 from storage.outbox import OutboxRepo
-from tests.storage.conftest import NOW, entry, push, store
+from tests.storage.conftest import NOW, claim, entry, peek, push, store
 
 
 def headline_ids(unit: list[OutboxItem]) -> list[int]:
@@ -56,21 +57,34 @@ async def test_pushes_join_the_waiting_row_and_a_repeated_pass_queues_nothing(
         (2, h[1].id),
         (2, h[3].id),
     ]
-    assert headline_ids(await outbox.next_unit(1, now=NOW)) == [h[0].id, h[1].id, h[2].id]
+    assert headline_ids(await peek(db, 1)) == [h[0].id, h[1].id, h[2].id]
 
 
-async def test_broadcast_rows_are_unique(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
-    await _chats(chats, 1, 2)
+async def _broadcast(db: Database, broadcast_id: int = 7) -> None:
     await db.execute(
-        "INSERT INTO broadcasts (id, admin_id, audience, created_at) VALUES (7, 1, 'all', 0)"
+        "INSERT INTO broadcasts (id, admin_id, audience, created_at) VALUES (?, 1, 'all', 0)",
+        (broadcast_id,),
     )
+
+
+async def test_broadcast_rows_go_to_active_chats_of_the_kinds_once(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1, 2)
+    await chats.upsert(3, kind="private", now=NOW, activate=False)
+    await chats.upsert(-4, kind="group", now=NOW)
+    await _broadcast(db)
     async with db.transaction() as conn:
-        assert await outbox.enqueue_broadcast(conn, 7, [1, 2, 2, 3], now=NOW) == 2
-        assert await outbox.enqueue_broadcast(conn, 7, [1, 2], now=NOW) == 0
+        kinds = (ChatKind.PRIVATE,)
+        assert await outbox.queue_broadcast(conn, 7, kinds=kinds, now=NOW) == 2
+        assert await outbox.queue_broadcast(conn, 7, kinds=kinds, now=NOW) == 0
     assert await outbox.backlog() == {"push": 0, "broadcast": 2, "total": 2}
+    async with db.transaction() as conn:
+        assert await outbox.cancel_broadcast(conn, 7, now=NOW) == 2
+    assert await outbox.backlog() == {"push": 0, "broadcast": 0, "total": 0}
 
 
-async def test_next_unit_takes_every_push_of_one_thread(
+async def test_a_unit_takes_every_push_of_one_thread(
     db: Database, chats: ChatRepo, outbox: OutboxRepo
 ) -> None:
     await _chats(chats, 1)
@@ -79,36 +93,36 @@ async def test_next_unit_takes_every_push_of_one_thread(
     await push(db, [(1, h[2].id)], batch=1, thread_id=5)
     await push(db, [(1, h[3].id), (1, h[4].id)], batch=2)
     # a later poll's pushes join the waiting message: one message per thread at a time
-    unit = await outbox.next_unit(1, now=NOW)
+    unit = await peek(db, 1)
     assert headline_ids(unit) == [h[0].id, h[1].id, h[3].id, h[4].id]
     assert unit[0].items[0] == (h[0].id, ("topic",))
-    assert (unit[0].priority, unit[0].batch, unit[0].attempts) == (1, 1, 0)
-    assert await outbox.next_unit(1, now=NOW, max_rows=1) == unit[:1]
+    assert (unit[0].priority, unit[0].batch, unit[0].attempts) == (Priority.PUSH, 1, 0)
+    assert await peek(db, 1, max_rows=1) == unit[:1]
     claimed = await outbox.claim_units([1, 2], now=NOW)
     assert claimed == {1: unit}
-    unit = await outbox.next_unit(1, now=NOW)
+    unit = await peek(db, 1)
     assert (headline_ids(unit), unit[0].thread_id) == ([h[2].id], 5)
-    await outbox.finish_and_start([], [unit[0].id], now=NOW)
-    assert await outbox.next_unit(1, now=NOW) == []
-    assert await outbox.next_unit(2, now=NOW) == []
+    assert await claim(outbox, 1) == [unit[0].id]
+    assert await peek(db, 1) == []
+    assert await peek(db, 2) == []
 
 
 async def test_pushes_go_before_broadcasts(
     db: Database, chats: ChatRepo, outbox: OutboxRepo
 ) -> None:
     await _chats(chats, 1)
-    await db.execute(
-        "INSERT INTO broadcasts (id, admin_id, audience, created_at) VALUES (7, 1, 'all', 0)"
-    )
+    await _broadcast(db)
     async with db.transaction() as conn:
-        await outbox.enqueue_broadcast(conn, 7, [1], now=NOW)
+        await outbox.queue_broadcast(conn, 7, kinds=(ChatKind.PRIVATE,), now=NOW)
     (h,) = await store(db, [entry("1", "Push")])
     await push(db, [(1, h.id)])
-    first = await outbox.next_unit(1, now=NOW)
-    assert [(i.priority, i.headline_id) for i in first] == [(1, h.id)]
-    await outbox.mark_sending([first[0].id])
-    second = await outbox.next_unit(1, now=NOW)
-    assert [(i.priority, i.broadcast_id, i.headline_id) for i in second] == [(2, 7, None)]
+    first = await peek(db, 1)
+    assert [(i.priority, i.headline_id) for i in first] == [(Priority.PUSH, h.id)]
+    assert await claim(outbox, 1) == [first[0].id]
+    second = await peek(db, 1)
+    assert [(i.priority, i.broadcast_id, i.headline_id) for i in second] == [
+        (Priority.BROADCAST, 7, None)
+    ]
 
 
 async def test_ready_chats_one_per_chat_oldest_first(
@@ -124,21 +138,20 @@ async def test_ready_chats_one_per_chat_oldest_first(
     assert await outbox.ready_chats(now=NOW, limit=2) == [1, 2]
     assert await outbox.ready_chats(now=NOW, limit=10, exclude={1}) == [2, 3]
     # once chat 1's pushes are out, it waits for rows newer than the others' rows
-    unit = await outbox.next_unit(1, now=NOW)
+    unit = await peek(db, 1)
     assert headline_ids(unit) == [x.id for x in h]
-    await outbox.mark_sending([i.id for i in unit])
+    assert await claim(outbox, 1) == [i.id for i in unit]
     assert await outbox.ready_chats(now=NOW, limit=10) == [2, 3]
 
 
 async def test_broadcast_chats_come_after_push_chats(
     db: Database, chats: ChatRepo, outbox: OutboxRepo
 ) -> None:
-    await _chats(chats, 1, 2)
-    await db.execute(
-        "INSERT INTO broadcasts (id, admin_id, audience, created_at) VALUES (7, 1, 'all', 0)"
-    )
+    await _chats(chats, 1)
+    await chats.upsert(2, kind="group", now=NOW)
+    await _broadcast(db)
     async with db.transaction() as conn:
-        await outbox.enqueue_broadcast(conn, 7, [1], now=NOW)
+        await outbox.queue_broadcast(conn, 7, kinds=(ChatKind.PRIVATE,), now=NOW)
     (h,) = await store(db, [entry("1", "Push")])
     await push(db, [(2, h.id)])
     assert await outbox.ready_chats(now=NOW, limit=10) == [2, 1]
@@ -150,14 +163,13 @@ async def test_defer_and_wakeup(db: Database, chats: ChatRepo, outbox: OutboxRep
     (h,) = await store(db, [entry("1", "Later")])
     await push(db, [(1, h.id), (2, h.id)])
     assert await outbox.next_wakeup() is None  # nothing put off
-    first = await outbox.next_unit(1, now=NOW)
-    await outbox.mark_sending([first[0].id])
-    await outbox.defer([first[0].id], not_before=NOW + 30, error="retry after 30")
+    first = await claim(outbox, 1)
+    await outbox.defer(first, not_before=NOW + 30, error="retry after 30")
     assert await outbox.ready_chats(now=NOW, limit=10) == [2]
-    assert await outbox.next_unit(1, now=NOW) == []
-    (later,) = await outbox.next_unit(1, now=NOW + 30)
+    assert await peek(db, 1) == []
+    (later,) = await peek(db, 1, now=NOW + 30)
     assert later.attempts == 1
-    await outbox.mark_sent([i.id for i in await outbox.next_unit(2, now=NOW)], now=NOW)
+    await outbox.mark_sent(await claim(outbox, 2), now=NOW)
     assert await outbox.next_wakeup() == NOW + 30
     assert await outbox.ready_chats(now=NOW + 31, limit=10) == [1]
 
@@ -167,17 +179,21 @@ async def test_final_states_and_counts(db: Database, chats: ChatRepo, outbox: Ou
     for n, x in enumerate(await store(db, [entry(str(i), f"T{i}") for i in range(4)])):
         await push(db, [(1, x.id)], thread_id=n)  # a row each
     ids = await row_ids(db)
-    assert await outbox.mark_sending(ids) == 4
-    assert await outbox.mark_sending(ids) == 0  # already claimed
+    assert [row_id for _ in ids for row_id in await claim(outbox, 1)] == ids  # a thread each
+    assert await claim(outbox, 1) == []  # all claimed
     await outbox.mark_sent(ids[:1], now=NOW)
     await outbox.mark_failed(ids[1:2], error="can't parse entities", now=NOW)
-    await outbox.mark_dropped(ids[2:3], error="blocked", now=NOW)
-    await outbox.finish_and_start(ids[3:], [], now=NOW + 10)
+    await outbox.mark_sent(ids[3:], now=NOW + 10)
+    async with db.transaction() as conn:  # the one row still in flight
+        assert await outbox.drop_pending(conn, 1, reason="blocked", now=NOW) == 1
     assert await outbox.defer(ids[1:3], not_before=NOW, error="late") == 0  # closed rows stay
-    rows = await db.fetchall("SELECT status FROM outbox ORDER BY id")
-    assert [r[0] for r in rows] == ["sent", "failed", "dropped", "sent"]
-    assert await outbox.sent_since(NOW) == 2
-    assert await outbox.sent_since(NOW + 5) == 1
+    rows = await db.fetchall("SELECT status, sent_at FROM outbox ORDER BY id")
+    assert [tuple(r) for r in rows] == [
+        (OutboxStatus.SENT, NOW),
+        (OutboxStatus.FAILED, None),
+        (OutboxStatus.DROPPED, None),
+        (OutboxStatus.SENT, NOW + 10),
+    ]
     assert await outbox.backlog() == {"push": 0, "broadcast": 0, "total": 0}
     assert await outbox.mark_sent([], now=NOW) == 0
 
@@ -187,11 +203,11 @@ async def test_reset_inflight(db: Database, chats: ChatRepo, outbox: OutboxRepo)
     for n, x in enumerate(await store(db, [entry(str(i), f"T{i}") for i in range(3)])):
         await push(db, [(1, x.id)], thread_id=n)  # a row each
     ids = await row_ids(db)
-    await outbox.mark_sending(ids[:2])
+    assert [*await claim(outbox, 1), *await claim(outbox, 1)] == ids[:2]
     await outbox.mark_sent(ids[:1], now=NOW)
-    assert [i.id for i in await outbox.next_unit(1, now=NOW)] == ids[2:]
+    assert [i.id for i in await peek(db, 1)] == ids[2:]
     assert await outbox.reset_inflight() == 1
-    assert [i.id for i in await outbox.next_unit(1, now=NOW)] == ids[1:2]
+    assert [i.id for i in await peek(db, 1)] == ids[1:2]
 
 
 async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> None:
@@ -212,10 +228,10 @@ async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> Non
     started = time.perf_counter()
     for _ in range(10):
         ready = await outbox.ready_chats(now=NOW, limit=30)
-        await outbox.next_unit(ready[0], now=NOW)
+        await peek(db, ready[0])
     per_call = (time.perf_counter() - started) / 10
     assert ready == list(range(1, 31))
-    (row,) = await outbox.next_unit(1, now=NOW)
+    (row,) = await peek(db, 1)
     assert headline_ids([row]) == [x.id for x in h[:10]]
     assert row.more == 20
     assert await db.scalar("SELECT count(*) FROM outbox") == 1000
@@ -224,7 +240,7 @@ async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> Non
 
 
 async def test_prune_deletes_only_rows_finished_before_the_cutoff(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: ChatRepo, outbox: OutboxRepo, service: ChatService
 ) -> None:
     await _chats(chats, 1, 2)
     h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
@@ -234,7 +250,7 @@ async def test_prune_deletes_only_rows_finished_before_the_cutoff(
     ids = await row_ids(db)
     await outbox.mark_sent(ids[:1], now=NOW)
     await outbox.mark_failed(ids[1:2], error="bad", now=NOW + 100)
-    await chats.deactivate(2, reason="blocked", now=NOW)
+    assert await service.deactivate(2, reason="blocked") == 1
     # the sent row and chat 2's dropped one, a chunk of one at a time
     assert await outbox.prune(before=NOW + 50, limit=1) == 1
     assert await outbox.prune(before=NOW + 50, limit=1) == 1
