@@ -1,0 +1,176 @@
+"""Folding and tokenising text, and topics normalised to their words: pure.
+
+Tokenisation mirrors SQLite FTS5's ``unicode61 remove_diacritics 2`` closely on purpose, so a
+topic that routes a headline is also a search that finds it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "FIELD_BOUNDARY",
+    "MAX_TOPIC_CHARS",
+    "fold",
+    "headline_tokens",
+    "is_mute",
+    "normalize_topic",
+    "parse_topic_list",
+    "tokenize",
+    "topic_matches",
+    "topic_phrase",
+]
+
+MAX_TOPIC_CHARS = 64
+# Never produced by tokenize(), so no topic word can equal it and no phrase can span two fields.
+FIELD_BOUNDARY = ""
+
+# Diacritic blocks only (as unicode61 does): marks of other scripts (Devanagari vowel signs,
+# viramas...) are part of their words and are kept.
+_DIACRITICS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+# Letters without a canonical decomposition that readers still expect to fold to ASCII.
+_FOLD_TABLE = str.maketrans(
+    {
+        "ø": "o",
+        "ł": "l",
+        "ß": "ss",
+        "æ": "ae",
+        "œ": "oe",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "ħ": "h",
+        "ı": "i",
+        "ŀ": "l",
+        "ŧ": "t",
+        "ŋ": "n",
+        "ĸ": "k",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u02bc": "'",
+        "\u00b4": "'",
+        "`": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+    }
+)
+
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+# Dashes people type (or phones substitute) in front of a topic to mute it.
+_MUTE_MARKS = "-\u2010\u2011\u2012\u2013\u2014\u2212"
+
+
+def fold(text: str) -> str:
+    """Case-fold, strip diacritics and normalise quotes: 'Marquéz’' -> "marquez'"."""
+    if text.isascii():
+        return text.lower().replace("`", "'")
+    # Case-fold between two decompositions: compatibility forms ('𝒢') only gain a case once
+    # decomposed, and case-folding can produce undecomposed text ('İ' -> 'i̇').
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    text = _DIACRITICS.sub("", text).translate(_FOLD_TABLE)
+    # Recompose what NFKD split apart that is not a diacritic (Hangul syllables, for one).
+    return unicodedata.normalize("NFC", text)
+
+
+@functools.cache
+def _unicode_token() -> re.Pattern[str]:
+    """Letters, digits and combining marks (marks are token characters in unicode61)."""
+    category = unicodedata.category
+    ranges: list[str] = []
+    start: int | None = None
+    for cp in range(0x30000):  # no marks between U+30000 and the variation selectors below
+        mark = category(chr(cp)).startswith("M")
+        if mark and start is None:
+            start = cp
+        elif not mark and start is not None:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(cp - 1))}")
+            start = None
+    ranges.append("\U000e0100-\U000e01ef")
+    return re.compile(rf"(?:[^\W_]|[{''.join(ranges)}])+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Folded word tokens: runs of letters/digits; everything else separates."""
+    folded = fold(text)
+    if folded.isascii():
+        return _ASCII_TOKEN.findall(folded)
+    return _unicode_token().findall(folded)
+
+
+def is_mute(topic: str) -> bool:
+    """Whether a normalised topic mutes (starts with '-')."""
+    return topic.startswith("-")
+
+
+def topic_phrase(topic: str) -> str:
+    """The phrase of a normalised topic, without its mute mark."""
+    return topic[1:] if topic.startswith("-") else topic
+
+
+def normalize_topic(raw: str) -> str | None:
+    """Normalise a user's topic ('  Bogotá!! ' -> 'bogota', '-Israel' -> '-israel'), or None."""
+    text = raw.strip()
+    mute = bool(text) and text[0] in _MUTE_MARKS
+    # A topic can't be longer than this anyway; the cap keeps hostile input cheap.
+    tokens = tokenize(text[: MAX_TOPIC_CHARS * 8])
+    if not tokens:
+        return None
+    phrase = " ".join(tokens)
+    topic = "-" + phrase if mute else phrase
+    if len(topic) > MAX_TOPIC_CHARS:
+        return None
+    return topic
+
+
+def parse_topic_list(text: str) -> tuple[list[str], list[str]]:
+    """Split on commas/newlines into (valid normalised topics, de-duplicated; invalid pieces)."""
+    valid: list[str] = []
+    invalid: list[str] = []
+    seen: set[str] = set()
+    for piece in re.split(r"[,\n\r]+", text):
+        stripped = piece.strip()
+        if not stripped:
+            continue
+        topic = normalize_topic(stripped)
+        if topic is None:
+            invalid.append(stripped)
+        elif topic not in seen:
+            seen.add(topic)
+            valid.append(topic)
+    return valid, invalid
+
+
+def topic_matches(topic: str, tokens: Sequence[str]) -> bool:
+    """Whether the topic's words occur in tokens as whole, consecutive words."""
+    words = tokenize(topic_phrase(topic.strip()))
+    n = len(words)
+    if n == 0:
+        return False
+    first = words[0]
+    for i in range(len(tokens) - n + 1):
+        if tokens[i] == first and (n == 1 or list(tokens[i : i + n]) == words):
+            return True
+    return False
+
+
+def headline_tokens(title: str, summary: str, categories: Iterable[str]) -> list[str]:
+    """Tokens of a headline's fields, with a boundary so no phrase spans two fields."""
+    tokens = tokenize(title)
+    tokens.append(FIELD_BOUNDARY)
+    tokens.extend(tokenize(summary))
+    for category in categories:
+        tokens.append(FIELD_BOUNDARY)
+        tokens.extend(tokenize(category))
+    return tokens
