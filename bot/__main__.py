@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -59,9 +60,25 @@ def _parser() -> argparse.ArgumentParser:
         "console",
         help="chat with the bot offline in this terminal",
         description="Chat with the real bot offline: typed lines are "
-        "messages; ':help' lists console commands.",
+        "messages; ':help' lists console commands. It runs on a temporary database and a "
+        "copy of the bundled sample feed, whatever the settings or .env say, unless "
+        "--database or --feed is given.",
     )
     console.add_argument("--admin", action="store_true", help="be a bot admin in the console")
+    console.add_argument(
+        "--database",
+        type=Path,
+        metavar="PATH",
+        help="use this SQLite file instead of a temporary one (it is kept)",
+    )
+    console.add_argument(
+        "--feed",
+        action="append",
+        default=[],
+        dest="feeds",
+        metavar="URL",
+        help="poll this feed (URL or file path) instead of the sample; may be repeated",
+    )
     return parser
 
 
@@ -91,9 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "run":
         return _run(settings)
     if command == "console":
-        from bot.console import run_console
-
-        return asyncio.run(run_console(settings, admin=args.admin))
+        return _console(args, settings, secrets)
     from bot import cli
 
     if command == "poll":
@@ -103,6 +118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "stats":
         return asyncio.run(cli.stats(settings))
     return asyncio.run(cli.check(settings))
+
+
+def _console(args: argparse.Namespace, settings: Settings, secrets: list[str]) -> int:
+    from bot.console import EXIT_INTERRUPTED, run_console
+    from bot.logs import configure_console_logging
+
+    # log lines would break into the conversation: only warnings and errors, marked
+    configure_console_logging(settings.log_level, secrets=secrets)
+    console = run_console(settings, admin=args.admin, database=args.database, feeds=args.feeds)
+    try:
+        return asyncio.run(console)
+    except KeyboardInterrupt:  # Ctrl-C before the console's own handler is in place
+        return EXIT_INTERRUPTED
 
 
 def _run(settings: Settings) -> int:

@@ -47,3 +47,29 @@ def configure_logging(level: str, *, fmt: str = "text", secrets: Iterable[str] =
     root.setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class ConsoleFormatter(RedactingFormatter):
+    """One marked line per record, as '[warning] ...': no timestamps, no tracebacks."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """'[level] message', with the exception's type and text when there is one."""
+        text = f"[{record.levelname.lower()}] {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text += f" ({type(exc).__name__}: {exc})"
+        return self._redact(text)
+
+
+def configure_console_logging(level: str = "WARNING", *, secrets: Iterable[str] = ()) -> None:
+    """Log to stderr for the console: WARNING and above only, so the chat stays readable."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(ConsoleFormatter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
