@@ -9,20 +9,20 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, TelegramError
 
 from storage.broadcasts import BroadcastRepo
-from storage.models import Broadcast, BroadcastProgress
+from storage.models import Audience, Broadcast, BroadcastProgress, BroadcastStatus
 
 log = logging.getLogger(__name__)
 
-AUDIENCES = ("all", "users", "groups", "channels")
+AUDIENCES = tuple(Audience)
 REPORT_EVERY = 3.0
 
 
-def parse_broadcast_args(args: str) -> tuple[str, str]:
+def parse_broadcast_args(args: str) -> tuple[Audience, str]:
     """'/broadcast groups Hello' -> ('groups', 'Hello'); the audience word is optional."""
     words = args.split(maxsplit=1)
     if words and words[0].lower() in AUDIENCES:
-        return words[0].lower(), (words[1] if len(words) > 1 else "").strip()
-    return "all", args.strip()
+        return Audience(words[0].lower()), (words[1] if len(words) > 1 else "").strip()
+    return Audience.ALL, args.strip()
 
 
 def confirm_keyboard(broadcast_id: int, total: int) -> InlineKeyboardMarkup:
@@ -51,9 +51,9 @@ def render_progress(b: Broadcast, p: BroadcastProgress, *, now: float) -> str:
     done = p.sent + p.blocked + p.failed
     elapsed = max(1e-3, now - (b.confirmed_at or now))
     rate = done / elapsed if done else 0.0
-    if b.status == "done":
+    if b.status == BroadcastStatus.DONE:
         head = "✅ <b>Broadcast finished</b>"
-    elif b.status == "cancelled":
+    elif b.status == BroadcastStatus.CANCELLED:
         head = "✖ <b>Broadcast cancelled</b>"
     else:
         head = "📣 <b>Broadcasting…</b>"
@@ -63,9 +63,9 @@ def render_progress(b: Broadcast, p: BroadcastProgress, *, now: float) -> str:
         + (f" · cancelled: {p.cancelled}" if p.cancelled else ""),
         f"Rate: {rate:.1f} messages/s",
     ]
-    if b.status == "queued" and p.remaining and rate > 0:
+    if b.status == BroadcastStatus.QUEUED and p.remaining and rate > 0:
         lines.append(f"Time left: about {p.remaining / rate:.0f} s")
-    if b.status != "queued":
+    if b.status != BroadcastStatus.QUEUED:
         lines.append(f"Took {elapsed:.0f} s")
     return "\n".join(lines)
 
@@ -99,7 +99,9 @@ class BroadcastReporter:
         if self._last.get(broadcast.id, (0.0, ""))[1] == text:
             return
         self._last[broadcast.id] = (now, text)
-        markup = cancel_keyboard(broadcast.id) if broadcast.status == "queued" else None
+        markup = (
+            cancel_keyboard(broadcast.id) if broadcast.status == BroadcastStatus.QUEUED else None
+        )
         try:
             await bot.edit_message_text(
                 text,
@@ -112,5 +114,5 @@ class BroadcastReporter:
                 log.warning("broadcast %s: report not updated: %s", broadcast.id, exc.message)
         except TelegramError as exc:
             log.warning("broadcast %s: report not updated: %s", broadcast.id, exc)
-        if broadcast.status != "queued":
+        if broadcast.status != BroadcastStatus.QUEUED:
             self._last.pop(broadcast.id, None)

@@ -18,6 +18,7 @@ from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, ExtBot
 from telegram.request import BaseRequest
 
 import handlers
+from bot.chats import ChatService
 from bot.context import AppState, BotApp, BotContext, PerChatUpdateProcessor, Services
 from bot.delivery import Delivery
 from bot.feeds import FeedFetcher
@@ -105,15 +106,16 @@ async def open_services(
     *,
     http_client: httpx.AsyncClient | None = None,
 ) -> Services:
-    """Open the database, load the matcher and build poller and delivery."""
+    """Open the database, load the matcher and build the chat service, poller and delivery."""
     db = await Database.open(settings.database_path)
     index = TopicIndex()
+    chats = ChatService(db, index, max_topics=settings.max_topics_per_chat)
     fetcher = FeedFetcher(
         client=http_client,
         timeout=settings.fetch_timeout_seconds,
         max_bytes=settings.max_feed_bytes,
     )
-    delivery = Delivery(bot, db, limiter, index, paid_broadcast=settings.allow_paid_broadcast)
+    delivery = Delivery(bot, db, limiter, chats, paid_broadcast=settings.allow_paid_broadcast)
     poller = Poller(
         db,
         fetcher,
@@ -122,8 +124,8 @@ async def open_services(
         interval=settings.poll_interval_seconds,
         on_queued=delivery.wake,
     )
-    services = Services(settings, db, index, fetcher, poller, delivery, limiter)
-    loaded = await services.topics.load_all()
+    services = Services(settings, db, index, fetcher, poller, delivery, limiter, chats)
+    loaded = await chats.load_all()
     log.info("database %s ready; %d subscriptions loaded", settings.database_path, loaded)
     return services
 

@@ -8,13 +8,13 @@ import time
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
+from bot.chats import ChatService
 from bot.feeds import FeedFetcher, parse_feed
 from bot.formatting import format_date, html_to_text
 from bot.matching import TopicIndex
 from bot.poller import Poller
 from bot.settings import Settings
 from bot.stats import collect_stats, render_stats
-from bot.topics import TopicService
 from storage.db import Database
 from storage.headlines import HeadlineRepo
 from storage.migrate import SchemaTooNewError
@@ -39,7 +39,7 @@ async def poll(settings: Settings) -> int:
     fetcher = FeedFetcher(timeout=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes)
     try:
         index = TopicIndex()
-        await TopicService(db, index, max_topics=settings.max_topics_per_chat).load_all()
+        await ChatService(db, index, max_topics=settings.max_topics_per_chat).load_all()
         poller = Poller(
             db, fetcher, index, urls=settings.feed_urls, interval=settings.poll_interval_seconds
         )

@@ -11,6 +11,7 @@ from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, CallbackContext, ExtBot
 
 from bot.announce import BroadcastReporter
+from bot.chats import ChatService
 from bot.delivery import Delivery
 from bot.feeds import FeedFetcher
 from bot.matching import TopicIndex
@@ -18,9 +19,7 @@ from bot.permissions import AdminCache
 from bot.poller import Poller
 from bot.ratelimit import SlidingWindowLimiter
 from bot.settings import Settings
-from bot.topics import TopicService
 from storage.broadcasts import BroadcastRepo
-from storage.chats import ChatRepo, SubscriptionRepo
 from storage.counters import CounterRepo
 from storage.db import Database
 from storage.feeds import FeedRepo
@@ -39,25 +38,18 @@ class Services:
     poller: Poller
     delivery: Delivery
     limiter: SlidingWindowLimiter
-    chats: ChatRepo = field(init=False)
-    subscriptions: SubscriptionRepo = field(init=False)
+    chats: ChatService  # every chat's life and topics, database and index together
     headlines: HeadlineRepo = field(init=False)
     feeds: FeedRepo = field(init=False)
     outbox: OutboxRepo = field(init=False)
     broadcasts: BroadcastRepo = field(init=False)
     counters: CounterRepo = field(init=False)
-    topics: TopicService = field(init=False)
     admins: AdminCache = field(init=False)
     reporter: BroadcastReporter = field(init=False)
     poll_task: asyncio.Task[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.topics = TopicService(
-            self.db, self.index, max_topics=self.settings.max_topics_per_chat
-        )
         self.admins = AdminCache()
-        self.chats = ChatRepo(self.db)
-        self.subscriptions = SubscriptionRepo(self.db)
         self.headlines = HeadlineRepo(self.db)
         self.feeds = FeedRepo(self.db)
         self.outbox = OutboxRepo(self.db)

@@ -5,24 +5,24 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from bot.chats import PAUSED
 from bot.formatting import escape, format_datetime
 from storage.chats import ChatRepo, SubscriptionRepo
 from storage.counters import CounterRepo
 from storage.db import Database
 from storage.feeds import FeedRepo
 from storage.headlines import HeadlineRepo
-from storage.models import FeedState
+from storage.models import ChatKind, FeedState
 from storage.outbox import OutboxRepo
 
 DAY = 86400.0
-PAUSED = "paused with /stop"
 
 
 @dataclass(frozen=True, slots=True)
 class Stats:
     """A snapshot of the bot's state."""
 
-    chats: dict[str, tuple[int, int]]
+    chats: dict[ChatKind, tuple[int, int]]
     subscriptions: int
     top_topics: list[tuple[str, int]]
     headlines: int
@@ -67,7 +67,7 @@ def _when(ts: float | None) -> str:
 def render_stats(stats: Stats) -> str:
     """The report as Telegram HTML."""
     lines = ["📊 <b>Headline Bot stats</b>", "", "<b>Chats</b> (active / inactive)"]
-    for kind in ("private", "group", "supergroup", "channel"):
+    for kind in ChatKind:
         active, inactive = stats.chats.get(kind, (0, 0))
         lines.append(f"• {kind}: {active} / {inactive}")
     lines.append(f"Blocked or removed: {stats.blocked_chats}")

@@ -58,7 +58,7 @@ async def cmd_broadcast(update: Update, context: BotContext) -> None:
         from_message_id=source.message_id if source is not None else None,
         now=time.time(),
     )
-    total = len(await services.chats.active_ids(audience))
+    total = await services.chats.audience_size(audience)
     log.info(
         "admin %s drafted broadcast %s to %s (%d chats)", user.id, broadcast.id, audience, total
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType
@@ -15,6 +14,8 @@ from handlers.common import register_chat
 
 log = logging.getLogger(__name__)
 
+BLOCKED = "blocked by the user"
+REMOVED = "bot removed"
 _PRESENT = {
     ChatMemberStatus.MEMBER,
     ChatMemberStatus.ADMINISTRATOR,
@@ -32,19 +33,15 @@ async def on_my_chat_member(update: Update, context: BotContext) -> None:
     present = change.new_chat_member.status in _PRESENT
     was_present = change.old_chat_member.status in _PRESENT
     services = context.services
+    await register_chat(update, context)
     if not present:
-        await register_chat(update, context)
-        reason = "blocked by the user" if chat.type == ChatType.PRIVATE else "bot removed"
-        await services.chats.deactivate(chat.id, reason=reason, now=time.time())
-        log.info("chat %s: %s", chat.id, reason)
+        reason = BLOCKED if chat.type == ChatType.PRIVATE else REMOVED
+        dropped = await services.chats.deactivate(chat.id, reason=reason)
+        log.info("chat %s: %s; %d unsent dropped", chat.id, reason, dropped)
         return
     if chat.type == ChatType.PRIVATE:
-        await register_chat(update, context)  # unblocked: /start resumes pushes
-        return
-    before = await services.chats.get(chat.id)
-    await register_chat(update, context, activate=True)
-    if before is not None and not before.active:
-        await services.topics.load_chat(chat.id)
+        return  # unblocked: /start resumes pushes
+    await services.chats.resume(chat.id)
     if was_present:
         return
     log.info("chat %s (%s): bot added by %s", chat.id, chat.type, change.from_user.id)
@@ -72,9 +69,5 @@ async def on_migrate(update: Update, context: BotContext) -> None:
         old, new = message.migrate_from_chat_id, message.chat.id
     else:
         return
-    services = context.services
-    if await services.chats.get(old) is None:
-        return
-    await services.chats.migrate(old, new, now=time.time())
-    services.index.move_chat(old, new)
+    await context.services.chats.migrate(old, new)
     log.info("chat %s migrated to %s", old, new)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram import Chat as TelegramChat
+from telegram import ChatFullInfo, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatType
 
 from bot.context import BotContext
-from storage.models import Chat
+from storage.models import Chat, ChatKind
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -38,23 +38,27 @@ def thread_of(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
-async def register_chat(
-    update: Update, context: BotContext, *, activate: bool | None = None
-) -> Chat:
+def chat_kind(chat_type: str) -> ChatKind:
+    """The kind of chat Telegram's type names (a 'sender' chat is the user's own)."""
+    return ChatKind.PRIVATE if chat_type == ChatType.SENDER else ChatKind(chat_type)
+
+
+async def remember_chat(context: BotContext, chat: TelegramChat | ChatFullInfo) -> Chat:
+    """Record a Telegram chat with the chat service (creating it on first contact)."""
+    return await context.services.chats.register(
+        chat.id,
+        kind=chat_kind(chat.type),
+        title=chat.title or chat.full_name,
+        username=chat.username,
+        is_forum=bool(chat.is_forum),
+    )
+
+
+async def register_chat(update: Update, context: BotContext) -> Chat:
     """Record the chat of this update (creating it on first contact)."""
     chat = update.effective_chat
     assert chat is not None
-    kind = chat.type if chat.type != ChatType.SENDER else ChatType.PRIVATE
-    title = chat.title or chat.full_name
-    return await context.services.chats.upsert(
-        chat.id,
-        kind=str(kind),
-        title=title,
-        username=chat.username,
-        is_forum=bool(chat.is_forum),
-        now=time.time(),
-        activate=activate,
-    )
+    return await remember_chat(context, chat)
 
 
 async def reply(

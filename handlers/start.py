@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 
 from bot.context import BotContext
 from bot.formatting import escape
 from bot.matching import normalize_topic, suggest_topics
-from bot.stats import PAUSED
 from handlers.common import register_chat, reply, split_command
 
 HELP = """<b>Headline Bot</b> follows the news digest for you.
@@ -60,11 +57,9 @@ def suggestion_keyboard(texts: list[str]) -> InlineKeyboardMarkup | None:
 async def cmd_start(update: Update, context: BotContext) -> None:
     """Register (or resume) the chat and show how to subscribe."""
     services = context.services
-    before = await services.chats.get(update.effective_chat.id) if update.effective_chat else None
-    chat = await register_chat(update, context, activate=True)
-    if before is not None and not before.active:
-        await services.topics.load_chat(chat.id)
-    topics = [s.topic for s in await services.topics.list(chat.id)]
+    chat = await register_chat(update, context)
+    await services.chats.resume(chat.id)
+    topics = [s.topic for s in await services.chats.list_topics(chat.id)]
     if topics:
         shown = ", ".join(escape(t) for t in topics[:20])
         more = f" and {len(topics) - 20} more" if len(topics) > 20 else ""
@@ -106,11 +101,13 @@ async def cmd_help(update: Update, context: BotContext) -> None:
 async def cmd_stop(update: Update, context: BotContext) -> None:
     """Pause pushes; topics are kept."""
     chat = await register_chat(update, context)
-    await context.services.chats.deactivate(chat.id, reason=PAUSED, now=time.time())
-    await reply(
-        update,
-        "⏸ Pushes paused. Your topics are kept; /start resumes. /latest and /search still work.",
-    )
+    if await context.services.chats.pause(chat.id):
+        text = (
+            "⏸ Pushes paused. Your topics are kept; /start resumes. /latest and /search still work."
+        )
+    else:
+        text = "Pushes were already paused. /start resumes them."
+    await reply(update, text)
 
 
 async def cmd_unknown(update: Update, context: BotContext) -> None:

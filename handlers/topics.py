@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import time
 
 from telegram import ChatFullInfo, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
 
+from bot.chats import TopicChange
 from bot.context import BotContext
 from bot.formatting import escape
-from bot.topics import TopicChange, display_topic
-from handlers.common import command_args, register_chat, reply, thread_of
+from bot.topics import display_topic
+from handlers.common import command_args, register_chat, remember_chat, reply, thread_of
+from storage.models import ChatKind
 
 USAGE = (
     "Usage: <code>/topic add bolivia, south africa</code> · "
@@ -54,7 +55,7 @@ async def topics_listing(
     context: BotContext, chat_id: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """The chat's topics, each with a remove button."""
-    subs = await context.services.topics.list(chat_id)
+    subs = await context.services.chats.list_topics(chat_id)
     if not subs:
         return "You follow no topics yet. " + USAGE, None
     lines = [f"📌 <b>Topics ({len(subs)})</b> — tap one to remove it:"]
@@ -95,15 +96,8 @@ async def _channel_target(update: Update, context: BotContext, name: str) -> Cha
     if not bot_ok:
         await reply(update, f"Make me an admin of {escape(name)} first, so I can post there.")
         return None
-    await context.services.chats.upsert(
-        target.id,
-        kind=str(target.type),
-        title=target.title,
-        username=target.username,
-        is_forum=bool(target.is_forum),
-        now=time.time(),
-        activate=True,
-    )
+    await remember_chat(context, target)
+    await context.services.chats.resume(target.id)
     return target
 
 
@@ -118,7 +112,7 @@ async def cmd_topic(update: Update, context: BotContext) -> None:
     chat = await register_chat(update, context)
     chat_id = chat.id
     where = ""
-    if words and words[0].startswith("@") and chat.kind == ChatType.PRIVATE:
+    if words and words[0].startswith("@") and chat.kind == ChatKind.PRIVATE:
         target = await _channel_target(update, context, words[0])
         if target is None:
             return
@@ -139,20 +133,20 @@ async def cmd_topic(update: Update, context: BotContext) -> None:
         await reply(update, NOT_ADMIN)
         return
     if verb == "clear":
-        count = await services.topics.clear(chat_id)
+        count = await services.chats.clear_topics(chat_id)
         await reply(update, f"🗑 Removed {count} topic(s){where}.")
         return
     if not rest.strip():
         await reply(update, USAGE)
         return
     if verb == "add":
-        change = await services.topics.add(chat_id, rest, thread_id=thread_of(message))
-        text = describe_change(change, verb="Following", max_topics=services.topics.max_topics)
+        change = await services.chats.add_topics(chat_id, rest, thread_id=thread_of(message))
+        text = describe_change(change, verb="Following", max_topics=services.chats.max_topics)
         if change.done and not chat.active and not where:
             text += "\nPushes are paused here; /start resumes them."
     else:
-        change = await services.topics.remove(chat_id, rest)
-        text = describe_change(change, verb="Removed", max_topics=services.topics.max_topics)
+        change = await services.chats.remove_topics(chat_id, rest)
+        text = describe_change(change, verb="Removed", max_topics=services.chats.max_topics)
     await reply(update, text + (where if change.done and where else ""))
 
 
@@ -173,14 +167,14 @@ async def on_topic_button(update: Update, context: BotContext) -> None:
     data = query.data
     if data.startswith("t+:"):
         await register_chat(update, context)  # a button may outlive what we knew of the chat
-        change = await services.topics.add(chat_id, data[3:], thread_id=None)
+        change = await services.chats.add_topics(chat_id, data[3:], thread_id=None)
         note = "Following " + data[3:] if change.done else "Already following " + data[3:]
         await query.answer(note[:200])
         return
-    subs = await services.topics.list(chat_id)
+    subs = await services.chats.list_topics(chat_id)
     topic = next((s.topic for s in subs if _topic_key(s.topic) == data), None)
     if topic is not None:
-        await services.topics.remove(chat_id, topic)
+        await services.chats.remove_topics(chat_id, topic)
     await query.answer(f"Removed {display_topic(topic)}"[:200] if topic else "Already removed")
     text, markup = await topics_listing(context, chat_id)
     if not message.is_accessible:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.ratelimit import Limits
+from storage.models import ChatKind
 from tests.e2e.harness import FEED, Harness, item, running_bot
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.telegram import FakeTelegram
@@ -193,9 +194,9 @@ async def test_broadcast_to_300_chats_and_10_groups_at_the_limit(
         chats = bot.services.chats
         readers, groups = range(10_001, 10_301), range(-20_010, -20_000)
         for chat_id in readers:
-            await chats.upsert(chat_id, kind="private", now=0, activate=True)
+            await chats.register(chat_id, kind=ChatKind.PRIVATE)
         for chat_id in groups:
-            await chats.upsert(chat_id, kind="group", now=0, activate=True)
+            await chats.register(chat_id, kind=ChatKind.GROUP)
         message_id, keys = await draft(bot, "/broadcast <b>To everyone</b>")
         assert "Send to 311 chats" in keys[0]["text"]
         await press(bot, ADMIN, message_id, keys[0]["callback_data"])
@@ -223,7 +224,7 @@ async def test_replies_and_pushes_are_not_starved_by_a_broadcast(
         await bot.say(reader, "/start")
         await bot.say(reader, "/topic add lithium")
         for chat_id in range(30_001, 30_301):
-            await bot.services.chats.upsert(chat_id, kind="private", now=0, activate=True)
+            await bot.services.chats.register(chat_id, kind=ChatKind.PRIVATE)
         message_id, keys = await draft(bot, "/broadcast A long announcement")
         await press(bot, ADMIN, message_id, keys[0]["callback_data"])
         await fake_tg.wait_for(lambda: len(fake_tg.calls_of("sendMessage")) > 60, 10)

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.chats import ChatService
 from bot.feeds import FeedFetcher
 from bot.matching import TopicIndex
 from bot.poller import FeedReport, Poller
-from bot.topics import TopicService
 from storage.chats import ChatRepo
 from storage.db import Database
 from storage.feeds import FeedRepo
@@ -103,7 +103,7 @@ async def poller_rig(feeds: FeedServer, db_path: Path, path: str = FEED) -> Asyn
     poller = Poller(db, fetcher, index, urls=[url], interval=INTERVAL, clock=clock)
     try:
         await ChatRepo(db).upsert(READER, kind="private", now=clock.now, activate=True)
-        await TopicService(db, index, max_topics=50).add(READER, "bolivia, lithium")
+        await ChatService(db, index, max_topics=50).add_topics(READER, "bolivia, lithium")
         feeds.set_feed(path, rss(BASE))
         (report,) = await poller.poll_all()
         assert report.baseline and report.new == len(BASE)

@@ -24,7 +24,7 @@ async def test_group_admin_changes_topics_member_is_refused(
         fake_tg.push_update(fake_tg.my_chat_member_update(GROUP, ADMIN, "left", "member"))
         refused = await bot.say(GROUP, "/topic add bolivia", from_user=MEMBER)
         assert "admins" in refused[-1].params["text"]
-        assert await bot.services.topics.list(GROUP) == []
+        assert await bot.services.chats.list_topics(GROUP) == []
         ok = await bot.say(GROUP, "/topic@headline_test_bot add bolivia", from_user=ADMIN)
         assert "Following" in ok[-1].params["text"]
         # anonymous admin: posts as the group itself
@@ -79,7 +79,7 @@ async def test_channel_posts_and_private_management(
         # from private, as an admin of the channel
         managed = await bot.say(OWNER, "/topic @newschan add venezuela")
         assert "Following" in managed[-1].params["text"]
-        topics = [s.topic for s in await bot.services.topics.list(CHANNEL)]
+        topics = [s.topic for s in await bot.services.chats.list_topics(CHANNEL)]
         assert topics == ["bolivia", "venezuela"]
         # someone who is not an admin there is refused
         stranger = 999
@@ -109,7 +109,7 @@ async def test_group_migration_keeps_topics_and_pending_pushes(
         await bot.poll()
         await bot.wait_sent(new_id, 1)
         assert "Bolivia Upgrade" in bot.texts(new_id)[-1]
-        topics = [s.topic for s in await bot.services.topics.list(new_id)]
+        topics = [s.topic for s in await bot.services.chats.list_topics(new_id)]
         assert topics == ["bolivia"]
         # the service message path is harmless afterwards
         fake_tg.push_update(fake_tg.migrate_update(GROUP, new_id, apply=False))
@@ -128,7 +128,7 @@ async def test_service_message_migration(
         await bot.say(-600, "/topic add venezuela", from_user=ADMIN)
         fake_tg.push_update(fake_tg.migrate_update(-600, new_id))
         await fake_tg.wait_for(lambda: bool(bot.services.index.topics_of(new_id)), 5)
-        assert [s.topic for s in await bot.services.topics.list(new_id)] == ["venezuela"]
+        assert [s.topic for s in await bot.services.chats.list_topics(new_id)] == ["venezuela"]
 
 
 async def test_blocked_reader_is_deactivated_and_others_still_served(
@@ -149,6 +149,36 @@ async def test_blocked_reader_is_deactivated_and_others_still_served(
         assert chat is not None and not chat.active
         backlog = await bot.services.outbox.backlog()
         assert backlog.get("total", 0) == 0
+
+
+async def test_a_reader_who_blocks_the_bot_leaves_routing_at_once(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """No restart and no failed send needed: the block itself takes the chat off the index."""
+    async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=BASE) as bot:
+        for reader in (411, 412):
+            await bot.say(reader, "/start")
+            await bot.say(reader, "/topic add bolivia")
+        assert 411 in bot.services.index
+        fake_tg.push_update(fake_tg.my_chat_member_update(411, 411, "member", "kicked"))
+        await fake_tg.wait_for(lambda: 411 not in bot.services.index, 5)
+        count = len(bot.texts(412))
+        bot.publish(item(14, "Bolivia Goes Quiet", "x"))
+        await bot.poll()
+        await bot.wait_sent(412, count + 1)
+        db = bot.services.db
+        assert await db.scalar("SELECT count(*) FROM outbox_pushes WHERE chat_id = 411") == 0
+        assert not any(c.chat_id == 411 and c.status == 403 for c in fake_tg.calls)
+        # unblocked, then /start: routed again from the next headline on
+        fake_tg.push_update(fake_tg.my_chat_member_update(411, 411, "kicked", "member"))
+        resumed = await bot.say(411, "/start")
+        assert "bolivia" in resumed[-1].params["text"]
+        assert 411 in bot.services.index
+        count = len(bot.texts(411))
+        bot.publish(item(15, "Bolivia Speaks Again", "x"))
+        await bot.poll()
+        await bot.wait_sent(411, count + 1)
+        assert "Bolivia Speaks Again" in bot.texts(411)[-1]
 
 
 async def test_429_for_one_chat_waits_and_does_not_stall_others(
