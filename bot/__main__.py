@@ -79,6 +79,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="poll this feed (URL or file path) instead of the sample; may be repeated",
     )
+    backup = sub.add_parser(
+        "backup",
+        help="copy the database while the bot runs",
+        description="Write a consistent copy of DATABASE_PATH to PATH while the bot keeps "
+        "running (SQLite's online backup), check it with PRAGMA integrity_check and print "
+        "its size and counts. PATH is replaced if it exists. Exit 1 on failure.",
+    )
+    backup.add_argument("path", metavar="PATH", help="the backup file to write")
+    restore = sub.add_parser(
+        "restore",
+        help="replace the database from a backup (the bot stopped)",
+        description="Check the backup at PATH, then replace DATABASE_PATH with it "
+        "atomically; the replaced database is kept as DATABASE_PATH.pre-restore. Refuses "
+        "(exit 1) while a bot runs on the database.",
+    )
+    restore.add_argument("path", metavar="PATH", help="a file written by `backup`")
     return parser
 
 
@@ -109,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(settings)
     if command == "console":
         return _console(args, settings, secrets)
+    if command in ("backup", "restore"):
+        from bot.backup import run_backup, run_restore
+
+        return (run_backup if command == "backup" else run_restore)(settings, args.path)
     from bot import cli
 
     if command == "poll":
