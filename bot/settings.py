@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -46,6 +47,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     fetch_timeout_seconds: float = Field(default=20.0, gt=0)
     max_feed_bytes: int = Field(default=10_000_000, ge=1024)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("feed_urls", mode="before")
     @classmethod
@@ -86,10 +89,21 @@ class Settings(BaseSettings):
     @field_validator("webhook_url")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
-        if value in (None, ""):
+        if value is None or not value.strip():
             return None
-        if not value.startswith("https://") and not value.startswith("http://"):
-            raise ValueError("must be an https:// URL")
+        value = value.strip()
+        # Telegram posts updates over https only: an http:// URL would start the listener
+        # and then fail at setWebhook.
+        parts = urlsplit(value)
+        if parts.scheme.lower() != "https" or not parts.hostname:
+            raise ValueError("must be an https:// URL (Telegram sends updates only over https)")
+        return value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_port(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # empty: no status server
         return value
 
     @property

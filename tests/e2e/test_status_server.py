@@ -1,4 +1,7 @@
-"""The status server over real HTTP: /healthz decides 200 or 503, /metrics is scrapeable."""
+"""The status server over real HTTP: /healthz decides 200 or 503, /metrics is scrapeable.
+
+Also the operations settings: METRICS_PORT, METRICS_HOST, and WEBHOOK_URL's https check.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import Metrics
+from bot.settings import SettingsError, load_settings
 from bot.status_server import (
     BotHealthProvider,
     FailingFeed,
@@ -25,6 +29,7 @@ from bot.status_server import (
     database_write_error,
 )
 from storage.db import Database
+from tests.e2e.test_process import SAMPLE, clean_env, run
 
 INTERVAL = 60.0
 
@@ -211,3 +216,42 @@ async def test_liveness_records_times() -> None:
     liveness.api_answered(at=1005)
     assert liveness.last_poll_at == 1010 and liveness.last_api_answer_at == 1005
     await asyncio.sleep(0)
+
+
+def test_metrics_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("METRICS_PORT", raising=False)
+    monkeypatch.delenv("METRICS_HOST", raising=False)
+    settings = load_settings(_env_file=None)
+    assert settings.metrics_port is None and settings.metrics_host == "127.0.0.1"
+    monkeypatch.setenv("METRICS_PORT", "")  # as config.example.env leaves it: off
+    assert load_settings(_env_file=None).metrics_port is None
+    monkeypatch.setenv("METRICS_PORT", "9464")
+    monkeypatch.setenv("METRICS_HOST", "0.0.0.0")
+    settings = load_settings(_env_file=None)
+    assert (settings.metrics_port, settings.metrics_host) == (9464, "0.0.0.0")
+    monkeypatch.setenv("METRICS_PORT", "70000")
+    with pytest.raises(SettingsError, match="METRICS_PORT"):
+        load_settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://bot.example.org/hook", "bot.example.org/hook", "https://", "ftp://x.org/"]
+)
+def test_webhook_url_must_be_https(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("WEBHOOK_URL", url)
+    with pytest.raises(SettingsError, match="WEBHOOK_URL: must be an https:// URL"):
+        load_settings(_env_file=None)
+
+
+async def test_http_webhook_url_stops_the_program_with_code_2(tmp_path: Path) -> None:
+    env = clean_env(
+        BOT_TOKEN="123:abc",
+        FEED_URLS=str(SAMPLE),
+        DATABASE_PATH=str(tmp_path / "w.sqlite3"),
+        WEBHOOK_URL="http://bot.example.org/hook",
+    )
+    code, out = await run(env=env, cwd=tmp_path)
+    assert code == 2 and "WEBHOOK_URL" in out and "https" in out and "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1
+    assert "123:abc" not in out
+    assert not (tmp_path / "w.sqlite3").exists()
