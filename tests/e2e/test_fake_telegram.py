@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import html
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -158,6 +159,19 @@ async def test_get_me_over_post_and_get(fake: FakeTelegram, http: httpx.AsyncCli
     assert [c.method for c in fake.calls] == ["getMe", "getMe"]
 
 
+async def test_listens_on_a_port_chosen_in_advance(http: httpx.AsyncClient) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fake = FakeTelegram(port=port)
+    with pytest.raises(httpx.ConnectError):
+        await http.post(f"http://127.0.0.1:{port}/bot{DEFAULT_TOKEN}/getMe")
+    async with fake:
+        assert fake.port == port
+        resp = await http.post(f"http://127.0.0.1:{port}/bot{DEFAULT_TOKEN}/getMe")
+        assert resp.json()["ok"] is True
+
+
 async def test_bad_and_revoked_tokens_are_unauthorized(
     fake: FakeTelegram, http: httpx.AsyncClient
 ) -> None:
@@ -177,6 +191,17 @@ async def test_unknown_method_is_404_and_a_violation(
     assert (status, body["description"]) == (404, "Not Found")
     assert caught == ["sendNothing: unknown method"]
     assert fake.violations == []
+
+
+async def test_unmodelled_method_is_a_violation_unless_scripted(
+    fake: FakeTelegram, http: httpx.AsyncClient
+) -> None:
+    with fake.expect_violation() as caught:
+        status, _ = await call(http, fake, "leaveChat", chat_id=GROUP)
+    assert status == 500
+    assert caught == ["leaveChat: not modelled by the fake (a test may script it with respond())"]
+    fake.respond("leaveChat", True)
+    assert await call(http, fake, "leaveChat", chat_id=GROUP) == (200, {"ok": True, "result": True})
 
 
 async def test_method_names_ignore_case(fake: FakeTelegram, http: httpx.AsyncClient) -> None:
