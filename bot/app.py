@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from bot.matching import TopicIndex
 from bot.poller import Poller
 from bot.ratelimit import Limits, SlidingWindowLimiter
 from bot.settings import Settings
+from bot.startup import until_up
 from bot.telegram_http import AiohttpRequest
 from storage.db import Database
 
@@ -135,14 +137,27 @@ async def _post_init(app: BotApp) -> None:
     assert state.settings is not None
     assert state.limiter is not None
     settings = state.settings
-    services = await open_services(settings, app.bot, state.limiter, http_client=state.http_client)
+    # Opened in a task of its own, shielded: a stop signal during start-up cancels post_init,
+    # and a database left half-open (its worker thread running) keeps the process alive.
+    opening = asyncio.ensure_future(
+        open_services(settings, app.bot, state.limiter, http_client=state.http_client)
+    )
+    try:
+        services = await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        await asyncio.wait([opening])  # unlike awaiting the task, never cancels it
+        app.bot_data.services = opening.result()  # for post_shutdown to close
+        raise
     app.bot_data.services = services
     await register_commands(app, settings)
     services.delivery.start()
     assert app.job_queue is not None, "python-telegram-bot needs its job-queue extra"
     # The first poll at start-up is a one-off job: a repeating job whose first run is due
-    # before the scheduler starts is skipped by APScheduler until the next interval.
-    app.job_queue.run_once(poll_job, when=0, name="first-poll")
+    # before the scheduler starts is skipped by APScheduler until the next interval. It runs
+    # however late the scheduler starts (a Bot API waited for at start-up delays it).
+    app.job_queue.run_once(
+        poll_job, when=0, name="first-poll", job_kwargs={"misfire_grace_time": None}
+    )
     app.job_queue.run_repeating(
         poll_job,
         interval=settings.poll_interval_seconds,
@@ -162,13 +177,22 @@ async def _post_init(app: BotApp) -> None:
 
 
 async def register_commands(app: BotApp, settings: Settings) -> None:
-    """Show user commands to everyone and admin commands only in admins' private chats."""
-    await app.bot.set_my_commands(USER_COMMANDS, scope=BotCommandScopeDefault())
+    """Show user commands to everyone and admin commands only in admins' private chats.
+
+    Runs at start-up, so a Bot API out of reach is waited for (bot/startup.py).
+    """
+    await until_up(
+        lambda: app.bot.set_my_commands(USER_COMMANDS, scope=BotCommandScopeDefault()),
+        "setMyCommands",
+    )
     for admin_id in settings.admin_ids:
+        admin_menu = functools.partial(
+            app.bot.set_my_commands,
+            USER_COMMANDS + ADMIN_COMMANDS,
+            scope=BotCommandScopeChat(admin_id),
+        )
         try:
-            await app.bot.set_my_commands(
-                USER_COMMANDS + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin_id)
-            )
+            await until_up(admin_menu, "setMyCommands")
         except TelegramError as exc:  # the admin has not started the bot yet
             log.info("admin %s: command menu not set (%s)", admin_id, exc)
 
