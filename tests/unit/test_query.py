@@ -551,14 +551,21 @@ def test_fts_agrees_with_matches(headlines: list[Headline], data: st.DataObject)
 
 # --- properties: never raise, always a refusal or a valid expression ---------------------------
 
-_EMPTY = _table([])
+
+@pytest.fixture(scope="module")
+def empty() -> Iterator[sqlite3.Connection]:
+    """An empty table, shared by the examples of a property: MATCH still checks the syntax."""
+    conn = _table([])
+    yield conn
+    conn.close()
+
 
 _grammar = st.text(alphabet=" +-–\"“”«»*,:()^'&abcéAB1日\ue000\u0301\n\t", max_size=40)
 
 
 @settings(max_examples=500)
 @given(st.one_of(st.text(), _grammar, _texts()))
-def test_parse_topic_never_raises(text: str) -> None:
+def test_parse_topic_never_raises(empty: sqlite3.Connection, text: str) -> None:
     parsed = parse_topic(text)
     if isinstance(parsed, Refusal):
         assert parsed.message
@@ -569,18 +576,18 @@ def test_parse_topic_never_raises(text: str) -> None:
     assert isinstance(again, Topic)
     assert again.key == parsed.key
     assert (again.mute, again.parts, again.excluded) == (parsed.mute, parsed.parts, parsed.excluded)
-    _found(_EMPTY, topic_to_fts(parsed))
-    _found(_EMPTY, topic_to_fts(parsed, ["en"]))
+    _found(empty, topic_to_fts(parsed))
+    _found(empty, topic_to_fts(parsed, ["en"]))
 
 
 @settings(max_examples=500)
 @given(st.one_of(st.text(), _grammar, _texts()), st.integers(min_value=1, max_value=300))
-def test_parse_search_never_raises(text: str, max_chars: int) -> None:
+def test_parse_search_never_raises(empty: sqlite3.Connection, text: str, max_chars: int) -> None:
     parsed = parse_search(text, max_chars=max_chars)
     if isinstance(parsed, Refusal):
         assert parsed.message
         return
-    _found(_EMPTY, parsed.fts)
+    _found(empty, parsed.fts)
     # What was used, searched again, is the same search.
     again = parse_search(parsed.used, max_chars=10_000)
     assert isinstance(again, SearchQuery)
