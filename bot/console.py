@@ -14,13 +14,14 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from email.utils import formatdate
 from importlib import resources
 from pathlib import Path
@@ -450,25 +451,32 @@ class LineReader:
         return await future
 
 
-@contextlib.contextmanager
-def terminal_restored(stream: IO[str]) -> Iterator[None]:
-    """Put the terminal's modes back on the way out, even when a line was being edited."""
-    try:
-        import termios  # POSIX only
-    except ImportError:
-        yield
-        return
-    try:
-        fd = stream.fileno()
-        saved = termios.tcgetattr(fd)
-    except (termios.error, OSError, ValueError):  # not a terminal
-        yield
-        return
-    try:
-        yield
-    finally:
-        with contextlib.suppress(termios.error, OSError):
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+class TerminalModes:
+    """The terminal's modes at the start, to put back on the way out: readline changes them
+    while a line is edited, and Ctrl-C may leave in the middle of one."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._saved: Callable[[], None] | None = None
+        try:
+            import termios  # POSIX only
+        except ImportError:
+            return
+        try:
+            fd = stream.fileno()
+            saved = termios.tcgetattr(fd)
+        except (termios.error, OSError, ValueError):  # not a terminal
+            return
+
+        def put_back() -> None:
+            with contextlib.suppress(termios.error, OSError):
+                termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+        self._saved = put_back
+
+    def restore(self) -> None:
+        """Put the saved modes back (nothing when there was no terminal)."""
+        if self._saved is not None:
+            self._saved()
 
 
 async def settle(app: BotApp, world: ConsoleWorld, services: Services, limit: float = 30.0) -> None:
@@ -503,10 +511,17 @@ async def run_console(
     """
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
+    modes = TerminalModes(sys.stdin)
     interrupted = False
 
     def on_interrupt() -> None:
         nonlocal interrupted
+        if interrupted:
+            # a second Ctrl-C while stopping: leave now (the database thread would keep
+            # the process alive if its stop were cut short)
+            modes.restore()
+            print(flush=True)
+            os._exit(EXIT_INTERRUPTED)
         interrupted = True
         if main is not None:
             main.cancel()
@@ -517,8 +532,7 @@ async def run_console(
         log.debug("Ctrl-C falls back to KeyboardInterrupt")
     reader = LineReader(sys.stdin, interactive=sys.stdin.isatty())
     try:
-        with terminal_restored(sys.stdin):
-            return await _session(settings, reader, admin=admin, database=database, feeds=feeds)
+        return await _session(settings, reader, admin=admin, database=database, feeds=feeds)
     except asyncio.CancelledError:
         if not interrupted:
             raise
@@ -527,6 +541,7 @@ async def run_console(
         print(flush=True)
         return EXIT_INTERRUPTED
     finally:
+        modes.restore()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
 

@@ -139,13 +139,21 @@ async def test_ctrl_c_at_the_prompt_leaves_at_once(tmp_path: Path) -> None:
         term.type(CTRL_C)
         assert await term.exit_code(within=10) == 130
         assert time.monotonic() - started < 5
+        lflag = termios.tcgetattr(term.master)[3]
+        assert lflag & termios.ECHO and lflag & termios.ICANON, "the terminal echoes again"
     assert "Traceback" not in term.screen
     assert "KeyboardInterrupt" not in term.screen
 
 
-async def test_ctrl_c_during_a_poll_leaves_at_once(
-    tmp_path: Path, feed_server: FeedServer
-) -> None:
+async def test_ctrl_c_twice_leaves_too(tmp_path: Path) -> None:
+    async with console(tmp_path) as term:
+        term.type(b"/latest 20\r")
+        term.type(CTRL_C + CTRL_C)
+        assert await term.exit_code(within=10) == 130
+    assert "Traceback" not in term.screen
+
+
+async def test_ctrl_c_during_a_poll_leaves_at_once(tmp_path: Path, feed_server: FeedServer) -> None:
     feed_server.set_feed("/slow.xml", rss([item(1, "Lithium prices")]))
     async with console(tmp_path, "--feed", feed_server.url("/slow.xml")) as term:
         assert "Lithium" not in term.screen  # the first poll is stored, not pushed
@@ -219,9 +227,7 @@ async def test_a_dot_env_for_the_real_bot_is_not_used(
         assert noise not in term.screen
 
 
-async def test_database_and_feed_options_are_used(
-    tmp_path: Path, feed_server: FeedServer
-) -> None:
+async def test_database_and_feed_options_are_used(tmp_path: Path, feed_server: FeedServer) -> None:
     feed_server.set_feed("/mine.xml", rss([item(1, "Copper strike ends")]))
     database = tmp_path / "mine.sqlite3"
     args = ("--database", str(database), "--feed", feed_server.url("/mine.xml"))
