@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from bot.status_server import (
     database_write_error,
 )
 from storage.db import Database
-from tests.e2e.test_process import SAMPLE, clean_env, run
+from tests.e2e.test_process import ROOT, SAMPLE, clean_env, run
 
 INTERVAL = 60.0
 
@@ -255,3 +256,32 @@ async def test_http_webhook_url_stops_the_program_with_code_2(tmp_path: Path) ->
     assert len(out.strip().splitlines()) == 1
     assert "123:abc" not in out
     assert not (tmp_path / "w.sqlite3").exists()
+
+
+async def healthcheck(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run deploy/healthcheck.py as the systemd units do; return its code and output."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "deploy" / "healthcheck.py"),
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_deploy_healthcheck_script() -> None:
+    provider = FakeProvider()
+    async with StatusServer(provider, None, interval=INTERVAL, port=0) as server:
+        env = clean_env(METRICS_PORT=str(server.port), METRICS_HOST="0.0.0.0")
+        assert await healthcheck(env=env) == (0, "")
+        provider.change(database_writable=False, database_error="disk I/O error")
+        code, out = await healthcheck("--attempts", "2", "--delay", "0.1", env=env)
+        assert code == 1 and "503 database not writable: disk I/O error" in out
+    code, out = await healthcheck(env=clean_env(METRICS_PORT=""))
+    assert code == 0 and "METRICS_PORT is not set" in out
+    code, out = await healthcheck("--url", server.url + "/healthz", env=clean_env())
+    assert code == 1 and "no answer" in out  # the server has stopped
