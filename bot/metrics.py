@@ -29,10 +29,9 @@ MESSAGE_KINDS: tuple[MessageKind, ...] = ("reply", "push", "digest", "broadcast"
 # What the poller reports for one feed; "not modified" is written not_modified here.
 FETCH_OUTCOMES = ("new", "unchanged", "not_modified", "error")
 
-# Error classes, in the order they are tested (see api_error_class).
+# The api_errors classes shown from the start (a 429 is a flood wait, counted apart).
 API_ERROR_CLASSES = (
     "chat_migrated",
-    "retry_after",
     "invalid_token",
     "forbidden",
     "conflict",
@@ -153,6 +152,14 @@ class Metrics:
     def api_error(self, cls: str) -> None:
         """Count one failed Bot API call of class `cls` (see `api_error_class`)."""
         self._errors.labels(cls).inc()
+
+    def failed(self, exc: BaseException) -> None:
+        """Count one failed Bot API call: a 429 as a flood wait, anything else by its class."""
+        cls = api_error_class(exc)
+        if cls == "retry_after":
+            self.flood_wait()
+        else:
+            self.api_error(cls)
 
     def fetched(self, outcome: str) -> None:
         """Count one feed fetch by its outcome (`not modified` is counted as not_modified)."""

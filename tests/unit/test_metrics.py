@@ -162,6 +162,18 @@ def test_api_error_class(make: Callable[[], BaseException], cls: str) -> None:
     assert api_error_class(make()) == cls
 
 
+def test_failed_counts_a_429_as_a_flood_wait_only() -> None:
+    metrics = Metrics()
+    metrics.failed(RetryAfter(timedelta(seconds=5)))
+    metrics.failed(Forbidden("Forbidden: user is deactivated"))
+    metrics.failed(TimedOut())
+    got = samples(metrics)
+    assert got[("headline_bot_flood_waits_total", ())] == 1
+    assert got[("headline_bot_api_errors_total", (("class", "forbidden"),))] == 1
+    assert got[("headline_bot_api_errors_total", (("class", "timed_out"),))] == 1
+    assert ("headline_bot_api_errors_total", (("class", "retry_after"),)) not in got
+
+
 def snap(**changes: object) -> HealthSnapshot:
     """A healthy bot, started an hour ago, with `changes`."""
     values: dict[str, object] = {
