@@ -53,7 +53,7 @@ async def on_error(update: object, context: BotContext) -> None:
     elif isinstance(exc, TelegramError):
         log.warning("chat %s: Bot API error: %s", chat_id, exc)
     elif not isinstance(update, Update):
-        log.error("job failed", exc_info=exc)
+        log.error("unhandled error outside any update (a job?)", exc_info=exc)
     else:
         log.error("update %s in chat %s failed", update.update_id, chat_id, exc_info=exc)
         await apologise(update)
