@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -35,6 +36,7 @@ from bot.app import build_application, running
 from bot.context import BotApp, Services
 from bot.formatting import html_to_console
 from bot.lock import AlreadyRunningError, acquire_lock
+from bot.logs import ConsoleLogHandler
 from bot.ratelimit import Limits
 from bot.settings import Settings
 
@@ -416,14 +418,34 @@ class LineReader:
     def __init__(self, stream: IO[str], *, interactive: bool) -> None:
         self.stream = stream
         self.interactive = interactive
-        self.editing = False
+        self.prompt: str | None = None  # while a person is typing a line at the terminal
+        self._readline: Any = None
         if interactive:
             try:
-                import readline  # noqa: F401 (importing it gives input() editing)
+                import readline  # importing it gives input() line editing and history
             except ImportError:  # e.g. Windows
                 pass
             else:
-                self.editing = True
+                self._readline = readline
+
+    @property
+    def editing(self) -> bool:
+        """Whether lines are edited with readline (arrow keys, history)."""
+        return self._readline is not None
+
+    def show(self, text: str, *, stream: IO[str] | None = None) -> None:
+        """Print `text` on lines of its own; a line being typed is redrawn below it."""
+        out = stream or sys.stdout
+        prompt = self.prompt
+        if prompt is None:
+            print(text, file=out, flush=True)
+            return
+        typed = self._readline.get_line_buffer() if self._readline is not None else ""
+        sys.stdout.write("\r\x1b[K")  # back to the start of the prompt's line, cleared
+        sys.stdout.flush()
+        print(text, file=out, flush=True)
+        sys.stdout.write(prompt + typed)
+        sys.stdout.flush()
 
     async def read(self, prompt: str) -> str | None:
         """The next line without its newline, or None at the end of input."""
@@ -431,6 +453,7 @@ class LineReader:
         future: asyncio.Future[str | None] = loop.create_future()
 
         def deliver(line: str | None) -> None:
+            self.prompt = None
             if not future.done():
                 future.set_result(line)
 
@@ -447,6 +470,8 @@ class LineReader:
             with contextlib.suppress(RuntimeError):  # the loop is gone: the console left
                 loop.call_soon_threadsafe(deliver, line)
 
+        if self.interactive:
+            self.prompt = prompt
         threading.Thread(target=work, name="console-input", daemon=True).start()
         return await future
 
@@ -531,6 +556,10 @@ async def run_console(
     except (NotImplementedError, RuntimeError):  # no signal handlers here: KeyboardInterrupt
         log.debug("Ctrl-C falls back to KeyboardInterrupt")
     reader = LineReader(sys.stdin, interactive=sys.stdin.isatty())
+    log_handlers = [h for h in logging.getLogger().handlers if isinstance(h, ConsoleLogHandler)]
+    writers = [handler.write for handler in log_handlers]
+    for handler in log_handlers:
+        handler.write = functools.partial(reader.show, stream=sys.stderr)
     try:
         return await _session(settings, reader, admin=admin, database=database, feeds=feeds)
     except asyncio.CancelledError:
@@ -541,6 +570,8 @@ async def run_console(
         print(flush=True)
         return EXIT_INTERRUPTED
     finally:
+        for handler, write in zip(log_handlers, writers, strict=True):
+            handler.write = write
         modes.restore()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
@@ -554,9 +585,7 @@ async def _session(
     database: Path | None,
     feeds: Sequence[str],
 ) -> int:
-    def show(text: str) -> None:
-        print(text, flush=True)
-
+    show = reader.show
     with tempfile.TemporaryDirectory(prefix="headline-console-") as tmp:
         if feeds:
             feed = ConsoleFeed(Path(tmp) / "console_feed.xml")

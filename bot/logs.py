@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "hpack", "aiohttp.access", "aiosqlite")
 
@@ -64,12 +64,31 @@ class ConsoleFormatter(RedactingFormatter):
         return self._redact(text)
 
 
+class ConsoleLogHandler(logging.Handler):
+    """Hands each formatted record to `write`: stderr, until the console takes it over to
+    keep a line being typed intact."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.setFormatter(ConsoleFormatter(secrets))
+        self.write: Callable[[str], None] = _to_stderr
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one formatted record."""
+        try:
+            self.write(self.format(record))
+        except Exception:  # logging must never raise; handleError reports it
+            self.handleError(record)
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def configure_console_logging(level: str = "WARNING", *, secrets: Iterable[str] = ()) -> None:
     """Log to stderr for the console: WARNING and above only, so the chat stays readable."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(ConsoleFormatter(secrets))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [ConsoleLogHandler(secrets)]
     root.setLevel(max(logging.WARNING, logging.getLevelName(level)))
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)

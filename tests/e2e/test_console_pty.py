@@ -261,3 +261,21 @@ async def test_topics_for_a_channel(tmp_path: Path) -> None:
         assert await term.exit_code(within=10) == 0
     assert "Traceback" not in term.screen
     assert "[error]" not in term.screen
+
+
+async def test_what_arrives_while_a_line_is_typed_goes_above_it(tmp_path: Path) -> None:
+    async with console(tmp_path, "--admin") as term:
+        await term.line(b"/start")
+        await term.line(b"/broadcast all Hello everyone")
+        await term.line(b"1")  # Send: the progress report is edited once a second
+        term.type(b"/lat")
+        await term.expect(b"Broadcast finished")
+        shown = bytes(term.output)
+        at = shown.index("✏️ ✅ **Broadcast finished".encode())
+        assert shown[:at].endswith((b"\r\n", b"\r\x1b[K")), "the report starts a line"
+        if shown[:at].endswith(b"\x1b[K"):
+            await term.expect(b"> /lat", since=at)  # the typed line, redrawn below
+        reply = await term.line(b"est 1")
+        assert "1. " in reply, "the line typed before the report still reads /latest 1"
+        term.type(CTRL_D)
+        assert await term.exit_code(within=10) == 0
