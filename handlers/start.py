@@ -8,7 +8,7 @@ from telegram.constants import ChatType
 from bot.context import BotContext
 from bot.formatting import escape
 from bot.matching import normalize_topic, suggest_topics
-from handlers.common import register_chat, reply, split_command
+from handlers.common import register_chat, reply
 
 HELP = """<b>Headline Bot</b> follows the news digest for you.
 
@@ -109,18 +109,3 @@ async def cmd_stop(update: Update, context: BotContext) -> None:
         text = "Pushes were already paused. /start resumes them."
     await reply(update, text)
 
-
-async def cmd_unknown(update: Update, context: BotContext) -> None:
-    """A command this bot does not know: a short hint (only when addressed to this bot)."""
-    message = update.effective_message
-    chat = update.effective_chat
-    if message is None or chat is None or not message.text:
-        return
-    head = message.text.split(maxsplit=1)[0]
-    addressed = (
-        "@" in head and head.split("@", 1)[1].lower() == (context.bot.username or "").lower()
-    )
-    if chat.type != ChatType.PRIVATE and not addressed:
-        return  # in groups, commands for other bots are none of our business
-    command, _ = split_command(message.text)
-    await reply(update, f"I don't know /{escape(command[:32])}. /help lists what I can do.")
