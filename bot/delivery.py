@@ -4,57 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dtm
 import logging
 import time
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from telegram.error import (
-    BadRequest,
-    ChatMigrated,
-    Forbidden,
-    InvalidToken,
-    NetworkError,
-    RetryAfter,
-    TelegramError,
-)
+from telegram import LinkPreviewOptions
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
-from telegram.request import RequestData
-from telegram.request._requestparameter import RequestParameter  # RequestData's item type
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.formatting import html_to_text, render_push
-from bot.matching import TopicIndex
 from bot.ratelimit import PRIORITY_BROADCAST, PRIORITY_PUSH, SlidingWindowLimiter
+from bot.send_policy import Action, Decision, backoff, decide
+from bot.telegram_http import AiohttpRequest, encode_form
 from storage.broadcasts import BroadcastRepo
-from storage.chats import ChatRepo
 from storage.counters import CounterRepo
 from storage.db import Database
 from storage.headlines import HeadlineRepo
 from storage.models import Broadcast, OutboxItem
 from storage.outbox import SHOWN_PER_PUSH, OutboxRepo
 
+if TYPE_CHECKING:
+    from bot.chats import ChatService
+
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 300.0
-
-
-def retry_after_seconds(exc: RetryAfter) -> float:
-    """The wait a 429 asks for, in seconds."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
-
-
-def is_markup_error(exc: BadRequest) -> bool:
-    """Telegram refused the message for its HTML."""
-    text = exc.message.lower()
-    return "can't parse entities" in text or "unsupported start tag" in text
+NO_PREVIEW = {"is_disabled": True}
+KEEP_ENCODED = 16  # broadcasts whose encoded body is kept (one is sent at a time, mostly)
 
 
 class Delivery:
@@ -70,7 +48,7 @@ class Delivery:
         bot: ExtBot[Any],
         db: Database,
         limiter: SlidingWindowLimiter,
-        index: TopicIndex,
+        chats: ChatService,
         *,
         paid_broadcast: bool = False,
         concurrency: int | None = None,
@@ -78,11 +56,10 @@ class Delivery:
         self.bot = bot
         self.db = db
         self.limiter = limiter
-        self.index = index
+        self.chats = chats
         self.paid_broadcast = paid_broadcast
         self.concurrency = concurrency or (32 if paid_broadcast else 1)
         self.outbox = OutboxRepo(db)
-        self.chats = ChatRepo(db)
         self.headlines = HeadlineRepo(db)
         self.broadcasts = BroadcastRepo(db)
         self.counters = CounterRepo(db)
@@ -102,6 +79,12 @@ class Delivery:
         self._sent: list[int] = []  # delivered rows not yet marked (parallel sends only)
         self._counts_flushed = time.monotonic()
         self._broadcast_cache: dict[int, tuple[float, Broadcast | None]] = {}
+        # A broadcast's form body but for the chat id, encoded once for all its chats.
+        self._encoded: dict[tuple[int, str], bytes] = {}
+        # The fast path needs our own request class; any other (the console's) gets the
+        # library's methods.
+        request = bot.request
+        self._form = request if isinstance(request, AiohttpRequest) else None
 
     def wake(self) -> None:
         """New rows were queued: look at the outbox now."""
@@ -231,51 +214,20 @@ class Delivery:
         self._wake.set()
 
     async def _deliver(self, chat_id: int, unit: Sequence[OutboxItem]) -> None:
-        ids = [item.id for item in unit]
         first = unit[0]
         try:
             if first.broadcast_id is not None:
                 messages = await self._send_broadcast(chat_id, first)
             else:
                 messages = await self._send_push(chat_id, unit)
-        except ChatMigrated as exc:
-            new_id = int(exc.new_chat_id)
-            log.info("chat %s moved to %s; its topics and queue follow", chat_id, new_id)
-            await self.outbox.defer(ids, not_before=0, error="chat migrated")
-            await self.chats.migrate(chat_id, new_id, now=time.time())
-            self.index.move_chat(chat_id, new_id)
-        except Forbidden as exc:
-            dropped = await self.chats.deactivate(chat_id, reason=exc.message, now=time.time())
-            self._count("blocked")
-            log.info(
-                "chat %s: %s; marked inactive, %d pending dropped", chat_id, exc.message, dropped
-            )
-        except RetryAfter as exc:
-            seconds = retry_after_seconds(exc)
-            self._held[chat_id] = time.time() + seconds
-            await self.outbox.defer(
-                ids, not_before=time.time() + seconds, error="429 flood control"
-            )
-            self._count("429")
-            log.warning("chat %s: 429, retrying in %.0f s (other chats go on)", chat_id, seconds)
-        except BadRequest as exc:
-            if "chat not found" in exc.message.lower():
-                await self.chats.deactivate(chat_id, reason=exc.message, now=time.time())
-            else:
-                await self.outbox.mark_failed(ids, error=exc.message, now=time.time())
-            log.warning("chat %s: refused: %s", chat_id, exc.message)
-        except InvalidToken:
-            # kept for the next start; the request layer stops the bot
-            await self.outbox.defer(ids, not_before=time.time() + 60, error="token refused")
-            return
-        except (NetworkError, TelegramError) as exc:
-            await self._retry_later(chat_id, unit, f"{type(exc).__name__}: {exc}")
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a bug must not lose the message nor kill the worker
-            log.exception("chat %s: unexpected failure while sending", chat_id)
-            await self._retry_later(chat_id, unit, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the policy decides; a bug must not kill the worker either
+            if not isinstance(exc, TelegramError):
+                log.exception("chat %s: unexpected failure while sending", chat_id)
+            await self._apply(chat_id, unit, decide(exc))
         else:
+            ids = [item.id for item in unit]
             if self.concurrency == 1:
                 await self.outbox.mark_sent(ids, now=time.time())
             else:  # recorded together by the loop: one write for many sends
@@ -283,16 +235,48 @@ class Delivery:
             self._count("sent", messages)
             start, count, deliveries = self._cycle or (time.monotonic(), 0, 0)
             self._cycle = (start, count + messages, deliveries + 1)
-            items = sum(len(row.items) + row.more or 1 for row in unit)
-            log.debug("chat %s: sent %d item(s) in %d message(s)", chat_id, items, messages)
+            if log.isEnabledFor(logging.DEBUG):
+                items = sum(len(row.items) + row.more or 1 for row in unit)
+                log.debug("chat %s: sent %d item(s) in %d message(s)", chat_id, items, messages)
 
-    async def _retry_later(self, chat_id: int, unit: Sequence[OutboxItem], error: str) -> None:
-        attempts = max(item.attempts for item in unit) + 1
-        delay = min(MAX_BACKOFF, 2.0**attempts)
-        await self.outbox.defer(
-            [item.id for item in unit], not_before=time.time() + delay, error=error[:300]
-        )
-        log.warning("chat %s: %s; retry %d in %.0f s", chat_id, error, attempts, delay)
+    async def _apply(self, chat_id: int, unit: Sequence[OutboxItem], decision: Decision) -> None:
+        """Act on what a failed send means for the unit's rows."""
+        ids = [item.id for item in unit]
+        action = decision.action
+        if action is Action.SEND_AGAIN and decision.after is not None:
+            seconds = decision.after
+            self._held[chat_id] = time.time() + seconds
+            await self.outbox.defer(ids, not_before=time.time() + seconds, error=decision.reason)
+            self._count("429")
+            log.warning("chat %s: 429, retrying in %.0f s (other chats go on)", chat_id, seconds)
+        elif action is Action.SEND_AGAIN:
+            attempts = max(item.attempts for item in unit) + 1
+            delay = backoff(attempts)
+            error = decision.reason[:300]
+            await self.outbox.defer(ids, not_before=time.time() + delay, error=error)
+            log.warning("chat %s: %s; retry %d in %.0f s", chat_id, error, attempts, delay)
+        elif action is Action.MIGRATE:
+            assert decision.new_chat_id is not None
+            new_id = decision.new_chat_id
+            log.info("chat %s moved to %s; its topics and queue follow", chat_id, new_id)
+            # back to pending first: the rows move with the chat and go out to the new id
+            await self.outbox.defer(ids, not_before=0, error="chat migrated")
+            await self.chats.migrate(chat_id, new_id)
+        elif action is Action.DEACTIVATE:
+            dropped = await self.chats.deactivate(chat_id, reason=decision.reason)
+            self._count("blocked")
+            log.info(
+                "chat %s: %s; marked inactive, %d pending dropped",
+                chat_id,
+                decision.reason,
+                dropped,
+            )
+        elif action is Action.STOP_BOT:
+            # kept for the next start; the request layer stops the bot
+            await self.outbox.defer(ids, not_before=time.time() + 60, error="token refused")
+        else:  # DROP, or a resend that was refused in turn
+            await self.outbox.mark_failed(ids, error=decision.reason, now=time.time())
+            log.warning("chat %s: refused: %s", chat_id, decision.reason)
 
     async def _send_push(self, chat_id: int, unit: Sequence[OutboxItem]) -> int:
         pushes = [push for row in unit for push in row.items]
@@ -321,7 +305,12 @@ class Delivery:
         paid = self.paid_broadcast or None
         if broadcast.text is not None:
             await self._send_text(
-                chat_id, broadcast.text, priority=PRIORITY_BROADCAST, paid=paid, preview=True
+                chat_id,
+                broadcast.text,
+                priority=PRIORITY_BROADCAST,
+                paid=paid,
+                preview=True,
+                broadcast_id=broadcast.id,
             )
         elif broadcast.from_chat_id is not None and broadcast.from_message_id is not None:
             await self._call(
@@ -345,44 +334,93 @@ class Delivery:
         thread_id: int | None = None,
         paid: bool | None = None,
         preview: bool = False,
+        broadcast_id: int | None = None,
     ) -> None:
-        """Send one HTML message; refused markup is resent once as plain text."""
+        """Send one HTML message; refused markup goes once as plain text, a gone thread to
+        the chat itself."""
         data: dict[str, Any] = {
             "chat_id": chat_id,
             "text": text,
             "parse_mode": "HTML",
             "message_thread_id": thread_id,
-            "link_preview_options": None if preview else {"is_disabled": True},
+            "link_preview_options": None if preview else NO_PREVIEW,
             "allow_paid_broadcast": paid,
         }
-        try:
-            await self._call("sendMessage", data, priority)
-        except BadRequest as exc:
-            if is_markup_error(exc):
-                log.warning("chat %s: markup refused (%s); resending as plain text", chat_id, exc)
-                plain = {**data, "text": html_to_text(text)[:4096], "parse_mode": None}
-                await self._call("sendMessage", plain, priority)
-            elif thread_id is not None and "thread not found" in exc.message.lower():
-                await self._send_text(chat_id, text, priority=priority, paid=paid, preview=preview)
-            else:
-                raise
+        shared = None if broadcast_id is None else (broadcast_id, "html")
+        while True:
+            try:
+                await self._call("sendMessage", data, priority, shared=shared)
+                return
+            except BadRequest as exc:
+                action = decide(exc).action
+                if action is Action.RESEND_PLAIN and data["parse_mode"] is not None:
+                    log.warning(
+                        "chat %s: markup refused (%s); resending as plain text", chat_id, exc
+                    )
+                    data = {**data, "text": html_to_text(text)[:4096], "parse_mode": None}
+                    shared = None if broadcast_id is None else (broadcast_id, "plain")
+                elif action is Action.RESEND_WITHOUT_THREAD and data["message_thread_id"]:
+                    log.info("chat %s: thread %s is gone; sending to the chat", chat_id, thread_id)
+                    data = {**data, "message_thread_id": None}
+                else:
+                    raise
 
-    async def _call(self, method: str, data: dict[str, Any], priority: int) -> Any:
+    async def _call(
+        self,
+        method: str,
+        data: dict[str, Any],
+        priority: int,
+        *,
+        shared: tuple[int, str] | None = None,
+    ) -> Any:
         """Call a Bot API method through the limiter; return its raw result.
 
         Bot.send_message would build a Message from every answer, about a third of the CPU
         a send costs, and the outbox only needs to know that the send went through. The
-        request object still maps every error answer to python-telegram-bot's exceptions.
+        form body is encoded here (once per broadcast for the part all its chats share)
+        and posted through BaseRequest.post, whose code still maps every error answer to
+        python-telegram-bot's exceptions. `shared` names that part: (broadcast id, form).
         """
-        data = {key: value for key, value in data.items() if value is not None}
-        request_data = RequestData(
-            [RequestParameter(key, value, None) for key, value in data.items()]
+        if self._form is None:
+            return await self._call_library(method, data, priority)
+        url = f"{self.bot.base_url}/{method}"
+        if shared is None:
+            body = encode_form(data)
+        else:
+            rest = self._encoded.get(shared)
+            if rest is None:
+                if len(self._encoded) >= KEEP_ENCODED:
+                    self._encoded.clear()
+                rest = encode_form({k: v for k, v in data.items() if k != "chat_id"})
+                self._encoded[shared] = rest
+            body = b"chat_id=%d&%s" % (data["chat_id"], rest)
+        return await self.limiter.send(
+            partial(self._form.post_form, url, body),
+            key=data["chat_id"],
+            priority=priority,
+            paid=data.get("allow_paid_broadcast") is True,
         )
-        return await self.limiter.process_request(
-            self.bot.request.post,
-            (f"{self.bot.base_url}/{method}", request_data),
-            {},
-            method,
-            data,
-            priority,
-        )
+
+    async def _call_library(self, method: str, data: dict[str, Any], priority: int) -> Any:
+        """The same call through python-telegram-bot's methods (any other request class)."""
+        bot = self.bot
+        if method == "sendMessage":
+            preview = data.get("link_preview_options")
+            return await bot.send_message(
+                data["chat_id"],
+                data["text"],
+                parse_mode=data.get("parse_mode"),
+                message_thread_id=data.get("message_thread_id"),
+                link_preview_options=None if preview is None else LinkPreviewOptions(**preview),
+                allow_paid_broadcast=data.get("allow_paid_broadcast"),
+                rate_limit_args=priority,
+            )
+        if method == "copyMessage":
+            return await bot.copy_message(
+                data["chat_id"],
+                data["from_chat_id"],
+                data["message_id"],
+                allow_paid_broadcast=data.get("allow_paid_broadcast"),
+                rate_limit_args=priority,
+            )
+        raise ValueError(f"no library method for {method}")

@@ -27,9 +27,10 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 JSONDict = dict[str, Any]
 ChatKey = int | str
 Clock = Callable[[], float]
+Result = TypeVar("Result")
 
 
 class Priority(enum.IntEnum):
@@ -363,24 +365,26 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
         key = None if raw_chat is None else chat_key(raw_chat)
         limited = key is not None and is_message_method(endpoint)
         paid = data.get("allow_paid_broadcast") is True
+        call = partial(callback, *args, **kwargs)
         if rate_limit_args is not None:  # the outbox's: one try, its policy is Delivery's
-            return await self.send(callback, args, kwargs, key, limited, rate_limit_args, paid)
+            return await self.send(
+                call, key=key, limited=limited, priority=rate_limit_args, paid=paid
+            )
         if not is_reply_method(endpoint):  # getMe, getChat ...: straight through
-            return await self.send(callback, args, kwargs, key, limited, Priority.REPLY, paid)
-        return await self._send_reply(callback, args, kwargs, endpoint, key, limited, paid)
+            return await self.send(call, key=key, limited=limited, paid=paid)
+        return await self._send_reply(call, endpoint, key=key, limited=limited, paid=paid)
 
     async def send(
         self,
-        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
-        args: Any,
-        kwargs: dict[str, Any],
+        call: Callable[[], Awaitable[Result]],
+        *,
         key: ChatKey | None,
-        limited: bool,
-        priority: int,
-        paid: bool,
+        limited: bool = True,
+        priority: int = Priority.REPLY,
+        paid: bool = False,
         hold_limit: float = math.inf,
-    ) -> bool | JSONDict | list[JSONDict]:
-        """One try: wait for the windows (when `limited`), call, give the windows back.
+    ) -> Result:
+        """One try of `call`: wait for the windows (when `limited`), call, give them back.
 
         A 429 holds the chat for its retry_after, whichever path the request came by.
         """
@@ -389,7 +393,7 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
             assert key is not None
             grant = await self.acquire(key, priority=priority, paid=paid, hold_limit=hold_limit)
         try:
-            return await callback(*args, **kwargs)
+            return await call()
         except RetryAfter as exc:
             if key is not None:
                 self.hold(key, retry_after_seconds(exc))
@@ -400,14 +404,13 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
 
     async def _send_reply(
         self,
-        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
-        args: Any,
-        kwargs: dict[str, Any],
+        call: Callable[[], Awaitable[Result]],
         endpoint: str,
+        *,
         key: ChatKey | None,
         limited: bool,
         paid: bool,
-    ) -> bool | JSONDict | list[JSONDict]:
+    ) -> Result:
         deadline = self._clock() + self.reply_deadline
         attempt = 0
         while True:
@@ -416,9 +419,7 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
             # may take the reply anyway, and if not its 429 ends the reply below
             left = deadline - self._clock()
             try:
-                return await self.send(
-                    callback, args, kwargs, key, limited, Priority.REPLY, paid, hold_limit=left
-                )
+                return await self.send(call, key=key, limited=limited, paid=paid, hold_limit=left)
             except Exception as exc:
                 decision = decide(exc)
                 wait = self._reply_wait(decision, attempt, deadline)

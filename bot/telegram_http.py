@@ -5,11 +5,18 @@ aiohttp session (measured: ~2 ms against ~0.6 ms per sendMessage on the same mac
 which caps a paid broadcast far below Telegram's 1,000 messages/s. The semantics are
 HTTPXRequest's: the same timeouts, TimedOut for timeouts, NetworkError for transport
 failures, form-encoded bodies (multipart when files are sent).
+
+`post_form` is the bulk send path's way in: a body encoded once by `encode_form` (the
+outbox sends one broadcast text to many chats), posted through python-telegram-bot's public
+`BaseRequest.post`, so that its own code still maps every error answer to its exceptions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 from urllib.request import getproxies, proxy_bypass
@@ -19,6 +26,26 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+# BaseRequest.post carries a body only as a RequestData, which only python-telegram-bot's
+# private code can build; post_form hands its body to do_request through this instead (a
+# context variable is the calling task's own, so parallel sends never see each other's).
+_FORM_BODY: ContextVar[tuple[str, bytes] | None] = ContextVar("form_body", default=None)
+_TOKEN_IN_URL = re.compile(r"/bot[^/\s'\"]+")
+
+JSONValue = bool | dict[str, Any] | list[dict[str, Any]]
+
+
+def encode_form(fields: Mapping[str, object]) -> bytes:
+    """A Bot API form body as python-telegram-bot encodes one: strings as they are, other
+    values as JSON (`chat_id=5`, `link_preview_options={"is_disabled": true}`); None is left
+    out."""
+    return urlencode(
+        {
+            name: value if isinstance(value, str) else json.dumps(value)
+            for name, value in fields.items()
+            if value is not None
+        }
+    ).encode()
 
 
 class AiohttpRequest(BaseRequest):
@@ -42,6 +69,7 @@ class AiohttpRequest(BaseRequest):
         self.on_unauthorized = on_unauthorized
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[str, str | None] = {}
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -56,6 +84,7 @@ class AiohttpRequest(BaseRequest):
                 # proxies are looked up once per host (_proxy_for): aiohttp's trust_env
                 # reads ~/.netrc in a thread on every request
                 trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none
                 headers={"User-Agent": self.USER_AGENT},
             )
 
@@ -66,15 +95,50 @@ class AiohttpRequest(BaseRequest):
         self._session = None
 
     def _proxy_for(self, url: str) -> str | None:
-        """HTTP(S)_PROXY for this URL's host unless NO_PROXY exempts it (as httpx does)."""
+        """HTTP(S)_PROXY for this URL's host unless NO_PROXY exempts it (as httpx does).
+
+        Looked up once per URL: the bot calls a handful of methods on one host.
+        """
+        try:
+            return self._proxies[url]
+        except KeyError:
+            pass
         parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}"
-        if key not in self._proxies:
-            proxy = getproxies().get(parts.scheme)
-            if proxy and proxy_bypass(parts.hostname or ""):
-                proxy = None
-            self._proxies[key] = proxy
-        return self._proxies[key]
+        proxy = getproxies().get(parts.scheme)
+        if proxy and proxy_bypass(parts.hostname or ""):
+            proxy = None
+        if len(self._proxies) < 1000:
+            self._proxies[url] = proxy
+        return proxy
+
+    async def post_form(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> JSONValue:
+        """POST a form body made by encode_form; return the answer's result.
+
+        Errors are python-telegram-bot's own (BaseRequest.post maps the answer): RetryAfter,
+        ChatMigrated, Forbidden, BadRequest, InvalidToken, NetworkError, TimedOut.
+        """
+        token = _FORM_BODY.set((url, body))
+        try:
+            result: JSONValue = await self.post(
+                url,
+                None,
+                read_timeout=read_timeout,
+                write_timeout=write_timeout,
+                connect_timeout=connect_timeout,
+                pool_timeout=pool_timeout,
+            )
+        finally:
+            _FORM_BODY.reset(token)
+        return result
 
     @staticmethod
     def _value(given: Any, default: float | None) -> float | None:
@@ -96,15 +160,24 @@ class AiohttpRequest(BaseRequest):
         read = self._value(read_timeout, self._read_timeout)
         connect = self._value(connect_timeout, self._connect_timeout)
         pool = self._value(pool_timeout, self._pool_timeout)
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=None if connect is None or pool is None else connect + pool,
-            sock_connect=connect,
-            sock_read=read,
-        )
+        timeout = self._timeouts.get((read, connect, pool))
+        if timeout is None:  # a few combinations only: getUpdates' and everyone else's
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=None if connect is None or pool is None else connect + pool,
+                sock_connect=connect,
+                sock_read=read,
+            )
+            if len(self._timeouts) < 100:
+                self._timeouts[(read, connect, pool)] = timeout
         body: aiohttp.FormData | bytes | None = None
         headers: dict[str, str] | None = None
-        if request_data is not None:
+        if request_data is None:
+            encoded = _FORM_BODY.get()
+            if encoded is not None and encoded[0] == url:  # from post_form
+                body = encoded[1]
+                headers = _FORM
+        else:
             files = request_data.multipart_data
             if files:
                 form = aiohttp.FormData()
@@ -134,7 +207,9 @@ class AiohttpRequest(BaseRequest):
         except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            # some of aiohttp's errors quote the URL, and the URL holds the token
+            text = _TOKEN_IN_URL.sub("/bot<token>", str(exc))
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {text}") from exc
         if status == 401 and self.on_unauthorized is not None:
             self.on_unauthorized()
         return status, payload
