@@ -25,10 +25,18 @@ from bot.delivery import Delivery
 from bot.feeds import FeedFetcher
 from bot.health import alert_feed_health
 from bot.matching import TopicIndex
+from bot.metrics import Metrics
 from bot.poller import Poller
 from bot.ratelimit import Limits, SlidingWindowLimiter
 from bot.settings import Settings
 from bot.startup import until_up
+from bot.status_server import (
+    BotHealthProvider,
+    FailingFeed,
+    Liveness,
+    StatusServer,
+    failing_feeds,
+)
 from bot.telegram_http import AiohttpRequest
 from storage.db import Database
 
@@ -46,6 +54,8 @@ USER_COMMANDS = [
 KEEP_FINISHED_DAYS = 3
 KEEP_FINISHED_SECONDS = KEEP_FINISHED_DAYS * 86400
 PRUNE_CHUNK = 5000  # rows deleted per transaction, so replies and sends go on meanwhile
+KEEP_ALIVE_AFTER = 60.0  # webhook mode: getMe when the Bot API has been quiet this long
+KEEP_ALIVE_CHECK = 15.0
 ALLOWED_UPDATES = ["message", "channel_post", "callback_query", "my_chat_member"]
 ADMIN_COMMANDS = [
     BotCommand("broadcast", "Announce to every subscriber"),
@@ -107,8 +117,12 @@ async def open_services(
     limiter: SlidingWindowLimiter,
     *,
     http_client: httpx.AsyncClient | None = None,
+    metrics: Metrics | None = None,
+    liveness: Liveness | None = None,
 ) -> Services:
     """Open the database, load the matcher and build the chat service, poller and delivery."""
+    metrics = Metrics() if metrics is None else metrics
+    liveness = Liveness() if liveness is None else liveness
     db = await Database.open(settings.database_path)
     index = TopicIndex()
     chats = ChatService(db, index, max_topics=settings.max_topics_per_chat)
@@ -125,11 +139,49 @@ async def open_services(
         urls=settings.feed_urls,
         interval=settings.poll_interval_seconds,
         on_queued=delivery.wake,
+        metrics=metrics,
+        liveness=liveness,
     )
-    services = Services(settings, db, index, fetcher, poller, delivery, limiter, chats)
+    services = Services(
+        settings,
+        db,
+        index,
+        fetcher,
+        poller,
+        delivery,
+        limiter,
+        chats,
+        metrics=metrics,
+        liveness=liveness,
+    )
+    _watch(services)
     loaded = await chats.load_all()
     log.info("database %s ready; %d subscriptions loaded", settings.database_path, loaded)
     return services
+
+
+def _watch(services: Services) -> None:
+    """Feed the metrics' gauges and /healthz from the database."""
+    urls = services.settings.feed_urls
+
+    async def backlog() -> int:
+        return (await services.outbox.backlog())["total"]
+
+    async def active_chats() -> float:
+        return await services.chats.audience_size("all")
+
+    async def headlines() -> float:
+        return await services.headlines.count()
+
+    async def failing() -> tuple[FailingFeed, ...]:
+        return failing_feeds(await services.feeds.all(), urls)
+
+    services.metrics.read_gauges_from(
+        outbox_backlog=backlog, active_chats=active_chats, headlines=headlines
+    )
+    services.health = BotHealthProvider(
+        services.liveness, services.db, failing_feeds=failing, outbox_backlog=backlog
+    )
 
 
 async def _post_init(app: BotApp) -> None:
@@ -140,7 +192,14 @@ async def _post_init(app: BotApp) -> None:
     # Opened in a task of its own, shielded: a stop signal during start-up cancels post_init,
     # and a database left half-open (its worker thread running) keeps the process alive.
     opening = asyncio.ensure_future(
-        open_services(settings, app.bot, state.limiter, http_client=state.http_client)
+        open_services(
+            settings,
+            app.bot,
+            state.limiter,
+            http_client=state.http_client,
+            metrics=state.metrics,
+            liveness=state.liveness,
+        )
     )
     try:
         services = await asyncio.shield(opening)
@@ -167,6 +226,14 @@ async def _post_init(app: BotApp) -> None:
     )
     app.job_queue.run_repeating(report_job, interval=1.0, first=1.0, name="broadcast-report")
     app.job_queue.run_repeating(prune_job, interval=3600, first=60, name="prune-outbox")
+    if settings.webhook_url:
+        # No getUpdates calls in webhook mode: an idle bot would not hear from the Bot API
+        # for minutes, and /healthz would call that a silent API.
+        app.job_queue.run_repeating(
+            keep_alive_job, interval=KEEP_ALIVE_CHECK, first=KEEP_ALIVE_CHECK, name="keep-alive"
+        )
+    if settings.metrics_port is not None:
+        await start_status_server(services)
     me = app.bot
     log.info(
         "@%s started: %d feed(s), polling every %g s",
@@ -195,6 +262,34 @@ async def register_commands(app: BotApp, settings: Settings) -> None:
             await until_up(admin_menu, "setMyCommands")
         except TelegramError as exc:  # the admin has not started the bot yet
             log.info("admin %s: command menu not set (%s)", admin_id, exc)
+
+
+async def start_status_server(services: Services) -> None:
+    """Serve /healthz and /metrics on METRICS_HOST:METRICS_PORT."""
+    settings = services.settings
+    assert settings.metrics_port is not None
+    assert services.health is not None
+    server = StatusServer(
+        services.health,
+        services.metrics,
+        interval=settings.poll_interval_seconds,
+        host=settings.metrics_host,
+        port=settings.metrics_port,
+    )
+    await server.start()  # a port in use fails the start: the operator asked for it
+    services.status_server = server
+
+
+async def keep_alive_job(context: BotContext) -> None:
+    """Call getMe when the Bot API has been quiet for KEEP_ALIVE_AFTER seconds."""
+    liveness = context.services.liveness
+    last = liveness.last_api_answer_at
+    if last is not None and time.time() - last < KEEP_ALIVE_AFTER:
+        return
+    try:
+        await context.bot.get_me()
+    except TelegramError as exc:  # no answer: /healthz reports the silence
+        log.debug("keep-alive getMe failed: %s", exc)
 
 
 async def poll_job(context: BotContext) -> None:
@@ -246,6 +341,8 @@ async def prune_job(context: BotContext) -> None:
 async def _post_stop(app: BotApp) -> None:
     services = app.bot_data.services
     if services is not None:
+        if services.status_server is not None:
+            await services.status_server.stop()
         if services.poll_task is not None and not services.poll_task.done():
             services.poll_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from telegram import Update
@@ -15,10 +15,12 @@ from bot.chats import ChatService
 from bot.delivery import Delivery
 from bot.feeds import FeedFetcher
 from bot.matching import TopicIndex
+from bot.metrics import Metrics
 from bot.permissions import AdminCache
 from bot.poller import Poller
 from bot.ratelimit import SlidingWindowLimiter
 from bot.settings import Settings
+from bot.status_server import HealthProvider, Liveness, StatusServer
 from storage.broadcasts import BroadcastRepo
 from storage.counters import CounterRepo
 from storage.db import Database
@@ -39,6 +41,10 @@ class Services:
     delivery: Delivery
     limiter: SlidingWindowLimiter
     chats: ChatService  # every chat's life and topics, database and index together
+    metrics: Metrics = field(default_factory=Metrics)
+    liveness: Liveness = field(default_factory=Liveness)  # when it last polled, heard the API
+    health: HealthProvider | None = None  # what /healthz asks, set by the assembly
+    status_server: StatusServer | None = None  # on METRICS_PORT, when set
     headlines: HeadlineRepo = field(init=False)
     feeds: FeedRepo = field(init=False)
     outbox: OutboxRepo = field(init=False)
@@ -62,6 +68,14 @@ class Services:
         return user_id is not None and user_id in self.settings.admin_ids
 
 
+class Stoppable(Protocol):
+    """A server the runner started and must stop."""
+
+    async def stop(self) -> None:
+        """Stop it; safe to call twice."""
+        ...
+
+
 class AppState:
     """The application's bot_data: set up in post_init, read through BotContext."""
 
@@ -70,6 +84,11 @@ class AppState:
         self.services: Services | None = None
         self.limiter: SlidingWindowLimiter | None = None
         self.http_client: httpx.AsyncClient | None = None
+        # Built with the Application, before the services: the Bot API client reports
+        # every answer to the liveness from the first getMe on.
+        self.metrics = Metrics()
+        self.liveness = Liveness()
+        self.webhook: Stoppable | None = None  # our own webhook listener, in webhook mode
         self.exit_code = 0
 
 

@@ -49,6 +49,16 @@ def configure_logging(level: str, *, fmt: str = "text", secrets: Iterable[str] =
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def redact(secret: str) -> None:
+    """Blank `secret` out of every log line from now on (one made up at run time)."""
+    if not secret:
+        return
+    for handler in logging.getLogger().handlers:
+        formatter = handler.formatter
+        if isinstance(formatter, RedactingFormatter) and secret not in formatter.secrets:
+            formatter.secrets.append(secret)
+
+
 class ConsoleFormatter(RedactingFormatter):
     """One marked line per record, as '[warning] ...': no timestamps, no tracebacks."""
 

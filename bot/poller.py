@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from bot.feeds import FeedFetcher, parse_feed
 from bot.matching import Route, TopicIndex, headline_tokens
+from bot.metrics import Metrics
+from bot.status_server import Liveness
 from storage.db import Database
 from storage.feeds import FeedRepo
 from storage.headlines import HeadlineRepo
@@ -122,6 +124,8 @@ class Poller:
         interval: float,
         on_queued: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         self.db = db
         self.fetcher = fetcher
@@ -133,12 +137,15 @@ class Poller:
         self.outbox = OutboxRepo(db)
         self.on_queued = on_queued
         self.clock = clock
+        self.metrics = metrics  # fetch outcomes and round durations, when given
+        self.liveness = liveness  # told when a round completes, for /healthz
         self._lock = asyncio.Lock()
         self._route_lock = asyncio.Lock()
 
     async def poll_all(self, *, force: bool = False) -> list[FeedReport]:
         """Poll every feed that is due (all of them with `force`), a few at a time."""
         async with self._lock:
+            began = time.monotonic()
             limit = asyncio.Semaphore(4)
 
             async def one(url: str) -> FeedReport:
@@ -148,6 +155,10 @@ class Poller:
             reports = await asyncio.gather(*(one(url) for url in self.urls))
             # headlines a crash left unrouted, even when every feed was unchanged
             leftover = await self.route_pending()
+            if self.metrics is not None:
+                self.metrics.observe_poll(time.monotonic() - began)
+            if self.liveness is not None:
+                self.liveness.poll_completed()
         queued = sum(r.queued for r in reports) + leftover
         if queued and self.on_queued is not None:
             self.on_queued()
@@ -165,6 +176,8 @@ class Poller:
         except Exception as exc:  # a bug or a storage failure must not stop the other feeds
             log.exception("feed %s: unexpected failure", url)
             report = await self._fail(state, f"internal error: {type(exc).__name__}: {exc}")
+        if self.metrics is not None:
+            self.metrics.fetched(report.outcome)
         if report.outcome == "error":
             log.warning("feed %s failed: %s", url, report.error)
         else:

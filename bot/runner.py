@@ -23,17 +23,17 @@ from telegram.error import InvalidToken, TelegramError
 from bot.app import ALLOWED_UPDATES, build_application, stop_application
 from bot.context import BotApp
 from bot.lock import AlreadyRunningError, acquire_lock
+from bot.logs import redact
 from bot.settings import Settings
 from bot.startup import until_up
 from bot.telegram_http import AiohttpRequest
+from bot.webhook import WebhookServer
 from storage.migrate import SchemaTooNewError
 
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGABRT)
-# python-telegram-bot repeats the webhook call of its bootstrap right after ours (it has no
-# way to skip it); should that one fail, it retries on its own instead of giving up.
-FOREVER = -1
+FOREVER = -1  # bootstrap_retries: the updater retries on its own instead of giving up
 
 
 def run_bot(settings: Settings) -> int:
@@ -94,26 +94,7 @@ async def _start(app: BotApp, settings: Settings) -> None:
     updater = app.updater
     assert updater is not None
     if settings.webhook_url:
-        given = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-        secret = given or secrets.token_urlsafe(32)
-        path = urlsplit(settings.webhook_url).path.lstrip("/")
-        url = settings.webhook_url
-        await until_up(
-            lambda: app.bot.set_webhook(
-                url, allowed_updates=ALLOWED_UPDATES, max_connections=40, secret_token=secret
-            ),
-            "setWebhook",
-        )
-        log.info("webhook mode: listening on port %d, path /%s", settings.port, path)
-        await updater.start_webhook(
-            listen="0.0.0.0",  # noqa: S104 (a webhook must be reachable from outside)
-            port=settings.port,
-            url_path=path,
-            webhook_url=url,
-            secret_token=secret,
-            allowed_updates=ALLOWED_UPDATES,
-            bootstrap_retries=FOREVER,
-        )
+        await _start_webhook(app, settings)
     else:
         await until_up(app.bot.delete_webhook, "deleteWebhook")
 
@@ -129,6 +110,39 @@ async def _start(app: BotApp, settings: Settings) -> None:
     await app.start()
 
 
+async def _start_webhook(app: BotApp, settings: Settings) -> None:
+    """setWebhook, then our own listener on PORT: updates, /healthz and /metrics."""
+    assert settings.webhook_url is not None
+    given = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    secret = given or secrets.token_urlsafe(32)
+    redact(secret)  # a generated one too: python-telegram-bot logs setWebhook's parameters
+    path = urlsplit(settings.webhook_url).path or "/"
+    url = settings.webhook_url
+    await until_up(
+        lambda: app.bot.set_webhook(
+            url, allowed_updates=ALLOWED_UPDATES, max_connections=40, secret_token=secret
+        ),
+        "setWebhook",
+    )
+    services = app.bot_data.services
+    assert services is not None
+    server = WebhookServer(
+        app.bot,
+        app.update_queue,
+        path=path,
+        secret=secret,
+        port=settings.port,
+        health=services.health,
+        metrics=services.metrics,
+        interval=settings.poll_interval_seconds,
+    )
+    await server.start()
+    app.bot_data.webhook = server
+    log.info(
+        "webhook mode: listening on port %d, path %s (and /healthz, /metrics)", server.port, path
+    )
+
+
 async def _stop(app: BotApp) -> None:
     """Stop whatever was started, from any point of start-up or from running."""
     updater = app.updater
@@ -137,6 +151,9 @@ async def _stop(app: BotApp) -> None:
             await updater.stop()
         except TelegramError as exc:  # polling ended on it (a refused token): already reported
             log.debug("updater stopped on %s", type(exc).__name__)
+    webhook = app.bot_data.webhook
+    if webhook is not None:  # no more updates in: then the Application stops
+        await webhook.stop()
     await stop_application(app)
     # When getMe never answered, the Application was never initialized and its shutdown
     # skips the Bot API connections: close them here (safe to repeat).
