@@ -56,7 +56,7 @@ KEEP_FINISHED_SECONDS = KEEP_FINISHED_DAYS * 86400
 PRUNE_CHUNK = 5000  # rows deleted per transaction, so replies and sends go on meanwhile
 KEEP_ALIVE_AFTER = 60.0  # webhook mode: getMe when the Bot API has been quiet this long
 KEEP_ALIVE_CHECK = 15.0
-ALLOWED_UPDATES = ["message", "channel_post", "callback_query", "my_chat_member"]
+ALLOWED_UPDATES = ["message", "channel_post", "callback_query", "my_chat_member", "inline_query"]
 ADMIN_COMMANDS = [
     BotCommand("broadcast", "Announce to every subscriber"),
     BotCommand("stats", "How the bot is doing"),
@@ -93,17 +93,20 @@ def build_application(
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
+    own_requests: list[AiohttpRequest] = []
     if requests is not None:  # e.g. the console's in-process Bot API
         builder = builder.request(requests[0]).get_updates_request(requests[1])
     else:
-        builder = builder.request(
-            AiohttpRequest(connection_pool_size=64, on_unauthorized=unauthorized)
-        )
-        builder = builder.get_updates_request(
-            AiohttpRequest(connection_pool_size=1, on_unauthorized=unauthorized)
-        )
+        own_requests = [
+            AiohttpRequest(connection_pool_size=64, on_unauthorized=unauthorized),
+            AiohttpRequest(connection_pool_size=1, on_unauthorized=unauthorized),
+        ]
+        builder = builder.request(own_requests[0]).get_updates_request(own_requests[1])
     app: BotApp = builder.build()  # type: ignore[assignment]
     holder.append(app)
+    for request in own_requests:  # every answer and failure of the Bot API is observed
+        request.on_answered = app.bot_data.liveness.api_answered
+        request.metrics = app.bot_data.metrics
     app.bot_data.settings = settings
     app.bot_data.limiter = limiter
     app.bot_data.http_client = http_client
@@ -131,7 +134,10 @@ async def open_services(
         timeout=settings.fetch_timeout_seconds,
         max_bytes=settings.max_feed_bytes,
     )
-    delivery = Delivery(bot, db, limiter, chats, paid_broadcast=settings.allow_paid_broadcast)
+    delivery = Delivery(
+        bot, db, limiter, chats, paid_broadcast=settings.allow_paid_broadcast, metrics=metrics
+    )
+    limiter.metrics = metrics
     poller = Poller(
         db,
         fetcher,
@@ -142,6 +148,7 @@ async def open_services(
         metrics=metrics,
         liveness=liveness,
     )
+    poller.default_language = settings.default_language
     services = Services(
         settings,
         db,

@@ -16,6 +16,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
 
 from bot.formatting import html_to_text, render_push
+from bot.metrics import Metrics
 from bot.ratelimit import PRIORITY_BROADCAST, PRIORITY_PUSH, SlidingWindowLimiter
 from bot.send_policy import Action, Decision, backoff, decide
 from bot.telegram_http import AiohttpRequest, encode_form
@@ -52,8 +53,10 @@ class Delivery:
         *,
         paid_broadcast: bool = False,
         concurrency: int | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.bot = bot
+        self.metrics = metrics  # messages sent by kind (failures are counted by the request)
         self.db = db
         self.limiter = limiter
         self.chats = chats
@@ -233,6 +236,8 @@ class Delivery:
             else:  # recorded together by the loop: one write for many sends
                 self._sent.extend(ids)
             self._count("sent", messages)
+            if self.metrics is not None and messages:
+                self.metrics.sent("push" if first.broadcast_id is None else "broadcast", messages)
             start, count, deliveries = self._cycle or (time.monotonic(), 0, 0)
             self._cycle = (start, count + messages, deliveries + 1)
             if log.isEnabledFor(logging.DEBUG):

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from telegram.error import RetryAfter
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
+from bot.metrics import Metrics
 from bot.send_policy import Action, Decision, decide, retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ _MESSAGE_PREFIXES = ("send", "copyMessage", "forwardMessage", "editMessage", "st
 # Answers a user waits for without a message of their own: retried like replies.
 _ANSWER_METHODS = frozenset({"answerCallbackQuery", "answerInlineQuery"})
 
+# Methods that put a new message in a chat: what the metrics count as messages sent.
+_SEND_PREFIXES = ("send", "copyMessage", "forwardMessage")
 KEEP_CHAT_WINDOWS = 1000  # chat windows held before the idle ones are dropped
 REPLY_DEADLINE = 60.0  # seconds after its first try that a reply is given up
 
@@ -70,6 +73,11 @@ REPLY_DEADLINE = 60.0  # seconds after its first try that a reply is given up
 def is_message_method(endpoint: str) -> bool:
     """Whether Telegram counts this method against its message limits."""
     return endpoint.startswith(_MESSAGE_PREFIXES)
+
+
+def is_send_method(endpoint: str) -> bool:
+    """Whether this method puts a new message in a chat (what the metrics count as sent)."""
+    return endpoint.startswith(_SEND_PREFIXES) and endpoint != "sendChatAction"
 
 
 def is_reply_method(endpoint: str) -> bool:
@@ -192,11 +200,14 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
         self._paid = Window(self.limits.paid, self.limits.paid_period)
         self._chats: dict[ChatKey, Window] = {}
         self._holds: dict[ChatKey, float] = {}  # chat -> end of its flood wait (our clock)
+        self._sweep_at = KEEP_CHAT_WINDOWS  # chat windows held when idle ones are next dropped
         self._waiters: list[_Waiter] = []
         self._seq = 0
         self._wake = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self.granted = 0
+        # When set: the replies that got through, and every failed call by its class.
+        self.metrics: Metrics | None = None
 
     async def initialize(self) -> None:
         """Start with the overall windows full.
@@ -228,8 +239,11 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
         if window is None:
             # A window costs about 800 bytes (its deque); forgetting the idle ones every
             # thousand new chats keeps a broadcast to 100,000 chats from holding 80 MB.
-            if len(self._chats) >= KEEP_CHAT_WINDOWS:
+            # When most are still busy (1,000 chats within a period), the next sweep waits
+            # for twice as many: a sweep per new chat would cost more than the sends.
+            if len(self._chats) >= self._sweep_at:
                 self._forget_idle_chats()
+                self._sweep_at = max(KEEP_CHAT_WINDOWS, 2 * len(self._chats))
             private = isinstance(key, int) and key > 0
             window = (
                 Window(self.limits.private, self.limits.private_period)
@@ -372,7 +386,10 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
             )
         if not is_reply_method(endpoint):  # getMe, getChat ...: straight through
             return await self.send(call, key=key, limited=limited, paid=paid)
-        return await self._send_reply(call, endpoint, key=key, limited=limited, paid=paid)
+        result = await self._send_reply(call, endpoint, key=key, limited=limited, paid=paid)
+        if self.metrics is not None and is_send_method(endpoint):
+            self.metrics.sent("reply")
+        return result
 
     async def send(
         self,
@@ -397,6 +414,12 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
         except RetryAfter as exc:
             if key is not None:
                 self.hold(key, retry_after_seconds(exc))
+            if self.metrics is not None:
+                self.metrics.flood_wait()
+            raise
+        except TelegramError as exc:  # every Bot API call but getUpdates passes here
+            if self.metrics is not None:
+                self.metrics.failed(exc)
             raise
         finally:
             if grant is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -25,12 +26,16 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.metrics import Metrics
+
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 # BaseRequest.post carries a body only as a RequestData, which only python-telegram-bot's
 # private code can build; post_form hands its body to do_request through this instead (a
 # context variable is the calling task's own, so parallel sends never see each other's).
 _FORM_BODY: ContextVar[tuple[str, bytes] | None] = ContextVar("form_body", default=None)
 _TOKEN_IN_URL = re.compile(r"/bot[^/\s'\"]+")
+# Methods whose time from request to answer is the send latency the metrics show.
+_SENDS = ("send", "copyMessage", "forwardMessage")
 
 JSONValue = bool | dict[str, Any] | list[dict[str, Any]]
 
@@ -67,6 +72,10 @@ class AiohttpRequest(BaseRequest):
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
         self.on_unauthorized = on_unauthorized
+        # Set by the assembly: every HTTP answer tells the liveness (for /healthz), and
+        # each send's time from request to answer goes to the metrics.
+        self.on_answered: Callable[[], None] | None = None
+        self.metrics: Metrics | None = None
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[str, str | None] = {}
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
@@ -193,6 +202,7 @@ class AiohttpRequest(BaseRequest):
                 # encoded here: aiohttp's FormData costs a fifth of a send's CPU for the same
                 body = urlencode(request_data.json_parameters).encode()
                 headers = _FORM
+        began = time.monotonic()
         try:
             async with self._session.request(
                 method,
@@ -210,6 +220,10 @@ class AiohttpRequest(BaseRequest):
             # some of aiohttp's errors quote the URL, and the URL holds the token
             text = _TOKEN_IN_URL.sub("/bot<token>", str(exc))
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {text}") from exc
+        if self.on_answered is not None:
+            self.on_answered()
+        if self.metrics is not None and url.rsplit("/", 1)[-1].startswith(_SENDS):
+            self.metrics.observe_send(time.monotonic() - began)
         if status == 401 and self.on_unauthorized is not None:
             self.on_unauthorized()
         return status, payload
