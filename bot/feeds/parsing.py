@@ -52,6 +52,8 @@ class ParsedFeed:
     entries: tuple[HeadlineInput, ...]
     bozo: bool
     error: str | None
+    ttl_seconds: float | None = None  # RSS <ttl>: how long the feed asks to be cached
+    language: str | None = None  # declared: RSS <language>, Atom xml:lang ('es-419'), as given
 
 
 def _describe_bozo(exc: object) -> str:
@@ -89,14 +91,20 @@ def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
     return None
 
 
+def _is_plain(detail: Any) -> bool:
+    """Whether feedparser says a value is text, not HTML (Atom type="text")."""
+    return isinstance(detail, Mapping) and detail.get("type") == "text/plain"
+
+
 def _entry_summary(entry: Mapping[str, Any]) -> str:
     summary = entry.get("summary")
-    text = clean_text(summary) if isinstance(summary, str) else ""
+    plain = _is_plain(entry.get("summary_detail"))
+    text = clean_text(summary, plain=plain) if isinstance(summary, str) else ""
     if not text:
         for content in entry.get("content") or ():
             value = content.get("value") if isinstance(content, Mapping) else None
             if isinstance(value, str):
-                text = clean_text(value)
+                text = clean_text(value, plain=_is_plain(content))
                 if text:
                     break
     return truncate(text, MAX_SUMMARY_CHARS)
@@ -250,7 +258,35 @@ def normalise(result: Any, *, url: str, fetched_at: float) -> ParsedFeed:
             error = "not a feed: empty document"
         elif not result.get("version"):
             error = "not a feed: no feed found"
-    return ParsedFeed(title=title, entries=entries, bozo=bozo, error=error)
+    return ParsedFeed(
+        title=title,
+        entries=entries,
+        bozo=bozo,
+        error=error,
+        ttl_seconds=_ttl(feed_info),
+        language=_language(feed_info),
+    )
+
+
+def _language(feed_info: Mapping[str, Any]) -> str | None:
+    """The feed's declared language tag (feedparser reads <language> and xml:lang alike)."""
+    raw = feed_info.get("language")
+    if not isinstance(raw, str):
+        return None
+    tag = raw.strip()[:35]
+    return tag or None
+
+
+MAX_TTL_SECONDS = 7 * 86400.0  # a <ttl> longer than a week is read as a week
+
+
+def _ttl(feed_info: Mapping[str, Any]) -> float | None:
+    """RSS <ttl> (minutes) in seconds; None when absent or not a positive number."""
+    raw = feed_info.get("ttl")
+    if not isinstance(raw, str) or not raw.strip().isdigit():
+        return None
+    minutes = int(raw.strip()[:6])
+    return min(minutes * 60.0, MAX_TTL_SECONDS) if minutes > 0 else None
 
 
 def _normalise(entry: Mapping[str, Any], url: str, fetched_at: float) -> _Draft | None:
