@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.matching import TopicIndex, parse_topic_list
+from bot.matching import TopicIndex, topic_of_key
+from bot.query import Topic, parse_topic_list
 from storage.chats import ChatRepo, SubscriptionRepo
 from storage.db import Database
 from storage.models import Chat, ChatKind, Subscription
@@ -24,13 +25,28 @@ MIGRATED = "migrated"  # the inactive reason of a group whose supergroup had an 
 
 
 @dataclass(frozen=True, slots=True)
+class Conflict:
+    """A topic not added because it contradicts one the chat has (`bolivia` and `-bolivia`)."""
+
+    topic: Topic  # the one asked for
+    existing: str  # the key of the one it contradicts
+
+
+@dataclass(frozen=True, slots=True)
 class TopicChange:
-    """What a /topic add or remove did."""
+    """What a /topic add or remove did; topics are named as the reader typed them."""
 
     done: list[str] = field(default_factory=list)  # added / removed
     unchanged: list[str] = field(default_factory=list)  # already there / not there
     refused: list[str] = field(default_factory=list)  # over the per-chat limit
-    invalid: list[str] = field(default_factory=list)  # not a valid topic
+    invalid: list[str] = field(default_factory=list)  # why a piece is not a topic (plain text)
+    conflicts: list[Conflict] = field(default_factory=list)
+    added: list[Topic] = field(default_factory=list)  # the topics newly followed
+
+
+def _opposite(key: str) -> str:
+    """The key that contradicts this one: the mute of a topic, or the topic of a mute."""
+    return key[1:] if key.startswith("-") else "-" + key
 
 
 class ChatService:
@@ -162,31 +178,97 @@ class ChatService:
                 self.index.add(chat_id, sub.topic, sub.thread_id)
 
     async def list_topics(self, chat_id: int) -> list[Subscription]:
-        """The chat's topics, sorted."""
+        """The chat's topics by key, then its mutes."""
         return await self._subscriptions.list(chat_id)
 
     async def add_topics(
-        self, chat_id: int, text: str, *, thread_id: int | None = None
+        self, chat_id: int, text: str, *, thread_id: int | None = None, language: str = "en"
     ) -> TopicChange:
-        """Follow comma-separated topics; a paused chat's are routed once it resumes."""
-        topics, invalid = parse_topic_list(text)
+        """Follow comma-separated topics; a paused chat's are routed once it resumes.
+
+        language is the reader's (for the words too common to follow). A topic that
+        contradicts one the chat has (a mute of a followed topic, or the reverse) is not
+        added: see switch_topic().
+        """
+        topics, refusals = parse_topic_list(text, language=language)
+        existing = {s.topic for s in await self._subscriptions.list(chat_id)}
+        wanted: list[Topic] = []
+        conflicts: list[Conflict] = []
+        for topic in topics:
+            if _opposite(topic.key) in existing:
+                conflicts.append(Conflict(topic, _opposite(topic.key)))
+            else:
+                wanted.append(topic)
         added, already, refused = await self._subscriptions.add(
-            chat_id, topics, thread_id=thread_id, max_topics=self.max_topics, now=self._clock()
+            chat_id,
+            [(t.key, t.display) for t in wanted],
+            thread_id=thread_id,
+            max_topics=self.max_topics,
+            now=self._clock(),
         )
+        await self._follow(chat_id, [*added, *already], thread_id)
+        shown = {t.key: t.display for t in wanted}
+        return TopicChange(
+            done=[shown[k] for k in added],
+            unchanged=[shown[k] for k in already],
+            refused=[shown[k] for k in refused],
+            invalid=[r.message for r in refusals],
+            conflicts=conflicts,
+            added=[t for t in wanted if t.key in set(added)],
+        )
+
+    async def _follow(self, chat_id: int, keys: list[str], thread_id: int | None) -> None:
         chat = await self._chats.get(chat_id)
         if chat is not None and chat.active:
-            for topic in [*added, *already]:  # re-adding may have moved it to this thread
-                self.index.add(chat_id, topic, thread_id)
-        return TopicChange(added, already, refused, invalid)
+            for key in keys:  # re-adding may have moved it to this thread
+                self.index.add(chat_id, key, thread_id)
+
+    async def switch_topic(
+        self, chat_id: int, key: str, *, thread_id: int | None = None
+    ) -> TopicChange:
+        """Follow a topic (or mute) by key in place of the one contradicting it."""
+        topic = topic_of_key(key)
+        if topic is None:
+            return TopicChange(invalid=[f"“{key}” is not a topic."])
+        removed = await self._subscriptions.remove(chat_id, [_opposite(topic.key)])
+        for gone in removed:
+            self.index.remove(chat_id, gone)
+        added, already, refused = await self._subscriptions.add(
+            chat_id,
+            [(topic.key, topic.display)],
+            thread_id=thread_id,
+            max_topics=self.max_topics,
+            now=self._clock(),
+        )
+        await self._follow(chat_id, [*added, *already], thread_id)
+        return TopicChange(
+            done=[topic.display] if added else [],
+            unchanged=[topic.display] if already else [],
+            refused=[topic.display] if refused else [],
+            added=[topic] if added else [],
+        )
 
     async def remove_topics(self, chat_id: int, text: str) -> TopicChange:
-        """Stop following comma-separated topics."""
-        topics, invalid = parse_topic_list(text)
-        removed = await self._subscriptions.remove(chat_id, topics)
-        for topic in removed:
-            self.index.remove(chat_id, topic)
-        missing = [t for t in topics if t not in removed]
-        return TopicChange(removed, missing, [], invalid)
+        """Stop following comma-separated topics (by what was typed, or by key)."""
+        topics, refusals = parse_topic_list(text)
+        keys = [t.key for t in topics]
+        invalid: list[str] = []
+        for refusal in refusals:  # a key an older version stored may not parse today
+            legacy = topic_of_key(refusal.text)
+            if legacy is None:
+                invalid.append(refusal.message)
+            else:
+                keys.append(legacy.key)
+        subs = {s.topic: s.shown for s in await self._subscriptions.list(chat_id)}
+        if text.strip() in subs and text.strip() not in keys:
+            keys.append(text.strip())  # a stored key, as a remove button sends it
+        removed = await self._subscriptions.remove(chat_id, keys)
+        for key in removed:
+            self.index.remove(chat_id, key)
+        missing = [k for k in dict.fromkeys(keys) if k not in removed]
+        return TopicChange(
+            done=[subs.get(k, k) for k in removed], unchanged=missing, invalid=invalid
+        )
 
     async def clear_topics(self, chat_id: int) -> int:
         """Stop following every topic; return how many there were."""

@@ -186,46 +186,63 @@ class ChatRepo:
         return int(value or 0)
 
 
-_OF_CHAT = "SELECT chat_id, topic, thread_id FROM subscriptions WHERE chat_id = ? ORDER BY topic"
+_OF_CHAT = (
+    "SELECT chat_id, topic, thread_id, display FROM subscriptions WHERE chat_id = ?"
+    " ORDER BY topic LIKE '-%', topic"
+)
+
+
+def _subscription(row: Sequence[object]) -> Subscription:
+    chat_id, topic, thread_id, display = row
+    assert isinstance(chat_id, int)
+    assert isinstance(topic, str)
+    return Subscription(
+        chat_id, topic, thread_id if isinstance(thread_id, int) else None, str(display or "")
+    )
 
 
 class SubscriptionRepo:
-    """Reads and writes the topics chats follow."""
+    """Reads and writes the topics chats follow: each topic's key, beside what was typed."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def list(self, chat_id: int) -> builtins.list[Subscription]:
-        """Return the chat's subscriptions ordered by topic."""
+        """Return the chat's subscriptions: topics by key, then mutes."""
         rows = await self._db.fetchall(_OF_CHAT, (chat_id,))
-        return [Subscription(row[0], row[1], row[2]) for row in rows]
+        return [_subscription(tuple(row)) for row in rows]
 
     @staticmethod
     async def fetch(conn: aiosqlite.Connection, chat_id: int) -> builtins.list[Subscription]:
-        """The chat's subscriptions ordered by topic, inside the caller's transaction."""
+        """The chat's subscriptions (as list()), inside the caller's transaction."""
         cur = await conn.execute(_OF_CHAT, (chat_id,))
-        return [Subscription(row[0], row[1], row[2]) for row in await cur.fetchall()]
+        return [_subscription(tuple(row)) for row in await cur.fetchall()]
 
     async def add(
         self,
         chat_id: int,
-        topics: Sequence[str],
+        topics: Sequence[str | tuple[str, str]],
         *,
         thread_id: int | None,
         max_topics: int,
         now: float,
     ) -> tuple[builtins.list[str], builtins.list[str], builtins.list[str]]:
-        """Add normalised topics; return (added, already there, refused over the limit)."""
+        """Add topics, each a key or (key, display); return (added, already there, refused
+        over the limit) as keys. Re-adding a topic keeps its first display text."""
         added: builtins.list[str] = []
         present: builtins.list[str] = []
         refused: builtins.list[str] = []
+        wanted: dict[str, str] = {}
+        for item in topics:
+            key, display = (item, item) if isinstance(item, str) else item
+            wanted.setdefault(key, display)
         async with self._db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT topic, thread_id FROM subscriptions WHERE chat_id = ?", (chat_id,)
             )
             existing: dict[str, int | None] = {row[0]: row[1] for row in await cur.fetchall()}
             count = len(existing)
-            for topic in dict.fromkeys(topics):
+            for topic, display in wanted.items():
                 if topic in existing:
                     present.append(topic)
                     if existing[topic] != thread_id:
@@ -239,16 +256,16 @@ class SubscriptionRepo:
                     refused.append(topic)
                 else:
                     await conn.execute(
-                        "INSERT INTO subscriptions (chat_id, topic, thread_id, created_at)"
-                        " VALUES (?, ?, ?, ?)",
-                        (chat_id, topic, thread_id, now),
+                        "INSERT INTO subscriptions (chat_id, topic, thread_id, created_at, display)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (chat_id, topic, thread_id, now, display),
                     )
                     count += 1
                     added.append(topic)
         return added, present, refused
 
     async def remove(self, chat_id: int, topics: Sequence[str]) -> builtins.list[str]:
-        """Remove topics; return those the chat had."""
+        """Remove topics by key; return those the chat had."""
         if not topics:
             return []
         async with self._db.transaction() as conn:
@@ -259,6 +276,34 @@ class SubscriptionRepo:
             )
             gone = {row[0] for row in await cur.fetchall()}
         return [topic for topic in dict.fromkeys(topics) if topic in gone]
+
+    @staticmethod
+    async def rekey(conn: aiosqlite.Connection) -> int:
+        """Give every stored topic the key today's parser gives it (migration 006).
+
+        Keys stored before were the folded words, so the old key is also the best display
+        text there is. A topic the parser now refuses keeps its key (the index still matches
+        its words); two topics that now share a key become one. Returns the rows re-keyed.
+        """
+        from bot.query import Refusal, parse_topic  # pure; only this step needs it
+
+        await conn.execute("UPDATE subscriptions SET display = topic WHERE display = ''")
+        cur = await conn.execute("SELECT chat_id, topic FROM subscriptions")
+        rows = list(await cur.fetchall())
+        changed = 0
+        for chat_id, topic in rows:
+            parsed = parse_topic(topic)
+            key = topic if isinstance(parsed, Refusal) else parsed.key
+            if key != topic:
+                await conn.execute(
+                    "UPDATE OR IGNORE subscriptions SET topic = ? WHERE chat_id = ? AND topic = ?",
+                    (key, chat_id, topic),
+                )
+                await conn.execute(
+                    "DELETE FROM subscriptions WHERE chat_id = ? AND topic = ?", (chat_id, topic)
+                )
+                changed += 1
+        return changed
 
     async def clear(self, chat_id: int) -> int:
         """Remove every topic of the chat; return how many there were."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from importlib import resources
 
 import aiosqlite
+
+from storage import fts
 
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
@@ -33,8 +36,26 @@ def latest_version() -> int:
     return len(migration_files())
 
 
+async def _language_step(conn: aiosqlite.Connection) -> None:
+    from storage.chats import SubscriptionRepo  # storage.chats imports storage.db
+
+    await fts.reindex(conn)
+    await SubscriptionRepo.rekey(conn)
+
+
+# Work a migration's SQL cannot do, run after it inside the same transaction.
+_PYTHON_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {
+    6: _language_step,
+}
+
+
 async def apply_migrations(conn: aiosqlite.Connection) -> int:
-    """Bring the schema up to date; a no-op when it already is. Returns the version."""
+    """Bring the schema up to date; a no-op when it already is. Returns the version.
+
+    Also registers the SQL functions the full-text index calls (storage/fts.py) on the
+    connection, which every connection that writes headlines needs.
+    """
+    await fts.install(conn)
     files = migration_files()
     cur = await conn.execute("PRAGMA user_version")
     row = await cur.fetchone()
@@ -45,8 +66,19 @@ async def apply_migrations(conn: aiosqlite.Connection) -> int:
             f"understands ({len(files)}); upgrade headline-bot or use another DATABASE_PATH"
         )
     for number, sql in files[current:]:
-        # executescript commits first; the script itself runs inside one transaction.
-        await conn.executescript(
-            f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;"
-        )
+        step = _PYTHON_STEPS.get(number)
+        if step is None:
+            # executescript commits first; the script itself runs inside one transaction.
+            await conn.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+            continue
+        await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}")
+        try:
+            await step(conn)
+            await conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
     return len(files)

@@ -157,11 +157,17 @@ class Chat:
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
-    """One topic of one chat (a leading '-' mutes)."""
+    """One topic of one chat: its key (a leading '-' mutes) and what the reader typed."""
 
     chat_id: int
     topic: str
     thread_id: int | None
+    display: str = ""  # as typed (`Bogotá`); empty for topics stored before it was kept
+
+    @property
+    def shown(self) -> str:
+        """How the topic is shown: as typed when known, else its key."""
+        return self.display or self.topic
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,12 @@
-"""Pure topic matching: fold and tokenise text, normalise topics, route headlines to chats.
+"""Pure topic matching: route headlines to the chats whose topics they match.
 
-One module per part: tokens (folding, tokenising, topics normalised to their words),
-index (:class:`TopicIndex`, routing a headline to the chats that follow it) and
-suggestions (topics for /start, with the stop words in stop_words.txt).
+One module per part: index (:class:`TopicIndex`, routing a headline's words and stems to
+the chats that follow it, with the semantics of :func:`bot.query.matches`), suggestions
+(topics for /start and /topic, with the stop words in stop_words.txt) and tokens (the older
+word-sequence topics, kept for the code that still folds and tokenises with them).
 """
 
-from bot.matching.index import Route, TopicIndex
+from bot.matching.index import Route, TopicIndex, topic_of_key
 from bot.matching.suggestions import suggest_topics
 from bot.matching.tokens import (
     FIELD_BOUNDARY,
@@ -19,13 +20,16 @@ from bot.matching.tokens import (
     topic_matches,
     topic_phrase,
 )
+from bot.query import HeadlineTerms, headline_terms
 
 __all__ = [
     "FIELD_BOUNDARY",
     "MAX_TOPIC_CHARS",
+    "HeadlineTerms",
     "Route",
     "TopicIndex",
     "fold",
+    "headline_terms",
     "headline_tokens",
     "is_mute",
     "normalize_topic",
@@ -33,5 +37,6 @@ __all__ = [
     "suggest_topics",
     "tokenize",
     "topic_matches",
+    "topic_of_key",
     "topic_phrase",
 ]

@@ -9,10 +9,11 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 
-from bot.matching.tokens import MAX_TOPIC_CHARS, fold, normalize_topic
+from bot.matching.tokens import MAX_TOPIC_CHARS, fold
+from bot.query import Refusal, parse_topic
 
 __all__ = ["stop_words", "suggest_topics"]
 
@@ -33,8 +34,15 @@ def _is_name_word(word: str) -> bool:
     return len(word) >= 2 and word[0].isupper() and fold(word) not in stop_words()
 
 
-def suggest_topics(titles: Sequence[str], n: int = 5) -> list[str]:
-    """A few topics for /start buttons: frequent capitalised names in recent headlines."""
+def suggest_topics(
+    titles: Sequence[str], n: int = 5, *, exclude: Iterable[str] = (), min_count: int = 1
+) -> list[str]:
+    """A few topics for buttons: capitalised names recurring in headlines.
+
+    exclude: topic keys never to suggest (those the chat follows, mutes included);
+    min_count: how often a name must occur to count as recurring.
+    """
+    excluded = {key.lstrip("-") for key in exclude}
     words: Counter[str] = Counter()
     pairs: Counter[tuple[str, str]] = Counter()
     first_seen: dict[str, int] = {}
@@ -107,17 +115,20 @@ def suggest_topics(titles: Sequence[str], n: int = 5) -> list[str]:
             del scores[word]
 
     ranked = sorted(
-        (key for key, score in scores.items() if score > 0),
+        (key for key, score in scores.items() if score >= max(min_count, 1)),
         key=lambda key: (-scores[key], first_seen[key]),
     )
     suggestions: list[str] = []
     taken: set[str] = set()
     for key in ranked:
         shown = display[key].most_common(1)[0][0]
-        normalized = normalize_topic(shown)
-        if normalized is None or normalized in taken:
+        parsed = parse_topic(shown)
+        if isinstance(parsed, Refusal) or parsed.mute or parsed.excluded:
             continue
-        if len(("t:" + normalized).encode()) > 64 or len(shown) > MAX_TOPIC_CHARS:
+        normalized = parsed.key
+        if normalized in taken or normalized in excluded:
+            continue
+        if len(("t+:" + normalized).encode()) > 64 or len(shown) > MAX_TOPIC_CHARS:
             continue
         taken.add(normalized)
         suggestions.append(shown)

@@ -119,7 +119,11 @@ async def test_topics_added_while_paused_are_routed_once_resumed(service: ChatSe
     await _reader(service, 1)
     await service.pause(1)
     change = await service.add_topics(1, "chile, lithium, ??")
-    assert (change.done, change.unchanged, change.invalid) == (["chile"], ["lithium"], ["??"])
+    assert (change.done, change.unchanged, change.invalid) == (
+        ["chile"],
+        ["lithium"],
+        ["“??” has no words in it."],
+    )
     assert 1 not in service.index
     await service.resume(1)
     assert service.index.topics_of(1) == {"chile": None, "lithium": None}
