@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from bot.matching import TopicIndex, topic_of_key
 from bot.query import Topic, parse_topic_list
+from storage.broadcasts import BroadcastRepo
 from storage.chats import ChatRepo, SubscriptionRepo
 from storage.db import Database
 from storage.models import Chat, ChatKind, Subscription
@@ -275,6 +276,33 @@ class ChatService:
         count = await self._subscriptions.clear(chat_id)
         self.index.remove_chat(chat_id)
         return count
+
+    # --- forgetting ---------------------------------------------------------------------
+
+    async def forget(self, chat_id: int) -> int:
+        """Delete everything held about the chat, in one transaction; return the rows deleted.
+
+        Its queued and sent messages, its topics, the broadcasts it made (with their rows
+        for other chats: an announcement is its author's) and the chat itself. Each table's
+        rows go through that table's own repository. The chat leaves the topic index too;
+        the bot knows it again only once it writes to the bot again (/start).
+        """
+        async with self._db.transaction() as conn:
+            broadcasts = await BroadcastRepo.of_chat(conn, chat_id)
+            deleted = await OutboxRepo.delete_chat(conn, chat_id)
+            deleted += await OutboxRepo.delete_broadcasts(conn, broadcasts)
+            deleted += await BroadcastRepo.delete(conn, broadcasts)
+            deleted += await self._subscriptions.delete_chat(conn, chat_id)
+            deleted += await self._chats.delete(conn, chat_id)
+        self.index.remove_chat(chat_id)
+        return deleted
+
+    async def export(self, chat_id: int) -> tuple[Chat | None, list[Subscription]]:
+        """What /export sends: the chat as stored and its topics, read together."""
+        async with self._db.transaction() as conn:
+            chat = await self._chats.fetch(conn, chat_id)
+            subscriptions = await self._subscriptions.fetch(conn, chat_id)
+        return chat, subscriptions
 
     # --- figures -----------------------------------------------------------------------
 

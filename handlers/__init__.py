@@ -15,7 +15,7 @@ from telegram.ext import (
 )
 
 from bot.context import BotApp, BotContext
-from handlers import admin, chats, errors, latest, search, start, topics, unknown
+from handlers import admin, chats, errors, latest, privacy, search, start, topics, unknown
 from handlers.common import split_command
 
 Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
@@ -55,6 +55,7 @@ def register(app: BotApp) -> None:
     for name, handler in COMMANDS.items():
         app.add_handler(CommandHandler(name, handler, filters=filters.UpdateType.MESSAGE))
     admin.register(app)
+    privacy.register(app)  # /forget, /export: before the channel dispatcher and unknown buttons
     app.add_handler(
         MessageHandler(filters.UpdateType.CHANNEL_POST & filters.COMMAND, on_channel_command)
     )

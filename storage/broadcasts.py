@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Collection
+
+import aiosqlite
 
 from storage.chats import audience_kinds
 from storage.db import Database
@@ -156,6 +160,27 @@ class BroadcastRepo:
             ),
         )
         return changed > 0
+
+    @staticmethod
+    async def of_chat(conn: aiosqlite.Connection, chat_id: int) -> list[int]:
+        """The broadcasts a chat made or shows: written by it, copied from it, reported in it."""
+        cur = await conn.execute(
+            "SELECT id FROM broadcasts WHERE admin_id = ?1 OR from_chat_id = ?1"
+            " OR report_chat_id = ?1 ORDER BY id",
+            (chat_id,),
+        )
+        return [int(row[0]) for row in await cur.fetchall()]
+
+    @staticmethod
+    async def delete(conn: aiosqlite.Connection, broadcast_ids: Collection[int]) -> int:
+        """Delete these broadcasts (their outbox rows are OutboxRepo's to delete first)."""
+        if not broadcast_ids:
+            return 0
+        cur = await conn.execute(
+            "DELETE FROM broadcasts WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(broadcast_ids)),),
+        )
+        return cur.rowcount
 
     async def active(self) -> list[Broadcast]:
         """Return the queued broadcasts, oldest first."""

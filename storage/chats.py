@@ -157,6 +157,12 @@ class ChatRepo:
             [(mark, chat_id) for chat_id, mark in marks.items()],
         )
 
+    @staticmethod
+    async def delete(conn: aiosqlite.Connection, chat_id: int) -> int:
+        """Delete the chat's row (its other tables' rows go first, by their own writers)."""
+        cur = await conn.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+        return cur.rowcount
+
     async def count_active(self, audience: str) -> int:
         """How many active chats an audience (all|users|groups|channels) reaches."""
         return int(
@@ -308,6 +314,12 @@ class SubscriptionRepo:
     async def clear(self, chat_id: int) -> int:
         """Remove every topic of the chat; return how many there were."""
         return await self._db.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
+
+    @staticmethod
+    async def delete_chat(conn: aiosqlite.Connection, chat_id: int) -> int:
+        """Delete every topic of the chat, inside the caller's transaction; return how many."""
+        cur = await conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
+        return cur.rowcount
 
     @staticmethod
     async def move(conn: aiosqlite.Connection, old_id: int, new_id: int) -> None:

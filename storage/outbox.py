@@ -197,6 +197,23 @@ class OutboxRepo:
         return cur.rowcount
 
     @staticmethod
+    async def delete_chat(conn: aiosqlite.Connection, chat_id: int) -> int:
+        """Delete every row of the chat, sent or not (a /forget); return how many."""
+        cur = await conn.execute("DELETE FROM outbox WHERE chat_id = ?", (chat_id,))
+        return cur.rowcount
+
+    @staticmethod
+    async def delete_broadcasts(conn: aiosqlite.Connection, broadcast_ids: Collection[int]) -> int:
+        """Delete every row of these broadcasts, whatever chat it is for; return how many."""
+        if not broadcast_ids:
+            return 0
+        cur = await conn.execute(
+            "DELETE FROM outbox WHERE broadcast_id IN (SELECT value FROM json_each(?))",
+            (_ids(broadcast_ids),),
+        )
+        return cur.rowcount
+
+    @staticmethod
     async def cancel_broadcast(conn: aiosqlite.Connection, broadcast_id: int, *, now: float) -> int:
         """Close a broadcast's rows not yet claimed (one in flight still lands); return how many."""
         cur = await conn.execute(
