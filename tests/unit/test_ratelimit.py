@@ -391,3 +391,28 @@ async def test_other_requests_pass_straight_through() -> None:
         await asyncio.wait_for(_request(limiter, api, "getChat"), 1)
     assert len(api.calls) == 1
     await limiter.shutdown()
+
+
+async def test_busy_chat_windows_are_not_swept_on_every_new_chat() -> None:
+    """A thousand chats within one period are all still counted: sweeping them for each new
+    chat would cost a thousand checks per message."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(Limits(overall=10**9), clock=clock)
+    sweeps = 0
+    sweep = limiter._forget_idle_chats
+
+    def counted() -> None:
+        nonlocal sweeps
+        sweeps += 1
+        sweep()
+
+    limiter._forget_idle_chats = counted  # type: ignore[method-assign]
+    for chat_id in range(1, 5 * KEEP_CHAT_WINDOWS):
+        limiter.release(await limiter.acquire(chat_id))  # all within one period
+    assert sweeps <= 3
+    clock.now += 10
+    for chat_id in range(10**6, 10**6 + 10 * KEEP_CHAT_WINDOWS):
+        limiter.release(await limiter.acquire(chat_id))
+        clock.now += 0.01  # 100 new chats a second: a window falls idle 1.1 s after
+    assert len(limiter._chats) <= 2 * KEEP_CHAT_WINDOWS
+    await limiter.shutdown()
