@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.language import language_of
+
 DEFAULT_FEED = "https://popularresistance.org/feed/"
 
 
@@ -40,6 +42,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     max_topics_per_chat: int = Field(default=50, ge=1, le=1000)
+    default_language: str = "en"
     feed_alert_after_seconds: float = Field(default=3600.0, ge=0)
     allow_paid_broadcast: bool = False
     webhook_url: str | None = None
@@ -77,6 +80,14 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        code = language_of(value, "")
+        if not code:
+            raise ValueError("must be a language code such as en, es or pt-BR")
+        return code
 
     @field_validator("log_level")
     @classmethod

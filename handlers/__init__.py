@@ -10,12 +10,24 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
 
 from bot.context import BotApp, BotContext
-from handlers import admin, chats, errors, latest, privacy, search, start, topics, unknown
+from handlers import (
+    admin,
+    chats,
+    errors,
+    inline,
+    latest,
+    privacy,
+    search,
+    start,
+    topics,
+    unknown,
+)
 from handlers.common import split_command
 
 Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
@@ -62,6 +74,7 @@ def register(app: BotApp) -> None:
     app.add_handler(CallbackQueryHandler(topics.on_topic_button, pattern=r"^t[+\-][:#]"))
     app.add_handler(CallbackQueryHandler(search.on_search_page, pattern=r"^s:"))
     app.add_handler(CallbackQueryHandler(on_unknown_button))
+    app.add_handler(InlineQueryHandler(inline.on_inline_query))
     app.add_handler(ChatMemberHandler(chats.on_my_chat_member))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, chats.on_migrate))
     app.add_handler(

@@ -1,54 +1,85 @@
-"""/latest [N] [topic words]: the newest headlines, optionally on one topic."""
+"""/latest [N] [topic], either way round: the newest headlines, optionally on one topic."""
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 from telegram import Update
 
 from bot.context import BotContext
 from bot.formatting import escape, render_latest
-from bot.matching import headline_tokens, normalize_topic, topic_matches
+from bot.query import Refusal, Topic, parse_topic
 from handlers.common import command_args, reply
-from storage.fts import phrase_query
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 20
+USAGE = (
+    "Usage: <code>/latest</code>, <code>/latest 10</code>, <code>/latest bolivia</code> or "
+    f"<code>/latest 3 bolivia</code>: a whole number from 1 to {MAX_COUNT}."
+)
+# A count is a number standing alone at either end: `3`, `-2`, `1.5`, `0`, `½` is not one.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
 
 
-def parse_latest_args(args: str) -> tuple[int, str]:
-    """'/latest 3 bolivia' -> (3, 'bolivia'); counts are clamped to 1..20."""
-    words = args.split(maxsplit=1)
-    # isdigit() also holds for '²' or '①', which int() refuses: only ASCII digits count
-    if words and words[0].isascii() and words[0].isdigit():
-        count = max(1, min(MAX_COUNT, int(words[0][:4])))
-        return count, words[1] if len(words) > 1 else ""
-    return DEFAULT_COUNT, args
+@dataclass(frozen=True, slots=True)
+class LatestArgs:
+    """What /latest was asked for: how many, on what topic, and whether N was capped."""
+
+    count: int = DEFAULT_COUNT
+    topic: str = ""
+    capped: bool = False
+    bad_count: bool = False  # 0, a negative or a fraction: answered with the usage line
+
+
+def parse_latest_args(args: str) -> LatestArgs:
+    """'/latest 3 bolivia' and '/latest bolivia 3' -> (3, 'bolivia'); N is capped at 20."""
+    pieces = args.split()
+    number: str | None = None
+    if pieces and _NUMBER.fullmatch(pieces[0]) and pieces[0].isascii():
+        number, pieces = pieces[0], pieces[1:]
+    elif len(pieces) > 1 and _NUMBER.fullmatch(pieces[-1]) and pieces[-1].isascii():
+        number, pieces = pieces[-1], pieces[:-1]
+    topic = " ".join(pieces)
+    if number is None:
+        return LatestArgs(topic=topic)
+    if not number.lstrip("+").isdigit() or int(number.lstrip("+")[:6]) < 1:
+        return LatestArgs(topic=topic, bad_count=True)
+    count = int(number.lstrip("+")[:6])
+    return LatestArgs(min(count, MAX_COUNT), topic, capped=count > MAX_COUNT)
 
 
 async def cmd_latest(update: Update, context: BotContext) -> None:
-    """Reply with the newest headlines (matching the words, by the push rule, when given)."""
-    count, words = parse_latest_args(command_args(update))
-    repo = context.services.headlines
-    topic = normalize_topic(words) if words.strip() else None
-    if words.strip() and (topic is None or topic.startswith("-")):
-        await reply(update, "Give a topic of 1–64 characters, e.g. <code>/latest 5 bolivia</code>.")
+    """Reply with the newest headlines (those a topic matches, by the push rule, when given)."""
+    args = parse_latest_args(command_args(update))
+    if args.bad_count:
+        await reply(update, USAGE)
         return
+    repo = context.services.headlines
+    topic: Topic | None = None
+    if args.topic:
+        parsed = parse_topic(args.topic)
+        if isinstance(parsed, Refusal):
+            await reply(update, f"{escape(parsed.message)}\n{USAGE}")
+            return
+        if parsed.mute:
+            await reply(update, f"A mute lists nothing: name a topic to read.\n{USAGE}")
+            return
+        topic = parsed
     if topic is None:
-        found = await repo.latest(count)
+        found = await repo.latest(args.count)
     else:
-        tokens = topic.split()
-        candidates = await repo.latest(count * 4, match=phrase_query(tokens))
-        found = [
-            h
-            for h in candidates
-            if topic_matches(topic, headline_tokens(h.title, h.summary, h.categories))
-        ][:count]
+        found = await repo.latest(args.count, match=await repo.topic_match(topic))
+    note = f"\n(at most {MAX_COUNT} at a time)" if args.capped else ""
     if not found:
         text = (
-            f"No headlines on <b>{escape(topic)}</b> yet. /search looks for partial matches."
+            f"No headlines on <b>{escape(topic.display)}</b> yet. "
+            f"<code>/search {escape(topic.display)}</code> looks further."
             if topic
             else "No headlines stored yet; the first poll may still be running."
         )
         await reply(update, text)
         return
-    for text in render_latest(found, query=topic):
-        await reply(update, text)
+    messages = render_latest(found, query=topic.display if topic else None)
+    for i, text in enumerate(messages):
+        await reply(update, text + (note if i == len(messages) - 1 else ""))

@@ -1,4 +1,8 @@
-"""/search <query>: ranked matches from the archive, five a page with Next/Previous buttons."""
+"""/search <query>: ranked matches from the archive, five a page with Next/Previous buttons.
+
+The query language is bot/query.py's: all words (stemmed), `a OR b`, `"a phrase"`, `pre*`,
+`-word` or `NOT word`. A search longer than the limit says which words it used.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from telegram.error import BadRequest
 
 from bot.context import BotContext
 from bot.formatting import escape, render_search
+from bot.query import Refusal
 from handlers.common import NO_PREVIEW, command_args, reply
+from handlers.topics import reader_language
 
 PER_PAGE = 5
-MAX_QUERY = 300
 _long_queries: OrderedDict[str, str] = OrderedDict()  # short key -> query too long for a button
 
 
@@ -38,39 +43,57 @@ def _parse_page_data(data: str) -> tuple[int, str | None]:
 
 
 async def _page(
-    context: BotContext, query: str, offset: int
+    context: BotContext, text: str, offset: int, *, language: str = "en"
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    page = await context.services.headlines.search(query, limit=PER_PAGE, offset=offset)
-    if page is None:
-        return "Send words to look for, e.g. <code>/search lithium</code>.", None
-    if page.total == 0 or not page.hits:
-        return f"Nothing in the archive matches <b>{escape(query)}</b>.", None
-    text = render_search(page, query=query, offset=offset, per_page=PER_PAGE)
+    repo = context.services.headlines
+    query = await repo.parse_search(text, language=language)
+    if isinstance(query, Refusal):
+        return (
+            f"{escape(query.message)} Send words to look for, e.g. <code>/search lithium</code>.",
+            None,
+        )
+    notes = []
+    if query.truncated:
+        notes.append(f"That search was long: I used <b>{escape(query.used)}</b>.")
+    if query.dropped:
+        notes.append("Left out: " + escape(", ".join(query.dropped)) + ".")
+    page = await repo.search(query, limit=PER_PAGE, offset=offset)
+    if page is None or page.total == 0 or not page.hits:
+        notes.append(f"Nothing in the archive matches <b>{escape(query.used)}</b>.")
+        if page is None or page.total == 0:
+            notes.append(
+                "Try dropping a word, or either word with OR: <code>/search bolivia OR peru</code>."
+            )
+        return "\n".join(notes), None
+    text_out = render_search(page, query=query.used, offset=offset, per_page=PER_PAGE)
+    if notes:
+        text_out = "\n".join(notes) + "\n\n" + text_out
     buttons = []
     if offset > 0:
         buttons.append(
             InlineKeyboardButton(
-                "◀ Previous", callback_data=_page_data(max(0, offset - PER_PAGE), query)
+                "◀ Previous", callback_data=_page_data(max(0, offset - PER_PAGE), query.used)
             )
         )
     if offset + PER_PAGE < page.total:
         buttons.append(
-            InlineKeyboardButton("Next ▶", callback_data=_page_data(offset + PER_PAGE, query))
+            InlineKeyboardButton("Next ▶", callback_data=_page_data(offset + PER_PAGE, query.used))
         )
-    return text, InlineKeyboardMarkup([buttons]) if buttons else None
+    return text_out, InlineKeyboardMarkup([buttons]) if buttons else None
 
 
 async def cmd_search(update: Update, context: BotContext) -> None:
     """Search the archive."""
-    query = " ".join(command_args(update).split())[:MAX_QUERY]
+    query = " ".join(command_args(update).split())
     if not query:
         await reply(
             update,
-            "What should I look for? e.g. <code>/search lithium</code> or "
-            '<code>/search "south africa"</code>.',
+            "What should I look for? e.g. <code>/search lithium</code>, "
+            '<code>/search "south africa"</code>, <code>/search bolivia OR peru</code> or '
+            "<code>/search lithium -mining</code>.",
         )
         return
-    text, markup = await _page(context, query, 0)
+    text, markup = await _page(context, query, 0, language=reader_language(update, context))
     await reply(update, text, markup=markup)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 
 from bot.context import BotContext
 from bot.formatting import escape
-from bot.matching import normalize_topic, suggest_topics
+from bot.matching import suggest_topics
+from bot.query import Refusal, parse_topic
 from handlers.common import register_chat, reply
 
 HELP = """<b>Headline Bot</b> follows the news digest for you.
@@ -15,13 +19,17 @@ HELP = """<b>Headline Bot</b> follows the news digest for you.
 <b>Topics</b> (words or phrases; new headlines that mention them are pushed here)
 /topic — your topics, each with a remove button
 /topic add bolivia, south africa — follow topics
+/topic add lithium + chile — both, anywhere; lithium -mining — not with mining
+/topic add "bolivian" — that exact word; plain words also match their forms
 /topic add -israel — mute: never push headlines that mention it
+/topic try lithium — what it would have matched this week
 /topic remove bolivia — stop following; /topic clear removes all
 
 <b>Reading</b>
 /latest — the 5 newest headlines; /latest 10 — the 10 newest
 /latest bolivia — the newest on a topic
-/search lithium — search the archive ("quoted phrases", prefix*)
+/search lithium — search the archive ("quoted phrases", prefix*, a OR b, -word)
+In any chat: type @ and my name, then words, to share a headline
 
 <b>Pushes</b>
 /stop — pause pushes (your topics are kept)
@@ -41,13 +49,20 @@ CHANNEL_HELP = """
 /topic @yourchannel add lithium in private (you and I must both be admins there)."""
 
 
-def suggestion_keyboard(texts: list[str]) -> InlineKeyboardMarkup | None:
-    """Buttons that subscribe to topics drawn from recent headlines."""
+SUGGESTION_DAYS = 7
+
+
+def suggestion_keyboard(
+    texts: Sequence[str], *, exclude: Sequence[str] = ()
+) -> InlineKeyboardMarkup | None:
+    """Buttons that subscribe to names recurring in recent headlines (never one in exclude)."""
     buttons = []
-    for label in suggest_topics(texts, n=6):
-        topic = normalize_topic(label)
-        if topic and len(f"t+:{topic}".encode()) <= 64:
-            buttons.append(InlineKeyboardButton(f"➕ {label}", callback_data=f"t+:{topic}"))
+    for label in suggest_topics(texts, n=6, exclude=exclude, min_count=2):
+        topic = parse_topic(label)
+        if isinstance(topic, Refusal):
+            continue
+        if len(f"t+:{topic.key}".encode()) <= 64:
+            buttons.append(InlineKeyboardButton(f"➕ {label}", callback_data=f"t+:{topic.key}"))
     if not buttons:
         return None
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
@@ -59,10 +74,11 @@ async def cmd_start(update: Update, context: BotContext) -> None:
     services = context.services
     chat = await register_chat(update, context)
     await services.chats.resume(chat.id)
-    topics = [s.topic for s in await services.chats.list_topics(chat.id)]
-    if topics:
-        shown = ", ".join(escape(t) for t in topics[:20])
-        more = f" and {len(topics) - 20} more" if len(topics) > 20 else ""
+    subs = await services.chats.list_topics(chat.id)
+    followed = [s for s in subs if not s.topic.startswith("-")]
+    if subs:
+        shown = ", ".join(escape(s.shown) for s in followed[:20]) or "no topic, only mutes"
+        more = f" and {len(followed) - 20} more" if len(followed) > 20 else ""
         text = (
             "👋 Pushes are on. You follow: "
             f"<b>{shown}</b>{more}.\n\n"
@@ -74,15 +90,17 @@ async def cmd_start(update: Update, context: BotContext) -> None:
             "I read the news digest and push every new headline that mentions your topics, "
             "once, as soon as it appears.\n\n"
             "Follow a topic: <code>/topic add bolivia</code> (several: "
-            "<code>/topic add lithium, south africa</code>).\n"
+            "<code>/topic add lithium, south africa</code>; both words: "
+            "<code>/topic add lithium + chile</code>).\n"
+            "Try one first: <code>/topic try lithium</code>.\n"
             "Read now: /latest, or search the archive: <code>/search lithium</code>.\n"
             "/help lists every command."
         )
     # summaries are in sentence case, which tells names from other words
-    recent = await services.headlines.latest(30)
-    markup = suggestion_keyboard([h.title for h in recent] + [h.summary for h in recent])
+    texts = await services.headlines.recent_texts(since=time.time() - SUGGESTION_DAYS * 86400)
+    markup = suggestion_keyboard(texts, exclude=[s.topic for s in subs])
     if markup is not None:
-        text += "\n\nSuggested from recent headlines:"
+        text += "\n\nNames in this week's headlines:"
     await reply(update, text, markup=markup)
 
 
@@ -108,4 +126,3 @@ async def cmd_stop(update: Update, context: BotContext) -> None:
     else:
         text = "Pushes were already paused. /start resumes them."
     await reply(update, text)
-

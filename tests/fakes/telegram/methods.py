@@ -187,6 +187,38 @@ class Methods:
         self.callback_answers[query_id] = dict(call.params)
         return True
 
+    def inline_query_update(
+        self, user_id: int, query: str, *, offset: str = "", chat_type: str = "private"
+    ) -> Json:
+        """An inline_query: a user typed `@bot query` in some chat."""
+        answers: dict[str, dict[str, Any]] = self.__dict__.setdefault("inline_answers", {})
+        opened: set[str] = self.__dict__.setdefault("_open_inline", set())
+        query_id = f"iq{next(self._callback_ids)}"
+        opened.add(query_id)
+        del answers  # created here so tests can read `inline_answers` before any answer
+        return {
+            "inline_query": {
+                "id": query_id,
+                "from": self.user(user_id),
+                "query": query,
+                "offset": offset,
+                "chat_type": chat_type,
+            }
+        }
+
+    def _answer_inline_query(self, call: Call) -> bool:
+        query_id = str(call.params["inline_query_id"])
+        opened: set[str] = self.__dict__.setdefault("_open_inline", set())
+        if query_id not in opened:
+            raise ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
+        opened.discard(query_id)
+        answers: dict[str, dict[str, Any]] = self.__dict__.setdefault("inline_answers", {})
+        answers[query_id] = dict(call.params)
+        return True
+
     def _set_my_commands(self, call: Call) -> bool:
         commands = call.params.get("commands") or []
         self.commands[self._commands_key(call.params)] = [
@@ -281,6 +313,7 @@ HANDLERS: dict[str, Callable[[Any, Call], Any]] = {
     "editMessageReplyMarkup": Methods._edit_message_reply_markup,
     "deleteMessage": Methods._delete_message,
     "answerCallbackQuery": Methods._answer_callback_query,
+    "answerInlineQuery": Methods._answer_inline_query,
     "setMyCommands": Methods._set_my_commands,
     "getMyCommands": Methods._get_my_commands,
     "deleteMyCommands": Methods._delete_my_commands,

@@ -6,6 +6,7 @@ Pure functions over a method name and its decoded parameters. Each breach is a p
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -77,6 +78,91 @@ def _content_errors(method: str, params: Mapping[str, Any], problems: list[str])
         errors.append(ApiError(400, "Bad Request: MESSAGE_TOO_LONG"))
     if method == "setMyCommands":
         errors += _check_commands(params.get("commands"), problems)
+    if method == "answerInlineQuery":
+        errors += _check_inline_results(params.get("results"), problems)
+    return errors
+
+
+MAX_INLINE_RESULTS = 50
+# The result and content types the fake checks field by field (the bot sends these).
+_INLINE_TYPES = {"article": "InlineQueryResultArticle"}
+_CONTENT_TYPES = {"message_text": "InputTextMessageContent"}
+
+
+def _type_fields(name: str) -> dict[str, bool] | None:
+    """A type's fields (name -> required) from the spec's JSON, None without the file."""
+    try:
+        raw = json.loads(api_spec.SPEC_PATH.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    fields = raw["types"][name]["fields"]
+    return {f["name"]: bool(f["required"]) for f in fields}
+
+
+def _check_object(value: Any, type_name: str, where: str, problems: list[str]) -> bool:
+    if not isinstance(value, dict):
+        problems.append(f"{where} must be an object ({type_name})")
+        return False
+    fields = _type_fields(type_name)
+    if fields is None:
+        return True
+    ok = True
+    for name in value:
+        if name not in fields:
+            problems.append(f"{where}: unknown field {name!r} of {type_name}")
+            ok = False
+    for name, required in fields.items():
+        if required and name not in value:
+            problems.append(f"{where}: missing required field {name!r} of {type_name}")
+            ok = False
+    return ok
+
+
+def _check_inline_results(results: Any, problems: list[str]) -> list[ApiError]:
+    """answerInlineQuery's results: at most 50, unique 1-64 byte ids, each valid for its type."""
+    if not isinstance(results, list):
+        problems.append("answerInlineQuery: results must be an array")
+        return [ApiError(400, "Bad Request: can't parse inline query results")]
+    errors: list[ApiError] = []
+    if len(results) > MAX_INLINE_RESULTS:
+        problems.append(f"{len(results)} inline results, at most {MAX_INLINE_RESULTS}")
+        errors.append(ApiError(400, "Bad Request: RESULTS_TOO_MUCH"))
+    seen: set[str] = set()
+    for n, result in enumerate(results):
+        where = f"results[{n}]"
+        kind = result.get("type") if isinstance(result, dict) else None
+        type_name = _INLINE_TYPES.get(str(kind))
+        if type_name is None:
+            problems.append(f"{where}: result type {kind!r} not modelled")
+            errors.append(ApiError(400, "Bad Request: RESULT_TYPE_INVALID"))
+            continue
+        if not _check_object(result, type_name, where, problems):
+            errors.append(ApiError(400, f"Bad Request: can't parse {where}"))
+            continue
+        rid = str(result.get("id", ""))
+        if not 1 <= len(rid.encode("utf-8")) <= MAX_CALLBACK_DATA or rid in seen:
+            problems.append(f"{where}: id must be 1-64 bytes and unique, got {rid!r:.80}")
+            errors.append(ApiError(400, "Bad Request: RESULT_ID_INVALID"))
+        seen.add(rid)
+        if not str(result.get("title", "")).strip():
+            problems.append(f"{where}: empty title")
+            errors.append(ApiError(400, "Bad Request: RESULT_TITLE_EMPTY"))
+        content = result.get("input_message_content")
+        if isinstance(content, dict) and "message_text" in content:
+            if _check_object(content, "InputTextMessageContent", where, problems):
+                errors += _check_markup(
+                    content.get("parse_mode"),
+                    str(content["message_text"]),
+                    MAX_TEXT,
+                    "text",
+                    problems,
+                )
+        else:
+            problems.append(f"{where}: input_message_content is not a modelled content type")
+            errors.append(ApiError(400, "Bad Request: MESSAGE_EMPTY"))
+        markup = result.get("reply_markup")
+        if isinstance(markup, dict):
+            errors += _check_reply_markup(markup, problems)
     return errors
 
 
