@@ -288,18 +288,18 @@ class SubscriptionRepo:
         """Give every stored topic the key today's parser gives it (migration 006).
 
         Keys stored before were the folded words, so the old key is also the best display
-        text there is. A topic the parser now refuses keeps its key (the index still matches
+        text there is; `bolivia s` (Bolivia's) and `at t` (AT&T) become `bolivia` and `att`
+        (see upgrade_key). A topic the parser refuses keeps its key (the index still matches
         its words); two topics that now share a key become one. Returns the rows re-keyed.
         """
-        from bot.query import Refusal, parse_topic  # pure; only this step needs it
+        from bot.matching.tokens import upgrade_key  # pure; only this step needs it
 
         await conn.execute("UPDATE subscriptions SET display = topic WHERE display = ''")
         cur = await conn.execute("SELECT chat_id, topic FROM subscriptions")
         rows = list(await cur.fetchall())
         changed = 0
         for chat_id, topic in rows:
-            parsed = parse_topic(topic)
-            key = topic if isinstance(parsed, Refusal) else parsed.key
+            key = upgrade_key(topic)
             if key != topic:
                 await conn.execute(
                     "UPDATE OR IGNORE subscriptions SET topic = ? WHERE chat_id = ? AND topic = ?",

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from bot.query import Refusal, parse_topic
+
 __all__ = [
     "FIELD_BOUNDARY",
     "MAX_TOPIC_CHARS",
@@ -22,6 +24,7 @@ __all__ = [
     "tokenize",
     "topic_matches",
     "topic_phrase",
+    "upgrade_key",
 ]
 
 MAX_TOPIC_CHARS = 64
@@ -174,3 +177,20 @@ def headline_tokens(title: str, summary: str, categories: Iterable[str]) -> list
         tokens.append(FIELD_BOUNDARY)
         tokens.extend(tokenize(category))
     return tokens
+
+
+def upgrade_key(old: str) -> str:
+    """The key today's parser (bot/query.py) gives a topic stored as normalize_topic() did.
+
+    Those keys lost what was typed, but two of their forms can be read back: a lone `s`
+    after a word was a possessive (`Bolivia's` was `bolivia s`, now `bolivia`), and single
+    letters split off by `&` (`AT&T` was `at t`, `R&D` `r d`) are one word now (`att`, `rd`)
+    when the parser would refuse them apart. Anything the parser refuses stays as it was.
+    """
+    mute = old.startswith("-")
+    words = [w for i, w in enumerate(topic_phrase(old).split()) if not (i and w == "s")]
+    text = ("-" if mute else "") + " ".join(words)
+    parsed = parse_topic(text)
+    if isinstance(parsed, Refusal) and 1 < len(words) <= 3 and any(len(w) == 1 for w in words):
+        parsed = parse_topic(("-" if mute else "") + "".join(words))
+    return old if isinstance(parsed, Refusal) else parsed.key
