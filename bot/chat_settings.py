@@ -1,0 +1,218 @@
+"""Each chat's settings: read with defaults, validated, changed; and when its pushes may go.
+
+ChatSettingsService is the one owner of the settings. Handlers change them through it;
+routing and delivery ask it when a chat's pushes may go out (`next_push_at`, or in bulk
+`release_times`), and tell it when a digest went (`mark_digest_sent`).
+
+Parsing what a chat types (`08:00,18:00`, `America/La_Paz`, `22:00-07:00`, `es`, `compact`,
+`on`) is pure and lives here and in bot/schedule.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.i18n import LANGUAGES, N_, language_for_user
+from bot.schedule import (
+    QuietHours,
+    Schedule,
+    SettingError,
+    next_push_at,
+    parse_digest_times,
+    parse_quiet,
+    parse_timezone,
+)
+from storage.db import Database
+from storage.settings import ChatSettings, ChatSettingsRepo, MessageFormat
+
+
+class Setting(StrEnum):
+    """The settings a chat may change; each is also a command of the same name."""
+
+    DIGEST = "digest"
+    TIMEZONE = "timezone"
+    QUIET = "quiet"
+    LANGUAGE = "language"
+    FORMAT = "format"
+    PREVIEWS = "previews"
+
+
+_ON = ("on", "yes", "true", "1", "si", "sí")
+_OFF = ("off", "no", "false", "0")
+
+
+def parse_language(text: str) -> str:
+    """'en', 'es', 'English', 'español', 'es-419' -> 'en' or 'es'; SettingError otherwise."""
+    raw = text.strip().lower()
+    names = {"english": "en", "inglés": "en", "ingles": "en", "spanish": "es"}
+    names |= {"español": "es", "espanol": "es", "castellano": "es"}
+    if raw in names:
+        return names[raw]
+    base = raw.replace("_", "-").split("-", 1)[0]
+    if base in LANGUAGES:
+        return base
+    raise SettingError(N_("Choose en (English) or es (Spanish)."))
+
+
+def parse_format(text: str) -> MessageFormat:
+    """'full' or 'compact'; SettingError otherwise."""
+    raw = text.strip().lower()
+    aliases = {"completo": MessageFormat.FULL, "compacto": MessageFormat.COMPACT}
+    if raw in aliases:
+        return aliases[raw]
+    try:
+        return MessageFormat(raw)
+    except ValueError:
+        raise SettingError(N_("Choose full or compact.")) from None
+
+
+def parse_switch(text: str) -> bool:
+    """'on' or 'off' (and their usual spellings); SettingError otherwise."""
+    raw = text.strip().lower()
+    if raw in _ON:
+        return True
+    if raw in _OFF:
+        return False
+    raise SettingError(N_("Choose on or off."))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A parsed, valid new value for one setting."""
+
+    setting: Setting
+    value: object
+
+
+def parse_change(setting: Setting | str, text: str) -> Change:
+    """Read what a chat typed (or a button carries) for a setting; SettingError when invalid."""
+    which = Setting(setting)
+    parsers: dict[Setting, Callable[[str], object]] = {
+        Setting.DIGEST: parse_digest_times,
+        Setting.TIMEZONE: parse_timezone,
+        Setting.QUIET: parse_quiet,
+        Setting.LANGUAGE: parse_language,
+        Setting.FORMAT: parse_format,
+        Setting.PREVIEWS: parse_switch,
+    }
+    return Change(which, parsers[which](text))
+
+
+def quiet_of(settings: ChatSettings) -> QuietHours | None:
+    """The chat's quiet hours, or None."""
+    if settings.quiet_start is None or settings.quiet_end is None:
+        return None
+    return QuietHours(settings.quiet_start, settings.quiet_end)
+
+
+def schedule_of(settings: ChatSettings) -> Schedule:
+    """What bot/schedule.py needs of a chat's settings."""
+    return Schedule(
+        digest_times=settings.digest_times,
+        timezone=settings.timezone,
+        quiet=quiet_of(settings),
+        last_digest_at=settings.last_digest_at,
+        digest_since=settings.digest_since,
+    )
+
+
+class ChatSettingsService:
+    """Owns every chat's settings."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self._repo = ChatSettingsRepo(db)
+        self._clock = clock
+
+    def now(self) -> float:
+        """The service's clock (injectable, so that tests move time)."""
+        return self._clock()
+
+    async def get(self, chat_id: int, *, default_language: str = "en") -> ChatSettings:
+        """The chat's settings; a chat that never chose has the defaults in default_language."""
+        stored = await self._repo.get(chat_id)
+        if stored is not None:
+            return stored
+        return ChatSettings(chat_id=chat_id, language=language_for_user(default_language))
+
+    async def get_many(self, chat_ids: Collection[int]) -> dict[int, ChatSettings]:
+        """The settings of many chats at once (the defaults for those that never chose)."""
+        stored = await self._repo.get_many(chat_ids)
+        return {chat_id: stored.get(chat_id) or ChatSettings(chat_id) for chat_id in chat_ids}
+
+    async def adopt_language(self, chat_id: int, language_code: str | None) -> str:
+        """On first contact: a chat without settings takes the language of this Telegram user.
+
+        A private chat gets its user's language; a group or channel the language of whoever
+        added the bot. A chat that has settings keeps its own. Returns the chat's language.
+        """
+        settings = await self._repo.adopt_language(
+            chat_id, language_for_user(language_code), now=self._clock()
+        )
+        return settings.language
+
+    async def change(
+        self, chat_id: int, setting: Setting | str, text: str, *, default_language: str = "en"
+    ) -> ChatSettings:
+        """Validate and store a new value typed for a setting; SettingError when invalid."""
+        return await self.apply(
+            chat_id, parse_change(setting, text), default_language=default_language
+        )
+
+    async def apply(
+        self, chat_id: int, change: Change, *, default_language: str = "en"
+    ) -> ChatSettings:
+        """Store a parsed change (the chat's row is created, in default_language, if new)."""
+        now = self._clock()
+        lang = language_for_user(default_language)
+        repo = self._repo
+        value = change.value
+        match change.setting:
+            case Setting.DIGEST:
+                assert isinstance(value, tuple)
+                return await repo.set_digest_times(chat_id, value, now=now, language_if_new=lang)
+            case Setting.TIMEZONE:
+                assert isinstance(value, str)
+                return await repo.set_timezone(chat_id, value, now=now, language_if_new=lang)
+            case Setting.QUIET:
+                assert value is None or isinstance(value, QuietHours)
+                window = None if value is None else (value.start, value.end)
+                return await repo.set_quiet_hours(chat_id, window, now=now, language_if_new=lang)
+            case Setting.LANGUAGE:
+                assert isinstance(value, str)
+                return await repo.set_language(chat_id, value, now=now)
+            case Setting.FORMAT:
+                assert isinstance(value, MessageFormat)
+                return await repo.set_format(chat_id, value, now=now, language_if_new=lang)
+            case Setting.PREVIEWS:
+                assert isinstance(value, bool)
+                return await repo.set_previews(chat_id, value, now=now, language_if_new=lang)
+        raise AssertionError(change.setting)  # not reached: every setting is handled
+
+    # --- for routing and delivery ------------------------------------------------------
+
+    async def next_push_at(self, chat_id: int, now: float | None = None) -> float:
+        """When the chat may next be sent a push: `now` when at once, else a later time."""
+        at = self._clock() if now is None else now
+        return next_push_at(schedule_of(await self.get(chat_id)), at)
+
+    async def release_times(
+        self, chat_ids: Collection[int], now: float | None = None
+    ) -> dict[int, float]:
+        """next_push_at for many chats in one read; chats with the defaults map to `now`."""
+        at = self._clock() if now is None else now
+        stored = await self._repo.get_many(chat_ids)
+        return {
+            chat_id: at if chat_id not in stored else next_push_at(schedule_of(stored[chat_id]), at)
+            for chat_id in chat_ids
+        }
+
+    async def digest_chats(self, *, after: int | None = None, limit: int = 10_000) -> list[int]:
+        """Ids of chats that take digests, in id order, a page at a time."""
+        return await self._repo.digest_chats(after=after, limit=limit)
+
+    async def mark_digest_sent(self, chat_id: int, at: float | None = None) -> None:
+        """Record that the chat's digest went out (so the slot is not owed again)."""
+        await self._repo.mark_digest_sent(chat_id, at=self._clock() if at is None else at)
