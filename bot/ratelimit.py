@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import math
 import time
@@ -37,6 +36,7 @@ from telegram.ext import BaseRateLimiter
 
 from bot.metrics import Metrics
 from bot.send_policy import Action, Decision, decide, retry_after_seconds
+from storage.models import Priority
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,8 @@ Clock = Callable[[], float]
 Result = TypeVar("Result")
 
 
-class Priority(enum.IntEnum):
-    """Who goes first when the overall window is full (lower first)."""
-
-    REPLY = 0
-    PUSH = 1
-    BROADCAST = 2
-
-
+# Who goes first when the overall window is full (lower first): the outbox's own enum,
+# with REPLY for handlers' requests, which carry no priority.
 PRIORITY_REPLY = Priority.REPLY
 PRIORITY_PUSH = Priority.PUSH
 PRIORITY_BROADCAST = Priority.BROADCAST
