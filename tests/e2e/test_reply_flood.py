@@ -26,6 +26,7 @@ from telegram.error import (
 from bot.ratelimit import Limits
 from bot.send_policy import retry_after_seconds
 from bot.telegram_http import AiohttpRequest, encode_form
+from storage.models import ChatKind
 from tests.e2e.harness import item, running_bot
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.telegram import FakeTelegram
@@ -210,3 +211,76 @@ async def test_a_reply_under_flood_wait_holds_up_only_its_own_chat(
         await bot.wait_sent(flooded, 2, timeout=10)
         assert time.monotonic() - started >= 2.0
         assert len(bot.fake.sent_to(flooded)) == 2
+
+
+# ---------------------------------------------------------------- the outbox's resends
+
+
+async def _subscribed(bot: Any, reader: int) -> int:
+    await bot.say(reader, "/start")
+    await bot.say(reader, "/topic add bolivia")
+    return len(bot.texts(reader))
+
+
+async def test_refused_markup_is_resent_once_as_plain_text(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    reader = 74_001
+    async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=BASE) as bot:
+        count = await _subscribed(bot, reader)
+        fake_tg.fail(
+            "sendMessage",
+            400,
+            description='Bad Request: can\'t parse entities: Unsupported start tag "x" at byte '
+            "offset 0",
+        )
+        bot.publish(item(2, "Bolivia Plain Story", "x"))
+        await bot.poll()
+        (push,) = (await bot.wait_sent(reader, count + 1))[count:]
+        await bot.settle(0.5)
+        assert "parse_mode" not in push.params
+        assert "Bolivia Plain Story" in push.params["text"] and "<b>" not in push.params["text"]
+        assert len(bot.fake.sent_to(reader)) == count + 1
+        (row,) = await bot.services.db.fetchall(
+            "SELECT status FROM outbox WHERE chat_id = ?", (reader,)
+        )
+        assert row["status"] == "sent"
+
+
+async def test_a_push_to_a_vanished_forum_thread_goes_to_the_chat(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    group = -1_000_000_074_002
+    async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=BASE) as bot:
+        fake_tg.add_chat(group, "supergroup", title="Forum", is_forum=True)
+        chats = bot.services.chats
+        await chats.register(group, kind=ChatKind.SUPERGROUP, title="Forum", is_forum=True)
+        await chats.add_topics(group, "bolivia", thread_id=7)
+        fake_tg.fail("sendMessage", 400, description="Bad Request: message thread not found")
+        bot.publish(item(2, "Bolivia Thread Story", "x"))
+        await bot.poll()
+        (push,) = await bot.wait_sent(group, 1)
+        refused = [c for c in fake_tg.calls_of("sendMessage") if c.status == 400]
+        assert [c.params.get("message_thread_id") for c in refused] == [7]
+        assert "message_thread_id" not in push.params
+        assert "Bolivia Thread Story" in push.params["text"]
+
+
+async def test_a_message_telegram_will_never_take_is_failed_not_retried(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    reader = 74_003
+    async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=BASE) as bot:
+        count = await _subscribed(bot, reader)
+        tries = len(fake_tg.calls_of("sendMessage"))
+        fake_tg.fail("sendMessage", 400, description="Bad Request: message is too long")
+        bot.publish(item(2, "Bolivia Long Story", "x"))
+        await bot.poll()
+        await fake_tg.wait_for(lambda: len(fake_tg.calls_of("sendMessage")) > tries, 5)
+        await bot.settle(1.0)
+        assert len(fake_tg.calls_of("sendMessage")) == tries + 1
+        assert len(bot.texts(reader)) == count
+        (row,) = await bot.services.db.fetchall(
+            "SELECT status, last_error FROM outbox WHERE chat_id = ?", (reader,)
+        )
+        assert row["status"] == "failed" and "too long" in row["last_error"]
