@@ -12,12 +12,15 @@ import email.utils
 import os
 import time
 import urllib.parse
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
 import httpx
 
+from bot.feeds.policy import parse_max_age, parse_retry_after
 from bot.feeds.text import collapse, truncate
 
 __all__ = [
@@ -30,8 +33,18 @@ __all__ = [
     "FetchResult",
 ]
 
-USER_AGENT = "headline-bot/0.1 (+https://github.com/)"
+
+def _version() -> str:
+    try:
+        return metadata.version("headline-bot")
+    except metadata.PackageNotFoundError:  # run from a source tree that was not installed
+        return "0"
+
+
+USER_AGENT = f"headline-bot/{_version()} (a Telegram headline bot; polls feeds politely)"
 DEFAULT_TIMEOUT = 20.0
+MAX_CONCURRENT = 32  # fetches in flight, all hosts together
+MAX_PER_HOST = 2  # fetches in flight to one host (and port)
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_REDIRECTS = 5
 
@@ -54,6 +67,40 @@ class FetchResult:
     error: str | None
     elapsed: float
     http_status: int | None = None
+    retry_after: float | None = None  # seconds the server asked us to wait (Retry-After)
+    max_age: float | None = None  # seconds it may be cached for (Cache-Control)
+
+
+class _HostSlots:
+    """At most `per_host` fetches in flight to one host and `overall` in all."""
+
+    def __init__(self, overall: int, per_host: int) -> None:
+        self.per_host = per_host
+        self._overall = asyncio.Semaphore(overall)
+        self._hosts: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, host: str) -> AsyncIterator[None]:
+        """Wait for a slot for this host, then one overall (no overall slot idles meanwhile)."""
+        slot, users = self._hosts.get(host, (asyncio.Semaphore(self.per_host), 0))
+        self._hosts[host] = (slot, users + 1)
+        try:
+            async with slot, self._overall:
+                yield
+        finally:
+            slot, users = self._hosts[host]
+            if users <= 1:
+                del self._hosts[host]
+            else:
+                self._hosts[host] = (slot, users - 1)
+
+
+def _host_key(url: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return f"{(parts.hostname or '').lower()}:{parts.port or parts.scheme}"
+    except ValueError:
+        return url
 
 
 def _size_text(n: int) -> str:
@@ -72,10 +119,13 @@ def _seconds_text(seconds: float) -> str:
 class _Failure(Exception):
     """Ends a fetch early with a readable reason."""
 
-    def __init__(self, reason: str, http_status: int | None = None) -> None:
+    def __init__(
+        self, reason: str, http_status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.http_status = http_status
+        self.retry_after = retry_after
 
 
 def _connect_reason(exc: BaseException) -> str:
@@ -112,11 +162,15 @@ class FeedFetcher:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         user_agent: str = USER_AGENT,
+        max_concurrent: int = MAX_CONCURRENT,
+        max_per_host: int = MAX_PER_HOST,
     ) -> None:
         self.timeout = float(timeout)
         self.max_bytes = int(max_bytes)
         self.max_redirects = max_redirects
         self.user_agent = user_agent
+        self.max_concurrent = max_concurrent
+        self._slots = _HostSlots(max_concurrent, max_per_host)
         self._owns_client = client is None
         self._client = client if client is not None else self._make_client()
 
@@ -125,7 +179,9 @@ class FeedFetcher:
             trust_env=False,
             follow_redirects=False,
             timeout=self._http_timeout(),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            limits=httpx.Limits(
+                max_connections=MAX_CONCURRENT + 8, max_keepalive_connections=MAX_CONCURRENT
+            ),
         )
 
     def _http_timeout(self) -> httpx.Timeout:
@@ -152,23 +208,36 @@ class FeedFetcher:
     async def fetch(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
     ) -> FetchResult:
-        """Fetch one feed; problems come back as ``status='error'``, never as exceptions."""
-        started = time.monotonic()
+        """Fetch one feed; problems come back as ``status='error'``, never as exceptions.
+
+        Waits first for a free slot (MAX_PER_HOST per host, MAX_CONCURRENT in all); the
+        time limit runs from when the request starts, not while it waits its turn.
+        """
         scheme = urllib.parse.urlsplit(url).scheme.lower() if "://" in url else ""
         if scheme in ("", "file"):
+            started = time.monotonic()
             return await asyncio.to_thread(self._fetch_file, url, etag, last_modified, started)
         if scheme not in ("http", "https"):
-            return self._error(url, f"unsupported URL scheme {scheme!r}", started)
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await self._fetch_http(url, etag, last_modified, started)
-        except TimeoutError:
-            return self._error(url, f"timed out after {_seconds_text(self.timeout)}", started)
-        except _Failure as failure:
-            return self._error(url, failure.reason, started, failure.http_status)
+            return self._error(url, f"unsupported URL scheme {scheme!r}", time.monotonic())
+        async with self._slots.hold(_host_key(url)):
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await self._fetch_http(url, etag, last_modified, started)
+            except TimeoutError:
+                return self._error(url, f"timed out after {_seconds_text(self.timeout)}", started)
+            except _Failure as failure:
+                return self._error(
+                    url, failure.reason, started, failure.http_status, failure.retry_after
+                )
 
     def _error(
-        self, url: str, reason: str, started: float, http_status: int | None = None
+        self,
+        url: str,
+        reason: str,
+        started: float,
+        http_status: int | None = None,
+        retry_after: float | None = None,
     ) -> FetchResult:
         return FetchResult(
             status="error",
@@ -180,6 +249,7 @@ class FeedFetcher:
             error=reason,
             elapsed=time.monotonic() - started,
             http_status=http_status,
+            retry_after=retry_after,
         )
 
     def _headers(self, etag: str | None, last_modified: str | None) -> dict[str, str]:
@@ -249,6 +319,8 @@ class FeedFetcher:
     ) -> FetchResult:
         final_url = str(response.url)
         status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now=time.time())
+        max_age = parse_max_age(response.headers.get("cache-control"))
         if status == 304:
             return FetchResult(
                 status="not_modified",
@@ -260,9 +332,11 @@ class FeedFetcher:
                 error=None,
                 elapsed=time.monotonic() - started,
                 http_status=status,
+                retry_after=retry_after,
+                max_age=max_age,
             )
         if not 200 <= status < 300:
-            raise _Failure(f"HTTP {status}", status)
+            raise _Failure(f"HTTP {status}", status, retry_after)
         declared = response.headers.get("content-length")
         if (
             declared
@@ -282,6 +356,8 @@ class FeedFetcher:
             error=None,
             elapsed=time.monotonic() - started,
             http_status=status,
+            retry_after=retry_after,
+            max_age=max_age,
         )
 
     async def _read_body(self, response: httpx.Response) -> bytes:

@@ -38,7 +38,9 @@ _CONTENT_TYPES = {
 }
 
 
-def rss(items: Sequence[Mapping[str, Any]], *, title: str = "Test feed") -> bytes:
+def rss(
+    items: Sequence[Mapping[str, Any]], *, title: str = "Test feed", ttl: int | None = None
+) -> bytes:
     """An RSS 2.0 document from dicts with title, link, guid, description, pubDate, categories.
 
     Keys that are missing (or None) are left out of the item, so tests can build entries
@@ -52,6 +54,8 @@ def rss(items: Sequence[Mapping[str, Any]], *, title: str = "Test feed") -> byte
         "<link>https://example.com/</link>",
         "<description>A feed for tests</description>",
     ]
+    if ttl is not None:
+        out.append(f"<ttl>{ttl}</ttl>")
     for item in items:
         out.append("<item>")
         for key in ("title", "link", "description", "pubDate"):
@@ -120,7 +124,10 @@ def _not_modified(request: web.Request, etag: str | None, modified_at: float | N
 class FeedServer:
     """Serves feeds registered at runtime on 127.0.0.1 and an OS-chosen port."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hosts: Sequence[str] = ()) -> None:
+        """`hosts`: more loopback addresses (127.0.0.2 ...) to listen on, on the same port,
+        so that one server can stand in for many sites (per-host limits see several)."""
+        self._hosts = [h for h in hosts if h != "127.0.0.1"]
         self._specs: dict[str, _Spec] = {}
         self._dirs: list[tuple[str, Path]] = []
         self.requests: list[RequestRecord] = []
@@ -144,6 +151,8 @@ class FeedServer:
         await site.start()
         address = self._runner.addresses[0]
         self._port = int(address[1])
+        for host in self._hosts:
+            await web.TCPSite(self._runner, host, self._port).start()
 
     async def stop(self) -> None:
         """Stop serving and release the port."""
@@ -162,11 +171,11 @@ class FeedServer:
     def port(self) -> int:
         return self._port
 
-    def url(self, path: str) -> str:
-        """The absolute URL of a path on this server."""
+    def url(self, path: str, *, host: str = "127.0.0.1") -> str:
+        """The absolute URL of a path on this server (on one of its loopback hosts)."""
         if not path.startswith("/"):
             path = "/" + path
-        return f"http://127.0.0.1:{self._port}{path}"
+        return f"http://{host}:{self._port}{path}"
 
     # -- registration --------------------------------------------------------------------
 
@@ -201,13 +210,16 @@ class FeedServer:
         if changed or not spec.modified_at:
             spec.modified_at = self._next_modified(spec.modified_at)
 
-    def set_status(self, path: str, status: int, body: bytes = b"") -> None:
-        """Answer ``path`` with a bare status code."""
+    def set_status(
+        self, path: str, status: int, body: bytes = b"", *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Answer ``path`` with a bare status code (and headers, such as Retry-After)."""
         spec = self._spec(path)
         spec.kind = "status"
         spec.status = status
         spec.body = body or f"status {status}".encode()
         spec.content_type = "text/plain"
+        spec.extra_headers = dict(headers or {})
 
     def set_delay(self, path: str, seconds: float) -> None:
         """Wait ``seconds`` before answering ``path`` (whatever it serves)."""
@@ -290,7 +302,12 @@ class FeedServer:
         if spec.kind == "handler" and spec.handler is not None:
             return await spec.handler(request)
         if spec.kind == "status":
-            return web.Response(status=spec.status, body=spec.body, content_type="text/plain")
+            return web.Response(
+                status=spec.status,
+                body=spec.body,
+                content_type="text/plain",
+                headers=spec.extra_headers,
+            )
         if spec.kind == "redirect":
             target = spec.redirect_to
             if "://" not in target:
