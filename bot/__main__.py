@@ -95,6 +95,33 @@ def _parser() -> argparse.ArgumentParser:
         "(exit 1) while a bot runs on the database.",
     )
     restore.add_argument("path", metavar="PATH", help="a file written by `backup`")
+    feeds = sub.add_parser(
+        "feeds",
+        help="list, add, remove, pause, resume, import or export the feeds",
+        description="Manage the feeds in the database, as /feeds does in Telegram. "
+        "`add` fetches the URL first (its entries become the baseline, never pushed); "
+        "`import` and `export` read and write OPML 2.0. A configured feed (FEED_URLS) can be "
+        "paused, not removed. Exit 1 when the feed or file is refused.",
+    )
+    feed_actions = feeds.add_subparsers(dest="feeds_action", metavar="ACTION", required=True)
+    feed_actions.add_parser("list", help="every feed with its status")
+    add = feed_actions.add_parser("add", help="fetch a feed and add it")
+    add.add_argument("url", metavar="URL")
+    add.add_argument("name", nargs="*", metavar="NAME", help="the name pushes show")
+    for verb, text in (
+        ("remove", "stop polling a feed for good"),
+        ("pause", "stop polling a feed for now"),
+        ("resume", "poll a paused feed again"),
+    ):
+        feed_actions.add_parser(verb, help=text).add_argument(
+            "ref", metavar="URL|N", help="the URL, or the number `list` shows"
+        )
+    feed_actions.add_parser("import", help="add the feeds of an OPML file").add_argument(
+        "file", metavar="FILE"
+    )
+    feed_actions.add_parser("export", help="write every feed to an OPML file").add_argument(
+        "file", metavar="FILE"
+    )
     return parser
 
 
@@ -137,6 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(cli.search(settings, " ".join(args.query), limit=args.limit))
     if command == "stats":
         return asyncio.run(cli.stats(settings))
+    if command == "feeds":
+        action = args.feeds_action
+        rest = {
+            "list": [],
+            "add": [getattr(args, "url", ""), *getattr(args, "name", [])],
+            "import": [getattr(args, "file", "")],
+            "export": [getattr(args, "file", "")],
+        }.get(action, [getattr(args, "ref", "")])
+        return asyncio.run(cli.feeds(settings, action, rest))
     return asyncio.run(cli.check(settings))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
@@ -131,3 +132,56 @@ async def check(settings: Settings) -> int:
         except TelegramError as exc:
             line(False, f"Bot API at {settings.telegram_api_url} not reachable: {exc}")
     return 1 if failures else 0
+
+
+async def feeds(settings: Settings, action: str, args: list[str]) -> int:
+    """`feeds list|add URL [NAME]|remove|pause|resume URL|N|import FILE|export FILE`."""
+    from bot.feed_admin import (
+        FeedAdmin,
+        render_added,
+        render_change,
+        render_feeds,
+        render_import,
+    )
+
+    db = await _open(settings)
+    if db is None:
+        return 1
+    fetcher = FeedFetcher(timeout=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes)
+    admin = FeedAdmin(
+        db, fetcher, configured=settings.feed_urls, allow_private=settings.allow_private_feeds
+    )
+    out: list[str] = []
+    code = 0
+    try:
+        await admin.feeds.ensure_configured(settings.feed_urls, now=time.time())
+        if action == "list":
+            health = await admin.health()
+            out = render_feeds(health, configured=admin.configured, now=time.time(), hints=False)
+        elif action == "add":
+            result = await admin.add(args[0], " ".join(args[1:]) or None)
+            out, code = [render_added(result)], 0 if result.outcome != "refused" else 1
+        elif action in ("remove", "pause", "resume"):
+            change = {"remove": admin.remove, "pause": admin.pause, "resume": admin.resume}
+            changed = await change[action](args[0])
+            out = [render_change(changed, action)]  # type: ignore[arg-type]
+            code = 0 if changed.outcome in ("done", "unchanged") else 1
+        elif action == "import":
+            try:
+                data = Path(args[0]).read_bytes()  # noqa: ASYNC240 (a one-shot command)
+            except OSError as exc:
+                print(f"{args[0]}: {exc.strerror or exc}", file=sys.stderr)
+                return 1
+            report = await admin.import_opml(data)
+            out, code = render_import(report), 1 if report.error else 0
+        elif action == "export":
+            data = await admin.export_opml()
+            Path(args[0]).write_bytes(data)  # noqa: ASYNC240 (a one-shot command)
+            count = len(await admin.feeds.records())
+            out = [f"{count} feed(s) written to {args[0]} (OPML 2.0)"]
+    finally:
+        await fetcher.aclose()
+        await db.close()
+    for text in out:
+        print(html_to_text(text))
+    return code

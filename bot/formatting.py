@@ -27,6 +27,7 @@ __all__ = [
     "render_push",
     "render_search",
     "safe_url",
+    "sources_of",
     "split_messages",
     "tg_len",
     "truncate",
@@ -38,6 +39,7 @@ DEFAULT_LIMIT = 4000
 TITLE_CHARS = 300
 SNIPPET_CHARS = 300
 URL_CHARS = 2048
+SOURCES_CHARS = 120
 BLOCK_SEPARATOR = "\n\n"
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -159,6 +161,12 @@ def render_snippet(snippet: str, limit: int = SNIPPET_CHARS) -> str:
     return "".join(out)
 
 
+def sources_of(h: Headline) -> tuple[str, ...]:
+    """The feeds a headline's story came from, when the store named them (several feeds)."""
+    sources = getattr(h, "sources", ())
+    return tuple(str(name) for name in sources if name) if isinstance(sources, tuple) else ()
+
+
 def _block(
     h: Headline,
     *,
@@ -184,6 +192,9 @@ def _block(
     date = format_date(h.published_at)
     if date:
         meta.append(f"<i>{date}</i>")
+    sources = sources_of(h)
+    if sources:
+        meta.append("📡 " + escape(truncate(_one_line(", ".join(sources)), SOURCES_CHARS)))
     shown_topics = [t for t in topics if t and not t.startswith("-")]
     if shown_topics:
         meta.append("🏷 " + escape(truncate(", ".join(shown_topics), 200)))

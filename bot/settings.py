@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     fetch_timeout_seconds: float = Field(default=20.0, gt=0)
     max_feed_bytes: int = Field(default=10_000_000, ge=1024)
+    allow_private_feeds: bool = False  # /feeds add may reach loopback and private addresses
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
 

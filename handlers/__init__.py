@@ -20,6 +20,7 @@ from handlers import (
     admin,
     chats,
     errors,
+    feeds,
     inline,
     latest,
     privacy,
@@ -67,6 +68,7 @@ def register(app: BotApp) -> None:
     for name, handler in COMMANDS.items():
         app.add_handler(CommandHandler(name, handler, filters=filters.UpdateType.MESSAGE))
     admin.register(app)
+    feeds.register(app)  # /feeds and OPML imports: before the unknown buttons and commands
     privacy.register(app)  # /forget, /export: before the channel dispatcher and unknown buttons
     app.add_handler(
         MessageHandler(filters.UpdateType.CHANNEL_POST & filters.COMMAND, on_channel_command)

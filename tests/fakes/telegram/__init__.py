@@ -27,7 +27,7 @@ from tests.fakes.telegram.protocol import (
 )
 from tests.fakes.telegram.server import FakeTelegram
 from tests.fakes.telegram.spec import UploadedFile
-from tests.fakes.telegram.world import StoredMessage
+from tests.fakes.telegram.world import FakeFile, StoredMessage
 
 __all__ = [
     "BOT_ID",
@@ -37,6 +37,7 @@ __all__ = [
     "NOT_MODIFIED",
     "ApiError",
     "Call",
+    "FakeFile",
     "FakeTelegram",
     "StoredMessage",
     "UploadedFile",

@@ -22,10 +22,14 @@ from tests.fakes.telegram.protocol import (
     Json,
     Notifier,
 )
+from tests.fakes.telegram.spec import UploadedFile
 from tests.fakes.telegram.validation import is_html, shown_text
 from tests.fakes.telegram.world import StoredMessage
 
 __all__ = ["HANDLERS", "Methods"]
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # what a bot may upload
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what getFile hands out
 
 
 class Methods:
@@ -96,6 +100,55 @@ class Methods:
             caption_html=caption if isinstance(caption, str) else None,
         )
         return stored.data
+
+    def _send_document(self, call: Call) -> Json:
+        """A document: a multipart upload (or a file_id / URL string), with a caption."""
+        document = call.params.get("document")
+        if isinstance(document, UploadedFile):
+            name, mime, size = document.filename, document.content_type, len(document.data)
+            if not call.content_type.startswith("multipart/form-data"):
+                self._violation(call, f"a file upload must be multipart, got {call.content_type}")
+            if not name:
+                self._violation(call, "the uploaded document part has no filename")
+            if not document.data:
+                raise ApiError(400, "Bad Request: file must be non-empty")
+            if size > MAX_UPLOAD_BYTES:
+                raise ApiError(413, "Request Entity Too Large")
+        elif isinstance(document, str) and document:
+            name, mime, size = None, None, None
+        else:
+            raise ApiError(400, "Bad Request: there is no document in the request")
+        caption = call.params.get("caption")
+        stored = self._store(
+            call,
+            kind="document",
+            caption=self._shown(call, caption) if isinstance(caption, str) else None,
+            caption_html=caption if isinstance(caption, str) else None,
+        )
+        if isinstance(document, UploadedFile):  # held, so tests (and getFile) can read it
+            held = self.add_file(document.data, file_name=name, mime_type=mime)
+            info = held.document()
+        elif isinstance(document, str) and document in self.files:
+            info = self.files[document].document()
+        else:
+            uid = f"document-{stored.chat_id}-{stored.message_id}"
+            info = {"file_id": uid, "file_unique_id": uid}
+        stored.data["document"] = info
+        return stored.data
+
+    def _get_file(self, call: Call) -> Json:
+        """getFile: where a held file can be downloaded (at most 20 MB, as Telegram)."""
+        held = self.files.get(str(call.params.get("file_id", "")))
+        if held is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if len(held.data) > MAX_DOWNLOAD_BYTES:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {
+            "file_id": held.file_id,
+            "file_unique_id": held.file_unique_id,
+            "file_size": len(held.data),
+            "file_path": held.file_path,
+        }
 
     def _source_message(self, call: Call, not_found: str) -> StoredMessage:
         from_chat = self._resolve_chat(call.params.get("from_chat_id"))
@@ -308,6 +361,8 @@ HANDLERS: dict[str, Callable[[Any, Call], Any]] = {
     "getChatMember": Methods._get_chat_member,
     "sendMessage": Methods._send_message,
     "sendPhoto": Methods._send_photo,
+    "sendDocument": Methods._send_document,
+    "getFile": Methods._get_file,
     "copyMessage": Methods._copy_message,
     "editMessageText": Methods._edit_message_text,
     "editMessageReplyMarkup": Methods._edit_message_reply_markup,

@@ -57,7 +57,7 @@ NOT_MODIFIED = (
 )
 
 # The methods the fake models that put a message into a chat.
-MESSAGE_METHODS = frozenset({"sendMessage", "sendPhoto", "copyMessage"})
+MESSAGE_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "copyMessage"})
 EDIT_METHODS = frozenset({"editMessageText", "editMessageReplyMarkup"})
 # Methods that count against the flood limits.
 LIMITED_METHODS = MESSAGE_METHODS | EDIT_METHODS
@@ -96,6 +96,7 @@ class Call:
     params: dict[str, Any]
     at: float
     token: str = ""
+    content_type: str = ""  # of the request body (multipart/form-data for uploads)
     chat_id: int | None = None
     status: int = 0
     response: Json | None = None

@@ -97,6 +97,7 @@ class FakeTelegram(World, Faults, Methods):
         self._closing = False
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._serve_file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._listen_port)
@@ -261,7 +262,13 @@ class FakeTelegram(World, Faults, Methods):
             body: Json = {"ok": False, "error_code": 401, "description": "Unauthorized"}
             return web.json_response(body, status=401)
         method = api_spec.canonical_method(raw_method) or raw_method
-        call = Call(method=method, params={}, at=time.monotonic(), token=token)
+        call = Call(
+            method=method,
+            params={},
+            at=time.monotonic(),
+            token=token,
+            content_type=request.content_type if request.body_exists else "",
+        )
         try:
             try:
                 call.params = await self._read_params(request, method)
@@ -283,6 +290,19 @@ class FakeTelegram(World, Faults, Methods):
         return web.Response(
             body=json.dumps(response).encode(), status=call.status, content_type="application/json"
         )
+
+    async def _serve_file(self, request: web.Request) -> web.Response:
+        """GET /file/bot<token>/<file_path>: a file's bytes, as Telegram serves them."""
+        token = request.match_info["token"]
+        path = request.match_info["path"]
+        self.file_downloads.append(path)
+        self._notify()
+        if token != self.token or token in self._revoked:
+            return web.Response(status=401, text="Unauthorized")
+        found = self._file_by_path(path)
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=found.data, content_type="application/octet-stream")
 
     def _violation(self, call: Call, problem: str) -> None:
         self.violations.append(f"{call.method}: {problem}")

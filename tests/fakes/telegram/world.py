@@ -26,7 +26,7 @@ from tests.fakes.telegram.protocol import (
     Json,
 )
 
-__all__ = ["StoredMessage", "World"]
+__all__ = ["FakeFile", "StoredMessage", "World"]
 
 _DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 _ADMIN_RIGHTS = (
@@ -62,6 +62,31 @@ _RESTRICTED_FIELDS = (
     "can_send_voice_notes",
     "can_edit_tag",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class FakeFile:
+    """A file the fake holds: a user's document, or one the bot uploaded."""
+
+    file_id: str
+    file_unique_id: str
+    data: bytes
+    file_name: str | None
+    mime_type: str | None
+    file_path: str
+
+    def document(self) -> Json:
+        """The Document object Telegram shows for it."""
+        out: Json = {
+            "file_id": self.file_id,
+            "file_unique_id": self.file_unique_id,
+            "file_size": len(self.data),
+        }
+        if self.file_name is not None:
+            out["file_name"] = self.file_name
+        if self.mime_type is not None:
+            out["mime_type"] = self.mime_type
+        return out
 
 
 @dataclass
@@ -125,6 +150,8 @@ class World:
         self._pending: deque[Json] = deque()
         self._next_update_id = 1
         self._allowed_updates: frozenset[str] | None = None
+        self.files: dict[str, FakeFile] = {}  # by file_id
+        self.file_downloads: list[str] = []  # file paths fetched from /file/bot<token>/
 
     # ------------------------------------------------------------------ users and chats
 
@@ -387,6 +414,60 @@ class World:
         )
         self._messages[chat_id][mid] = stored
         return msg
+
+    def add_file(
+        self, data: bytes, *, file_name: str | None = None, mime_type: str | None = None
+    ) -> FakeFile:
+        """Hold a file; getFile and /file/bot<token>/<file_path> then serve it."""
+        n = len(self.files) + 1
+        suffix = (file_name or "").rsplit(".", 1)[-1] if file_name and "." in file_name else "bin"
+        stored = FakeFile(
+            file_id=f"BQACAgfake{n:06d}",
+            file_unique_id=f"AgADfake{n:06d}",
+            data=data,
+            file_name=file_name,
+            mime_type=mime_type,
+            file_path=f"documents/file_{n}.{suffix}",
+        )
+        self.files[stored.file_id] = stored
+        return stored
+
+    def _file_by_path(self, path: str) -> FakeFile | None:
+        return next((f for f in self.files.values() if f.file_path == path), None)
+
+    def document_update(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        file_name: str = "feeds.opml",
+        mime_type: str | None = "text/x-opml+xml",
+        caption: str | None = None,
+        from_user: Json | int | None = None,
+        reply_to: int | Json | None = None,
+    ) -> Json:
+        """An update with a document a user sent (with an optional caption).
+
+        A caption starting with '/' carries the bot_command caption entity Telegram adds.
+        """
+        msg = self._user_message(chat_id, "", from_user=from_user, reply_to=reply_to)
+        stored_file = self.add_file(data, file_name=file_name, mime_type=mime_type)
+        del msg["text"]
+        msg.pop("entities", None)
+        msg["document"] = stored_file.document()
+        if caption is not None:
+            msg["caption"] = caption
+            if caption.startswith("/"):
+                word = caption.split(maxsplit=1)[0]
+                msg["caption_entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": _utf16_len(word)}
+                ]
+        stored = self._messages[chat_id][msg["message_id"]]
+        stored.kind = "document"
+        stored.text = None
+        stored.caption = caption
+        key = "channel_post" if msg["chat"]["type"] == "channel" else "message"
+        return {key: msg}
 
     def message_update(
         self,

@@ -1,0 +1,370 @@
+"""Running the feeds: add (the first read is the baseline), remove, pause, resume, OPML.
+
+:class:`FeedAdmin` is what /feeds and ``python -m bot feeds`` call. A feed is only added
+after it was fetched and read as a feed, so a refusal always says why (not a feed, an HTTP
+status, a timeout, too large, a private address). Configured feeds (FEED_URLS) can be
+paused but not removed: the next start would add them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.feeds import FeedFetcher, parse_feed
+from bot.formatting import escape, format_datetime, split_messages, truncate
+from bot.opml import OpmlError, OpmlFeed, read_opml, write_opml
+from storage.db import Database
+from storage.feeds import FeedHealth, FeedRecord, FeedRepo
+from storage.headlines import HeadlineRepo
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MAX_NAME_CHARS",
+    "AddResult",
+    "ChangeResult",
+    "FeedAdmin",
+    "ImportReport",
+    "address_refusal",
+    "render_added",
+    "render_change",
+    "render_feeds",
+    "render_import",
+]
+
+MAX_NAME_CHARS = 64
+MAX_URL_CHARS = 2048
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+def address_refusal(address: str) -> str | None:
+    """Why an IP address may not be fetched from (loopback, private ...), or None. Pure."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_unspecified or ip.is_reserved:
+        return "reserved"
+    if ip.is_private or not ip.is_global:
+        return "private"
+    return None
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What /feeds add did: added (with the feed's title and entries), present, or refused."""
+
+    url: str
+    outcome: Literal["added", "present", "refused"]
+    title: str | None = None
+    entries: int = 0
+    reason: str | None = None  # why it was refused
+
+    @property
+    def added(self) -> bool:
+        """Whether the feed was added now."""
+        return self.outcome == "added"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    """What a remove, pause or resume did; `feed` is the feed it named (None if none)."""
+
+    outcome: Literal["done", "unchanged", "not found", "refused"]
+    feed: FeedRecord | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an OPML import did, feed by feed."""
+
+    added: list[AddResult] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    refused: list[AddResult] = field(default_factory=list)
+    error: str | None = None  # the file itself was refused
+
+
+class FeedAdmin:
+    """The service behind /feeds and the feeds command line."""
+
+    def __init__(
+        self,
+        db: Database,
+        fetcher: FeedFetcher,
+        *,
+        configured: Sequence[str],
+        allow_private: bool,
+        clock: Callable[[], float] = time.time,
+        resolve: Resolver = _resolve,
+    ) -> None:
+        self.db = db
+        self.fetcher = fetcher
+        self.configured = frozenset(configured)
+        self.allow_private = allow_private
+        self.clock = clock
+        self.resolve = resolve
+        self.feeds = FeedRepo(db)
+        self.headlines = HeadlineRepo(db)
+
+    async def health(self, *, window: float = 86400.0) -> list[FeedHealth]:
+        """Every feed with its status and output over the last `window` seconds, in /feeds
+        order (the numbers /feeds remove N and the others take)."""
+        return await self.feeds.health(since=self.clock() - window)
+
+    async def find(self, ref: str) -> FeedRecord | None:
+        """The feed a reference names: its number in the /feeds list, or its URL."""
+        ref = ref.strip()
+        records = await self.feeds.records()
+        if ref.isascii() and ref.isdigit():
+            number = int(ref[:6])
+            return records[number - 1] if 1 <= number <= len(records) else None
+        return next((r for r in records if r.url == ref), None)
+
+    async def check_url(self, url: str) -> str | None:
+        """Why this URL may not be added (scheme, host, a private address), or None."""
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return "not a valid URL"
+        if parts.scheme.lower() not in ("http", "https"):
+            return "only http:// and https:// feeds can be added"
+        host = parts.hostname
+        if not host:
+            return "the URL has no host"
+        if len(url) > MAX_URL_CHARS:
+            return f"the URL is longer than {MAX_URL_CHARS} characters"
+        if self.allow_private:
+            return None
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                addresses = await self.resolve(host, port or 443)
+            except (OSError, UnicodeError):
+                return f"host not found: {host}"
+        for address in addresses:
+            kind = address_refusal(address)
+            if kind is not None:
+                return (
+                    f"{host} is a {kind} address ({address}); feeds on private networks "
+                    "are refused unless ALLOW_PRIVATE_FEEDS=true"
+                )
+        return None
+
+    async def add(
+        self, url: str, name: str | None = None, *, added_by: int | None = None
+    ) -> AddResult:
+        """Fetch the URL and, if it is a feed, add it with this read as its baseline."""
+        url = url.strip()
+        name = " ".join((name or "").split())[:MAX_NAME_CHARS] or None
+        existing = await self.feeds.record(url)
+        if existing is not None and existing.removed_at is None:
+            return AddResult(url, "present", title=existing.label)
+        refusal = await self.check_url(url)
+        if refusal is not None:
+            return AddResult(url, "refused", reason=refusal)
+        result = await self.fetcher.fetch(url)
+        if result.status != "ok":
+            return AddResult(url, "refused", reason=result.error or "fetch failed")
+        if result.final_url and result.final_url != url:
+            refusal = await self.check_url(result.final_url)  # a redirect into a private net
+            if refusal is not None:
+                return AddResult(url, "refused", reason=f"redirected: {refusal}")
+        now = self.clock()
+        parsed = await asyncio.to_thread(
+            parse_feed,
+            result.body,
+            url=result.final_url or url,
+            fetched_at=now,
+            content_type=result.content_type,
+        )
+        if parsed.error:
+            return AddResult(url, "refused", reason=parsed.error)
+        async with self.db.transaction() as conn:
+            state = await self.feeds.add(conn, url, name=name, added_by=added_by, now=now)
+            # the first read is the baseline: stored, never pushed
+            await self.headlines.upsert(conn, state.id, parsed.entries, baseline=True, now=now)
+            await self.feeds.record_success(
+                conn,
+                state.id,
+                now=now,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                title=parsed.title,
+            )
+        log.info("feed %s added by %s: %d entries", url, added_by, len(parsed.entries))
+        return AddResult(url, "added", title=name or parsed.title, entries=len(parsed.entries))
+
+    async def remove(self, ref: str) -> ChangeResult:
+        """Stop polling a feed for good (its headlines stay in the archive)."""
+        feed = await self.find(ref)
+        if feed is None:
+            return ChangeResult("not found")
+        if feed.url in self.configured:
+            return ChangeResult(
+                "refused",
+                feed,
+                "it is in FEED_URLS and would come back at the next start: pause it, "
+                "or take it out of FEED_URLS",
+            )
+        done = await self.feeds.remove(feed.id, now=self.clock())
+        log.info("feed %s removed", feed.url)
+        return ChangeResult("done" if done else "unchanged", feed)
+
+    async def pause(self, ref: str) -> ChangeResult:
+        """Stop fetching a feed until it is resumed."""
+        return await self._set_paused(ref, True)
+
+    async def resume(self, ref: str) -> ChangeResult:
+        """Fetch a paused feed again from the next round."""
+        return await self._set_paused(ref, False)
+
+    async def _set_paused(self, ref: str, paused: bool) -> ChangeResult:
+        feed = await self.find(ref)
+        if feed is None:
+            return ChangeResult("not found")
+        done = await self.feeds.set_paused(feed.id, paused)
+        log.info("feed %s %s", feed.url, "paused" if paused else "resumed")
+        return ChangeResult("done" if done else "unchanged", feed)
+
+    async def import_opml(self, data: bytes, *, added_by: int | None = None) -> ImportReport:
+        """Add every feed an OPML file lists, each checked and read as /feeds add does."""
+        try:
+            listed = read_opml(data)
+        except OpmlError as exc:
+            return ImportReport(error=str(exc))
+        results = await asyncio.gather(
+            *(self.add(feed.url, feed.title, added_by=added_by) for feed in listed)
+        )
+        report = ImportReport()
+        for result in results:
+            if result.outcome == "added":
+                report.added.append(result)
+            elif result.outcome == "present":
+                report.present.append(result.url)
+            else:
+                report.refused.append(result)
+        return report
+
+    async def export_opml(self) -> bytes:
+        """Every feed (paused ones too) as an OPML 2.0 document."""
+        feeds = [OpmlFeed(url=r.url, title=r.label) for r in await self.feeds.records()]
+        return write_opml(feeds, title="headline-bot feeds", created=self.clock())
+
+
+# --- what /feeds says (pure: values in, Telegram HTML out) ----------------------------------
+
+
+def _status(feed: FeedRecord, *, now: float) -> str:
+    state = feed.state
+    if feed.paused:
+        return "⏸ paused"
+    if state.consecutive_failures and state.failing_since is not None:
+        since = format_datetime(state.failing_since)
+        why = escape(truncate(state.last_error or "unknown error", 120))
+        return f"⚠️ failing since {since}: {why}"
+    if state.last_success_at is None:
+        return "⏳ not read yet"
+    return "✅ OK"
+
+
+def render_feeds(
+    health: Sequence[FeedHealth], *, configured: frozenset[str], now: float, hints: bool = True
+) -> list[str]:
+    """/feeds: every feed, numbered, with its status, newest headline and last 24 hours
+    (and, with `hints`, the commands that change them)."""
+    if not health:
+        return ["No feeds yet. Add one: <code>/feeds add https://example.org/feed.xml</code>"]
+    blocks = []
+    for number, item in enumerate(health, start=1):
+        feed = item.feed
+        name = escape(truncate(feed.label, 80))
+        tags = " · configured" if feed.url in configured else ""
+        last = format_datetime(item.last_new_at) if item.last_new_at else "none yet"
+        own = (
+            f" · every {feed.interval_seconds / 60:.0f} min (the feed asks)"
+            if feed.interval_seconds
+            else ""
+        )
+        blocks.append(
+            f"{number}. <b>{name}</b>{tags}\n{_status(feed, now=now)}\n"
+            f"Last new headline: {last} · {item.new_recent} in 24 h{own}\n"
+            f"<code>{escape(truncate(feed.url, 200))}</code>"
+        )
+    footer = hints and (
+        "<code>/feeds add URL [name]</code> · <code>/feeds remove|pause|resume N</code> · "
+        "<code>/feeds export</code> · send an OPML file captioned <code>/feeds import</code>"
+    )
+    header = f"📡 <b>Feeds</b> ({len(health)})"
+    return split_messages(blocks, header=header, footer=footer or "")
+
+
+def render_added(result: AddResult) -> str:
+    """The answer to /feeds add."""
+    url = escape(truncate(result.url, 200))
+    if result.outcome == "present":
+        return f"Already there: <b>{escape(result.title or result.url)}</b>\n<code>{url}</code>"
+    if result.outcome == "refused":
+        return f"❌ Not added: {escape(result.reason or 'refused')}\n<code>{url}</code>"
+    title = escape(truncate(result.title or "(untitled feed)", 120))
+    return (
+        f"✅ Added <b>{title}</b>: {result.entries} entries, stored as the baseline "
+        f"(not pushed). New ones are pushed from the next poll.\n<code>{url}</code>"
+    )
+
+
+def render_change(result: ChangeResult, action: Literal["remove", "pause", "resume"]) -> str:
+    """The answer to /feeds remove, pause or resume."""
+    if result.feed is None:
+        return "No such feed: give its number in /feeds or its URL."
+    name = escape(truncate(result.feed.label, 80))
+    if result.outcome == "refused":
+        return f"❌ <b>{name}</b> was not removed: {escape(result.reason or 'refused')}."
+    done = {"remove": "Removed", "pause": "Paused", "resume": "Resumed"}[action]
+    if result.outcome == "unchanged":
+        already = {"remove": "removed", "pause": "paused", "resume": "running"}[action]
+        return f"<b>{name}</b> is already {already}."
+    extra = " Its headlines stay in the archive." if action == "remove" else ""
+    return f"{done} <b>{name}</b>.{extra}"
+
+
+def render_import(report: ImportReport) -> list[str]:
+    """The answer to /feeds import: counts, then each refusal with its reason."""
+    if report.error is not None:
+        return [f"❌ That file was not imported: {escape(report.error)}."]
+    head = (
+        f"📥 <b>OPML import</b>: {len(report.added)} added, "
+        f"{len(report.present)} already present, {len(report.refused)} refused."
+    )
+    blocks = [
+        f"✅ {escape(truncate(r.title or r.url, 80))} ({r.entries} entries)" for r in report.added
+    ]
+    blocks += [
+        f"❌ <code>{escape(truncate(r.url, 200))}</code>: {escape(r.reason or 'refused')}"
+        for r in report.refused
+    ]
+    return split_messages(blocks, header=head)

@@ -1,0 +1,204 @@
+"""/feeds (bot admins only): the feeds and their health, add, remove, pause, resume, OPML.
+
+An OPML file comes as a document: its caption `/feeds import` is not a command to
+CommandHandler, so a MessageHandler takes documents with that caption; `/feeds import`
+sent as a reply to a document works too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from telegram import Document, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.context import BotApp, BotContext
+from bot.feed_admin import (
+    FeedAdmin,
+    render_added,
+    render_change,
+    render_feeds,
+    render_import,
+)
+from bot.opml import MAX_OPML_BYTES
+from handlers.common import NO_PREVIEW, command_args, reply
+
+log = logging.getLogger(__name__)
+
+USAGE = (
+    "<code>/feeds</code> lists the feeds. Then:\n"
+    "<code>/feeds add URL [name]</code>\n"
+    "<code>/feeds remove URL|N</code>, <code>/feeds pause URL|N</code>, "
+    "<code>/feeds resume URL|N</code>\n"
+    "<code>/feeds export</code> (an OPML file), and an OPML file sent with the caption "
+    "<code>/feeds import</code> (or <code>/feeds import</code> as a reply to one)."
+)
+IMPORT_CAPTION = r"^/feeds(@\w+)?\s+import\b"
+BUTTON_PATTERN = r"^f:(p|r|x):[0-9]{1,18}\Z"
+MAX_BUTTON_ROWS = 40  # Telegram takes about 100 buttons a message: two a feed, plus room
+
+
+def feed_admin(context: BotContext) -> FeedAdmin:
+    """The feed service over the running bot's database and fetcher."""
+    services = context.services
+    settings = services.settings
+    return FeedAdmin(
+        services.db,
+        services.fetcher,
+        configured=settings.feed_urls,
+        allow_private=settings.allow_private_feeds,
+    )
+
+
+async def _list_messages(context: BotContext) -> tuple[list[str], InlineKeyboardMarkup | None]:
+    admin = feed_admin(context)
+    health = await admin.health()
+    texts = render_feeds(health, configured=admin.configured, now=time.time())
+    if not health or len(health) > MAX_BUTTON_ROWS:
+        return texts, None
+    rows = []
+    for number, item in enumerate(health, start=1):
+        feed = item.feed
+        toggle = (
+            InlineKeyboardButton(f"▶ Resume {number}", callback_data=f"f:r:{feed.id}")
+            if feed.paused
+            else InlineKeyboardButton(f"⏸ Pause {number}", callback_data=f"f:p:{feed.id}")
+        )
+        row = [toggle]
+        if feed.url not in admin.configured:
+            row.append(InlineKeyboardButton(f"🗑 Remove {number}", callback_data=f"f:x:{feed.id}"))
+        rows.append(row)
+    return texts, InlineKeyboardMarkup(rows)
+
+
+async def cmd_feeds(update: Update, context: BotContext) -> None:
+    """List the feeds, or add, remove, pause, resume, export or import them."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None:
+        return
+    sub, _, rest = command_args(update).partition(" ")
+    sub, rest = sub.lower(), rest.strip()
+    admin = feed_admin(context)
+    if not sub:
+        texts, markup = await _list_messages(context)
+        for i, text in enumerate(texts):
+            await reply(update, text, markup=markup if i == len(texts) - 1 else None)
+    elif sub == "add" and rest:
+        url, _, name = rest.partition(" ")
+        await reply(update, "⏳ Reading the feed…")
+        result = await admin.add(url, name.strip() or None, added_by=user.id if user else None)
+        await reply(update, render_added(result))
+    elif sub in ("remove", "pause", "resume") and rest:
+        action = {"remove": admin.remove, "pause": admin.pause, "resume": admin.resume}[sub]
+        await reply(update, render_change(await action(rest), sub))  # type: ignore[arg-type]
+    elif sub == "export":
+        data = await admin.export_opml()
+        await message.reply_document(
+            InputFile(data, filename="feeds.opml"),
+            caption="📤 Every feed as OPML 2.0: import it into a feed reader, or back here.",
+            do_quote=False,
+        )
+    elif sub == "import" and message.reply_to_message and message.reply_to_message.document:
+        await _import(update, context, message.reply_to_message.document)
+    elif sub == "import":
+        await reply(
+            update,
+            "Send the OPML file with the caption <code>/feeds import</code>, "
+            "or reply to it with <code>/feeds import</code>.",
+        )
+    else:
+        await reply(update, USAGE)
+
+
+async def on_import_document(update: Update, context: BotContext) -> None:
+    """A document sent with the caption /feeds import."""
+    message = update.effective_message
+    if message is None or message.document is None:
+        return
+    mention = (message.caption or "").split(maxsplit=1)[0].partition("@")[2]
+    if mention and mention.lower() != (context.bot.username or "").lower():
+        return  # a caption for another bot
+    await _import(update, context, message.document)
+
+
+async def _import(update: Update, context: BotContext, document: Document) -> None:
+    if document.file_size is not None and document.file_size > MAX_OPML_BYTES:
+        await reply(update, "❌ That file is too large for a feed list (at most 2 MB).")
+        return
+    user = update.effective_user
+    await reply(update, "⏳ Reading the file and each feed in it…")
+    file = await context.bot.get_file(document.file_id)
+    data = bytes(await file.download_as_bytearray())
+    report = await feed_admin(context).import_opml(data, added_by=user.id if user else None)
+    log.info(
+        "admin %s imported OPML: %d added, %d present, %d refused",
+        user.id if user else None,
+        len(report.added),
+        len(report.present),
+        len(report.refused),
+    )
+    for text in render_import(report):
+        await reply(update, text)
+
+
+async def on_feed_button(update: Update, context: BotContext) -> None:
+    """Pause, resume or remove from the /feeds list, then show the list as it is now."""
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    if not context.services.is_admin(query.from_user.id):
+        log.warning("user %s pressed a feed button but is not an admin", query.from_user.id)
+        await query.answer("Only the bot's admins can do that.", show_alert=True)
+        return
+    _, action, raw_id = query.data.split(":", 2)
+    admin = feed_admin(context)
+    feed = next((r for r in await admin.feeds.records() if r.id == int(raw_id)), None)
+    if feed is None:
+        await query.answer("That feed is gone.")
+        return
+    verb = {"p": "pause", "r": "resume", "x": "remove"}[action]
+    change = {"p": admin.pause, "r": admin.resume, "x": admin.remove}[action]
+    result = await change(feed.url)
+    text = render_change(result, verb)  # type: ignore[arg-type]
+    await query.answer(text.replace("<b>", "").replace("</b>", "")[:200])
+    message = query.message
+    if message is None or not message.is_accessible:
+        return
+    texts, markup = await _list_messages(context)
+    if len(texts) != 1:
+        return
+    try:
+        await context.bot.edit_message_text(
+            texts[0],
+            chat_id=message.chat.id,
+            message_id=message.message_id,
+            reply_markup=markup,
+            link_preview_options=NO_PREVIEW,
+        )
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+
+
+async def refuse(update: Update, context: BotContext) -> None:
+    """Someone who is not a bot admin tried /feeds: one polite line, and a log entry."""
+    user = update.effective_user
+    log.warning("user %s tried /feeds; refused", user.id if user else None)
+    await reply(update, "⛔ Managing feeds is for the bot's admins.")
+
+
+def register(app: BotApp) -> None:
+    """/feeds and OPML imports for ADMIN_IDS only; a polite refusal for everyone else."""
+    settings = app.bot_data.settings
+    assert settings is not None
+    admins = filters.User(user_id=settings.admin_ids, allow_empty=False)
+    message = filters.UpdateType.MESSAGE
+    app.add_handler(CommandHandler("feeds", cmd_feeds, filters=admins & message))
+    app.add_handler(CommandHandler("feeds", refuse, filters=message))
+    opml = message & filters.Document.ALL & filters.CaptionRegex(IMPORT_CAPTION)
+    app.add_handler(MessageHandler(admins & opml, on_import_document))
+    app.add_handler(MessageHandler(opml, refuse))
+    app.add_handler(CallbackQueryHandler(on_feed_button, pattern=BUTTON_PATTERN))
