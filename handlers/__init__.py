@@ -25,6 +25,7 @@ from handlers import (
     latest,
     privacy,
     search,
+    settings,
     start,
     topics,
     unknown,
@@ -70,6 +71,7 @@ def register(app: BotApp) -> None:
     admin.register(app)
     feeds.register(app)  # /feeds and OPML imports: before the unknown buttons and commands
     privacy.register(app)  # /forget, /export: before the channel dispatcher and unknown buttons
+    settings.register(app)  # /settings and each setting's command: before the channel dispatcher
     app.add_handler(
         MessageHandler(filters.UpdateType.CHANNEL_POST & filters.COMMAND, on_channel_command)
     )
