@@ -1,4 +1,5 @@
-"""The one send path for queued messages: pacing, batching and the Telegram error policy."""
+"""The one send path for queued messages: pacing, batching, and acting on what a Telegram
+error means (decided in bot/send_policy.py; chats are deactivated or moved by ChatService)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from storage.broadcasts import BroadcastRepo
 from storage.counters import CounterRepo
 from storage.db import Database
 from storage.headlines import HeadlineRepo
-from storage.models import Broadcast, OutboxItem
+from storage.models import Broadcast, BroadcastStatus, OutboxItem
 from storage.outbox import SHOWN_PER_PUSH, OutboxRepo
 
 if TYPE_CHECKING:
@@ -305,7 +306,7 @@ class Delivery:
     async def _send_broadcast(self, chat_id: int, item: OutboxItem) -> int:
         assert item.broadcast_id is not None
         broadcast = await self._broadcast(item.broadcast_id)
-        if broadcast is None or broadcast.status == "cancelled":
+        if broadcast is None or broadcast.status is BroadcastStatus.CANCELLED:
             return 0
         paid = self.paid_broadcast or None
         if broadcast.text is not None:
