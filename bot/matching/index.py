@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.language import stemmer_name, stems, words
@@ -52,12 +52,19 @@ def topic_of_key(key: str) -> Topic | None:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     mute: bool
-    parts: tuple[Part, ...]
-    excluded: tuple[Part, ...]
+    parts: tuple[int, ...]  # part ids, all required
+    excluded: tuple[int, ...]  # part ids, none allowed
 
 
-# first token -> part -> the part's tokens (words for exact parts, stems for the others)
-_Lookup = dict[str, dict[Part, tuple[str, ...]]]
+# first token -> part id -> the part's tokens (words for exact parts, stems for the others)
+_Lookup = dict[str, dict[int, tuple[str, ...]]]
+
+
+def _drop(table: dict[int, list[str]], pid: int, key: str) -> None:
+    keys = table[pid]
+    keys.remove(key)
+    if not keys:
+        del table[pid]
 
 
 class TopicIndex:
@@ -65,15 +72,25 @@ class TopicIndex:
 
     Memory: 8 bytes per subscription (each topic's chats in a sorted array), one small tuple
     of interned topic keys per chat, and a dict entry only for subscriptions posting to a
-    thread. Parts are kept once however many topics and chats share them; the stems of the
-    stemmed parts are worked out once per language the headlines come in.
+    thread. Parts are kept once, as small ints, however many topics and chats share them;
+    the stems of the stemmed parts are worked out once per language headlines come in.
+
+    A topic is checked only when it can match: one of one part when that part occurs, one
+    of several parts (`a + b`) when its first two both occur, found through a table of
+    pairs, so a popular word in thousands of `word + x` topics costs nothing extra.
     """
 
     __slots__ = (
         "_by_chat",
         "_count",
         "_exact",
+        "_next_part",
+        "_pairs",
+        "_part_ids",
         "_parts",
+        "_refs",
+        "_simple",
+        "_single",
         "_stemmed",
         "_subscribers",
         "_threads",
@@ -83,13 +100,21 @@ class TopicIndex:
     def __init__(self) -> None:
         # topic key -> what it matches
         self._topics: dict[str, _Compiled] = {}
-        # part -> the topic keys using it (positively or as an exclusion)
-        self._parts: dict[Part, set[str]] = {}
+        # parts: id <-> part, and how many topics use each
+        self._part_ids: dict[Part, int] = {}
+        self._parts: dict[int, Part] = {}
+        self._refs: dict[int, int] = {}
+        self._next_part = 0
         self._exact: _Lookup = {}
         # stemmer name ('none': no stemmer) -> lookup of the stemmed parts in its stems
         self._stemmed: dict[str, _Lookup] = {}
-        # topic key -> its chats, sorted
-        self._subscribers: dict[str, array[int]] = {}
+        # part -> topics of that one part and no exclusion / with exclusions
+        self._simple: dict[int, list[str]] = {}
+        self._single: dict[int, list[str]] = {}
+        # first part -> second part -> topics of two or more parts
+        self._pairs: dict[int, dict[int, list[str]]] = {}
+        # topic key -> its chats, sorted (or its one chat: 8 bytes instead of 80)
+        self._subscribers: dict[str, array[int] | int] = {}
         # topic -> chat -> thread, for the few subscriptions that post to a forum thread
         self._threads: dict[str, dict[int, int]] = {}
         # chat -> its topics
@@ -112,52 +137,74 @@ class TopicIndex:
             raise ValueError(f"not a valid topic: {topic!r}")
         key = sys.intern(parsed.key)
         if key not in self._topics:
-            self._topics[key] = _Compiled(parsed.mute, parsed.parts, parsed.excluded)
-            for part in (*parsed.parts, *parsed.excluded):
-                self._use_part(part, key)
+            parts = tuple(self._use_part(p) for p in parsed.parts)
+            excluded = tuple(self._use_part(p) for p in parsed.excluded)
+            self._topics[key] = _Compiled(parsed.mute, parts, excluded)
+            if len(parts) == 1:
+                table = self._single if excluded else self._simple
+                table.setdefault(parts[0], []).append(key)
+            else:
+                self._pairs.setdefault(parts[0], {}).setdefault(parts[1], []).append(key)
         return key
 
-    def _use_part(self, part: Part, key: str) -> None:
-        users = self._parts.get(part)
-        if users is not None:
-            users.add(key)
-            return
-        self._parts[part] = {key}
+    def _use_part(self, part: Part) -> int:
+        pid = self._part_ids.get(part)
+        if pid is not None:
+            self._refs[pid] += 1
+            return pid
+        pid = self._next_part
+        self._next_part += 1
+        self._part_ids[part] = pid
+        self._parts[pid] = part
+        self._refs[pid] = 1
         if part.exact:
             tokens = tuple(sys.intern(w) for w in part.words)
-            self._exact.setdefault(tokens[0], {})[part] = tokens
+            self._exact.setdefault(tokens[0], {})[pid] = tokens
         else:
             for name, lookup in self._stemmed.items():
-                self._add_stemmed(lookup, name, part)
+                self._add_stemmed(lookup, name, pid, part)
+        return pid
 
     @staticmethod
-    def _add_stemmed(lookup: _Lookup, name: str, part: Part) -> None:
+    def _add_stemmed(lookup: _Lookup, name: str, pid: int, part: Part) -> None:
         stemmed = part.words if name == _UNSTEMMED else tuple(stems(part.words, name))
         tokens = tuple(sys.intern(s) for s in stemmed)
-        lookup.setdefault(tokens[0], {})[part] = tokens
+        lookup.setdefault(tokens[0], {})[pid] = tokens
+
+    def _release_part(self, pid: int) -> None:
+        self._refs[pid] -= 1
+        if self._refs[pid]:
+            return
+        del self._refs[pid]
+        part = self._parts.pop(pid)
+        del self._part_ids[part]
+        lookups = [self._exact] if part.exact else list(self._stemmed.values())
+        for lookup in lookups:
+            for first, candidates in list(lookup.items()):
+                if candidates.pop(pid, None) is not None and not candidates:
+                    del lookup[first]
 
     def _drop_topic(self, key: str) -> None:
         compiled = self._topics.pop(key)
-        for part in (*compiled.parts, *compiled.excluded):
-            users = self._parts[part]
-            users.discard(key)
-            if users:
-                continue
-            del self._parts[part]
-            lookups = [self._exact] if part.exact else list(self._stemmed.values())
-            for lookup in lookups:
-                for first, candidates in list(lookup.items()):
-                    if candidates.pop(part, None) is not None and not candidates:
-                        del lookup[first]
+        parts = compiled.parts
+        if len(parts) == 1:
+            _drop(self._single if compiled.excluded else self._simple, parts[0], key)
+        else:
+            seconds = self._pairs[parts[0]]
+            _drop(seconds, parts[1], key)
+            if not seconds:
+                del self._pairs[parts[0]]
+        for pid in (*parts, *compiled.excluded):
+            self._release_part(pid)
 
     def _stemmed_lookup(self, language: str) -> _Lookup:
         name = stemmer_name(language) or _UNSTEMMED
         lookup = self._stemmed.get(name)
         if lookup is None:
             lookup = self._stemmed[name] = {}
-            for part in self._parts:
+            for pid, part in self._parts.items():
                 if not part.exact:
-                    self._add_stemmed(lookup, name, part)
+                    self._add_stemmed(lookup, name, pid, part)
         return lookup
 
     # --- subscriptions ------------------------------------------------------------------
@@ -178,9 +225,6 @@ class TopicIndex:
     def add(self, chat_id: int, topic: str, thread_id: int | None = None) -> None:
         """Subscribe a chat to a topic, by key or text (re-adding updates the thread)."""
         topic = self._canonical(topic)
-        subscribers = self._subscribers.get(topic)
-        if subscribers is None:
-            subscribers = self._subscribers[topic] = array("q")
         topics = self._by_chat.get(chat_id)
         if topics is None:
             self._by_chat[chat_id] = (topic,)
@@ -188,9 +232,16 @@ class TopicIndex:
         elif topic not in topics:
             self._by_chat[chat_id] = (*topics, topic)
             self._count += 1
-        i = bisect_left(subscribers, chat_id)
-        if i == len(subscribers) or subscribers[i] != chat_id:
-            subscribers.insert(i, chat_id)  # chats load in id order: mostly an append
+        subscribers = self._subscribers.get(topic)
+        if subscribers is None:
+            self._subscribers[topic] = chat_id  # most `a + b` topics have one chat
+        elif isinstance(subscribers, int):
+            if subscribers != chat_id:
+                self._subscribers[topic] = array("q", sorted((subscribers, chat_id)))
+        else:
+            i = bisect_left(subscribers, chat_id)
+            if i == len(subscribers) or subscribers[i] != chat_id:
+                subscribers.insert(i, chat_id)  # chats load in id order: mostly an append
         self._set_thread(topic, chat_id, thread_id)
 
     def _key_of(self, topic: str) -> str | None:
@@ -214,12 +265,16 @@ class TopicIndex:
 
     def _unsubscribe(self, topic: str, chat_id: int) -> None:
         subscribers = self._subscribers[topic]
-        del subscribers[bisect_left(subscribers, chat_id)]
         self._set_thread(topic, chat_id, None)
         self._count -= 1
-        if not subscribers:
-            del self._subscribers[topic]
-            self._drop_topic(topic)
+        if isinstance(subscribers, array):
+            del subscribers[bisect_left(subscribers, chat_id)]
+            if len(subscribers) == 1:
+                self._subscribers[topic] = subscribers[0]
+            if subscribers:
+                return
+        del self._subscribers[topic]
+        self._drop_topic(topic)
 
     def remove_chat(self, chat_id: int) -> int:
         """Drop every subscription of a chat; returns how many there were."""
@@ -250,20 +305,19 @@ class TopicIndex:
     # --- routing ------------------------------------------------------------------------
 
     @staticmethod
-    def _scan(tokens: Sequence[str], lookup: _Lookup, found: set[Part]) -> None:
+    def _scan(tokens: Sequence[str], lookup: _Lookup, found: set[int]) -> None:
         n_tokens = len(tokens)
         for i, token in enumerate(tokens):
             candidates = lookup.get(token)
             if candidates is None:
                 continue
-            for part, seq in candidates.items():
+            for pid, seq in candidates.items():
                 n = len(seq)
                 if n == 1 or (i + n <= n_tokens and tuple(tokens[i : i + n]) == seq):
-                    found.add(part)
+                    found.add(pid)
 
-    def matching_parts(self, terms: HeadlineTerms) -> set[Part]:
-        """The indexed parts that occur in a headline; O(len(headline) + candidates)."""
-        found: set[Part] = set()
+    def _matching_ids(self, terms: HeadlineTerms) -> set[int]:
+        found: set[int] = set()
         if self._exact:
             self._scan(terms.words, self._exact, found)
         lookup = self._stemmed_lookup(terms.language)
@@ -271,25 +325,41 @@ class TopicIndex:
             self._scan(terms.stems, lookup, found)
         return found
 
+    def matching_parts(self, terms: HeadlineTerms) -> set[Part]:
+        """The indexed parts that occur in a headline; O(len(headline) + candidates)."""
+        return {self._parts[pid] for pid in self._matching_ids(terms)}
+
     def matching_topics(self, terms: HeadlineTerms) -> set[str]:
         """The indexed topic keys (mutes included) that match a headline."""
-        found = self.matching_parts(terms)
-        return self._topics_from(found)
+        return self._topics_from(self._matching_ids(terms))
 
-    def _topics_from(self, found: Iterable[Part]) -> set[str]:
-        matched = found if isinstance(found, set) else set(found)
+    def _topics_from(self, matched: set[int]) -> set[str]:
         result: set[str] = set()
-        checked: set[str] = set()
         topics = self._topics
-        for part in matched:
-            for key in self._parts[part]:
-                if key in checked:
-                    continue
-                checked.add(key)
-                compiled = topics[key]
-                if all(p in matched for p in compiled.parts) and not any(
-                    p in matched for p in compiled.excluded
-                ):
+        simple, single, pairs = self._simple, self._single, self._pairs
+        for pid in matched:
+            keys = simple.get(pid)
+            if keys is not None:
+                result.update(keys)
+            keys = single.get(pid)
+            if keys is not None:
+                for key in keys:
+                    if not any(e in matched for e in topics[key].excluded):
+                        result.add(key)
+            seconds = pairs.get(pid)
+            if seconds is None:
+                continue
+            if len(seconds) <= len(matched):
+                groups = [ks for second, ks in seconds.items() if second in matched]
+            else:
+                groups = [ks for second in matched if (ks := seconds.get(second)) is not None]
+            for keys in groups:
+                for key in keys:
+                    compiled = topics[key]
+                    if len(compiled.parts) > 2 and not all(p in matched for p in compiled.parts):
+                        continue
+                    if compiled.excluded and any(e in matched for e in compiled.excluded):
+                        continue
                     result.add(key)
         return result
 
@@ -308,13 +378,17 @@ class TopicIndex:
         if not phrases:
             return {}
         routes: dict[int, Route] = {}
-        several: set[int] = set()
-        seen: set[int] = set()
+        several: set[int] = set()  # chats more than one topic matched
         for phrase in phrases:
             chats = subscribers[phrase]
-            if len(phrases) > 1:
-                several |= seen.intersection(chats)
-                seen.update(chats)
+            if isinstance(chats, int):
+                if chats in routes:
+                    several.add(chats)
+                else:
+                    routes[chats] = Route(None, (phrase,))
+                continue
+            if routes:
+                several |= routes.keys() & chats
             routes.update(dict.fromkeys(chats, Route(None, (phrase,))))
         for phrase in phrases:
             threads = self._threads.get(phrase)
@@ -322,12 +396,15 @@ class TopicIndex:
                 for chat_id, thread_id in threads.items():
                     if chat_id not in several:
                         routes[chat_id] = Route(thread_id, (phrase,))
+        by_chat = self._by_chat
         for chat_id in several:
-            mine = self._by_chat[chat_id]
-            matched = tuple(p for p in phrases if p in mine)
+            # a chat has a handful of topics, a headline may match thousands of them
+            matched = tuple(sorted(t for t in by_chat[chat_id] if t in found))
+            matched = tuple(t for t in matched if not topics[t].mute)
             routes[chat_id] = Route(self._thread(matched[0], chat_id), matched)
         for key in found:
             if topics[key].mute:
-                for chat_id in subscribers[key]:
+                mutes = subscribers[key]
+                for chat_id in (mutes,) if isinstance(mutes, int) else mutes:
                     routes.pop(chat_id, None)
         return routes
