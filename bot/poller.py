@@ -10,14 +10,15 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from bot.feeds import FeedFetcher, parse_feed
+from bot.feeds import FeedFetcher, FetchResult, parse_feed
+from bot.feeds.policy import failure_delay, interval_after_429, interval_after_read
 from bot.matching import Route, TopicIndex, headline_tokens
 from bot.metrics import Metrics
 from bot.status_server import Liveness
 from storage.db import Database
-from storage.feeds import FeedRepo
+from storage.feeds import FeedRecord, FeedRepo
 from storage.headlines import HeadlineRepo
-from storage.models import ChatPush, FeedState, Headline
+from storage.models import ChatPush, Headline
 from storage.outbox import OutboxRepo
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ ROUTE_PASS = 1_000_000  # pushes matched before they are queued (8 bytes each)
 ROUTE_CHUNK = 25_000  # pushes queued per transaction (whole chats)
 ROUTE_PAUSE_AFTER = 0.02  # a chunk that held the database longer is followed by a pause
 ROUTE_HEADLINES = 500  # unrouted headlines read at a time
+SPREAD_FRACTION = 0.5  # a round's fetches start spread over this share of the interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,11 @@ class FeedReport:
         return f"{self.url}: " + ", ".join(parts)
 
 
+def _slot(feed_id: int) -> int:
+    """A feed's stable place in a spread round (its id scrambled, so neighbours spread)."""
+    return (feed_id * 2654435761) % 2**32
+
+
 def backoff_seconds(failures: int, interval: float) -> float:
     """Exponential backoff after `failures` consecutive failures, capped at one hour."""
     return float(min(MAX_BACKOFF_SECONDS, interval * 2 ** max(0, failures - 1)))
@@ -139,43 +146,88 @@ class Poller:
         self.clock = clock
         self.metrics = metrics  # fetch outcomes and round durations, when given
         self.liveness = liveness  # told when a round completes, for /healthz
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one spread round at a time
         self._route_lock = asyncio.Lock()
+        self._feed_locks: dict[int, asyncio.Lock] = {}  # one poll of a feed at a time
+        self.spread_fraction = SPREAD_FRACTION
 
     async def poll_all(self, *, force: bool = False) -> list[FeedReport]:
-        """Poll every feed that is due (all of them with `force`), a few at a time."""
+        """Poll every active feed that is due (all of them with `force`); FEED_URLS first.
+
+        The feeds are the database's: neither paused nor removed, the configured ones added
+        at each round. Without `force` the due feeds' fetches start spread over
+        SPREAD_FRACTION of the interval, each feed at its own stable slot, instead of all at
+        once; a forced round starts them all at once and does not wait for a spread round
+        (a feed polled by it meanwhile is skipped by that round). The fetcher caps how many
+        run at a time (per host and overall).
+        """
+        await self.feeds.ensure_configured(self.urls, now=self.clock())
+        if force:
+            return await self._round(force=True)
         async with self._lock:
-            began = time.monotonic()
-            limit = asyncio.Semaphore(4)
+            return await self._round(force=False)
 
-            async def one(url: str) -> FeedReport:
-                async with limit:
-                    return await self.poll_feed(url, force=force)
+    async def _round(self, *, force: bool) -> list[FeedReport]:
+        began = time.monotonic()
+        round_began = self.clock()
+        feeds = await self.feeds.active()
+        spread = 0.0 if force or len(feeds) < 2 else self.interval * self.spread_fraction
+        rank = {f.id: i for i, f in enumerate(sorted(feeds, key=lambda f: _slot(f.id)))}
 
-            reports = await asyncio.gather(*(one(url) for url in self.urls))
-            # headlines a crash left unrouted, even when every feed was unchanged
-            leftover = await self.route_pending()
-            if self.metrics is not None:
-                self.metrics.observe_poll(time.monotonic() - began)
-            if self.liveness is not None:
-                self.liveness.poll_completed()
+        async def one(feed: FeedRecord) -> FeedReport:
+            delay = spread * rank[feed.id] / len(feeds)
+            if delay > 0:
+                await asyncio.sleep(max(0.0, began + delay - time.monotonic()))
+            return await self._poll_record(
+                feed, force=force, fresh_since=round_began if delay > 0 else None
+            )
+
+        reports = await asyncio.gather(*(one(feed) for feed in feeds))
+        # headlines a crash left unrouted, even when every feed was unchanged
+        leftover = await self.route_pending()
+        if self.metrics is not None:
+            self.metrics.observe_poll(time.monotonic() - began)
+        if self.liveness is not None:
+            self.liveness.poll_completed()
         queued = sum(r.queued for r in reports) + leftover
         if queued and self.on_queued is not None:
             self.on_queued()
         return list(reports)
 
     async def poll_feed(self, url: str, *, force: bool = False) -> FeedReport:
-        """Poll one feed; failures are recorded and backed off, never raised."""
-        state = await self.feeds.ensure(url)
-        now = self.clock()
-        if not force and state.next_attempt_at > now:
-            wait = state.next_attempt_at - now
-            return FeedReport(url, "waiting", error=f"backing off, next try in {wait:.0f} s")
-        try:
-            report = await self._poll(state)
-        except Exception as exc:  # a bug or a storage failure must not stop the other feeds
-            log.exception("feed %s: unexpected failure", url)
-            report = await self._fail(state, f"internal error: {type(exc).__name__}: {exc}")
+        """Poll one feed (added first when unknown); failures are recorded, never raised."""
+        await self.feeds.ensure(url)
+        record = await self.feeds.record(url)
+        assert record is not None
+        return await self._poll_record(record, force=force)
+
+    async def _poll_record(
+        self, feed: FeedRecord, *, force: bool, fresh_since: float | None = None
+    ) -> FeedReport:
+        """Poll one feed, one poll of it at a time. `fresh_since`: the round's start, when
+        the feed waited for its slot (its state is read again: it may have been polled,
+        paused or removed meanwhile)."""
+        url = feed.url
+        lock = self._feed_locks.setdefault(feed.id, asyncio.Lock())
+        async with lock:
+            if fresh_since is not None:
+                again = await self.feeds.record(url)
+                if again is None or again.paused or again.removed_at is not None:
+                    return FeedReport(url, "waiting", error="paused or removed meanwhile")
+                if (again.state.last_attempt_at or 0) >= fresh_since:
+                    return FeedReport(url, "waiting", error="polled a moment ago")
+                feed = again
+            state = feed.state
+            now = self.clock()
+            if not force and state.next_attempt_at > now:
+                wait = state.next_attempt_at - now
+                why = "backing off" if state.consecutive_failures else "its own interval"
+                return FeedReport(url, "waiting", error=f"{why}, next try in {wait:.0f} s")
+            try:
+                report = await self._poll(feed)
+            except Exception as exc:  # a bug or a storage failure must not stop the others
+                log.exception("feed %s: unexpected failure", url)
+                report = await self._fail(feed, f"internal error: {type(exc).__name__}: {exc}")
         if self.metrics is not None:
             self.metrics.fetched(report.outcome)
         if report.outcome == "error":
@@ -184,16 +236,23 @@ class Poller:
             log.info("poll %s", report.describe())
         return report
 
-    async def _poll(self, state: FeedState) -> FeedReport:
+    async def _poll(self, feed: FeedRecord) -> FeedReport:
+        state = feed.state
         result = await self.fetcher.fetch(
             state.url, etag=state.etag, last_modified=state.last_modified
         )
         now = self.clock()
         if result.status == "not_modified":
             await self.feeds.record_not_modified(state.id, now=now)
+            await self._schedule(feed, result, None, now=now)
             return FeedReport(state.url, "not modified")
         if result.status == "error":
-            return await self._fail(state, result.error or "fetch failed")
+            return await self._fail(
+                feed,
+                result.error or "fetch failed",
+                retry_after=result.retry_after,
+                throttled=result.http_status == 429,
+            )
         parsed = await asyncio.to_thread(
             parse_feed,
             result.body,
@@ -202,7 +261,7 @@ class Poller:
             content_type=result.content_type,
         )
         if parsed.error:
-            return await self._fail(state, parsed.error)
+            return await self._fail(feed, parsed.error)
         baseline = not state.baseline_done
         async with self.db.transaction() as conn:
             stored = await self.headlines.upsert(
@@ -216,6 +275,7 @@ class Poller:
                 last_modified=result.last_modified,
                 title=parsed.title,
             )
+        await self._schedule(feed, result, parsed.ttl_seconds, now=now)
         queued = await self.route_pending() if stored.new and not baseline else 0
         return FeedReport(
             state.url,
@@ -225,6 +285,23 @@ class Poller:
             unchanged=stored.unchanged,
             queued=queued,
             baseline=baseline,
+        )
+
+    async def _schedule(
+        self, feed: FeedRecord, result: FetchResult, ttl: float | None, *, now: float
+    ) -> None:
+        """After a read: the feed's own interval from its server's hints (or the default)."""
+        own = interval_after_read(
+            self.interval,
+            feed.interval_seconds,
+            retry_after=result.retry_after,
+            max_age=result.max_age,
+            ttl=ttl,
+        )
+        if own is None and feed.interval_seconds is None:
+            return  # the default interval: due at every round, as record_* left it
+        await self.feeds.set_schedule(
+            feed.id, interval_seconds=own, next_attempt_at=now + own if own else 0.0
         )
 
     async def route_pending(self) -> int:
@@ -287,8 +364,25 @@ class Poller:
             await asyncio.sleep(0)
         return RoutedPass(ids, groups)
 
-    async def _fail(self, state: FeedState, error: str) -> FeedReport:
+    async def _fail(
+        self,
+        feed: FeedRecord,
+        error: str,
+        *,
+        retry_after: float | None = None,
+        throttled: bool = False,
+    ) -> FeedReport:
+        """Record a failure: exponential backoff, or later when the server asked (Retry-After);
+        an HTTP 429 also doubles the feed's own interval."""
+        state = feed.state
         now = self.clock()
-        delay = backoff_seconds(state.consecutive_failures + 1, self.interval)
+        delay = failure_delay(
+            backoff_seconds(state.consecutive_failures + 1, self.interval), retry_after=retry_after
+        )
         await self.feeds.record_failure(state.id, now=now, error=error, next_attempt_at=now + delay)
+        if throttled:
+            own = interval_after_429(self.interval, feed.interval_seconds, retry_after=retry_after)
+            await self.feeds.set_schedule(
+                state.id, interval_seconds=own, next_attempt_at=now + max(delay, own)
+            )
         return FeedReport(state.url, "error", error=error)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiosqlite
 
@@ -25,7 +29,64 @@ ELLIPSIS = "…"
 # How far back a new guid is compared with stored stories (see HeadlineRepo.upsert).
 SAME_STORY_WINDOW_SECONDS = 7 * 86400
 
+# Across feeds, the same normalised title is the same story only this close in time.
+CROSS_FEED_TITLE_WINDOW_SECONDS = 48 * 3600
+MIN_TITLE_KEY_WORDS = 3  # shorter titles ("Open thread", "News") tell stories apart poorly
+_TRACKING_PARAMS = frozenset({"fbclid", "gclid"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_WORD = re.compile(r"\w+")
+
 Story = tuple[str, str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SourcedHeadline(Headline):
+    """A headline with the names of the feeds that carry its story (first one first).
+
+    Returned only when the bot reads more than one feed; otherwise there is nothing to name.
+    """
+
+    sources: tuple[str, ...] = ()
+
+
+def canonical_link(link: str | None) -> str | None:
+    """A link as compared across feeds: scheme and host lower-cased, default port, trailing
+    slash, fragment and tracking parameters (utm_*, fbclid, gclid) dropped. Pure."""
+    if not link:
+        return None
+    try:
+        parts = urlsplit(link.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not scheme or not host:
+        return None
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS
+    ]
+    return f"{scheme}://{host}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def title_key(title: str) -> str | None:
+    """A title as compared across feeds: case, accents, punctuation and spacing folded.
+
+    None for titles of fewer than MIN_TITLE_KEY_WORDS words. Pure.
+    """
+    decomposed = unicodedata.normalize("NFKD", title.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    words = _WORD.findall(plain.replace("_", " "))
+    if len(words) < MIN_TITLE_KEY_WORDS:
+        return None
+    return " ".join(words)
 
 
 def story_identity(title: str, link: str | None, summary: str) -> Story:
@@ -134,11 +195,12 @@ class HeadlineRepo:
         new: tuple[Headline, ...] = ()
         if fresh:
             flag = int(baseline)
-            await conn.executemany(
-                "INSERT INTO headlines (feed_id, key, title, link, summary, categories,"
-                " published_at, first_seen_at, updated_at, baseline, routed)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
+            story_keys = [(canonical_link(e.link), title_key(e.title)) for e in fresh]
+            roots = await self._other_feeds_stories(conn, feed_id, story_keys, now=now)
+            rows = []
+            for e, (link_key, t_key) in zip(fresh, story_keys, strict=True):
+                root = roots.get(("link", link_key)) or roots.get(("title", t_key))
+                rows.append(
                     (
                         feed_id,
                         e.key,
@@ -150,10 +212,20 @@ class HeadlineRepo:
                         now,
                         now,
                         flag,
-                        flag,  # a baseline needs no routing; a new headline awaits it
+                        # a baseline needs no routing, nor a story another feed brought
+                        # first; a new headline awaits it
+                        1 if root is not None else flag,
+                        root,
+                        link_key,
+                        t_key,
                     )
-                    for e in fresh
-                ],
+                )
+            await conn.executemany(
+                "INSERT INTO headlines (feed_id, key, title, link, summary, categories,"
+                " published_at, first_seen_at, updated_at, baseline, routed,"
+                " story_id, canonical_link, title_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
             cur = await conn.execute(
                 "SELECT id, key FROM headlines"
@@ -204,33 +276,113 @@ class HeadlineRepo:
             found.setdefault(story, (row[0], row[1], row[2], row[3], row[4]))
         return found
 
+    @staticmethod
+    async def _other_feeds_stories(
+        conn: aiosqlite.Connection,
+        feed_id: int,
+        keys: Sequence[tuple[str | None, str | None]],
+        *,
+        now: float,
+    ) -> dict[tuple[str, str | None], int]:
+        """The stories other feeds already brought, by ("link", canonical link) and by
+        ("title", title key) for titles first seen in the last 48 hours; each maps to the
+        story's first headline."""
+        links = sorted({link for link, _ in keys if link})
+        titles = sorted({title for _, title in keys if title})
+        if not links and not titles:
+            return {}
+        cur = await conn.execute(
+            "SELECT coalesce(story_id, id), canonical_link, title_key, first_seen_at"
+            " FROM headlines WHERE feed_id <> ?"
+            " AND (canonical_link IN (SELECT value FROM json_each(?))"
+            " OR (title_key IN (SELECT value FROM json_each(?)) AND first_seen_at >= ?))"
+            " ORDER BY id",
+            (feed_id, json.dumps(links), json.dumps(titles), now - CROSS_FEED_TITLE_WINDOW_SECONDS),
+        )
+        since = now - CROSS_FEED_TITLE_WINDOW_SECONDS
+        found: dict[tuple[str, str | None], int] = {}
+        wanted_links, wanted_titles = set(links), set(titles)
+        for root, link, title, seen in await cur.fetchall():
+            if link in wanted_links:
+                found.setdefault(("link", link), root)
+            if title in wanted_titles and seen >= since:
+                found.setdefault(("title", title), root)
+        return found
+
+    async def _sourced(self, rows: Sequence[sqlite3.Row]) -> list[Headline]:
+        """Headlines from rows, naming the feeds that carry each story when there are
+        several feeds (a story is its first headline and those pointing at it)."""
+        if not rows:
+            return []
+        feeds = await self._db.scalar("SELECT count(*) FROM feeds WHERE removed_at IS NULL")
+        if int(feeds or 0) < 2:
+            return [_headline(row) for row in rows]
+        roots = sorted({row["story_id"] or row["id"] for row in rows})
+        listed = json.dumps(roots)
+        names = await self._db.fetchall(
+            "SELECT coalesce(h.story_id, h.id), coalesce(f.name, f.title, f.url)"
+            " FROM headlines h JOIN feeds f ON f.id = h.feed_id"
+            " WHERE h.id IN (SELECT value FROM json_each(?))"
+            " OR h.story_id IN (SELECT value FROM json_each(?)) ORDER BY h.id",
+            (listed, listed),
+        )
+        by_root: dict[int, list[str]] = {}
+        for root, name in names:
+            labels = by_root.setdefault(root, [])
+            if name not in labels:
+                labels.append(name)
+        out: list[Headline] = []
+        for row in rows:
+            plain = _headline(row)
+            sources = tuple(by_root.get(row["story_id"] or row["id"], ()))
+            out.append(
+                SourcedHeadline(
+                    id=plain.id,
+                    feed_id=plain.feed_id,
+                    title=plain.title,
+                    link=plain.link,
+                    summary=plain.summary,
+                    categories=plain.categories,
+                    published_at=plain.published_at,
+                    first_seen_at=plain.first_seen_at,
+                    baseline=plain.baseline,
+                    sources=sources,
+                )
+            )
+        return out
+
     async def get_many(self, ids: Sequence[int]) -> dict[int, Headline]:
-        """Return the headlines with these ids (missing ids are left out)."""
+        """Return the headlines with these ids (missing ids are left out), sourced."""
         if not ids:
             return {}
         rows = await self._db.fetchall(
             "SELECT * FROM headlines WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(ids)),),
         )
-        return {row["id"]: _headline(row) for row in rows}
+        return {h.id: h for h in await self._sourced(rows)}
 
     async def latest(
         self, limit: int, offset: int = 0, *, match: str | None = None
     ) -> list[Headline]:
-        """Return the newest headlines, optionally only those matching an FTS expression."""
+        """Return the newest headlines, optionally only those matching an FTS expression.
+
+        A story several feeds carry is listed once, as its first headline, naming them all.
+        """
         if match is None:
             rows = await self._db.fetchall(
-                "SELECT * FROM headlines ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
+                "SELECT * FROM headlines WHERE story_id IS NULL"
+                " ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
                 (limit, offset),
             )
         else:
             rows = await self._db.fetchall(
-                "SELECT * FROM headlines"
-                " WHERE id IN (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?)"
+                "SELECT * FROM headlines WHERE story_id IS NULL AND id IN"
+                " (SELECT coalesce(story_id, id) FROM headlines WHERE id IN"
+                "  (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?))"
                 " ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
                 (match, limit, offset),
             )
-        return [_headline(row) for row in rows]
+        return await self._sourced(rows)
 
     async def search(self, query: str, *, limit: int = 5, offset: int = 0) -> SearchPage | None:
         """Rank headlines matching the user's query; None when the query has no word."""
@@ -241,7 +393,7 @@ class HeadlineRepo:
             await self._db.scalar(
                 "SELECT count(*) FROM headlines_fts WHERE headlines_fts MATCH ?", (match,)
             )
-        )
+        ) - await self._repeated_stories(match)
         if total == 0 or offset >= total:
             return SearchPage(hits=(), total=total)
         # bm25 weights the columns (title, summary, categories): a word in the title says
@@ -251,9 +403,12 @@ class HeadlineRepo:
         page = await self._db.fetchall(
             "SELECT h.* FROM headlines_fts JOIN headlines h ON h.id = headlines_fts.rowid"
             " WHERE headlines_fts MATCH ?"
+            # a story is listed once: a copy is left out when its first headline matches too
+            " AND (h.story_id IS NULL OR h.story_id NOT IN"
+            " (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?))"
             " ORDER BY bm25(headlines_fts, 10.0, 3.0, 2.0), h.published_at DESC, h.id DESC"
             " LIMIT ? OFFSET ?",
-            (match, limit, offset),
+            (match, match, limit, offset),
         )
         if not page:
             return SearchPage(hits=(), total=total)
@@ -268,10 +423,22 @@ class HeadlineRepo:
         for rowid, in_summary, in_title in snippets:
             by_id[rowid] = in_summary if SNIPPET_OPEN in in_summary else in_title
         hits = tuple(
-            SearchHit(headline=_headline(row), snippet=by_id.get(row["id"], row["title"]))
-            for row in page
+            SearchHit(headline=h, snippet=by_id.get(h.id, h.title))
+            for h in await self._sourced(page)
         )
         return SearchPage(hits=hits, total=total)
+
+    async def _repeated_stories(self, match: str) -> int:
+        """How many matches repeat a story whose first headline matches too (listed once)."""
+        return int(
+            await self._db.scalar(
+                "SELECT count(*) FROM headlines h INDEXED BY headlines_story"
+                " WHERE h.story_id IS NOT NULL"
+                " AND h.id IN (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?)"
+                " AND h.story_id IN (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?)",
+                (match, match),
+            )
+        )
 
     async def unrouted(self, limit: int) -> list[Headline]:
         """New headlines not yet routed to chats, oldest first."""
