@@ -437,7 +437,7 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
             left = deadline - self._clock()
             try:
                 return await self.send(call, key=key, limited=limited, paid=paid, hold_limit=left)
-            except Exception as exc:
+            except (TelegramError, OSError) as exc:  # a bug of ours is not sent again
                 decision = decide(exc)
                 wait = self._reply_wait(decision, attempt, deadline)
                 if wait is None:

@@ -416,3 +416,12 @@ async def test_busy_chat_windows_are_not_swept_on_every_new_chat() -> None:
         clock.now += 0.01  # 100 new chats a second: a window falls idle 1.1 s after
     assert len(limiter._chats) <= 2 * KEEP_CHAT_WINDOWS
     await limiter.shutdown()
+
+
+async def test_a_bug_in_a_reply_is_raised_at_once_not_sent_again() -> None:
+    limiter = SlidingWindowLimiter(Limits.unlimited())
+    api = Endpoint(RuntimeError("AiohttpRequest is not initialized"))
+    with pytest.raises(RuntimeError):
+        await _request(limiter, api)
+    assert len(api.calls) == 1
+    await limiter.shutdown()
