@@ -133,3 +133,41 @@ async def test_an_inline_query_is_answered_with_articles_valid_against_the_spec(
                 assert len(titles) == 3  # an empty query: the newest
         await asyncio.sleep(0)
         assert fake_tg.violations == []
+
+
+async def test_latest_reads_either_way_round_and_says_when_it_caps(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    items = [item(100 + n, f"Bolivia story {n}", "News from La Paz.") for n in range(8)]
+    items += [item(200 + n, f"Other story {n}", "Elsewhere.") for n in range(30)]
+    async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=items) as bot:
+        for args in ("3 bolivia", "bolivia 3"):
+            text = (await bot.say(ALICE, f"/latest {args}"))[-1].params["text"]
+            assert text.count("Bolivia story") == 3, args
+        six = (await bot.say(ALICE, "/latest 6 bolivia"))[-1].params["text"]
+        assert six.count("Bolivia story") == 6  # exactly N, however many others are newer
+        capped = (await bot.say(ALICE, "/latest 500"))[-1].params["text"]
+        assert "at most 20" in capped
+        for bad in ("0", "-2", "1.5"):
+            usage = (await bot.say(ALICE, f"/latest {bad}"))[-1].params["text"]
+            assert usage.startswith("Usage:"), bad
+
+
+async def test_start_suggests_recurring_names_never_followed_ones(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    items = [
+        item(1, "Talks as President Arce meets Lula", "President Arce of Bolivia met Lula."),
+        item(2, "Lula and Arce sign a deal", "In Brasilia, Lula and Arce agreed."),
+        item(3, "New vote in Bolivia", "Voters in Bolivia and Peru went out."),
+        item(4, "Protests in Bolivia", "Marches in Bolivia and Peru."),
+    ]
+    async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=items) as bot:
+        await bot.say(ALICE, "/start")
+        await bot.say(ALICE, "/topic add bolivia")
+        reply = (await bot.say(ALICE, "/start"))[-1].params
+        labels = [b["text"] for row in reply["reply_markup"]["inline_keyboard"] for b in row]
+        assert "➕ Lula" in labels
+        assert "➕ Arce" in labels
+        assert not any("Bolivia" in label for label in labels)  # followed already
+        assert not any("President" in label for label in labels)  # a title, not a name
