@@ -204,15 +204,14 @@ def mark_snippet(
         return None
     wanted_stems = frozenset(stems(sorted(wanted), language))
     spans: list[tuple[int, int]] = []
-    matches = list(_SNIPPET_WORD.finditer(text))
     hit_at: list[int] = []
-    for n, match in enumerate(matches):
-        found = language_words(match.group())
-        if not found:
-            continue
-        hit = any(w in wanted for w in found) or any(
-            s in wanted_stems for s in stems(found, language)
-        )
+    matches = list(_SNIPPET_WORD.finditer(text))
+    per_match = [language_words(m.group()) for m in matches]
+    flat = [w for found in per_match for w in found]
+    flat_stems = iter(stems(flat, language))  # one call: the stemmer's own loop is in C
+    for n, (match, found) in enumerate(zip(matches, per_match, strict=True)):
+        stemmed = [next(flat_stems) for _ in found]
+        hit = any(w in wanted for w in found) or any(s in wanted_stems for s in stemmed)
         if not hit and prefix:
             hit = any(w.startswith(q) for w in found for q in wanted if len(q) >= 2)
         if hit:
