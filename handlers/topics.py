@@ -39,9 +39,9 @@ def _topic_key(topic: str) -> str:
 
 
 def shown_topic(key: str, display: str = "") -> str:
-    """A topic as the reader typed it; a mute as "🔇 israel"."""
+    """A topic as the reader typed it (key or display text); a mute as "🔇 israel"."""
     text = display or key
-    if key.startswith("-"):
+    if key[:1] in _DASHES:
         return "🔇 " + text.lstrip(_DASHES).lstrip()
     return text
 
@@ -50,7 +50,7 @@ _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212"
 
 
 def _names(topics: list[str]) -> str:
-    return ", ".join(f"<b>{escape(t)}</b>" for t in topics)
+    return ", ".join(f"<b>{escape(shown_topic(t))}</b>" for t in topics)
 
 
 def _switch_button(conflict: Conflict) -> InlineKeyboardButton | None:
