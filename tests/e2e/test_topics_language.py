@@ -84,6 +84,15 @@ async def test_topic_add_previews_the_last_week_and_topic_try_does_not_follow(
         assert any(
             b["callback_data"] == "t+#-bolivia" for row in markup["inline_keyboard"] for b in row
         )
+        reply_id = fake_tg.sent_to(ALICE)[-1].result["message_id"]
+        update = fake_tg.push_update(fake_tg.callback_update(ALICE, reply_id, "t+#-bolivia"))
+        query_id = update["callback_query"]["id"]
+        await fake_tg.wait_for(lambda: query_id in fake_tg.callback_answers, 10)
+        assert fake_tg.callback_answers[query_id]["text"] == "Now: 🔇 bolivia"
+        listing = (await bot.say(ALICE, "/topic"))[-1].params["reply_markup"]
+        labels = [b["text"] for row in listing["inline_keyboard"] for b in row]
+        assert "✖ 🔇 bolivia" in labels
+        assert "✖ bolivia" not in labels
 
 
 async def test_search_with_or_and_exclusions(
