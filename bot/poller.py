@@ -29,6 +29,7 @@ ROUTE_CHUNK = 25_000  # pushes queued per transaction (whole chats)
 ROUTE_PAUSE_AFTER = 0.02  # a chunk that held the database longer is followed by a pause
 ROUTE_HEADLINES = 500  # unrouted headlines read at a time
 SPREAD_FRACTION = 0.5  # a round's fetches start spread over this share of the interval
+NOT_MODIFIED_BATCH = 64  # 304 answers recorded per transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,10 @@ class Poller:
         self._lock = asyncio.Lock()  # one spread round at a time
         self._route_lock = asyncio.Lock()
         self._feed_locks: dict[int, asyncio.Lock] = {}  # one poll of a feed at a time
+        # A round's bookkeeping takes the database one write at a time: with 32 fetches
+        # finishing together, a reply's query would otherwise queue behind all of them.
+        self._writes = asyncio.Lock()
+        self._unchanged: list[tuple[int, float, float | None, float]] = []  # 304s to record
         self.spread_fraction = SPREAD_FRACTION
 
     async def poll_all(self, *, force: bool = False) -> list[FeedReport]:
@@ -182,7 +187,10 @@ class Poller:
                 feed, force=force, fresh_since=round_began if delay > 0 else None
             )
 
-        reports = await asyncio.gather(*(one(feed) for feed in feeds))
+        try:
+            reports = await asyncio.gather(*(one(feed) for feed in feeds))
+        finally:
+            await self._flush_not_modified()
         # headlines a crash left unrouted, even when every feed was unchanged
         leftover = await self.route_pending()
         if self.metrics is not None:
@@ -199,7 +207,10 @@ class Poller:
         await self.feeds.ensure(url)
         record = await self.feeds.record(url)
         assert record is not None
-        return await self._poll_record(record, force=force)
+        try:
+            return await self._poll_record(record, force=force)
+        finally:
+            await self._flush_not_modified()
 
     async def _poll_record(
         self, feed: FeedRecord, *, force: bool, fresh_since: float | None = None
@@ -243,8 +254,7 @@ class Poller:
         )
         now = self.clock()
         if result.status == "not_modified":
-            await self.feeds.record_not_modified(state.id, now=now)
-            await self._schedule(feed, result, None, now=now)
+            await self._not_modified(feed, result, now=now)
             return FeedReport(state.url, "not modified")
         if result.status == "error":
             return await self._fail(
@@ -263,7 +273,7 @@ class Poller:
         if parsed.error:
             return await self._fail(feed, parsed.error)
         baseline = not state.baseline_done
-        async with self.db.transaction() as conn:
+        async with self._writes, self.db.transaction() as conn:
             stored = await self.headlines.upsert(
                 conn, state.id, parsed.entries, baseline=baseline, now=now
             )
@@ -275,7 +285,8 @@ class Poller:
                 last_modified=result.last_modified,
                 title=parsed.title,
             )
-        await self._schedule(feed, result, parsed.ttl_seconds, now=now)
+        async with self._writes:
+            await self._schedule(feed, result, parsed.ttl_seconds, now=now)
         queued = await self.route_pending() if stored.new and not baseline else 0
         return FeedReport(
             state.url,
@@ -286,6 +297,25 @@ class Poller:
             queued=queued,
             baseline=baseline,
         )
+
+    async def _not_modified(self, feed: FeedRecord, result: FetchResult, *, now: float) -> None:
+        """Note a 304; they are written NOT_MODIFIED_BATCH at a time (and at a round's end):
+        most of a round's answers are 304s, and one transaction each kept replies waiting."""
+        own = interval_after_read(
+            self.interval,
+            feed.interval_seconds,
+            retry_after=result.retry_after,
+            max_age=result.max_age,
+        )
+        self._unchanged.append((feed.id, now, own, now + own if own else 0.0))
+        if len(self._unchanged) >= NOT_MODIFIED_BATCH:
+            await self._flush_not_modified()
+
+    async def _flush_not_modified(self) -> None:
+        rows, self._unchanged = self._unchanged, []
+        if rows:
+            async with self._writes:
+                await self.feeds.record_not_modified_many(rows)
 
     async def _schedule(
         self, feed: FeedRecord, result: FetchResult, ttl: float | None, *, now: float
@@ -379,10 +409,15 @@ class Poller:
         delay = failure_delay(
             backoff_seconds(state.consecutive_failures + 1, self.interval), retry_after=retry_after
         )
-        await self.feeds.record_failure(state.id, now=now, error=error, next_attempt_at=now + delay)
-        if throttled:
-            own = interval_after_429(self.interval, feed.interval_seconds, retry_after=retry_after)
-            await self.feeds.set_schedule(
-                state.id, interval_seconds=own, next_attempt_at=now + max(delay, own)
+        async with self._writes:
+            await self.feeds.record_failure(
+                state.id, now=now, error=error, next_attempt_at=now + delay
             )
+            if throttled:
+                own = interval_after_429(
+                    self.interval, feed.interval_seconds, retry_after=retry_after
+                )
+                await self.feeds.set_schedule(
+                    state.id, interval_seconds=own, next_attempt_at=now + max(delay, own)
+                )
         return FeedReport(state.url, "error", error=error)

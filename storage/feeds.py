@@ -242,6 +242,18 @@ class FeedRepo:
             (now, now, feed_id),
         )
 
+    async def record_not_modified_many(
+        self, rows: Sequence[tuple[int, float, float | None, float]]
+    ) -> None:
+        """Record many 304 answers in one transaction: (feed id, when, its own interval or
+        None, when it is next due: 0 for the next round)."""
+        await self._db.executemany(
+            "UPDATE feeds SET consecutive_failures = 0, failing_since = NULL, last_error = NULL,"
+            " last_success_at = ?2, last_attempt_at = ?2, interval_seconds = ?3,"
+            " next_attempt_at = ?4 WHERE id = ?1",
+            rows,
+        )
+
     async def record_failure(
         self, feed_id: int, *, now: float, error: str, next_attempt_at: float
     ) -> None:
