@@ -442,6 +442,7 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
                 wait = self._reply_wait(decision, attempt, deadline)
                 if wait is None:
                     _log_undelivered(endpoint, key, decision, attempt)
+                    setattr(exc, _REPORTED, True)  # the error handler need not log it again
                     raise
             log.info(
                 "chat %s: %s %s; sending it again in %.1f s",
@@ -465,6 +466,14 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
             wait = min(wait, left)
             return wait if wait > 0 else None
         return wait if wait <= left else None
+
+
+_REPORTED = "_headline_bot_reported"
+
+
+def was_reported(exc: BaseException | None) -> bool:
+    """Whether the limiter already logged this failure as an undelivered reply."""
+    return bool(getattr(exc, _REPORTED, False))
 
 
 def _log_undelivered(endpoint: str, key: ChatKey | None, decision: Decision, tries: int) -> None:

@@ -21,6 +21,7 @@ from telegram.error import (
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
+from bot.ratelimit import was_reported
 from handlers.common import reply
 
 log = logging.getLogger("handlers")
@@ -38,6 +39,8 @@ async def on_error(update: object, context: BotContext) -> None:
         log.critical("the Bot API refused the token (revoked?); stopping")
         context.bot_data.exit_code = 3
         context.application.stop_running()
+    elif was_reported(exc):  # an undelivered reply: the limiter has logged it once
+        log.debug("chat %s: reply not delivered (logged by the limiter)", chat_id)
     elif isinstance(exc, Conflict):
         log.warning("another process is polling with this token (409 Conflict); retrying")
     elif isinstance(exc, Forbidden):

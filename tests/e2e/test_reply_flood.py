@@ -284,3 +284,23 @@ async def test_a_message_telegram_will_never_take_is_failed_not_retried(
             "SELECT status, last_error FROM outbox WHERE chat_id = ?", (reader,)
         )
         assert row["status"] == "failed" and "too long" in row["last_error"]
+
+
+async def test_an_undelivered_reply_is_logged_once(
+    fake_tg: FakeTelegram,
+    feed_server: FeedServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reply Telegram refuses is one WARNING with the chat id, not one per layer."""
+    reader = 73_101
+    async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=BASE) as bot:
+        await bot.say(reader, "/start")
+        fake_tg.block(reader)
+        caplog.clear()
+        fake_tg.push_update(fake_tg.message_update(reader, "/help"))
+        await fake_tg.wait_for(lambda: any("not delivered" in r.message for r in caplog.records))
+        await bot.settle(0.5)
+    lines = [r for r in caplog.records if r.levelname == "WARNING" and str(reader) in r.message]
+    assert len(lines) == 1, [r.message for r in lines]
+    assert "reply not delivered" in lines[0].message
