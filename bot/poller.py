@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from bot.feeds import FeedFetcher, FetchResult, parse_feed
 from bot.feeds.policy import failure_delay, interval_after_429, interval_after_read
-from bot.matching import Route, TopicIndex, headline_tokens
+from bot.language import language_of
+from bot.matching import Route, TopicIndex, headline_terms
 from bot.metrics import Metrics
 from bot.status_server import Liveness
 from storage.db import Database
@@ -121,6 +122,9 @@ def backoff_seconds(failures: int, interval: float) -> float:
 
 class Poller:
     """Polls feeds into the store and queues pushes for matching chats."""
+
+    # The language of headlines whose feed declares none: DEFAULT_LANGUAGE, set by the assembly.
+    default_language = "en"
 
     def __init__(
         self,
@@ -274,6 +278,9 @@ class Poller:
             return await self._fail(feed, parsed.error)
         baseline = not state.baseline_done
         async with self._writes, self.db.transaction() as conn:
+            # new headlines are indexed (by the table's triggers) in the feed's language
+            language = language_of(parsed.language, self.default_language)
+            await self.headlines.set_language(conn, state.id, language)
             stored = await self.headlines.upsert(
                 conn, state.id, parsed.entries, baseline=baseline, now=now
             )
@@ -373,11 +380,19 @@ class Poller:
         ids: list[int] = []
         groups: list[tuple[int, Route, array[int]]] = []
         found = 0  # pushes so far
+        # each headline is matched in the language it was indexed in, so routing and
+        # /search read it alike
+        languages = await self.headlines.languages_of([h.id for h in headlines])
         for headline in headlines:
             if ids and found >= limit:
                 break
-            tokens = headline_tokens(headline.title, headline.summary, headline.categories)
-            routes = self.index.route(tokens)
+            terms = headline_terms(
+                headline.title,
+                headline.summary,
+                headline.categories,
+                languages.get(headline.id, "en"),
+            )
+            routes = self.index.route(terms)
             by_route: dict[Route, list[int]] = {}
             for chat_id, route in routes.items():
                 same = by_route.get(route)

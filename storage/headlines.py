@@ -12,8 +12,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiosqlite
 
+from bot.language import is_stop_word
+from bot.query import Refusal, SearchQuery, Topic, parse_search, topic_to_fts
 from storage.db import Database
-from storage.fts import build_match_query
+from storage.fts import mark_snippet, query_words
 from storage.models import (
     SNIPPET_CLOSE,
     SNIPPET_OPEN,
@@ -25,6 +27,14 @@ from storage.models import (
 )
 
 SNIPPET_TOKENS = 24
+SEARCH_CANDIDATES = 500  # the newest matches a search ranks (see HeadlineRepo.search)
+_NEWEST_SCORED = (
+    "SELECT rowid, bm25(headlines_fts) FROM headlines_fts WHERE headlines_fts MATCH ?"
+    " ORDER BY rowid DESC LIMIT ?"
+)
+_NEWEST_BY_DATE = (
+    "SELECT rowid, 0 FROM headlines_fts WHERE headlines_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
+)
 ELLIPSIS = "…"
 # How far back a new guid is compared with stored stories (see HeadlineRepo.upsert).
 SAME_STORY_WINDOW_SECONDS = 7 * 86400
@@ -384,61 +394,161 @@ class HeadlineRepo:
             )
         return await self._sourced(rows)
 
-    async def search(self, query: str, *, limit: int = 5, offset: int = 0) -> SearchPage | None:
-        """Rank headlines matching the user's query; None when the query has no word."""
-        match = build_match_query(query)
-        if match is None:
+    async def languages(self) -> list[str]:
+        """The languages headlines are indexed in (those of the feeds, and the default)."""
+        rows = await self._db.fetchall("SELECT DISTINCT language FROM feed_languages")
+        return sorted({"en", *(row[0] for row in rows)})
+
+    async def parse_search(self, text: str, *, language: str = "en") -> SearchQuery | Refusal:
+        """A reader's search parsed for this archive (its expression covers its languages)."""
+        return parse_search(text, language=language, languages=await self.languages())
+
+    async def topic_match(self, topic: Topic) -> str:
+        """The FTS5 expression that finds the stored headlines a topic matches."""
+        return topic_to_fts(topic, await self.languages())
+
+    async def search(
+        self, query: str | SearchQuery, *, limit: int = 5, offset: int = 0
+    ) -> SearchPage | None:
+        """Rank headlines matching a search; None when the query has no word.
+
+        Only the newest SEARCH_CANDIDATES matches are ranked (by bm25, then newest first), so a
+        search for a common word costs the same as one for a rare word: FTS5 walks its
+        matches newest first and stops there, where ranking them all would score every one.
+        A search of exclusions only, or of common words only, lists the newest. The total is
+        capped at the same figure.
+        """
+        parsed = await self.parse_search(query) if isinstance(query, str) else query
+        if isinstance(parsed, Refusal):
             return None
-        total = int(
-            await self._db.scalar(
-                "SELECT count(*) FROM headlines_fts WHERE headlines_fts MATCH ?", (match,)
-            )
-        ) - await self._repeated_stories(match)
-        if total == 0 or offset >= total:
+        wanted, prefix = query_words(parsed.used)
+        # Only common words ("the", "of the"): every headline has them, so relevance says
+        # nothing, and scoring their many occurrences is what costs most: newest first.
+        by_date = parsed.negative_only or (
+            bool(wanted) and not prefix and all(is_stop_word(w, "en") for w in wanted)
+        )
+        # Two plain reads: SQLite would join the FTS5 matches to the table a row at a time.
+        scored = await self._db.fetchall(
+            _NEWEST_BY_DATE if by_date else _NEWEST_SCORED, (parsed.fts, SEARCH_CANDIDATES)
+        )
+        score = {row[0]: row[1] for row in scored}
+        rows = await self._db.fetchall(
+            "SELECT id, story_id, published_at FROM headlines"
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(score)),),
+        )
+        # a story is listed once: a copy is left out when its first headline matches too
+        ranked = [row for row in rows if row[1] is None or row[1] not in score]
+        if by_date:
+            ranked.sort(key=lambda row: (-row[2], -row[0]))
+        else:
+            ranked.sort(key=lambda row: (score[row[0]], -row[2], -row[0]))
+        total = len(ranked)
+        ids = [row[0] for row in ranked[offset : offset + limit]]
+        if not ids:
             return SearchPage(hits=(), total=total)
-        # bm25 weights the columns (title, summary, categories): a word in the title says
-        # more about a headline than the same word in its summary.
-        # Rank first and build snippets only for the page: snippet() is costly, and SQLite
-        # would compute it for every match before sorting if it sat in the ranking query.
         page = await self._db.fetchall(
-            "SELECT h.* FROM headlines_fts JOIN headlines h ON h.id = headlines_fts.rowid"
-            " WHERE headlines_fts MATCH ?"
-            # a story is listed once: a copy is left out when its first headline matches too
-            " AND (h.story_id IS NULL OR h.story_id NOT IN"
-            " (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?))"
-            " ORDER BY bm25(headlines_fts, 10.0, 3.0, 2.0), h.published_at DESC, h.id DESC"
-            " LIMIT ? OFFSET ?",
-            (match, match, limit, offset),
+            "SELECT * FROM headlines WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids),),
         )
-        if not page:
-            return SearchPage(hits=(), total=total)
-        marks = (SNIPPET_OPEN, SNIPPET_CLOSE, ELLIPSIS, SNIPPET_TOKENS)
-        snippets = await self._db.fetchall(
-            "SELECT rowid, snippet(headlines_fts, 1, ?, ?, ?, ?),"
-            " snippet(headlines_fts, 0, ?, ?, ?, ?) FROM headlines_fts"
-            " WHERE headlines_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))",
-            (*marks, *marks, match, json.dumps([row["id"] for row in page])),
-        )
-        by_id: dict[int, str] = {}
-        for rowid, in_summary, in_title in snippets:
-            by_id[rowid] = in_summary if SNIPPET_OPEN in in_summary else in_title
+        by_id = {row["id"]: row for row in page}
+        rows_in_order = [by_id[i] for i in ids if i in by_id]
+        snippets: dict[int, str] = {}
+        for row in rows_in_order:
+            language = row["language"]
+            snippet = None
+            for text in (row["summary"], row["title"]):
+                snippet = mark_snippet(
+                    text,
+                    wanted,
+                    language,
+                    open_mark=SNIPPET_OPEN,
+                    close_mark=SNIPPET_CLOSE,
+                    ellipsis=ELLIPSIS,
+                    max_words=SNIPPET_TOKENS,
+                    prefix=prefix,
+                )
+                if snippet is not None:
+                    break
+            snippets[row["id"]] = snippet if snippet is not None else row["title"]
         hits = tuple(
-            SearchHit(headline=h, snippet=by_id.get(h.id, h.title))
-            for h in await self._sourced(page)
+            SearchHit(headline=h, snippet=snippets.get(h.id, h.title))
+            for h in await self._sourced(rows_in_order)
         )
         return SearchPage(hits=hits, total=total)
 
-    async def _repeated_stories(self, match: str) -> int:
-        """How many matches repeat a story whose first headline matches too (listed once)."""
-        return int(
+    async def preview(
+        self, match: str, *, since: float, limit: int = 3
+    ) -> tuple[int, list[Headline]]:
+        """How many headlines first seen since `since` match an FTS expression, and the newest.
+
+        The window is a range of ids (they grow with time), which FTS5 narrows to at once.
+        """
+        first = await self._db.scalar(
+            "SELECT min(id) FROM headlines WHERE first_seen_at >= ?", (since,)
+        )
+        if first is None:
+            return 0, []
+        count = int(
             await self._db.scalar(
-                "SELECT count(*) FROM headlines h INDEXED BY headlines_story"
-                " WHERE h.story_id IS NOT NULL"
-                " AND h.id IN (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?)"
-                " AND h.story_id IN (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?)",
-                (match, match),
+                "SELECT count(*) FROM headlines WHERE story_id IS NULL AND id IN"
+                " (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ? AND rowid >= ?)"
+                " AND first_seen_at >= ?",
+                (match, first, since),
             )
         )
+        rows = await self._db.fetchall(
+            "SELECT * FROM headlines WHERE story_id IS NULL AND id IN"
+            " (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ? AND rowid >= ?)"
+            " AND first_seen_at >= ? ORDER BY published_at DESC, id DESC LIMIT ?",
+            (match, first, since, limit),
+        )
+        return count, await self._sourced(rows)
+
+    async def recent_texts(
+        self, *, since: float, limit: int = 300, match: str | None = None
+    ) -> list[str]:
+        """Titles and summaries of the newest headlines first seen since `since` (matching an
+        FTS expression, when given): the text topic suggestions are drawn from."""
+        first = await self._db.scalar(
+            "SELECT min(id) FROM headlines WHERE first_seen_at >= ?", (since,)
+        )
+        if first is None:
+            return []
+        if match is None:
+            rows = await self._db.fetchall(
+                "SELECT title, summary FROM headlines WHERE id >= ? AND story_id IS NULL"
+                " ORDER BY id DESC LIMIT ?",
+                (first, limit),
+            )
+        else:
+            rows = await self._db.fetchall(
+                "SELECT title, summary FROM headlines WHERE story_id IS NULL AND id IN"
+                " (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ? AND rowid >= ?"
+                " ORDER BY rowid DESC LIMIT ?)",
+                (match, first, limit),
+            )
+        return [row[0] for row in rows] + [row[1] for row in rows if row[1]]
+
+    @staticmethod
+    async def set_language(conn: aiosqlite.Connection, feed_id: int, language: str) -> None:
+        """Record the language a feed's new headlines are indexed and routed in."""
+        await conn.execute(
+            "INSERT INTO feed_languages (feed_id, language) VALUES (?, ?)"
+            " ON CONFLICT (feed_id) DO UPDATE SET language = excluded.language"
+            " WHERE language != excluded.language",
+            (feed_id, language),
+        )
+
+    async def languages_of(self, ids: Sequence[int]) -> dict[int, str]:
+        """The language each of these headlines was indexed in (routing uses the same)."""
+        if not ids:
+            return {}
+        rows = await self._db.fetchall(
+            "SELECT id, language FROM headlines WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
+        return {row[0]: row[1] for row in rows}
 
     async def unrouted(self, limit: int) -> list[Headline]:
         """New headlines not yet routed to chats, oldest first."""
