@@ -58,10 +58,11 @@ async def test_subscriptions_add_limit_and_threads(
         -1001, ["chile", "-sport", "nasa", "mars"], thread_id=9, max_topics=3, now=NOW
     )
     assert again == (["-sport"], ["chile"], ["nasa", "mars"])
+    # topics first, then mutes
     assert [(s.topic, s.thread_id) for s in await subscriptions.list(-1001)] == [
-        ("-sport", 9),
         ("chile", 9),
         ("ukraine", 3),
+        ("-sport", 9),
     ]
     assert await subscriptions.remove(-1001, ["nasa", "ukraine", "chile"]) == ["ukraine", "chile"]
     assert await subscriptions.count() == 1
