@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from operator import attrgetter
 
 import aiosqlite
@@ -31,7 +32,11 @@ from storage.models import (
     Priority,
 )
 
-SHOWN_PER_PUSH = 10  # headlines a push message lists; a row keeps only a count of the rest
+SHOWN_PER_PUSH = 10  # headlines a push message shows on its first page (full format)
+# Headlines a push row keeps with their topics, the newest ones: a held row (a digest, quiet
+# hours) collects a day of matches, and its More button pages through what it kept. Older
+# ones are only counted (`more`), so a row stays a few kilobytes however busy the feeds.
+KEEP_PER_ROW = 300
 MAX_UNIT_ROWS = 100  # push rows merged into one message (several only after a retry or crash)
 MAX_ERROR_CHARS = 500
 _SCAN_CHUNK = 512
@@ -65,32 +70,60 @@ def _ids(ids: Collection[int]) -> str:
     return json.dumps(list(ids))
 
 
+@dataclass(frozen=True, slots=True)
+class MoreList:
+    """The headlines behind a More button: what a sent message held, in headline order."""
+
+    id: int
+    chat_id: int
+    items: tuple[tuple[int, tuple[str, ...]], ...]
+    dropped: int  # older headlines the row no longer kept
+    digest: bool
+
+
 _OPEN = json.dumps(list(OPEN_STATUSES))  # for `status IN (SELECT value FROM json_each(?))`
 
 
 Items = Sequence[tuple[int, tuple[str, ...]]]
 _INSERT_PUSH = (
     "INSERT INTO outbox (chat_id, headline_id, batch, thread_id, items, more, priority,"
-    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-PushRow = tuple[int, int, int, int | None, str, int, Priority, float]
+PushRow = tuple[int, int, int, int | None, str, int, Priority, float, float]
 
 
 def _push_row(
-    chat_id: int, thread_id: int | None, items: Items, more: int, *, batch: int, now: float
+    chat_id: int,
+    thread_id: int | None,
+    items: Items,
+    more: int,
+    *,
+    batch: int,
+    now: float,
+    not_before: float = 0.0,
 ) -> PushRow:
-    """_INSERT_PUSH's values for a new push row: SHOWN_PER_PUSH items listed, the rest counted."""
-    shown = items[:SHOWN_PER_PUSH]
+    """_INSERT_PUSH's values for a new push row: the newest KEEP_PER_ROW items kept, the
+    older ones counted; held until not_before (0: ready at once)."""
+    kept = items[-KEEP_PER_ROW:]
     return (
         chat_id,
-        shown[0][0],
+        items[0][0],  # the unique (chat, headline) rule keys on the first headline routed
         batch,
         thread_id,
-        _items_json(shown),
-        more + len(items) - len(shown),
+        _items_json(kept),
+        more + len(items) - len(kept),
         Priority.PUSH,
         now,
+        not_before,
     )
+
+
+def _held_until(release: Mapping[int, float] | None, chat_id: int, now: float) -> float:
+    """A new row's not_before: the chat's release time when later than now, else 0."""
+    if release is None:
+        return 0.0
+    at = release.get(chat_id, 0.0)
+    return at if at > now else 0.0
 
 
 _SET_SENT = (
@@ -118,15 +151,19 @@ class OutboxRepo:
         *,
         batch: int,
         now: float,
+        release: Mapping[int, float] | None = None,
     ) -> int:
         """Add pushes to the message each active chat is owed; return the headlines queued.
 
-        A chat's headlines join its pending row for that thread (up to SHOWN_PER_PUSH listed,
-        the rest counted), or start a new row. A headline at or below a chat's `pushed_upto`
-        was queued to it before (routing goes in headline order) and is left out, so a
-        routing pass repeated after a crash queues nothing twice. All of a chat's pushes of
-        one pass must come in the same call. The chats' new marks are written by ChatRepo,
-        in the same transaction.
+        A chat's headlines join its pending row for that thread, or start a new row, held
+        until the chat's `release` time when that is later than now (a digest time, the end
+        of quiet hours; see ChatSettingsService.release_times). A row joined keeps its own
+        time: a held row collects headlines until it goes out as one message. A row keeps the
+        newest KEEP_PER_ROW headlines and counts the older ones. A headline at or below a
+        chat's `pushed_upto` was queued to it before (routing goes in headline order) and
+        is left out, so a routing pass repeated after a crash queues nothing twice. All of
+        a chat's pushes of one pass must come in the same call. The chats' new marks are
+        written by ChatRepo, in the same transaction.
         """
         if not pushes:
             return 0
@@ -143,6 +180,7 @@ class OutboxRepo:
         waiting = {(chat, thread): (row_id, n) for chat, thread, row_id, n in await cur.fetchall()}
         inserts: list[PushRow] = []
         appends: list[tuple[str, int, int]] = []
+        overflows: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
         marks: dict[int, int] = {}
         queued = 0
         # in chat order: the indexes keyed by chat are then written page by page
@@ -157,13 +195,22 @@ class OutboxRepo:
             queued += len(items)
             found = waiting.get((push.chat_id, push.thread_id))
             if found is None:
+                held = _held_until(release, push.chat_id, now)
                 inserts.append(
-                    _push_row(push.chat_id, push.thread_id, items, 0, batch=batch, now=now)
+                    _push_row(
+                        push.chat_id,
+                        push.thread_id,
+                        items,
+                        0,
+                        batch=batch,
+                        now=now,
+                        not_before=held,
+                    )
                 )
-            else:
-                row_id, listed = found
-                shown = items[: max(0, SHOWN_PER_PUSH - listed)]
-                appends.append((_items_json(shown), len(items) - len(shown), row_id))
+            elif found[1] + len(items) <= KEEP_PER_ROW:
+                appends.append((_items_json(items), 0, found[0]))
+            else:  # the row is full: it keeps the newest (rare: read and rewritten below)
+                overflows[found[0]] = items
         await conn.executemany(_INSERT_PUSH, inserts)
         # Appending touches no indexed column: cheaper than a new row, and the chat still
         # owes one message.
@@ -173,8 +220,26 @@ class OutboxRepo:
             " more = more + ?2 WHERE id = ?3",
             appends,
         )
+        if overflows:
+            await self._rewrite_full(conn, overflows)
         await self._chats.set_pushed_upto(conn, marks)
         return queued
+
+    @staticmethod
+    async def _rewrite_full(
+        conn: aiosqlite.Connection, added: Mapping[int, list[tuple[int, tuple[str, ...]]]]
+    ) -> None:
+        """Rows that would pass KEEP_PER_ROW keep their newest headlines and count the rest."""
+        cur = await conn.execute(
+            "SELECT id, items FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
+            (_ids(added),),
+        )
+        updates: list[tuple[str, int, int]] = []
+        for row_id, text in await cur.fetchall():
+            items = [(hid, _topics(t)) for hid, t in json.loads(text)] + added[row_id]
+            kept = items[-KEEP_PER_ROW:]
+            updates.append((_items_json(kept), len(items) - len(kept), row_id))
+        await conn.executemany("UPDATE outbox SET items = ?, more = more + ? WHERE id = ?", updates)
 
     @staticmethod
     async def queue_broadcast(
@@ -299,24 +364,29 @@ class OutboxRepo:
             return found
         seen = set(exclude)
         async with self._db.transaction() as conn:
-            # Walk rows in urgency order and stop at `limit` chats: with a large backlog
-            # this reads a few rows instead of grouping them all.
-            cur = await conn.execute(
-                "SELECT chat_id FROM outbox INDEXED BY outbox_pending_order"
-                " WHERE status = 'pending' AND not_before <= ? ORDER BY priority, id",
-                (now,),
-            )
-            while len(found) < limit:
-                rows = await cur.fetchmany(_SCAN_CHUNK)
-                if not rows:
+            # Walk due rows in urgency order (priority, then due time, then age) and stop at
+            # `limit` chats: with a large backlog this reads a few rows instead of grouping
+            # them all, and rows held for later are never read.
+            for priority in (Priority.PUSH, Priority.BROADCAST):
+                cur = await conn.execute(
+                    "SELECT chat_id FROM outbox INDEXED BY outbox_pending_due"
+                    " WHERE status = 'pending' AND priority = ? AND not_before <= ?"
+                    " ORDER BY not_before, id",
+                    (priority, now),
+                )
+                while len(found) < limit:
+                    rows = await cur.fetchmany(_SCAN_CHUNK)
+                    if not rows:
+                        break
+                    for (chat_id,) in rows:
+                        if chat_id not in seen:
+                            seen.add(chat_id)
+                            found.append(chat_id)
+                            if len(found) == limit:
+                                break
+                await cur.close()
+                if len(found) >= limit:
                     break
-                for (chat_id,) in rows:
-                    if chat_id not in seen:
-                        seen.add(chat_id)
-                        found.append(chat_id)
-                        if len(found) == limit:
-                            break
-            await cur.close()
         return found
 
     async def claim_units(
@@ -424,6 +494,60 @@ class OutboxRepo:
             " AND id IN (SELECT value FROM json_each(?))",
             (OutboxStatus.PENDING, not_before, error[:MAX_ERROR_CHARS], _OPEN, _ids(ids)),
         )
+
+    async def hold(self, ids: Collection[int], *, until: float) -> int:
+        """Put claimed rows back to pending until `until`, not counting an attempt (the
+        chat's settings hold them: a digest time, quiet hours)."""
+        if not ids:
+            return 0
+        return await self._db.execute(
+            "UPDATE outbox SET status = ?, not_before = ?"
+            " WHERE status IN (SELECT value FROM json_each(?))"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (OutboxStatus.PENDING, until, _OPEN, _ids(ids)),
+        )
+
+    async def reschedule(self, chat_id: int, *, until: float, now: float) -> int:
+        """Move a chat's pending push rows to `until` (0 when not later than now): its
+        digest, quiet hours or time zone changed. Return how many rows moved."""
+        at = until if until > now else 0.0
+        return await self._db.execute(
+            "UPDATE outbox SET not_before = ?2 WHERE id IN ("
+            " SELECT id FROM outbox INDEXED BY outbox_chat_pending"
+            " WHERE chat_id = ?1 AND status = 'pending' AND priority = ?3)",
+            (chat_id, at, Priority.PUSH),
+        )
+
+    async def keep_more_list(
+        self,
+        chat_id: int,
+        outbox_id: int,
+        items: Items,
+        *,
+        dropped: int,
+        digest: bool,
+        now: float,
+    ) -> int:
+        """Keep the headlines a sent message shows only part of; return the list's key."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "INSERT INTO more_lists (chat_id, outbox_id, items, dropped, digest, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (chat_id, outbox_id, _items_json(items), dropped, int(digest), now),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    async def more_list(self, list_id: int, chat_id: int) -> MoreList | None:
+        """The list behind a More button of this chat (None once pruned, or another chat's)."""
+        row = await self._db.fetchone(
+            "SELECT items, dropped, digest FROM more_lists WHERE id = ? AND chat_id = ?",
+            (list_id, chat_id),
+        )
+        if row is None:
+            return None
+        items = tuple((hid, _topics(t)) for hid, t in json.loads(row["items"]))
+        return MoreList(list_id, chat_id, items, int(row["dropped"]), bool(row["digest"]))
 
     async def backlog(self) -> dict[str, int]:
         """Return the pending rows by kind ('push', 'broadcast') and in 'total'."""
