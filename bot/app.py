@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, ExtBot
 from telegram.request import BaseRequest
 
 import handlers
+from bot.chat_settings import ChatSettingsService
 from bot.chats import ChatService
 from bot.context import AppState, BotApp, BotContext, PerChatUpdateProcessor, Services
 from bot.delivery import Delivery
@@ -69,8 +70,13 @@ def build_application(
     requests: tuple[BaseRequest, BaseRequest] | None = None,
     limits: Limits | None = None,
     http_client: httpx.AsyncClient | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> BotApp:
-    """Assemble the Application: Bot API client, limiter, handlers, jobs and lifecycle."""
+    """Assemble the Application: Bot API client, limiter, handlers, jobs and lifecycle.
+
+    `clock` (epoch seconds) is what routing, delivery and the chat settings reckon digest
+    times and quiet hours by: tests pass one they can move.
+    """
     limiter = SlidingWindowLimiter(limits)
     holder: list[BotApp] = []
 
@@ -110,6 +116,7 @@ def build_application(
     app.bot_data.settings = settings
     app.bot_data.limiter = limiter
     app.bot_data.http_client = http_client
+    app.bot_data.clock = clock
     handlers.register(app)
     return app
 
@@ -122,20 +129,29 @@ async def open_services(
     http_client: httpx.AsyncClient | None = None,
     metrics: Metrics | None = None,
     liveness: Liveness | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Services:
     """Open the database, load the matcher and build the chat service, poller and delivery."""
     metrics = Metrics() if metrics is None else metrics
     liveness = Liveness() if liveness is None else liveness
     db = await Database.open(settings.database_path)
     index = TopicIndex()
-    chats = ChatService(db, index, max_topics=settings.max_topics_per_chat)
+    chats = ChatService(db, index, max_topics=settings.max_topics_per_chat, clock=clock)
+    chat_settings = ChatSettingsService(db, clock=clock)
     fetcher = FeedFetcher(
         client=http_client,
         timeout=settings.fetch_timeout_seconds,
         max_bytes=settings.max_feed_bytes,
     )
     delivery = Delivery(
-        bot, db, limiter, chats, paid_broadcast=settings.allow_paid_broadcast, metrics=metrics
+        bot,
+        db,
+        limiter,
+        chats,
+        paid_broadcast=settings.allow_paid_broadcast,
+        metrics=metrics,
+        clock=clock,
+        chat_settings=chat_settings,
     )
     limiter.metrics = metrics
     poller = Poller(
@@ -145,10 +161,12 @@ async def open_services(
         urls=settings.feed_urls,
         interval=settings.poll_interval_seconds,
         on_queued=delivery.wake,
+        clock=clock,
         metrics=metrics,
         liveness=liveness,
     )
     poller.default_language = settings.default_language
+    poller.release_times = chat_settings.release_times
     services = Services(
         settings,
         db,
@@ -160,7 +178,9 @@ async def open_services(
         chats,
         metrics=metrics,
         liveness=liveness,
+        clock=clock,
     )
+    services.chat_settings = chat_settings  # the one delivery and routing use
     _watch(services)
     loaded = await chats.load_all()
     log.info("database %s ready; %d subscriptions loaded", settings.database_path, loaded)
@@ -206,6 +226,7 @@ async def _post_init(app: BotApp) -> None:
             http_client=state.http_client,
             metrics=state.metrics,
             liveness=state.liveness,
+            clock=state.clock,
         )
     )
     try:
@@ -332,7 +353,7 @@ async def prune_job(context: BotContext) -> None:
     Like routing, it pauses after each chunk as long as the chunk took, so that replies and
     deliveries keep at least half of the database's time.
     """
-    before = time.time() - KEEP_FINISHED_SECONDS
+    before = context.services.clock() - KEEP_FINISHED_SECONDS
     total = 0
     while context.application.running:
         started = time.monotonic()

@@ -24,8 +24,10 @@ from bot.schedule import (
     parse_digest_times,
     parse_quiet,
     parse_timezone,
+    queue_at,
 )
 from storage.db import Database
+from storage.outbox import OutboxRepo
 from storage.settings import ChatSettings, ChatSettingsRepo, MessageFormat
 
 
@@ -124,6 +126,7 @@ class ChatSettingsService:
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._repo = ChatSettingsRepo(db)
+        self._outbox = OutboxRepo(db)
         self._clock = clock
 
     def now(self) -> float:
@@ -164,7 +167,19 @@ class ChatSettingsService:
     async def apply(
         self, chat_id: int, change: Change, *, default_language: str = "en"
     ) -> ChatSettings:
-        """Store a parsed change (the chat's row is created, in default_language, if new)."""
+        """Store a parsed change (the chat's row is created, in default_language, if new).
+
+        A change of digest times, time zone or quiet hours moves the chat's pending pushes
+        to when they may now go.
+        """
+        settings = await self._store(chat_id, change, default_language=default_language)
+        if change.setting in (Setting.DIGEST, Setting.TIMEZONE, Setting.QUIET):
+            await self._outbox.reschedule(
+                chat_id, until=queue_at(schedule_of(settings), self._clock()), now=self._clock()
+            )
+        return settings
+
+    async def _store(self, chat_id: int, change: Change, *, default_language: str) -> ChatSettings:
         now = self._clock()
         lang = language_for_user(default_language)
         repo = self._repo
@@ -201,13 +216,40 @@ class ChatSettingsService:
     async def release_times(
         self, chat_ids: Collection[int], now: float | None = None
     ) -> dict[int, float]:
-        """next_push_at for many chats in one read; chats with the defaults map to `now`."""
+        """When headlines routed now to these chats may go (queue_at), in one read; chats
+        with the defaults map to `now`.
+
+        Chats that share a schedule (100,000 chats on 08:00 in one zone) are reckoned once.
+        """
         at = self._clock() if now is None else now
         stored = await self._repo.get_many(chat_ids)
-        return {
-            chat_id: at if chat_id not in stored else next_push_at(schedule_of(stored[chat_id]), at)
-            for chat_id in chat_ids
-        }
+        reckoned: dict[tuple[object, ...], float] = {}
+        times: dict[int, float] = {}
+        for chat_id in chat_ids:
+            settings = stored.get(chat_id)
+            if settings is None or not (settings.digest_times or settings.quiet_start):
+                times[chat_id] = at
+                continue
+            key = (
+                settings.digest_times,
+                settings.timezone,
+                settings.quiet_start,
+                settings.quiet_end,
+            )
+            found = reckoned.get(key)
+            if found is None:
+                found = reckoned[key] = queue_at(schedule_of(settings), at)
+            times[chat_id] = found
+        return times
+
+    async def reschedule(self, chat_id: int, now: float | None = None) -> int:
+        """Move the chat's pending pushes to when its settings now let them go; return how
+        many rows moved (its digest, quiet hours or time zone changed)."""
+        at = self._clock() if now is None else now
+        settings = await self.get(chat_id)
+        return await self._outbox.reschedule(
+            chat_id, until=queue_at(schedule_of(settings), at), now=at
+        )
 
     async def digest_chats(self, *, after: int | None = None, limit: int = 10_000) -> list[int]:
         """Ids of chats that take digests, in id order, a page at a time."""

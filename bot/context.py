@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -11,6 +13,7 @@ from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, CallbackContext, ExtBot
 
 from bot.announce import BroadcastReporter
+from bot.chat_settings import ChatSettingsService
 from bot.chats import ChatService
 from bot.delivery import Delivery
 from bot.feeds import FeedFetcher
@@ -45,6 +48,10 @@ class Services:
     liveness: Liveness = field(default_factory=Liveness)  # when it last polled, heard the API
     health: HealthProvider | None = None  # what /healthz asks, set by the assembly
     status_server: StatusServer | None = None  # on METRICS_PORT, when set
+    # epoch seconds for every part that reckons with the time of day (injectable: tests
+    # move it); each chat's settings, read by routing, delivery and the handlers
+    clock: Callable[[], float] = time.time
+    chat_settings: ChatSettingsService = field(init=False)
     headlines: HeadlineRepo = field(init=False)
     feeds: FeedRepo = field(init=False)
     outbox: OutboxRepo = field(init=False)
@@ -62,6 +69,7 @@ class Services:
         self.broadcasts = BroadcastRepo(self.db)
         self.reporter = BroadcastReporter(self.broadcasts)
         self.counters = CounterRepo(self.db)
+        self.chat_settings = ChatSettingsService(self.db, clock=self.clock)
 
     def is_admin(self, user_id: int | None) -> bool:
         """Whether this Telegram user is a bot admin (from ADMIN_IDS only)."""
@@ -83,6 +91,7 @@ class AppState:
         self.settings: Settings | None = None
         self.services: Services | None = None
         self.limiter: SlidingWindowLimiter | None = None
+        self.clock: Callable[[], float] = time.time  # build_application's clock
         self.http_client: httpx.AsyncClient | None = None
         # Built with the Application, before the services: the Bot API client reports
         # every answer to the liveness from the first getMe on.

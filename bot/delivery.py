@@ -8,17 +8,20 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from telegram import LinkPreviewOptions
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
 
-from bot.formatting import html_to_text, render_push
+from bot.chat_settings import ChatSettingsService, schedule_of
+from bot.formatting import html_to_text, more_buttons, push_page_size, push_pages, render_push
+from bot.i18n import translator
 from bot.metrics import Metrics
 from bot.ratelimit import PRIORITY_BROADCAST, PRIORITY_PUSH, SlidingWindowLimiter
+from bot.schedule import next_push_at
 from bot.send_policy import Action, Decision, backoff, decide
 from bot.telegram_http import AiohttpRequest, encode_form
 from storage.broadcasts import BroadcastRepo
@@ -26,7 +29,7 @@ from storage.counters import CounterRepo
 from storage.db import Database
 from storage.headlines import HeadlineRepo
 from storage.models import Broadcast, BroadcastStatus, OutboxItem
-from storage.outbox import SHOWN_PER_PUSH, OutboxRepo
+from storage.outbox import OutboxRepo
 
 if TYPE_CHECKING:
     from bot.chats import ChatService
@@ -35,6 +38,14 @@ log = logging.getLogger(__name__)
 
 NO_PREVIEW = {"is_disabled": True}
 KEEP_ENCODED = 16  # broadcasts whose encoded body is kept (one is sent at a time, mostly)
+
+
+class _Held(Exception):
+    """The chat's settings hold its pushes until `until` (they changed since queuing)."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(until)
+        self.until = until
 
 
 class Delivery:
@@ -55,8 +66,13 @@ class Delivery:
         paid_broadcast: bool = False,
         concurrency: int | None = None,
         metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+        chat_settings: ChatSettingsService | None = None,
     ) -> None:
         self.bot = bot
+        self._clock = clock  # epoch seconds: injectable, so that tests move time
+        # each chat's format, language, previews and schedule, read again at every send
+        self.chat_settings = chat_settings or ChatSettingsService(db, clock=clock)
         self.metrics = metrics  # messages sent by kind (failures are counted by the request)
         self.db = db
         self.limiter = limiter
@@ -142,7 +158,7 @@ class Delivery:
 
     async def _round(self) -> float:
         """Start one unit for each ready chat while slots are free; return how long to sleep."""
-        now = time.time()
+        now = self._clock()
         for chat_id, until in list(self._held.items()):
             if until <= now:
                 del self._held[chat_id]
@@ -163,7 +179,7 @@ class Delivery:
             if len(chosen) == free:
                 break
         if chosen and not self._stopping:
-            units = await self.outbox.claim_units(chosen, now=time.time())
+            units = await self.outbox.claim_units(chosen, now=self._clock())
             for chat_id, unit in units.items():
                 task = asyncio.create_task(self._deliver(chat_id, unit), name=f"deliver-{chat_id}")
                 self._inflight[chat_id] = task
@@ -184,13 +200,13 @@ class Delivery:
         wakeup = await self.outbox.next_wakeup()
         # rows that are due but not started belong to held chats: their hold ends the sleep
         if wakeup is not None and (wakeup > now or not self._held):
-            chat_delay = min(chat_delay, max(0.01, wakeup - time.time()))
+            chat_delay = min(chat_delay, max(0.01, wakeup - self._clock()))
         return chat_delay
 
     async def _flush_sent(self) -> None:
         if self._sent:
             ids, self._sent = self._sent, []
-            await self.outbox.mark_sent(ids, now=time.time())
+            await self.outbox.mark_sent(ids, now=self._clock())
 
     def _count(self, name: str, n: int = 1) -> None:
         self._counts[name] += n
@@ -202,7 +218,7 @@ class Delivery:
         counts, self._counts = self._counts, Counter()
         self._counts_flushed = time.monotonic()
         for name, n in counts.items():
-            await self.counters.bump(name, n, now=time.time())
+            await self.counters.bump(name, n, now=self._clock())
 
     async def _broadcast(self, broadcast_id: int) -> Broadcast | None:
         """The broadcast row, re-read at most every second (a cancel shows within one)."""
@@ -226,6 +242,9 @@ class Delivery:
                 messages = await self._send_push(chat_id, unit)
         except asyncio.CancelledError:
             raise
+        except _Held as held:  # not an attempt: the chat's settings say later
+            await self.outbox.hold([item.id for item in unit], until=held.until)
+            return
         except Exception as exc:  # the policy decides; a bug must not kill the worker either
             if not isinstance(exc, TelegramError):
                 log.exception("chat %s: unexpected failure while sending", chat_id)
@@ -233,7 +252,7 @@ class Delivery:
         else:
             ids = [item.id for item in unit]
             if self.concurrency == 1:
-                await self.outbox.mark_sent(ids, now=time.time())
+                await self.outbox.mark_sent(ids, now=self._clock())
             else:  # recorded together by the loop: one write for many sends
                 self._sent.extend(ids)
             self._count("sent", messages)
@@ -251,15 +270,15 @@ class Delivery:
         action = decision.action
         if action is Action.SEND_AGAIN and decision.after is not None:
             seconds = decision.after
-            self._held[chat_id] = time.time() + seconds
-            await self.outbox.defer(ids, not_before=time.time() + seconds, error=decision.reason)
+            self._held[chat_id] = self._clock() + seconds
+            await self.outbox.defer(ids, not_before=self._clock() + seconds, error=decision.reason)
             self._count("429")
             log.warning("chat %s: 429, retrying in %.0f s (other chats go on)", chat_id, seconds)
         elif action is Action.SEND_AGAIN:
             attempts = max(item.attempts for item in unit) + 1
             delay = backoff(attempts)
             error = decision.reason[:300]
-            await self.outbox.defer(ids, not_before=time.time() + delay, error=error)
+            await self.outbox.defer(ids, not_before=self._clock() + delay, error=error)
             log.warning("chat %s: %s; retry %d in %.0f s", chat_id, error, attempts, delay)
         elif action is Action.MIGRATE:
             assert decision.new_chat_id is not None
@@ -279,28 +298,63 @@ class Delivery:
             )
         elif action is Action.STOP_BOT:
             # kept for the next start; the request layer stops the bot
-            await self.outbox.defer(ids, not_before=time.time() + 60, error="token refused")
+            await self.outbox.defer(ids, not_before=self._clock() + 60, error="token refused")
         else:  # DROP, or a resend that was refused in turn
-            await self.outbox.mark_failed(ids, error=decision.reason, now=time.time())
+            await self.outbox.mark_failed(ids, error=decision.reason, now=self._clock())
             log.warning("chat %s: refused: %s", chat_id, decision.reason)
 
     async def _send_push(self, chat_id: int, unit: Sequence[OutboxItem]) -> int:
-        pushes = [push for row in unit for push in row.items]
-        shown = pushes[:SHOWN_PER_PUSH]
-        more = len(pushes) - len(shown) + sum(row.more for row in unit)
-        headlines = await self.headlines.get_many([hid for hid, _ in shown])
-        items = [(headlines[hid], topics) for hid, topics in shown if hid in headlines]
+        """Send a chat's held headlines as one message (a page of them, with a More button,
+        when they are more than a page), in its language and format; a digest for a chat
+        that takes digests. Raises _Held when the chat's settings now say later."""
+        now = self._clock()
+        settings = await self.chat_settings.get(chat_id)
+        due = next_push_at(schedule_of(settings), now)
+        if due > now:
+            raise _Held(due)
+        pushes: dict[int, tuple[str, ...]] = {}
+        for row in unit:
+            for hid, topics in row.items:
+                pushes.setdefault(hid, topics)
+        dropped = sum(row.more for row in unit)
+        headlines = await self.headlines.get_many(list(pushes))
+        kept = sorted(hid for hid in pushes if hid in headlines)
+        items = [(headlines[hid], pushes[hid]) for hid in kept]
         if not items:
             return 0
-        texts = render_push(items, more=more)
-        for text in texts:
+        t = translator(settings.language)
+        digest = bool(settings.digest_times)
+        fmt = str(settings.format)
+        paged = len(items) > push_page_size(fmt)
+        texts = render_push(items, more=dropped, t=t, fmt=fmt, digest=digest, paged=paged)
+        markup: dict[str, Any] | None = None
+        if paged:
+            list_id = await self.outbox.keep_more_list(
+                chat_id,
+                unit[0].id,
+                [(hid, pushes[hid]) for hid in kept],
+                dropped=dropped,
+                digest=digest,
+                now=now,
+            )
+            buttons = more_buttons(t, list_id, 0, push_pages(len(items), fmt))
+            markup = {
+                "inline_keyboard": [
+                    [{"text": text, "callback_data": data} for text, data in buttons]
+                ]
+            }
+        single = len(items) == 1 and dropped == 0
+        for n, text in enumerate(texts, start=1):
             await self._send_text(
                 chat_id,
                 text,
                 thread_id=unit[0].thread_id,
                 priority=PRIORITY_PUSH,
-                preview=len(items) == 1,
+                preview=single and settings.previews,
+                markup=markup if n == len(texts) else None,
             )
+        if digest:
+            await self.chat_settings.mark_digest_sent(chat_id, self._clock())
         return len(texts)
 
     async def _send_broadcast(self, chat_id: int, item: OutboxItem) -> int:
@@ -341,6 +395,7 @@ class Delivery:
         paid: bool | None = None,
         preview: bool = False,
         broadcast_id: int | None = None,
+        markup: dict[str, Any] | None = None,
     ) -> None:
         """Send one HTML message; refused markup goes once as plain text, a gone thread to
         the chat itself."""
@@ -351,6 +406,7 @@ class Delivery:
             "message_thread_id": thread_id,
             "link_preview_options": None if preview else NO_PREVIEW,
             "allow_paid_broadcast": paid,
+            "reply_markup": markup,
         }
         shared = None if broadcast_id is None else (broadcast_id, "html")
         while True:
@@ -412,6 +468,7 @@ class Delivery:
         bot = self.bot
         if method == "sendMessage":
             preview = data.get("link_preview_options")
+            markup = data.get("reply_markup")
             return await bot.send_message(
                 data["chat_id"],
                 data["text"],
@@ -419,6 +476,7 @@ class Delivery:
                 message_thread_id=data.get("message_thread_id"),
                 link_preview_options=None if preview is None else LinkPreviewOptions(**preview),
                 allow_paid_broadcast=data.get("allow_paid_broadcast"),
+                reply_markup=None if markup is None else InlineKeyboardMarkup.de_json(markup, bot),
                 rate_limit_args=priority,
             )
         if method == "copyMessage":

@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+from bot.i18n import Translator, translator
 from storage.models import SNIPPET_CLOSE, SNIPPET_OPEN, Headline, SearchPage
 
 __all__ = [
@@ -23,6 +24,11 @@ __all__ = [
     "headline_block",
     "html_to_console",
     "html_to_text",
+    "more_buttons",
+    "more_data",
+    "parse_more_data",
+    "push_page_size",
+    "push_pages",
     "render_latest",
     "render_push",
     "render_search",
@@ -272,12 +278,169 @@ def split_messages(
 # --- whole replies ---------------------------------------------------------------------------
 
 
-def render_push(items: Sequence[tuple[Headline, tuple[str, ...]]], *, more: int = 0) -> list[str]:
-    """A push of new headlines for one chat; '+N more' when the caller held some back."""
-    blocks = [headline_block(h, topics=topics) for h, topics in items]
-    header = "📰 <b>New on your topics</b>" if len(items) > 1 else ""
-    footer = f"+{more} more: /latest" if more > 0 else ""
-    return split_messages(blocks, header=header, footer=footer)
+PUSH_PAGE_FULL = 10  # headlines a push or digest page shows in the full format
+PUSH_PAGE_COMPACT = 30  # ... and in the compact format (linked titles only)
+COMPACT = "compact"  # storage.settings.MessageFormat.COMPACT, spelled here to stay pure
+MORE_PREFIX = "more"  # callback data of the More button: more:<list id>:<page>
+
+PushItems = Sequence[tuple[Headline, tuple[str, ...]]]
+
+
+def push_page_size(fmt: str) -> int:
+    """Headlines on one page of a push or digest in this format."""
+    return PUSH_PAGE_COMPACT if fmt == COMPACT else PUSH_PAGE_FULL
+
+
+def push_pages(count: int, fmt: str) -> int:
+    """Pages a push or digest of `count` kept headlines takes."""
+    size = push_page_size(fmt)
+    return max(1, -(-count // size))
+
+
+def more_data(list_id: int, page: int) -> str:
+    """The More button's callback data (a few bytes, far below Telegram's 64)."""
+    return f"{MORE_PREFIX}:{list_id}:{page}"
+
+
+def parse_more_data(data: str) -> tuple[int, int]:
+    """(list id, page) from a More button's data; ValueError when it is not one."""
+    prefix, list_id, page = data.split(":")
+    if prefix != MORE_PREFIX or int(page) < 0:
+        raise ValueError(data)
+    return int(list_id), int(page)
+
+
+def more_buttons(
+    t: Translator | None, list_id: int, page: int, pages: int
+) -> list[tuple[str, str]]:
+    """(label, callback data) of the paging buttons under page `page` of `pages`."""
+    t = t or translator(None)
+    buttons: list[tuple[str, str]] = []
+    if page > 0:
+        buttons.append((t._("◀ Previous"), more_data(list_id, page - 1)))
+    if page + 1 < pages:
+        buttons.append((t._("More ▶"), more_data(list_id, page + 1)))
+    return buttons
+
+
+def _topic_of(topics: Sequence[str]) -> str:
+    """The topic a digest files a headline under: its first matched topic (not a mute)."""
+    return next((t for t in topics if t and not t.startswith("-")), "")
+
+
+def _compact_line(h: Headline) -> str:
+    title = escape(truncate(_one_line(h.title), 200) or "(untitled)")
+    url = safe_url(h.link)
+    line = f'• <a href="{html.escape(url, quote=True)}">{title}</a>' if url else f"• {title}"
+    sources = sources_of(h)
+    if sources:
+        line += " · 📡 " + escape(truncate(_one_line(", ".join(sources)), 60))
+    return line
+
+
+def _pack(lines: Sequence[str], head: str, limit: int) -> list[str]:
+    """Lines (one headline each) packed into blocks of at most `limit`, `head` first."""
+    blocks: list[str] = []
+    current = head
+    for line in lines:
+        candidate = f"{current}\n{line}" if current else line
+        if current and tg_len(candidate) > limit:
+            blocks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _push_blocks(
+    items: PushItems, *, fmt: str, digest: bool, summary_chars: int, limit: int
+) -> list[str]:
+    """The page's headlines as blocks: a digest grouped by topic, compact as linked lines."""
+    groups: dict[str, list[tuple[Headline, tuple[str, ...]]]] = {}
+    for h, topics in items:
+        groups.setdefault(_topic_of(topics) if digest else "", []).append((h, topics))
+    blocks: list[str] = []
+    for topic, members in groups.items():
+        head = f"🏷 <b>{escape(truncate(_one_line(topic), 64))}</b>" if digest and topic else ""
+        if fmt == COMPACT:
+            blocks.extend(_pack([_compact_line(h) for h, _ in members], head, limit))
+            continue
+        if head:
+            blocks.append(head)
+        for h, topics in members:
+            rest = [t for t in topics if t != topic] if digest else list(topics)
+            blocks.append(_block(h, topics=rest, summary_chars=summary_chars, snippet=None))
+    return blocks
+
+
+def render_push(
+    items: PushItems,
+    *,
+    more: int = 0,
+    t: Translator | None = None,
+    fmt: str = "full",
+    digest: bool = False,
+    page: int = 0,
+    paged: bool = False,
+    limit: int = DEFAULT_LIMIT,
+) -> list[str]:
+    """A push (or digest) of held headlines for one chat, in its language and format.
+
+    `items` are every headline the message holds, in headline order; `more` counts older
+    ones that were not kept. Unpaged, all of them are shown, split below the message limit.
+    Paged, page `page` of push_page_size(fmt) headlines is shown in one message (summaries
+    shortened until it fits), for a More button to page through the rest in place.
+    """
+    t = t or translator(None)
+    size = push_page_size(fmt) if paged else max(len(items), 1)
+    pages = max(1, -(-len(items) // size))
+    page = min(max(page, 0), pages - 1)
+    shown = items[page * size : (page + 1) * size]
+    total = len(items) + more
+    lines: list[str] = []
+    if digest:
+        lines.append(
+            t.ngettext(
+                "🗞 <b>Your digest</b> · {n} headline",
+                "🗞 <b>Your digest</b> · {n} headlines",
+                total,
+            ).format(n=total)
+        )
+    elif total > 1:
+        lines.append(t._("📰 <b>New on your topics</b>"))
+    if pages > 1:
+        first = page * size + 1
+        lines.append(
+            t._("Headlines {first}–{last} of {count}").format(
+                first=first, last=first + len(shown) - 1, count=len(items)
+            )
+        )
+    header = "\n".join(lines)
+    later = len(items) - page * size - len(shown)
+    footer = []
+    if later > 0:
+        footer.append(t.ngettext("+{n} more", "+{n} more", later).format(n=later))
+    if more > 0 and later <= 0:
+        footer.append(
+            t.ngettext(
+                "{n} older headline was not kept.", "{n} older headlines were not kept.", more
+            ).format(n=more)
+        )
+    tail = "\n".join(footer)
+    if not paged:
+        blocks = _push_blocks(shown, fmt=fmt, digest=digest, summary_chars=200, limit=limit)
+        return split_messages(blocks, header=header, footer=tail, limit=limit)
+    texts: list[str] = []
+    for summary_chars, style in ((200, fmt), (80, fmt), (0, fmt), (0, COMPACT)):
+        blocks = _push_blocks(
+            shown, fmt=style, digest=digest, summary_chars=summary_chars, limit=limit
+        )
+        texts = split_messages(blocks, header=header, footer=tail, limit=limit)
+        if len(texts) <= 1:
+            return texts
+    return texts[:1]
 
 
 def render_latest(headlines: Sequence[Headline], *, query: str | None = None) -> list[str]:

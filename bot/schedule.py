@@ -294,6 +294,23 @@ def next_push_at(schedule: Schedule, now: Instant) -> float:
     return epoch(now) if held is None else held.until
 
 
+def queue_at(schedule: Schedule, now: Instant) -> float:
+    """When headlines found at `now` may go: the next digest time, the end of quiet hours,
+    or `now` itself.
+
+    Unlike next_push_at, a digest time already passed owes nothing to headlines found after
+    it: a digest time with nothing held sends nothing, and what is found later waits for the
+    next one. (Headlines already held when the bot went down go out once at the next start:
+    their rows are due, and next_push_at lets them go.)
+    """
+    if schedule.digest_times:
+        slot = next_slot(schedule.digest_times, schedule.timezone, now)
+        assert slot is not None
+        return slot.timestamp()
+    until = quiet_until(schedule, now)
+    return epoch(now) if until is None else until
+
+
 # --- the time zones offered as buttons ---------------------------------------------------
 
 COMMON_ZONES: dict[str, tuple[str, ...]] = {

@@ -23,6 +23,7 @@ from handlers import (
     feeds,
     inline,
     latest,
+    more,
     privacy,
     search,
     settings,
@@ -72,6 +73,7 @@ def register(app: BotApp) -> None:
     feeds.register(app)  # /feeds and OPML imports: before the unknown buttons and commands
     privacy.register(app)  # /forget, /export: before the channel dispatcher and unknown buttons
     settings.register(app)  # /settings and each setting's command: before the channel dispatcher
+    more.register(app)  # the More button of pushes and digests: before the unknown buttons
     app.add_handler(
         MessageHandler(filters.UpdateType.CHANNEL_POST & filters.COMMAND, on_channel_command)
     )

@@ -1,0 +1,79 @@
+"""The More button under a push or digest that shows only part of what it holds: pages
+through exactly those headlines, editing the message in place as /search pages do."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler
+
+from bot.context import BotApp, BotContext
+from bot.formatting import MORE_PREFIX, more_buttons, parse_more_data, push_pages, render_push
+from bot.i18n import translator
+from handlers.common import NO_PREVIEW
+
+
+async def more_page(
+    context: BotContext, chat_id: int, list_id: int, page: int
+) -> tuple[str, InlineKeyboardMarkup | None] | None:
+    """Page `page` of a More list, in the chat's language and format (None: list gone)."""
+    services = context.services
+    held = await services.outbox.more_list(list_id, chat_id)
+    if held is None:
+        return None
+    settings = await services.chat_settings.get(chat_id)
+    headlines = await services.headlines.get_many([hid for hid, _ in held.items])
+    items = [(headlines[hid], topics) for hid, topics in held.items if hid in headlines]
+    if not items:
+        return None
+    t = translator(settings.language)
+    fmt = str(settings.format)
+    pages = push_pages(len(items), fmt)
+    page = min(max(page, 0), pages - 1)
+    [text, *_] = render_push(
+        items, more=held.dropped, t=t, fmt=fmt, digest=held.digest, page=page, paged=True
+    )
+    buttons = [
+        InlineKeyboardButton(label, callback_data=data)
+        for label, data in more_buttons(t, list_id, page, pages)
+    ]
+    return text, InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+async def on_more_button(update: Update, context: BotContext) -> None:
+    """More / Previous: show that page of the held headlines in the same message."""
+    cb = update.callback_query
+    if cb is None or cb.data is None or cb.message is None:
+        return
+    chat_id = cb.message.chat.id
+    try:
+        list_id, page = parse_more_data(cb.data)
+    except ValueError:
+        found = None
+    else:
+        found = await more_page(context, chat_id, list_id, page)
+    if found is None:
+        settings = await context.services.chat_settings.get(chat_id)
+        t = translator(settings.language)
+        await cb.answer(t._("These headlines are no longer kept."), show_alert=True)
+        return
+    await cb.answer()
+    if not cb.message.is_accessible:
+        return
+    text, markup = found
+    try:
+        await context.bot.edit_message_text(
+            text,
+            chat_id=chat_id,
+            message_id=cb.message.message_id,
+            reply_markup=markup,
+            link_preview_options=NO_PREVIEW,
+        )
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+
+
+def register(app: BotApp) -> None:
+    """The More button's handler (before the catch-all for unknown buttons)."""
+    app.add_handler(CallbackQueryHandler(on_more_button, pattern=rf"^{MORE_PREFIX}:"))
