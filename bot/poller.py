@@ -7,7 +7,7 @@ import logging
 import time
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from bot.feeds import FeedFetcher, FetchResult, parse_feed
@@ -125,6 +125,9 @@ class Poller:
 
     # The language of headlines whose feed declares none: DEFAULT_LANGUAGE, set by the assembly.
     default_language = "en"
+    # When chats' pushes routed now may go (ChatSettingsService.release_times), set by the
+    # assembly; None: every push may go at once.
+    release_times: Callable[[Collection[int], float], Awaitable[dict[int, float]]] | None = None
 
     def __init__(
         self,
@@ -360,10 +363,17 @@ class Poller:
                 batch = int(self.clock() * 1000)
                 for pushes in routed.chunks(ROUTE_CHUNK):
                     now = self.clock()
+                    # when each chat's new row may go: its digest time, the end of its
+                    # quiet hours, or now (read before the transaction: one read a chunk)
+                    release = (
+                        None
+                        if self.release_times is None
+                        else await self.release_times({p.chat_id for p in pushes}, now)
+                    )
                     async with self.db.transaction() as conn:
                         began = time.monotonic()
                         queued += await self.outbox.enqueue_pushes(
-                            conn, pushes, batch=batch, now=now
+                            conn, pushes, batch=batch, now=now, release=release
                         )
                     held = time.monotonic() - began
                     if held > ROUTE_PAUSE_AFTER:
