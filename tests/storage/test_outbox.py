@@ -8,7 +8,7 @@ from bot.chats import ChatService
 from storage.chats import ChatRepo
 from storage.db import Database
 from storage.models import ChatKind, ChatPush, OutboxItem, OutboxStatus, Priority
-from storage.outbox import OutboxRepo
+from storage.outbox import KEEP_PER_ROW, OutboxRepo
 from tests.storage.conftest import NOW, claim, entry, peek, push, store
 
 
@@ -257,3 +257,77 @@ async def test_prune_deletes_only_rows_finished_before_the_cutoff(
     rows = await db.fetchall("SELECT status FROM outbox ORDER BY id")
     assert [r[0] for r in rows] == ["failed", "pending"]  # newer, and never finished
     assert await outbox.prune(before=NOW + 50) == 0
+
+
+async def _enqueue(
+    db: Database, pushes: list[ChatPush], *, release: dict[int, float] | None = None
+) -> int:
+    async with db.transaction() as conn:
+        return await OutboxRepo(db).enqueue_pushes(conn, pushes, batch=1, now=NOW, release=release)
+
+
+async def test_a_held_row_waits_for_its_release_and_keeps_collecting(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1, 2)
+    h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
+    eight = NOW + 3600
+    both = [ChatPush(c, None, ((h[0].id, ("t",)),)) for c in (1, 2)]
+    await _enqueue(db, both, release={1: eight, 2: NOW})  # chat 2: at once
+    assert await outbox.ready_chats(now=NOW, limit=10) == [2]
+    assert await peek(db, 1) == [], "held until its digest time"
+    await _enqueue(db, [ChatPush(1, None, ((h[1].id, ("t",)), (h[2].id, ("u",))))])
+    assert await db.scalar("SELECT count(*) FROM outbox WHERE chat_id = 1") == 1
+    assert await outbox.next_wakeup() == eight
+    assert await outbox.ready_chats(now=eight, limit=10) == [2, 1]
+    assert headline_ids(await peek(db, 1, now=eight)) == [x.id for x in h], "one message"
+
+
+async def test_due_rows_go_in_due_order_then_age(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1, 2, 3)
+    (h,) = await store(db, [entry("1", "Due")])
+    # chat 1 queued first but held longest; 3 and 2 share a digest time
+    await _enqueue(db, [ChatPush(1, None, ((h.id, ("t",)),))], release={1: NOW + 20})
+    await _enqueue(db, [ChatPush(3, None, ((h.id, ("t",)),))], release={3: NOW + 10})
+    await _enqueue(db, [ChatPush(2, None, ((h.id, ("t",)),))], release={2: NOW + 10})
+    assert await outbox.ready_chats(now=NOW + 5, limit=10) == []
+    assert await outbox.ready_chats(now=NOW + 30, limit=10) == [3, 2, 1]
+    assert await outbox.ready_chats(now=NOW + 30, limit=2) == [3, 2]
+
+
+async def test_a_full_row_keeps_the_newest_and_counts_the_rest(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1)
+    h = await store(db, [entry(str(i), f"T{i}") for i in range(KEEP_PER_ROW + 25)])
+    await _enqueue(db, [ChatPush(1, None, tuple((x.id, ("t",)) for x in h[:20]))])
+    await _enqueue(db, [ChatPush(1, None, tuple((x.id, ("t",)) for x in h[20:]))])
+    (row,) = await peek(db, 1)
+    assert headline_ids([row]) == [x.id for x in h[25:]]
+    assert row.more == 25
+
+
+async def test_reschedule_hold_and_more_lists(
+    db: Database, chats: ChatRepo, outbox: OutboxRepo
+) -> None:
+    await _chats(chats, 1, 2)
+    (h,) = await store(db, [entry("1", "Moved")])
+    await _enqueue(db, [ChatPush(c, None, ((h.id, ("t",)),)) for c in (1, 2)])
+    assert await outbox.reschedule(1, until=NOW + 600, now=NOW) == 1
+    assert await outbox.ready_chats(now=NOW, limit=10) == [2]
+    assert await outbox.reschedule(1, until=NOW - 1, now=NOW) == 1, "back to at once"
+    ids = await claim(outbox, 1)
+    assert await outbox.hold(ids, until=NOW + 60) == 1
+    (row,) = await db.fetchall("SELECT status, attempts, not_before FROM outbox WHERE id = ?", ids)
+    assert tuple(row) == ("pending", 0, NOW + 60), "held, not an attempt"
+    list_id = await outbox.keep_more_list(
+        1, ids[0], [(h.id, ("t", "u"))], dropped=3, digest=True, now=NOW
+    )
+    kept = await outbox.more_list(list_id, 1)
+    assert kept is not None and kept.items == ((h.id, ("t", "u")),) and kept.dropped == 3
+    assert await outbox.more_list(list_id, 2) is None, "another chat's list"
+    await outbox.mark_sent(ids, now=NOW)
+    assert await outbox.prune(before=NOW + 1) == 1
+    assert await outbox.more_list(list_id, 1) is None, "pruned with its row"

@@ -399,3 +399,53 @@ def test_split_messages_respects_any_limit(
     for message in messages:
         assert tg_len(message) <= max(limit, 5)  # one escaped character may need 5
         assert message.strip()
+
+
+# --- pushes and digests in a chat's format and language ----------------------------------
+
+
+def test_a_digest_is_grouped_by_topic_in_the_chats_language() -> None:
+    from bot.i18n import translator
+
+    items = [
+        (headline("Bolivia votes", hid=1), ("bolivia",)),
+        (headline("Lithium climbs", hid=2), ("lithium",)),
+        (headline("Bolivia and lithium", hid=3), ("bolivia", "lithium")),
+    ]
+    [text] = render_push(items, digest=True)
+    assert text.startswith("🗞 <b>Your digest</b> · 3 headlines")
+    bolivia, lithium = text.index("🏷 <b>bolivia</b>"), text.index("🏷 <b>lithium</b>")
+    assert bolivia < text.index("Bolivia votes") < text.index("Bolivia and lithium") < lithium
+    assert text.index("Lithium climbs") > lithium
+    [spanish] = render_push(items[:1], digest=True, t=translator("es"))
+    assert spanish.startswith("🗞 <b>Tu resumen</b> · 1 titular")
+    assert_valid_telegram_html(text)
+
+
+def test_compact_pushes_are_linked_titles_many_to_a_message() -> None:
+    items = [(headline(f"Story {i}", hid=i, summary="s " * 100), ("x",)) for i in range(30)]
+    [text] = render_push(items, fmt="compact", paged=True)
+    assert text.count("• <a href=") == 30 and "s s" not in text
+    assert_valid_telegram_html(text)
+
+
+def test_a_paged_push_is_one_message_with_what_follows_counted() -> None:
+    items = [(headline("T" * 300 + str(i), summary="s " * 300, hid=i), ("x",)) for i in range(14)]
+    [first] = render_push(items, paged=True, more=5)
+    assert "Headlines 1–10 of 14" in first and first.endswith("+4 more")
+    [last] = render_push(items, paged=True, page=1, more=5)
+    assert "Headlines 11–14 of 14" in last and last.endswith("5 older headlines were not kept.")
+    for text in (first, last):
+        assert tg_len(text) <= 4096
+        assert_valid_telegram_html(text)
+
+
+def test_more_buttons_and_their_data() -> None:
+    from bot.formatting import more_buttons, parse_more_data
+
+    assert more_buttons(None, 7, 0, 1) == []
+    [(label, data)] = more_buttons(None, 7, 0, 3)
+    assert label == "More ▶" and parse_more_data(data) == (7, 1)
+    assert [label for label, _ in more_buttons(None, 7, 1, 3)] == ["◀ Previous", "More ▶"]
+    with pytest.raises(ValueError, match="s:1:2"):
+        parse_more_data("s:1:2")
