@@ -1,7 +1,7 @@
 """Load benchmark: the whole bot under 100,000 chats and a busy feed, for an hour of polls.
 
     python benchmarks/load.py [--chats 100000 --topics 5 --items 200 --polls 12
-                               --interval 300 --speedup 30 --window 60]
+                               --interval 300 --speedup 30 --window 60] [--digest 08:00]
 
 What runs where:
 
@@ -30,6 +30,11 @@ the quiet window and shown), pushes (chat x headline) queued, new outbox rows (a
 owed a message has the new headlines added to it), chats matched (= push messages that poll
 needs), outbox backlog, RSS. Then the delivery rate over a
 fixed window against the 30/s limit, and the real-time arithmetic for the backlog.
+
+With ``--digest 08:00`` every chat takes a digest at 08:00 UTC (``/digest 08:00``, seeded in
+chat_settings). The bot's clock starts an hour before, so the polls only hold headlines
+(nothing may be sent), then it is moved to 08:00: 100,000 rows fall due at once, and the
+window measures the send rate against 30/s, the 429s, and how many digests went out.
 """
 
 from __future__ import annotations
@@ -110,6 +115,15 @@ async def child_main(cfg: dict[str, Any]) -> None:
     def say(kind: str, **data: Any) -> None:
         print(MARK, json.dumps({"kind": kind, **data}), flush=True)
 
+    class Clock:
+        """Epoch seconds running with real time from the driver's chosen moment."""
+
+        offset = float(cfg["clock_start"]) - time.time() if cfg.get("clock_start") else 0.0
+
+        def __call__(self) -> float:
+            return time.time() + self.offset
+
+    clock = Clock()
     settings = Settings(
         bot_token=cfg["token"],
         telegram_api_url=cfg["telegram_api_url"],
@@ -122,7 +136,7 @@ async def child_main(cfg: dict[str, Any]) -> None:
     )
     started = time.perf_counter()
     cpu_start = time.process_time()
-    app = build_application(settings, limits=Limits())
+    app = build_application(settings, limits=Limits(), clock=clock)
     async with running(app) as services:
         # The feed's first read is its baseline (stored, nothing pushed). The poll job was
         # meant to do it at start-up, but an interval job added before the scheduler starts
@@ -173,6 +187,10 @@ async def child_main(cfg: dict[str, Any]) -> None:
                     errors=[r.error for r in reports if not r.ok],
                     backlog=backlog["total"],
                 )
+            elif line == "jump":  # the digest time: every held row falls due
+                clock.offset = float(cfg["slot"]) - time.time()
+                services.delivery.wake()
+                say("jumped", now=clock())
             elif line == "backlog":
                 backlog = await services.outbox.backlog()
                 say("backlog", backlog=backlog["total"])
@@ -182,8 +200,15 @@ async def child_main(cfg: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------- seeding
 
 
-async def seed(db_path: Path, subs: Sequence[tuple[int, list[str]]]) -> None:
-    """Write chats and subscriptions in two bulk inserts (after migrating an empty file)."""
+async def seed(
+    db_path: Path,
+    subs: Sequence[tuple[int, list[str]]],
+    *,
+    digest: str | None = None,
+    digest_since: float = 0.0,
+) -> None:
+    """Write chats and subscriptions in two bulk inserts (after migrating an empty file);
+    with `digest`, every chat takes a digest at that UTC time of day."""
     from storage.db import Database
 
     db = await Database.open(db_path)
@@ -211,6 +236,12 @@ async def seed(db_path: Path, subs: Sequence[tuple[int, list[str]]]) -> None:
                 " VALUES (?, ?, NULL, ?)",
                 ((chat_id, topic, now) for chat_id, topics in subs for topic in topics),
             )
+            if digest:
+                conn.executemany(
+                    "INSERT INTO chat_settings (chat_id, digest_times, timezone, digest_since,"
+                    " updated_at) VALUES (?, ?, 'UTC', ?, ?)",
+                    ((chat_id, digest, digest_since, now) for chat_id, _ in subs),
+                )
     finally:
         conn.close()
 
@@ -343,7 +374,20 @@ async def parent_main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     t0_monotonic = time.monotonic()
     subs = make_subscriptions(args.chats, args.topics, Zipf(vocab, args.zipf, rng), rng)
-    await seed(db_path, subs)
+    slot = clock_start = None
+    if args.digest:
+        hour, minute = (int(x) for x in args.digest.split(":"))
+        today = time.time() // 86400 * 86400
+        slot = today + hour * 3600 + minute * 60
+        if slot < time.time():
+            slot += 86400
+        clock_start = slot - 3600  # the polls run in the hour before the digest time
+    await seed(
+        db_path,
+        subs,
+        digest=args.digest,
+        digest_since=(clock_start or 0.0) - 86400,
+    )
     n_subs = sum(len(t) for _, t in subs)
     privates = sum(1 for c, _ in subs if c > 0)
     del subs
@@ -364,6 +408,8 @@ async def parent_main(args: argparse.Namespace) -> int:
             "telegram_api_url": f"http://127.0.0.1:{fake.port}",
             "feed_url": feeds.url(FEED_PATH),
             "db": str(db_path),
+            "clock_start": clock_start,
+            "slot": slot,
         }
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")} | {
             "PYTHONPATH": str(ROOT)
@@ -454,6 +500,16 @@ async def parent_main(args: argparse.Namespace) -> int:
                     + (f"  errors: {row.errors}" if row.errors else "")
                 )
             polls_wall = time.monotonic() - run_started
+            held_sends = len(ok_sends(fake))
+            if args.digest:
+                backlog_rows, _ = pending_messages(reader)
+                print(
+                    f"\nbefore {args.digest}: {held_sends} messages sent while the polls ran"
+                    f" (all held: expected 0); {backlog_rows:,} rows wait for {args.digest}."
+                    f" Moving the bot's clock to {args.digest} UTC."
+                )
+                await child.send("jump")
+                await child.read()
 
             # Delivery alone, over a fixed window, with the backlog the polls left behind.
             await asyncio.sleep(1.0)
@@ -463,6 +519,11 @@ async def parent_main(args: argparse.Namespace) -> int:
             await asyncio.sleep(args.window)
             window_cpu = proc_cpu(child.pid) - cpu_start
             window_sends = ok_sends(fake, window_start)
+            window_digests = sum(
+                "Your digest" in str(c.params.get("text", ""))
+                for c in fake.calls
+                if c.method == "sendMessage" and c.ok and c.at >= window_start
+            )
             floods = fake.too_many_requests - floods_start
             status = proc_status(child.pid)
             await child.send("backlog")
@@ -514,6 +575,14 @@ async def parent_main(args: argparse.Namespace) -> int:
         f" ({window_cpu / max(1, len(window_sends)) * 1000:.1f} ms per message)"
     )
     print(f"outbox backlog after the window: {after['backlog']:,} rows")
+    if args.digest:
+        print(
+            f"digest run: {args.chats:,} chats on /digest {args.digest}; {held_sends} sent"
+            f" before it; {window_digests:,} digests in the {args.window:g} s window"
+            f" ({window_digests / args.window:.1f}/s), 429s {floods}; at that rate all"
+            f" {args.chats:,} digests take ~{args.chats / max(rate, 1e-9) / 60:,.0f} min"
+            f" (Telegram's 30/s allows no less than {args.chats / TELEGRAM_LIMIT / 60:,.0f})"
+        )
     print(f"Bot API violations recorded by the fake: {len(violations)}")
     for v in violations[:5]:
         print("   ", v)
@@ -576,6 +645,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", type=int, default=0, help="cProfile poll N in the bot (to its log)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--digest", default=None, help="every chat takes a digest at this UTC time (HH:MM)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
