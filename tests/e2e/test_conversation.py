@@ -169,5 +169,7 @@ async def test_batching_caps_at_ten_and_splits_long_messages(
         assert all(len(p) <= 4096 for p in pushes)
         joined = "".join(pushes)
         assert joined.count("https://news.example/1") == 10
-        assert "+3 more" in joined and "/latest" in joined
+        assert "+3 more" in joined and "/latest" not in joined
+        markup = bot.fake.sent_to(ALICE)[-1].params.get("reply_markup") or {}
+        assert [b["text"] for row in markup["inline_keyboard"] for b in row] == ["More ▶"]
         assert "Lithium item 0 &amp;" in joined, "feed text is escaped"
