@@ -605,8 +605,8 @@ async def parent_main(args: argparse.Namespace) -> int:
             f" one message per chat per poll. Waiting pushes merge per chat, so the backlog is"
             f" bounded by the chats, at most {chats_total:,} messages (one round takes"
             f" ~{cycle / 60:,.0f} min at {rate:.1f}/s); a chat then gets one message per round"
-            f" covering every poll since its last one (10 shown, '+N more: /latest'), and owes"
-            f" at most one row per thread."
+            f" covering every poll since its last one (a page shown, a More button for the"
+            f" rest), and owes at most one row per thread."
         )
     print(
         f"\nwall time: polls {polls_wall:.0f} s, total {time.perf_counter() - t0:.0f} s;"
