@@ -51,6 +51,12 @@ class _Held(Exception):
 class Delivery:
     """Drains the outbox: one unit (a push batch or an announcement) per chat at a time.
 
+    A push goes out as its chat's settings say: held rows wait in the outbox until their
+    time (a digest time, the end of quiet hours), the settings are read again as each one is
+    sent (a row they now hold is put back, not counted as an attempt), and the message is in
+    the chat's language and format, a digest for a chat that takes digests, with a More
+    button when it holds more than a page.
+
     Units are sent one after another by default, so that a crash can repeat at most the one
     message in flight. Paid broadcasts (which Telegram lets run at 1,000/s) use a few sends
     in parallel.
