@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.settings import Settings, SettingsError, load_settings
 
 PROG = "headline-bot"
+MAX_SEARCH_SHOWN = 100  # bot.cli.MAX_SHOWN, spelled here so that --help needs no import
 NO_TOKEN = (
     f"{PROG}: BOT_TOKEN is not set. Create a bot with @BotFather and put its token in "
     "BOT_TOKEN (see config.example.env for every setting), or try the bot offline first: "
@@ -19,9 +20,28 @@ NO_TOKEN = (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def prog_name(argv0: str | None = None) -> str:
+    """How the program was invoked: `headline-bot` (the script), or `python -m bot`."""
+    name = Path(argv0 if argv0 is not None else sys.argv[0]).name
+    if not name or name in ("__main__.py", "-c", "-m") or name.startswith("python"):
+        return "python -m bot"
+    return name
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _parser(prog: str = "python -m bot") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot",
+        prog=prog,
         description="A Telegram bot that turns news digest feeds into a personal, "
         "searchable headline service. Settings come from the environment or a .env file "
         "(see config.example.env).",
@@ -44,7 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the best matches from the database.",
     )
     search.add_argument("query", nargs="+", help='words, "quoted phrases", prefix*')
-    search.add_argument("-n", "--limit", type=int, default=10, help="how many (default 10)")
+    search.add_argument(
+        "-n",
+        "--limit",
+        type=positive_int,
+        default=10,
+        help=f"how many to show, 1 to {MAX_SEARCH_SHOWN} (default 10)",
+    )
     sub.add_parser(
         "stats",
         help="print the figures /stats shows",
@@ -127,7 +153,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bot` and the `headline-bot` script."""
-    args = _parser().parse_args(argv)
+    prog = prog_name()
+    args = _parser(prog).parse_args(argv)
     command = args.command or "run"
     try:
         settings = load_settings()
@@ -161,7 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "poll":
         return asyncio.run(cli.poll(settings))
     if command == "search":
-        return asyncio.run(cli.search(settings, " ".join(args.query), limit=args.limit))
+        query = " ".join(args.query)
+        return asyncio.run(cli.search(settings, query, limit=args.limit, prog=prog))
     if command == "stats":
         return asyncio.run(cli.stats(settings))
     if command == "feeds":

@@ -25,6 +25,7 @@ from bot.context import AppState, BotApp, BotContext, PerChatUpdateProcessor, Se
 from bot.delivery import Delivery
 from bot.feeds import FeedFetcher
 from bot.health import alert_feed_health
+from bot.i18n import translator
 from bot.matching import TopicIndex
 from bot.metrics import Metrics
 from bot.poller import Poller
@@ -39,18 +40,13 @@ from bot.status_server import (
     failing_feeds,
 )
 from bot.telegram_http import AiohttpRequest
+from handlers.menu import menu_commands, menu_languages
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = [
-    BotCommand("latest", "The newest headlines: /latest 10 bolivia"),
-    BotCommand("topic", "Your topics: /topic add lithium, south africa"),
-    BotCommand("search", "Search the archive: /search lithium"),
-    BotCommand("start", "Start or resume pushes"),
-    BotCommand("stop", "Pause pushes (topics are kept)"),
-    BotCommand("help", "Every command with an example"),
-]
+# The command menu comes from the one table of commands (handlers/menu.py), in English here
+USER_COMMANDS: list[BotCommand] = menu_commands(translator(None))
 # Finished outbox rows (sent, failed, dropped) are kept this long for inspection, then pruned.
 KEEP_FINISHED_DAYS = 3
 KEEP_FINISHED_SECONDS = KEEP_FINISHED_DAYS * 86400
@@ -58,9 +54,8 @@ PRUNE_CHUNK = 5000  # rows deleted per transaction, so replies and sends go on m
 KEEP_ALIVE_AFTER = 60.0  # webhook mode: getMe when the Bot API has been quiet this long
 KEEP_ALIVE_CHECK = 15.0
 ALLOWED_UPDATES = ["message", "channel_post", "callback_query", "my_chat_member", "inline_query"]
-ADMIN_COMMANDS = [
-    BotCommand("broadcast", "Announce to every subscriber"),
-    BotCommand("stats", "How the bot is doing"),
+ADMIN_COMMANDS: list[BotCommand] = [
+    c for c in menu_commands(translator(None), admin=True) if c not in USER_COMMANDS
 ]
 
 
@@ -181,6 +176,7 @@ async def open_services(
         clock=clock,
     )
     services.chat_settings = chat_settings  # the one delivery and routing use
+    services.reporter.languages = chat_settings  # broadcast reports in the admin's language
     _watch(services)
     loaded = await chats.load_all()
     log.info("database %s ready; %d subscriptions loaded", settings.database_path, loaded)
@@ -272,24 +268,32 @@ async def _post_init(app: BotApp) -> None:
 
 
 async def register_commands(app: BotApp, settings: Settings) -> None:
-    """Show user commands to everyone and admin commands only in admins' private chats.
+    """Show user commands to everyone and admin commands only in admins' private chats,
+    each list in English (for every client language without its own list) and in Spanish.
 
     Runs at start-up, so a Bot API out of reach is waited for (bot/startup.py).
     """
-    await until_up(
-        lambda: app.bot.set_my_commands(USER_COMMANDS, scope=BotCommandScopeDefault()),
-        "setMyCommands",
-    )
-    for admin_id in settings.admin_ids:
-        admin_menu = functools.partial(
+    for code, t in menu_languages():
+        everyone = functools.partial(
             app.bot.set_my_commands,
-            USER_COMMANDS + ADMIN_COMMANDS,
-            scope=BotCommandScopeChat(admin_id),
+            menu_commands(t),
+            scope=BotCommandScopeDefault(),
+            language_code=code,
         )
-        try:
-            await until_up(admin_menu, "setMyCommands")
-        except TelegramError as exc:  # the admin has not started the bot yet
-            log.info("admin %s: command menu not set (%s)", admin_id, exc)
+        await until_up(everyone, "setMyCommands")
+    for admin_id in settings.admin_ids:
+        for code, t in menu_languages():
+            admin_menu = functools.partial(
+                app.bot.set_my_commands,
+                menu_commands(t, admin=True),
+                scope=BotCommandScopeChat(admin_id),
+                language_code=code,
+            )
+            try:
+                await until_up(admin_menu, "setMyCommands")
+            except TelegramError as exc:  # the admin has not started the bot yet
+                log.info("admin %s: command menu not set (%s)", admin_id, exc)
+                break
 
 
 async def start_status_server(services: Services) -> None:

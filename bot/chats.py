@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.matching import TopicIndex, topic_of_key
-from bot.query import Topic, parse_topic_list
+from bot.query import Refusal, Topic, parse_topic_list
 from storage.broadcasts import BroadcastRepo
 from storage.chats import ChatRepo, SubscriptionRepo
 from storage.db import Database
@@ -43,6 +43,7 @@ class TopicChange:
     invalid: list[str] = field(default_factory=list)  # why a piece is not a topic (plain text)
     conflicts: list[Conflict] = field(default_factory=list)
     added: list[Topic] = field(default_factory=list)  # the topics newly followed
+    refusals: list[Refusal] = field(default_factory=list)  # `invalid`, to say in a language
 
 
 def _opposite(key: str) -> str:
@@ -214,6 +215,7 @@ class ChatService:
             unchanged=[shown[k] for k in already],
             refused=[shown[k] for k in refused],
             invalid=[r.message for r in refusals],
+            refusals=list(refusals),
             conflicts=conflicts,
             added=[t for t in wanted if t.key in set(added)],
         )
@@ -254,10 +256,12 @@ class ChatService:
         topics, refusals = parse_topic_list(text)
         keys = [t.key for t in topics]
         invalid: list[str] = []
+        refused: list[Refusal] = []
         for refusal in refusals:  # a key an older version stored may not parse today
             legacy = topic_of_key(refusal.text)
             if legacy is None:
                 invalid.append(refusal.message)
+                refused.append(refusal)
             else:
                 keys.append(legacy.key)
         subs = {s.topic: s.shown for s in await self._subscriptions.list(chat_id)}
@@ -268,7 +272,10 @@ class ChatService:
             self.index.remove(chat_id, key)
         missing = [k for k in dict.fromkeys(keys) if k not in removed]
         return TopicChange(
-            done=[subs.get(k, k) for k in removed], unchanged=missing, invalid=invalid
+            done=[subs.get(k, k) for k in removed],
+            unchanged=missing,
+            invalid=invalid,
+            refusals=refused,
         )
 
     async def clear_topics(self, chat_id: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -53,25 +54,55 @@ async def poll(settings: Settings) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
-async def search(settings: Settings, query: str, *, limit: int = 10) -> int:
-    """Print the best matches from the database."""
+MAX_SHOWN = 100  # the most `search -n` shows
+
+
+def search_heading(query: str, shown: int, total: int) -> str:
+    """'Showing 10 of 57 results for: lithium' (the query as typed)."""
+    if total == 0:
+        return f"no results for: {query}"
+    noun = "result" if total == 1 else "results"
+    if shown >= total:
+        return f"{total} {noun} for: {query}"
+    return f"Showing {shown} of {total} {noun} for: {query}"
+
+
+def search_more_hint(query: str, shown: int, total: int, *, prog: str = "python -m bot") -> str:
+    """How to see more results than were shown ('' when all were)."""
+    more = min(total, MAX_SHOWN)
+    if more <= shown:
+        return ""
+    return f"To see {more}: {prog} search -n {more} {shlex.quote(query)}"
+
+
+async def search(
+    settings: Settings, query: str, *, limit: int = 10, prog: str = "python -m bot"
+) -> int:
+    """Print the best matches from the database, saying how many of how many."""
+    if limit < 1:
+        print(f"{prog} search: -n must be 1 or more", file=sys.stderr)
+        return 2
     db = await _open(settings)
     if db is None:
         return 1
     try:
-        page = await HeadlineRepo(db).search(query, limit=max(1, min(limit, 100)))
+        page = await HeadlineRepo(db).search(query, limit=min(limit, MAX_SHOWN))
     finally:
         await db.close()
     if page is None:
-        print("no words to search for: try e.g. python -m bot search lithium")
+        print(f"no words to search for: try e.g. {prog} search lithium")
         return 1
     if not page.hits:
-        print(f"no results for {query!r}")
+        print(search_heading(query, 0, 0))
         return 0
-    print(f"{page.total} result(s) for {query!r}:")
+    total = max(page.total, len(page.hits))
+    print(search_heading(query, len(page.hits), total) + ":")
     for hit in page.hits:
         h = hit.headline
         print(f"- {h.title}\n  {format_date(h.published_at)} · {h.link or '(no link)'}")
+    hint = search_more_hint(query, len(page.hits), total, prog=prog)
+    if hint:
+        print(hint)
     return 0
 
 
@@ -81,7 +112,7 @@ async def stats(settings: Settings) -> int:
     if db is None:
         return 1
     try:
-        report = await collect_stats(db, feed_urls=settings.feed_urls)
+        report = await collect_stats(db)
     finally:
         await db.close()
     print(html_to_text(render_stats(report)))
@@ -178,7 +209,7 @@ async def feeds(settings: Settings, action: str, args: list[str]) -> int:
             data = await admin.export_opml()
             Path(args[0]).write_bytes(data)  # noqa: ASYNC240 (a one-shot command)
             count = len(await admin.feeds.records())
-            out = [f"{count} feed(s) written to {args[0]} (OPML 2.0)"]
+            out = [f"{count} {'feed' if count == 1 else 'feeds'} written to {args[0]} (OPML 2.0)"]
     finally:
         await fetcher.aclose()
         await db.close()

@@ -357,6 +357,13 @@ class ConsoleRequest(BaseRequest):
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
 
+def banner(headlines: int, feeds: int) -> str:
+    """The console's first line: the headlines and the feeds, counted as /stats counts them."""
+    stored = f"{headlines} {'headline' if headlines == 1 else 'headlines'}"
+    read = f"{feeds} {'feed' if feeds == 1 else 'feeds'}"
+    return f"headline-bot console: {stored} from {read}. Type :help for help."
+
+
 def feed_item(title: str, summary: str, *, n: int, guid: str, published: str) -> str:
     """One RSS <item> published in the console."""
     return (
@@ -629,10 +636,9 @@ async def _session(
             async with running(app) as services:
                 try:
                     await services.poller.poll_all(force=True)
-                    count = await services.headlines.count()
                     show(
-                        f"headline-bot console: {count} headlines. Type :help for help.\n"
-                        f"  {database_note}\n  {feed_note}"
+                        banner(await services.headlines.count(), len(await services.feeds.all()))
+                        + f"\n  {database_note}\n  {feed_note}"
                     )
                     await _loop(app, world, services, feed, reader)
                 finally:

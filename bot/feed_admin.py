@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.feeds import FeedFetcher, parse_feed
-from bot.formatting import escape, format_datetime, split_messages, truncate
+from bot.formatting import escape, split_messages, truncate
+from bot.i18n import N_, Translator, translator
 from bot.opml import OpmlError, OpmlFeed, read_opml, write_opml
 from storage.db import Database
 from storage.feeds import FeedHealth, FeedRecord, FeedRepo
@@ -276,95 +277,132 @@ class FeedAdmin:
         return write_opml(feeds, title="headline-bot feeds", created=self.clock())
 
 
-# --- what /feeds says (pure: values in, Telegram HTML out) ----------------------------------
+# --- what /feeds says (pure: values in, Telegram HTML out, in the admin's language) ---------
 
 
-def _status(feed: FeedRecord, *, now: float) -> str:
+def _status(feed: FeedRecord, *, t: Translator, tz: str) -> str:
     state = feed.state
     if feed.paused:
-        return "⏸ paused"
+        return t._("⏸ paused")
     if state.consecutive_failures and state.failing_since is not None:
-        since = format_datetime(state.failing_since)
-        why = escape(truncate(state.last_error or "unknown error", 120))
-        return f"⚠️ failing since {since}: {why}"
+        since = t.format_datetime(state.failing_since, tz)
+        why = escape(truncate(state.last_error or t._("unknown error"), 120))
+        return t._("⚠️ failing since {since}: {error}").format(since=since, error=why)
     if state.last_success_at is None:
-        return "⏳ not read yet"
-    return "✅ OK"
+        return t._("⏳ not read yet")
+    return t._("✅ OK")
 
 
 def render_feeds(
-    health: Sequence[FeedHealth], *, configured: frozenset[str], now: float, hints: bool = True
+    health: Sequence[FeedHealth],
+    *,
+    configured: frozenset[str],
+    now: float,
+    hints: bool = True,
+    t: Translator | None = None,
+    tz: str = "UTC",
 ) -> list[str]:
     """/feeds: every feed, numbered, with its status, newest headline and last 24 hours
     (and, with `hints`, the commands that change them)."""
+    t = t or translator(None)
     if not health:
-        return ["No feeds yet. Add one: <code>/feeds add https://example.org/feed.xml</code>"]
+        return [t._("No feeds yet. Add one: <code>/feeds add https://example.org/feed.xml</code>")]
     blocks = []
     for number, item in enumerate(health, start=1):
         feed = item.feed
         name = escape(truncate(feed.label, 80))
-        tags = " · configured" if feed.url in configured else ""
-        last = format_datetime(item.last_new_at) if item.last_new_at else "none yet"
-        own = (
-            f" · every {feed.interval_seconds / 60:.0f} min (the feed asks)"
-            if feed.interval_seconds
-            else ""
+        tags = " · " + t._("configured") if feed.url in configured else ""
+        last = t.format_datetime(item.last_new_at, tz) if item.last_new_at else t._("none yet")
+        own = ""
+        if feed.interval_seconds:
+            minutes = round(feed.interval_seconds / 60)
+            own = " · " + t.ngettext(
+                "every {n} minute (the feed asks)", "every {n} minutes (the feed asks)", minutes
+            ).format(n=t.format_number(minutes))
+        recent = t._("Last new headline: {when} · {n} in 24 h").format(
+            when=last, n=t.format_number(item.new_recent)
         )
         blocks.append(
-            f"{number}. <b>{name}</b>{tags}\n{_status(feed, now=now)}\n"
-            f"Last new headline: {last} · {item.new_recent} in 24 h{own}\n"
+            f"{number}. <b>{name}</b>{tags}\n{_status(feed, t=t, tz=tz)}\n{recent}{own}\n"
             f"<code>{escape(truncate(feed.url, 200))}</code>"
         )
-    footer = hints and (
+    footer = hints and t._(
         "<code>/feeds add URL [name]</code> · <code>/feeds remove|pause|resume N</code> · "
         "<code>/feeds export</code> · send an OPML file captioned <code>/feeds import</code>"
     )
-    header = f"📡 <b>Feeds</b> ({len(health)})"
+    header = t._("📡 <b>Feeds</b> ({n})").format(n=t.format_number(len(health)))
     return split_messages(blocks, header=header, footer=footer or "")
 
 
-def render_added(result: AddResult) -> str:
+def render_added(result: AddResult, t: Translator | None = None) -> str:
     """The answer to /feeds add."""
+    t = t or translator(None)
     url = escape(truncate(result.url, 200))
     if result.outcome == "present":
-        return f"Already there: <b>{escape(result.title or result.url)}</b>\n<code>{url}</code>"
+        title = escape(result.title or result.url)
+        return t._("Already there: <b>{title}</b>").format(title=title) + f"\n<code>{url}</code>"
     if result.outcome == "refused":
-        return f"❌ Not added: {escape(result.reason or 'refused')}\n<code>{url}</code>"
-    title = escape(truncate(result.title or "(untitled feed)", 120))
-    return (
-        f"✅ Added <b>{title}</b>: {result.entries} entries, stored as the baseline "
-        f"(not pushed). New ones are pushed from the next poll.\n<code>{url}</code>"
+        reason = escape(result.reason or t._("refused"))
+        return t._("❌ Not added: {reason}").format(reason=reason) + f"\n<code>{url}</code>"
+    title = escape(truncate(result.title or t._("(untitled feed)"), 120))
+    added = t.ngettext(
+        "✅ Added <b>{title}</b>: {n} entry, stored as the baseline (not pushed). "
+        "New ones are pushed from the next poll.",
+        "✅ Added <b>{title}</b>: {n} entries, stored as the baseline (not pushed). "
+        "New ones are pushed from the next poll.",
+        result.entries,
     )
+    return added.format(title=title, n=t.format_number(result.entries)) + f"\n<code>{url}</code>"
 
 
-def render_change(result: ChangeResult, action: Literal["remove", "pause", "resume"]) -> str:
+def render_change(
+    result: ChangeResult,
+    action: Literal["remove", "pause", "resume"],
+    t: Translator | None = None,
+) -> str:
     """The answer to /feeds remove, pause or resume."""
+    t = t or translator(None)
     if result.feed is None:
-        return "No such feed: give its number in /feeds or its URL."
+        return t._("No such feed: give its number in /feeds or its URL.")
     name = escape(truncate(result.feed.label, 80))
     if result.outcome == "refused":
-        return f"❌ <b>{name}</b> was not removed: {escape(result.reason or 'refused')}."
-    done = {"remove": "Removed", "pause": "Paused", "resume": "Resumed"}[action]
+        reason = escape(result.reason or t._("refused"))
+        return t._("❌ <b>{name}</b> was not removed: {reason}.").format(name=name, reason=reason)
     if result.outcome == "unchanged":
-        already = {"remove": "removed", "pause": "paused", "resume": "running"}[action]
-        return f"<b>{name}</b> is already {already}."
-    extra = " Its headlines stay in the archive." if action == "remove" else ""
-    return f"{done} <b>{name}</b>.{extra}"
+        already = {
+            "remove": N_("<b>{name}</b> is already removed."),
+            "pause": N_("<b>{name}</b> is already paused."),
+            "resume": N_("<b>{name}</b> is already running."),
+        }[action]
+        return t._(already).format(name=name)
+    done = {
+        "remove": N_("Removed <b>{name}</b>. Its headlines stay in the archive."),
+        "pause": N_("Paused <b>{name}</b>."),
+        "resume": N_("Resumed <b>{name}</b>."),
+    }[action]
+    return t._(done).format(name=name)
 
 
-def render_import(report: ImportReport) -> list[str]:
+def render_import(report: ImportReport, t: Translator | None = None) -> list[str]:
     """The answer to /feeds import: counts, then each refusal with its reason."""
+    t = t or translator(None)
+    n = t.format_number
     if report.error is not None:
-        return [f"❌ That file was not imported: {escape(report.error)}."]
-    head = (
-        f"📥 <b>OPML import</b>: {len(report.added)} added, "
-        f"{len(report.present)} already present, {len(report.refused)} refused."
+        return [t._("❌ That file was not imported: {error}.").format(error=escape(report.error))]
+    head = t._(
+        "📥 <b>OPML import</b>: {added} added, {present} already present, {refused} refused."
+    ).format(
+        added=n(len(report.added)), present=n(len(report.present)), refused=n(len(report.refused))
     )
     blocks = [
-        f"✅ {escape(truncate(r.title or r.url, 80))} ({r.entries} entries)" for r in report.added
+        "✅ "
+        + t.ngettext("{name} ({n} entry)", "{name} ({n} entries)", r.entries).format(
+            name=escape(truncate(r.title or r.url, 80)), n=n(r.entries)
+        )
+        for r in report.added
     ]
     blocks += [
-        f"❌ <code>{escape(truncate(r.url, 200))}</code>: {escape(r.reason or 'refused')}"
+        f"❌ <code>{escape(truncate(r.url, 200))}</code>: {escape(r.reason or t._('refused'))}"
         for r in report.refused
     ]
     return split_messages(blocks, header=head)

@@ -182,8 +182,11 @@ def _block(
     title_chars: int = TITLE_CHARS,
     url_chars: int = URL_CHARS,
     prefix: str = "",
+    t: Translator | None = None,
+    tz: str = "UTC",
 ) -> str:
-    title = escape(truncate(_one_line(h.title), title_chars) or "(untitled)")
+    untitled = t._("(untitled)") if t is not None else "(untitled)"
+    title = escape(truncate(_one_line(h.title), title_chars) or untitled)
     url = safe_url(h.link, url_chars)
     if url is not None:
         title = f'<a href="{html.escape(url, quote=True)}">{title}</a>'
@@ -195,7 +198,7 @@ def _block(
     if body:
         lines.append(body)
     meta = []
-    date = format_date(h.published_at)
+    date = _date_in(t, h.published_at, tz)
     if date:
         meta.append(f"<i>{date}</i>")
     sources = sources_of(h)
@@ -215,9 +218,24 @@ def headline_block(
     topics: Sequence[str] = (),
     summary_chars: int = 200,
     snippet: str | None = None,
+    t: Translator | None = None,
+    tz: str = "UTC",
 ) -> str:
-    """One headline: linked bold title, summary (or marked snippet), date and topics."""
-    return _block(h, topics=topics, summary_chars=summary_chars, snippet=snippet)
+    """One headline: linked bold title, summary (or marked snippet), date and topics.
+
+    With a translator, the date is Babel's, in its language and the time zone `tz`.
+    """
+    return _block(h, topics=topics, summary_chars=summary_chars, snippet=snippet, t=t, tz=tz)
+
+
+def _date_in(t: Translator | None, ts: float, tz: str) -> str:
+    """A headline's date: in t's language and zone ('Nov 27, 2026' / '27 nov 2026'), or
+    '27 Nov 2026' (UTC) without a translator; empty for an impossible timestamp."""
+    if t is None:
+        return format_date(ts)
+    if _utc(ts) is None:
+        return ""
+    return t.format_date(ts, tz)
 
 
 # --- splitting ---------------------------------------------------------------------------------
@@ -443,16 +461,26 @@ def render_push(
     return texts[:1]
 
 
-def render_latest(headlines: Sequence[Headline], *, query: str | None = None) -> list[str]:
-    """A numbered list of recent headlines, optionally on one topic."""
+def render_latest(
+    headlines: Sequence[Headline],
+    *,
+    query: str | None = None,
+    t: Translator | None = None,
+    tz: str = "UTC",
+) -> list[str]:
+    """A numbered list of recent headlines, optionally on one topic, in t's language."""
+    tr = t or translator(None)
     shown_query = escape(truncate(_one_line(query), 64)) if query else ""
     if not headlines:
         if shown_query:
-            return [f"Nothing on <b>{shown_query}</b> yet."]
-        return ["No headlines yet."]
-    header = f"<b>Latest on {shown_query}</b>" if shown_query else "<b>Latest headlines</b>"
+            return [tr._("Nothing on <b>{query}</b> yet.").format(query=shown_query)]
+        return [escape(tr._("No headlines yet."))]
+    if shown_query:
+        header = tr._("<b>Latest on {query}</b>").format(query=shown_query)
+    else:
+        header = tr._("<b>Latest headlines</b>")
     blocks = [
-        _block(h, topics=(), summary_chars=160, snippet=None, prefix=f"{i}. ")
+        _block(h, topics=(), summary_chars=160, snippet=None, prefix=f"{i}. ", t=t, tz=tz)
         for i, h in enumerate(headlines, start=1)
     ]
     return split_messages(blocks, header=header)
@@ -467,16 +495,30 @@ _SEARCH_LEVELS = (
 )
 
 
-def render_search(page: SearchPage, *, query: str, offset: int, per_page: int) -> str:
+def render_search(
+    page: SearchPage,
+    *,
+    query: str,
+    offset: int,
+    per_page: int,
+    t: Translator | None = None,
+    tz: str = "UTC",
+) -> str:
     """One page of search results with matches in bold; always one message."""
-    shown_query = escape(truncate(_one_line(query), 64)) or "your search"
+    tr = t or translator(None)
+    shown_query = escape(truncate(_one_line(query), 64)) or escape(tr._("your search"))
     if not page.hits:
         if offset > 0 and page.total > 0:
-            return f"No more results for <b>{shown_query}</b>."
-        return f"No results for <b>{shown_query}</b>."
+            return tr._("No more results for <b>{query}</b>.").format(query=shown_query)
+        return tr._("No results for <b>{query}</b>.").format(query=shown_query)
     first = offset + 1
     last = offset + len(page.hits)
-    header = f"Results {first}–{last} of {max(page.total, last)} for <b>{shown_query}</b>"
+    header = tr._("Results {first}–{last} of {total} for <b>{query}</b>").format(
+        first=tr.format_number(first),
+        last=tr.format_number(last),
+        total=tr.format_number(max(page.total, last)),
+        query=shown_query,
+    )
     hits = page.hits[: max(per_page, 1)]
     blocks: list[str] = []
     for snippet_chars, title_chars, url_chars in _SEARCH_LEVELS:
@@ -489,6 +531,8 @@ def render_search(page: SearchPage, *, query: str, offset: int, per_page: int) -
                 title_chars=title_chars,
                 url_chars=url_chars,
                 prefix=f"{first + i}. ",
+                t=t,
+                tz=tz,
             )
             for i, hit in enumerate(hits)
         ]

@@ -20,6 +20,7 @@ from importlib import resources
 
 from babel import Locale
 from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -83,6 +84,15 @@ class Translator:
     def format_datetime(self, when: datetime | float, tz: str | tzinfo) -> str:
         """A date and time in this language and the given time zone."""
         return format_datetime(when, self.language, tz)
+
+    def format_number(self, number: float) -> str:
+        """A number as this language writes it: '12,345' / '12.345'."""
+        return format_decimal(number, locale=self.language)
+
+    def format_date(self, when: datetime | float, tz: str | tzinfo) -> str:
+        """A date alone, in this language and time zone: 'Dec 2, 2026' / '2 dic 2026'."""
+        moment = when if isinstance(when, datetime) else datetime.fromtimestamp(when, UTC)
+        return format_date(moment.astimezone(_zone(tz)).date(), "medium", locale=self.language)
 
 
 @lru_cache(maxsize=len(LANGUAGES))

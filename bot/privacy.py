@@ -6,9 +6,12 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage.models import Chat, Subscription
+
+if TYPE_CHECKING:  # the module stays pure: no database driver imported
+    from storage.settings import ChatSettings
 
 EXPORT_VERSION = 1
 
@@ -59,3 +62,22 @@ def export_json(document: Mapping[str, Any]) -> bytes:
 def export_filename(chat_id: int) -> str:
     """The document's file name."""
     return f"headline-bot-{str(chat_id).replace('-', 'm')}.json"
+
+
+def settings_export(settings: ChatSettings) -> dict[str, Any]:
+    """A chat's settings as the export shows them (the defaults too, when it never chose)."""
+    return {
+        "digest": [f"{t.hour:02d}:{t.minute:02d}" for t in settings.digest_times] or "off",
+        "timezone": settings.timezone,
+        "quiet": (
+            f"{settings.quiet_start:%H:%M}-{settings.quiet_end:%H:%M}"
+            if settings.quiet_start is not None and settings.quiet_end is not None
+            else "off"
+        ),
+        "language": settings.language,
+        "format": str(settings.format),
+        "previews": "on" if settings.previews else "off",
+        "last_digest_at": (
+            _iso(settings.last_digest_at) if settings.last_digest_at is not None else None
+        ),
+    }

@@ -45,6 +45,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.i18n import N_, Translator, translator
 from bot.language import is_stop_word, stemmer_name, stemmer_names, stems, words
 
 __all__ = [
@@ -101,23 +102,29 @@ class Refusal:
 
     @property
     def message(self) -> str:
-        """The reason, said to the reader (plain text: escape it for HTML)."""
-        shown = _shorten(self.text)
-        if self.reason == "empty":
-            return f"“{shown}” has no words in it."
-        if self.reason == "too_long":
-            return f"“{shown}” is too long: keep it to {self.detail} characters or fewer."
-        if self.reason == "weak":
-            return (
-                f"“{shown}” reads as “{self.detail}”, which is too short or too common to follow."
-            )
-        if self.reason == "empty_side":
-            if self.detail == "-":
-                return f"In “{shown}”, “-” needs a word right after it, as in lithium -mining."
-            return f"In “{shown}”, “+” needs words on both sides, as in lithium + chile."
-        if self.reason == "unclosed_quote":
-            return f"In “{shown}”, a quotation mark is not closed."
-        return f"“{shown}” only excludes words: say what to follow too, as in lithium -mining."
+        """The reason, said to the reader in English (plain text: escape it for HTML)."""
+        return self.describe()
+
+    def describe(self, t: Translator | None = None) -> str:
+        """The reason in t's language (plain text: escape it for HTML)."""
+        t = t or translator(None)
+        minus = self.reason == "empty_side" and self.detail == "-"
+        template = REFUSALS["empty_minus" if minus else self.reason]
+        return t._(template).format(text=_shorten(self.text), detail=self.detail)
+
+
+# What each refusal says; {text} is the topic or search as typed, {detail} the reason's detail.
+REFUSALS: dict[str, str] = {
+    "empty": N_("“{text}” has no words in it."),
+    "too_long": N_("“{text}” is too long: keep it to {detail} characters or fewer."),
+    "weak": N_("“{text}” reads as “{detail}”, which is too short or too common to follow."),
+    "empty_side": N_("In “{text}”, “+” needs words on both sides, as in lithium + chile."),
+    "empty_minus": N_("In “{text}”, “-” needs a word right after it, as in lithium -mining."),
+    "unclosed_quote": N_("In “{text}”, a quotation mark is not closed."),
+    "only_excluded": N_(
+        "“{text}” only excludes words: say what to follow too, as in lithium -mining."
+    ),
+}
 
 
 def _shorten(text: str, limit: int = 80) -> str:

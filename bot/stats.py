@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 
 from bot.chats import PAUSED
-from bot.formatting import escape, format_datetime
+from bot.formatting import escape
+from bot.i18n import N_, Translator, translator
 from storage.chats import ChatRepo, SubscriptionRepo
 from storage.counters import CounterRepo
 from storage.db import Database
@@ -35,23 +36,20 @@ class Stats:
     blocked_chats: int
 
 
-async def collect_stats(db: Database, *, feed_urls: list[str] | None = None) -> Stats:
-    """Read every figure of the report."""
+async def collect_stats(db: Database) -> Stats:
+    """Read every figure of the report: every feed in the database, however it was added."""
     now = time.time()
     chat_repo = ChatRepo(db)
     chats = await chat_repo.count_by_kind()
     subs = SubscriptionRepo(db)
     counters = CounterRepo(db)
-    feeds = await FeedRepo(db).all()
-    if feed_urls is not None:
-        feeds = [f for f in feeds if f.url in feed_urls]
     return Stats(
         chats=chats,
         subscriptions=await subs.count(),
         top_topics=await subs.top_topics(10),
         headlines=await HeadlineRepo(db).count(),
         headlines_24h=await HeadlineRepo(db).count_since(now - DAY),
-        feeds=feeds,
+        feeds=await FeedRepo(db).all(),
         backlog=await OutboxRepo(db).backlog(),
         sent_24h=await counters.total_since("sent", now - DAY),
         blocked_24h=await counters.total_since("blocked", now - DAY),
@@ -60,44 +58,64 @@ async def collect_stats(db: Database, *, feed_urls: list[str] | None = None) -> 
     )
 
 
-def _when(ts: float | None) -> str:
-    return format_datetime(ts) if ts else "never"
+KIND_NAMES = {
+    ChatKind.PRIVATE: N_("private"),
+    ChatKind.GROUP: N_("group"),
+    ChatKind.SUPERGROUP: N_("supergroup"),
+    ChatKind.CHANNEL: N_("channel"),
+}
 
 
-def render_stats(stats: Stats) -> str:
-    """The report as Telegram HTML."""
-    lines = ["📊 <b>Headline Bot stats</b>", "", "<b>Chats</b> (active / inactive)"]
+def render_stats(stats: Stats, *, t: Translator | None = None, tz: str = "UTC") -> str:
+    """The report as Telegram HTML, in the reader's language and time zone."""
+    t = t or translator(None)
+    n = t.format_number
+
+    def when(ts: float | None) -> str:
+        return t.format_datetime(ts, tz) if ts else t._("never")
+
+    lines = [t._("📊 <b>Headline Bot stats</b>"), "", t._("<b>Chats</b> (active / inactive)")]
     for kind in ChatKind:
         active, inactive = stats.chats.get(kind, (0, 0))
-        lines.append(f"• {kind}: {active} / {inactive}")
-    lines.append(f"Blocked or removed: {stats.blocked_chats}")
-    lines += ["", f"<b>Subscriptions</b>: {stats.subscriptions}"]
+        name = t._(KIND_NAMES[kind]) if kind in KIND_NAMES else str(kind)
+        lines.append(f"• {escape(name)}: {n(active)} / {n(inactive)}")
+    lines.append(t._("Blocked or removed: {n}").format(n=n(stats.blocked_chats)))
+    lines += ["", t._("<b>Subscriptions</b>: {n}").format(n=n(stats.subscriptions))]
     if stats.top_topics:
-        top = ", ".join(f"{escape(t)} ({n})" for t, n in stats.top_topics)
-        lines.append(f"Most followed: {top}")
+        top = ", ".join(f"{escape(topic)} ({n(count)})" for topic, count in stats.top_topics)
+        lines.append(t._("Most followed: {topics}").format(topics=top))
     lines += [
         "",
-        f"<b>Headlines</b>: {stats.headlines} stored, {stats.headlines_24h} added in 24 h",
+        t._("<b>Headlines</b>: {stored} stored, {recent} added in 24 h").format(
+            stored=n(stats.headlines), recent=n(stats.headlines_24h)
+        ),
         "",
-        "<b>Feeds</b>",
+        t._("<b>Feeds</b> ({n})").format(n=n(len(stats.feeds))),
     ]
     for feed in stats.feeds:
-        state = "✅" if feed.consecutive_failures == 0 else "⚠️"
-        lines.append(
-            f"{state} {escape(feed.url)}\n"
-            f"   last success {_when(feed.last_success_at)}, "
-            f"{feed.consecutive_failures} consecutive failure(s)"
-            + (f", next attempt {_when(feed.next_attempt_at)}" if feed.consecutive_failures else "")
-            + (f"\n   last error: {escape(feed.last_error[:200])}" if feed.last_error else "")
-        )
+        failures = feed.consecutive_failures
+        state = "✅" if failures == 0 else "⚠️"
+        line = f"{state} {escape(feed.url)}\n   " + t.ngettext(
+            "last success {when}, {n} consecutive failure",
+            "last success {when}, {n} consecutive failures",
+            failures,
+        ).format(when=when(feed.last_success_at), n=n(failures))
+        if failures:
+            line += t._(", next attempt {when}").format(when=when(feed.next_attempt_at))
+        if feed.last_error:
+            line += "\n   " + t._("last error: {error}").format(error=escape(feed.last_error[:200]))
+        lines.append(line)
     backlog = stats.backlog
     lines += [
         "",
-        "<b>Delivery</b>",
-        f"Outbox backlog: {backlog.get('total', 0)} "
-        f"({backlog.get('push', 0)} pushes, {backlog.get('broadcast', 0)} announcements)",
-        f"Messages sent in 24 h: {stats.sent_24h}",
-        f"Chats blocked in 24 h: {stats.blocked_24h}",
-        f"429 (flood control) answers in 24 h: {stats.floods_24h}",
+        t._("<b>Delivery</b>"),
+        t._("Outbox backlog: {total} (pushes: {pushes}, announcements: {broadcasts})").format(
+            total=n(backlog.get("total", 0)),
+            pushes=n(backlog.get("push", 0)),
+            broadcasts=n(backlog.get("broadcast", 0)),
+        ),
+        t._("Messages sent in 24 h: {n}").format(n=n(stats.sent_24h)),
+        t._("Chats blocked in 24 h: {n}").format(n=n(stats.blocked_24h)),
+        t._("429 (flood control) answers in 24 h: {n}").format(n=n(stats.floods_24h)),
     ]
     return "\n".join(lines)

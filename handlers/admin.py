@@ -9,15 +9,16 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.announce import confirm_keyboard, parse_broadcast_args
+from bot.announce import audience_name, confirm_keyboard, parse_broadcast_args
 from bot.context import BotApp, BotContext
 from bot.formatting import escape
+from bot.i18n import N_, translator
 from bot.stats import collect_stats, render_stats
-from handlers.common import command_args, reply
+from handlers.common import chat_settings_of, chat_translator, command_args, reply
 
 log = logging.getLogger(__name__)
 
-USAGE = (
+USAGE = N_(
     "Usage: <code>/broadcast [users|groups|channels|all] text</code> (HTML allowed), "
     "or reply to any message with <code>/broadcast [audience]</code> to send that message."
 )
@@ -30,13 +31,16 @@ async def cmd_broadcast(update: Update, context: BotContext) -> None:
     if message is None or user is None:
         return
     services = context.services
+    t = await chat_translator(update, context)
     audience, text = parse_broadcast_args(command_args(update))
     source = message.reply_to_message
     if source is None and not text:
-        await reply(update, USAGE)
+        await reply(update, t._(USAGE))
         return
     if source is None and len(text) > 4096:
-        await reply(update, "That announcement is longer than Telegram's 4,096 characters.")
+        await reply(
+            update, escape(t._("That announcement is longer than Telegram's 4,096 characters."))
+        )
         return
     # The preview is the validation: Telegram's own parser refuses bad HTML here, before
     # anything is queued.
@@ -46,9 +50,17 @@ async def cmd_broadcast(update: Update, context: BotContext) -> None:
         else:
             await reply(update, text, preview=True)
     except BadRequest as exc:
-        await reply(
-            update, f"❌ Not queued: Telegram refuses this announcement ({escape(exc.message)})."
+        refused = t._("❌ Not queued: Telegram refuses this announcement ({error}).")
+        await reply(update, refused.format(error=escape(exc.message)))
+        return
+    shown_audience = escape(audience_name(t, audience))
+    total = await services.chats.audience_size(audience)
+    if total == 0:  # nothing to confirm: no draft, no button
+        nobody = t._(
+            "⬆️ That is the preview. Audience: <b>{audience}</b>: no active chat, "
+            "so there is nobody to send it to. Nothing was queued."
         )
+        await reply(update, nobody.format(audience=shown_audience))
         return
     broadcast = await services.broadcasts.create(
         admin_id=user.id,
@@ -58,15 +70,18 @@ async def cmd_broadcast(update: Update, context: BotContext) -> None:
         from_message_id=source.message_id if source is not None else None,
         now=time.time(),
     )
-    total = await services.chats.audience_size(audience)
     log.info(
         "admin %s drafted broadcast %s to %s (%d chats)", user.id, broadcast.id, audience, total
     )
+    preview = t.ngettext(
+        "⬆️ Preview of broadcast #{id}.\nAudience: <b>{audience}</b>, {n} active chat. Send it?",
+        "⬆️ Preview of broadcast #{id}.\nAudience: <b>{audience}</b>, {n} active chats. Send it?",
+        total,
+    )
     await reply(
         update,
-        f"⬆️ Preview of broadcast #{broadcast.id}.\nAudience: <b>{audience}</b>, "
-        f"{total} active chat(s). Send it?",
-        markup=confirm_keyboard(broadcast.id, total),
+        preview.format(id=broadcast.id, audience=shown_audience, n=t.format_number(total)),
+        markup=confirm_keyboard(broadcast.id, total, t),
     )
 
 
@@ -76,9 +91,10 @@ async def on_broadcast_button(update: Update, context: BotContext) -> None:
     if query is None or query.data is None or query.message is None:
         return
     services = context.services
+    t = await chat_translator(update, context)
     if not services.is_admin(query.from_user.id):
         log.warning("user %s pressed a broadcast button but is not an admin", query.from_user.id)
-        await query.answer("Only admins can do that.", show_alert=True)
+        await query.answer(t._("Only admins can do that."), show_alert=True)
         return
     _, action, raw_id = query.data.split(":", 2)
     broadcast_id = int(raw_id)
@@ -86,9 +102,16 @@ async def on_broadcast_button(update: Update, context: BotContext) -> None:
     if action == "ok":
         total = await services.broadcasts.confirm(broadcast_id, now=now)
         if total is None:
-            await query.answer("Already sent or cancelled: nothing queued again.")
+            await query.answer(t._("Already sent or cancelled: nothing queued again."))
             return
-        await query.answer(f"Queued for {total} chats")
+        if total == 0:
+            await query.answer(
+                t._("No active chat in this audience any more: nothing was queued."),
+                show_alert=True,
+            )
+        else:
+            queued = t.ngettext("Queued for {n} chat", "Queued for {n} chats", total)
+            await query.answer(queued.format(n=t.format_number(total)))
         await services.broadcasts.set_report_message(
             broadcast_id, query.message.chat.id, query.message.message_id
         )
@@ -98,7 +121,7 @@ async def on_broadcast_button(update: Update, context: BotContext) -> None:
         services.delivery.wake()
     else:
         cancelled = await services.broadcasts.cancel(broadcast_id, now=now)
-        await query.answer("Cancelled" if cancelled else "Already finished or cancelled")
+        await query.answer(t._("Cancelled") if cancelled else t._("Already finished or cancelled"))
         if cancelled:
             log.info("admin %s cancelled broadcast %s", query.from_user.id, broadcast_id)
     broadcast = await services.broadcasts.get(broadcast_id)
@@ -114,15 +137,18 @@ async def on_broadcast_button(update: Update, context: BotContext) -> None:
 async def cmd_stats(update: Update, context: BotContext) -> None:
     """The bot's figures."""
     services = context.services
-    stats = await collect_stats(services.db, feed_urls=services.settings.feed_urls)
-    await reply(update, render_stats(stats))
+    settings = await chat_settings_of(update, context)
+    stats = await collect_stats(services.db)
+    t = translator(settings.language)
+    await reply(update, render_stats(stats, t=t, tz=settings.timezone))
 
 
 async def refuse(update: Update, context: BotContext) -> None:
     """A non-admin tried an admin command: one line, and a log entry with the user id."""
     user = update.effective_user
     log.warning("user %s tried an admin command; refused", user.id if user else None)
-    await reply(update, "⛔ This command is for the bot's admins.")
+    t = await chat_translator(update, context)
+    await reply(update, escape(t._("⛔ This command is for the bot's admins.")))
 
 
 def register(app: BotApp) -> None:

@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 
 from bot.context import BotContext
 from bot.formatting import escape
+from bot.i18n import translator
 from handlers.common import register_chat
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,18 @@ async def on_my_chat_member(update: Update, context: BotContext) -> None:
     await services.chats.resume(chat.id)
     if was_present:
         return
-    log.info("chat %s (%s): bot added by %s", chat.id, chat.type, change.from_user.id)
+    adder = change.from_user
+    log.info("chat %s (%s): bot added by %s", chat.id, chat.type, adder.id)
+    # a group or channel speaks the language of whoever added the bot (until it chooses)
+    await services.chat_settings.adopt_language(chat.id, adder.language_code)
     if chat.type == ChatType.CHANNEL:
+        t = translator(adder.language_code)  # said in the adder's private chat
         name = f"@{chat.username}" if chat.username else escape(chat.title or str(chat.id))
-        text = (
-            f"Thanks for adding me to <b>{escape(chat.title or name)}</b>.\n"
-            f"Choose its topics here with <code>/topic {name} add bolivia</code>, "
+        text = t._(
+            "Thanks for adding me to <b>{title}</b>.\n"
+            "Choose its topics here with <code>/topic {name} add bolivia</code>, "
             "or post <code>/topic add bolivia</code> in the channel itself."
-        )
+        ).format(title=escape(chat.title or name), name=name)
         try:  # works only if this person has started the bot
             await context.bot.send_message(change.from_user.id, text)
         except TelegramError as exc:

@@ -9,9 +9,12 @@ from telegram import ChatFullInfo, InlineKeyboardMarkup, LinkPreviewOptions, Mes
 from telegram.constants import ChatType
 
 from bot.context import BotContext
+from bot.i18n import Translator, translator
 from storage.models import Chat, ChatKind
+from storage.settings import ChatSettings
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+BUTTON_TEXT_CHARS = 64  # a label longer than this is cut (Telegram shows about as much)
 
 
 def split_command(text: str | None) -> tuple[str, str]:
@@ -80,3 +83,34 @@ async def reply(
         do_quote=False,
         **kwargs,
     )
+
+
+def button_label(text: str, limit: int = BUTTON_TEXT_CHARS) -> str:
+    """A button's label, cut at `limit` characters with '…' when longer."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+async def chat_settings_of(update: Update, context: BotContext) -> ChatSettings:
+    """The settings of the update's chat, its language settled on first contact.
+
+    A private chat that never chose starts in its user's Telegram language (stored, so it
+    stays); a group or channel speaks what whoever added the bot spoke (stored when the bot
+    was added), else English.
+    """
+    chat = update.effective_chat
+    user = update.effective_user
+    service = context.services.chat_settings
+    if chat is None:  # an inline query: no chat, the user's own language
+        return ChatSettings(0, language=translator(user.language_code if user else None).language)
+    settings = await service.get(chat.id)
+    if not settings.stored and chat.type in (ChatType.PRIVATE, ChatType.SENDER) and user:
+        await remember_chat(context, chat)  # the settings row belongs to a known chat
+        await service.adopt_language(chat.id, user.language_code)
+        settings = await service.get(chat.id)
+    return settings
+
+
+async def chat_translator(update: Update, context: BotContext) -> Translator:
+    """The translator of the update's chat (see chat_settings_of)."""
+    return translator((await chat_settings_of(update, context)).language)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -21,12 +22,14 @@ from telegram.error import (
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
+from bot.formatting import escape
+from bot.i18n import N_, translator
 from bot.ratelimit import was_reported
 from handlers.common import reply
 
 log = logging.getLogger("handlers")
 
-FAILURE_TEXT = "Something went wrong on my side; it has been logged."
+FAILURE_TEXT = N_("Something went wrong on my side; it has been logged.")
 
 
 async def on_error(update: object, context: BotContext) -> None:
@@ -59,17 +62,33 @@ async def on_error(update: object, context: BotContext) -> None:
         log.error("unhandled error outside any update (a job?)", exc_info=exc)
     else:
         log.error("update %s in chat %s failed", update.update_id, chat_id, exc_info=exc)
-        await apologise(update)
+        await apologise(update, context)
         # no later handler group answers the same update a second time
         raise ApplicationHandlerStop
 
 
-async def apologise(update: Update) -> None:
+async def apologise(update: Update, context: BotContext | None = None) -> None:
     """Tell the user their update failed: answer the button, or reply in its chat and thread."""
     try:
+        text = translator(await _language(update, context))._(FAILURE_TEXT)
         if update.callback_query is not None:
-            await update.callback_query.answer(FAILURE_TEXT)  # also stops the client's spinner
+            await update.callback_query.answer(text)  # also stops the client's spinner
         else:
-            await reply(update, FAILURE_TEXT)
+            await reply(update, escape(text))
     except Exception as exc:  # the apology must never fail in turn
         log.info("update %s: the failure notice was not delivered: %s", update.update_id, exc)
+
+
+async def _language(update: Update, context: BotContext | None) -> str | None:
+    """The chat's stored language, read without writing (the database may be what failed)."""
+    user = update.effective_user
+    chat = update.effective_chat
+    private = chat is None or chat.type == ChatType.PRIVATE
+    fallback = user.language_code if user is not None and private else None
+    if context is None or chat is None:
+        return fallback
+    try:
+        settings = await context.services.chat_settings.get(chat.id)
+    except Exception:  # the apology must not depend on the database
+        return fallback
+    return settings.language if settings.stored else fallback

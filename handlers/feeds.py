@@ -22,12 +22,21 @@ from bot.feed_admin import (
     render_feeds,
     render_import,
 )
+from bot.formatting import escape, html_to_text
+from bot.i18n import N_, Translator, translator
 from bot.opml import MAX_OPML_BYTES
-from handlers.common import NO_PREVIEW, command_args, reply
+from handlers.common import (
+    NO_PREVIEW,
+    button_label,
+    chat_settings_of,
+    chat_translator,
+    command_args,
+    reply,
+)
 
 log = logging.getLogger(__name__)
 
-USAGE = (
+USAGE = N_(
     "<code>/feeds</code> lists the feeds. Then:\n"
     "<code>/feeds add URL [name]</code>\n"
     "<code>/feeds remove URL|N</code>, <code>/feeds pause URL|N</code>, "
@@ -52,23 +61,29 @@ def feed_admin(context: BotContext) -> FeedAdmin:
     )
 
 
-async def _list_messages(context: BotContext) -> tuple[list[str], InlineKeyboardMarkup | None]:
+async def _list_messages(
+    context: BotContext, t: Translator, tz: str
+) -> tuple[list[str], InlineKeyboardMarkup | None]:
     admin = feed_admin(context)
     health = await admin.health()
-    texts = render_feeds(health, configured=admin.configured, now=time.time())
+    texts = render_feeds(health, configured=admin.configured, now=time.time(), t=t, tz=tz)
     if not health or len(health) > MAX_BUTTON_ROWS:
         return texts, None
     rows = []
     for number, item in enumerate(health, start=1):
         feed = item.feed
-        toggle = (
-            InlineKeyboardButton(f"▶ Resume {number}", callback_data=f"f:r:{feed.id}")
-            if feed.paused
-            else InlineKeyboardButton(f"⏸ Pause {number}", callback_data=f"f:p:{feed.id}")
-        )
+        if feed.paused:
+            toggle = InlineKeyboardButton(
+                button_label(t._("▶ Resume {n}").format(n=number)), callback_data=f"f:r:{feed.id}"
+            )
+        else:
+            toggle = InlineKeyboardButton(
+                button_label(t._("⏸ Pause {n}").format(n=number)), callback_data=f"f:p:{feed.id}"
+            )
         row = [toggle]
         if feed.url not in admin.configured:
-            row.append(InlineKeyboardButton(f"🗑 Remove {number}", callback_data=f"f:x:{feed.id}"))
+            remove = button_label(t._("🗑 Remove {n}").format(n=number))
+            row.append(InlineKeyboardButton(remove, callback_data=f"f:x:{feed.id}"))
         rows.append(row)
     return texts, InlineKeyboardMarkup(rows)
 
@@ -82,23 +97,27 @@ async def cmd_feeds(update: Update, context: BotContext) -> None:
     sub, _, rest = command_args(update).partition(" ")
     sub, rest = sub.lower(), rest.strip()
     admin = feed_admin(context)
+    settings = await chat_settings_of(update, context)
+    t = translator(settings.language)
     if not sub:
-        texts, markup = await _list_messages(context)
+        texts, markup = await _list_messages(context, t, settings.timezone)
         for i, text in enumerate(texts):
             await reply(update, text, markup=markup if i == len(texts) - 1 else None)
     elif sub == "add" and rest:
         url, _, name = rest.partition(" ")
-        await reply(update, "⏳ Reading the feed…")
+        await reply(update, escape(t._("⏳ Reading the feed…")))
         result = await admin.add(url, name.strip() or None, added_by=user.id if user else None)
-        await reply(update, render_added(result))
+        await reply(update, render_added(result, t))
     elif sub in ("remove", "pause", "resume") and rest:
         action = {"remove": admin.remove, "pause": admin.pause, "resume": admin.resume}[sub]
-        await reply(update, render_change(await action(rest), sub))  # type: ignore[arg-type]
+        await reply(update, render_change(await action(rest), sub, t))  # type: ignore[arg-type]
     elif sub == "export":
         data = await admin.export_opml()
         await message.reply_document(
             InputFile(data, filename="feeds.opml"),
-            caption="📤 Every feed as OPML 2.0: import it into a feed reader, or back here.",
+            caption=escape(
+                t._("📤 Every feed as OPML 2.0: import it into a feed reader, or back here.")
+            ),
             do_quote=False,
         )
     elif sub == "import" and message.reply_to_message and message.reply_to_message.document:
@@ -106,11 +125,13 @@ async def cmd_feeds(update: Update, context: BotContext) -> None:
     elif sub == "import":
         await reply(
             update,
-            "Send the OPML file with the caption <code>/feeds import</code>, "
-            "or reply to it with <code>/feeds import</code>.",
+            t._(
+                "Send the OPML file with the caption <code>/feeds import</code>, "
+                "or reply to it with <code>/feeds import</code>."
+            ),
         )
     else:
-        await reply(update, USAGE)
+        await reply(update, t._(USAGE))
 
 
 async def on_import_document(update: Update, context: BotContext) -> None:
@@ -125,11 +146,14 @@ async def on_import_document(update: Update, context: BotContext) -> None:
 
 
 async def _import(update: Update, context: BotContext, document: Document) -> None:
+    t = await chat_translator(update, context)
     if document.file_size is not None and document.file_size > MAX_OPML_BYTES:
-        await reply(update, "❌ That file is too large for a feed list (at most 2 MB).")
+        await reply(
+            update, escape(t._("❌ That file is too large for a feed list (at most 2 MB)."))
+        )
         return
     user = update.effective_user
-    await reply(update, "⏳ Reading the file and each feed in it…")
+    await reply(update, escape(t._("⏳ Reading the file and each feed in it…")))
     file = await context.bot.get_file(document.file_id)
     data = bytes(await file.download_as_bytearray())
     report = await feed_admin(context).import_opml(data, added_by=user.id if user else None)
@@ -140,7 +164,7 @@ async def _import(update: Update, context: BotContext, document: Document) -> No
         len(report.present),
         len(report.refused),
     )
-    for text in render_import(report):
+    for text in render_import(report, t):
         await reply(update, text)
 
 
@@ -149,25 +173,27 @@ async def on_feed_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None or query.data is None:
         return
+    settings = await chat_settings_of(update, context)
+    t = translator(settings.language)
     if not context.services.is_admin(query.from_user.id):
         log.warning("user %s pressed a feed button but is not an admin", query.from_user.id)
-        await query.answer("Only the bot's admins can do that.", show_alert=True)
+        await query.answer(t._("Only the bot's admins can do that."), show_alert=True)
         return
     _, action, raw_id = query.data.split(":", 2)
     admin = feed_admin(context)
     feed = next((r for r in await admin.feeds.records() if r.id == int(raw_id)), None)
     if feed is None:
-        await query.answer("That feed is gone.")
+        await query.answer(t._("That feed is gone."))
         return
     verb = {"p": "pause", "r": "resume", "x": "remove"}[action]
     change = {"p": admin.pause, "r": admin.resume, "x": admin.remove}[action]
     result = await change(feed.url)
-    text = render_change(result, verb)  # type: ignore[arg-type]
-    await query.answer(text.replace("<b>", "").replace("</b>", "")[:200])
+    text = render_change(result, verb, t)  # type: ignore[arg-type]
+    await query.answer(html_to_text(text)[:200])
     message = query.message
     if message is None or not message.is_accessible:
         return
-    texts, markup = await _list_messages(context)
+    texts, markup = await _list_messages(context, t, settings.timezone)
     if len(texts) != 1:
         return
     try:
@@ -187,7 +213,8 @@ async def refuse(update: Update, context: BotContext) -> None:
     """Someone who is not a bot admin tried /feeds: one polite line, and a log entry."""
     user = update.effective_user
     log.warning("user %s tried /feeds; refused", user.id if user else None)
-    await reply(update, "⛔ Managing feeds is for the bot's admins.")
+    t = await chat_translator(update, context)
+    await reply(update, escape(t._("⛔ Managing feeds is for the bot's admins.")))
 
 
 def register(app: BotApp) -> None:

@@ -10,49 +10,70 @@ from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotApp, BotContext
-from bot.privacy import export_document, export_filename, export_json
-from handlers.common import reply, split_command, thread_of
+from bot.formatting import escape
+from bot.i18n import N_, Translator, translator
+from bot.privacy import export_document, export_filename, export_json, settings_export
+from handlers.common import button_label, chat_translator, reply, split_command, thread_of
 from handlers.unknown import is_for_another_bot
 
 EXPORT = "pv:export"
 FORGET = "pv:forget"
 CANCEL = "pv:cancel"
 
-NOT_ADMIN = "Only this group's admins can export or delete what I hold about it."
-ASK = (
-    "🗑 <b>Delete everything I hold about this chat?</b>\n\n"
-    "Its topics ({topics}), its settings and every message queued for it go, and so does "
-    "the chat itself. I stop writing here until someone sends /start again.\n\n"
-    "Keep a copy first with <b>Export first</b>."
-)
-NOTHING = "I hold nothing about this chat. /start registers it."
-DONE = "✅ Deleted: I hold nothing about this chat any more. /start begins again."
-KEPT = "Nothing was deleted."
-CAPTION = "Everything I hold about this chat: its topics and settings."
+NOT_ADMIN = N_("Only this group's admins can export or delete what I hold about it.")
+NOTHING = N_("I hold nothing about this chat. /start registers it.")
+DONE = N_("✅ Deleted: I hold nothing about this chat any more. /start begins again.")
+KEPT = N_("Nothing was deleted.")
+CAPTION = N_("Everything I hold about this chat: its topics and settings.")
 
-_BUTTONS = InlineKeyboardMarkup(
-    [
-        [InlineKeyboardButton("📄 Export first", callback_data=EXPORT)],
+
+def ask_text(t: Translator, topics: int) -> str:
+    """The question /forget asks before deleting anything."""
+    head = "🗑 <b>" + escape(t._("Delete everything I hold about this chat?")) + "</b>"
+    body = t.ngettext(
+        "Its {n} topic, its settings and every message queued for it go, and so does the "
+        "chat itself. I stop writing here until someone sends /start again.",
+        "Its {n} topics, its settings and every message queued for it go, and so does the "
+        "chat itself. I stop writing here until someone sends /start again.",
+        topics,
+    ).format(n=t.format_number(topics))
+    keep = t._("Keep a copy first with <b>Export first</b>.")
+    return f"{head}\n\n{escape(body)}\n\n{keep}"
+
+
+def buttons(t: Translator) -> InlineKeyboardMarkup:
+    """Export first, Delete everything, Cancel."""
+    return InlineKeyboardMarkup(
         [
-            InlineKeyboardButton("🗑 Delete everything", callback_data=FORGET),
-            InlineKeyboardButton("Cancel", callback_data=CANCEL),
-        ],
-    ]
-)
+            [InlineKeyboardButton(button_label(t._("📄 Export first")), callback_data=EXPORT)],
+            [
+                InlineKeyboardButton(
+                    button_label(t._("🗑 Delete everything")), callback_data=FORGET
+                ),
+                InlineKeyboardButton(button_label(t._("Cancel")), callback_data=CANCEL),
+            ],
+        ]
+    )
 
 
 async def _may_act(context: BotContext, message: Message) -> bool:
     return await context.services.admins.may_manage(context.bot, message)
 
 
-async def send_export(context: BotContext, chat_id: int, thread_id: int | None = None) -> None:
+async def send_export(
+    context: BotContext, chat_id: int, thread_id: int | None = None, t: Translator | None = None
+) -> None:
     """Send the chat its export as a JSON document."""
+    t = t or translator(None)
     chat, topics = await context.services.chats.export(chat_id)
-    document = export_document(chat, topics, exported_at=time.time())
+    settings = await context.services.chat_settings.get(chat_id)
+    document = export_document(
+        chat, topics, settings=settings_export(settings), exported_at=time.time()
+    )
     await context.bot.send_document(
         chat_id,
         InputFile(export_json(document), filename=export_filename(chat_id)),
-        caption=CAPTION,
+        caption=escape(t._(CAPTION)),
         message_thread_id=thread_id,
     )
 
@@ -62,10 +83,11 @@ async def cmd_export(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None:
         return
+    t = await chat_translator(update, context)
     if not await _may_act(context, message):
-        await reply(update, NOT_ADMIN)
+        await reply(update, escape(t._(NOT_ADMIN)))
         return
-    await send_export(context, message.chat.id, thread_of(message))
+    await send_export(context, message.chat.id, thread_of(message), t)
 
 
 async def cmd_forget(update: Update, context: BotContext) -> None:
@@ -73,14 +95,15 @@ async def cmd_forget(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None:
         return
-    if not await _may_act(context, message):
-        await reply(update, NOT_ADMIN)
-        return
     chat, topics = await context.services.chats.export(message.chat.id)
-    if chat is None:
-        await reply(update, NOTHING)
+    t = await chat_translator(update, context)
+    if not await _may_act(context, message):
+        await reply(update, escape(t._(NOT_ADMIN)))
         return
-    await reply(update, ASK.format(topics=len(topics)), markup=_BUTTONS)
+    if chat is None:
+        await reply(update, escape(t._(NOTHING)))
+        return
+    await reply(update, ask_text(t, len(topics)), markup=buttons(t))
 
 
 async def on_privacy_button(update: Update, context: BotContext) -> None:
@@ -90,24 +113,25 @@ async def on_privacy_button(update: Update, context: BotContext) -> None:
         return
     message = query.message
     chat_id = message.chat.id
+    t = await chat_translator(update, context)
     allowed = message.chat.type in (ChatType.PRIVATE, ChatType.CHANNEL) or (
         await context.services.admins.is_admin(context.bot, chat_id, query.from_user.id)
     )
     if not allowed:
-        await query.answer("Only this chat's admins can do that.", show_alert=True)
+        await query.answer(t._("Only this chat's admins can do that."), show_alert=True)
         return
     if query.data == EXPORT:
-        await query.answer("Sending the export")
+        await query.answer(t._("Sending the export"))
         thread = thread_of(message) if isinstance(message, Message) else None
-        await send_export(context, chat_id, thread)
+        await send_export(context, chat_id, thread, t)
         return
     if query.data == FORGET:
         await context.services.chats.forget(chat_id)
-        await query.answer("Deleted")
-        text = DONE
+        await query.answer(t._("Deleted"))
+        text = escape(t._(DONE))
     else:
         await query.answer()
-        text = KEPT
+        text = escape(t._(KEPT))
     if not message.is_accessible:
         return
     try:

@@ -7,7 +7,7 @@ from telegram.constants import ChatType
 
 from bot.context import BotContext
 from bot.formatting import escape
-from handlers.common import reply, split_command
+from handlers.common import chat_translator, reply, split_command
 
 
 def addressee(text: str | None) -> str | None:
@@ -45,4 +45,6 @@ async def cmd_unknown(update: Update, context: BotContext) -> None:
     if not wants_hint(message.text, chat.type, context.bot.username):
         return
     command, _ = split_command(message.text)
-    await reply(update, f"I don't know /{escape(command[:32])}. /help lists what I can do.")
+    t = await chat_translator(update, context)
+    hint = t._("I don't know /{command}. /help lists what I can do.")
+    await reply(update, hint.format(command=escape(command[:32])))

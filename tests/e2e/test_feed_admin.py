@@ -453,7 +453,7 @@ def test_feeds_command_line(tmp_path: Path) -> None:
     assert "only http" in run("add", "ftp://x.example/feed", code=1)
     assert "was not removed" in run("remove", "1", code=1)
     out = tmp_path / "feeds.opml"
-    assert "1 feed(s) written" in run("export", str(out))
+    assert "1 feed written" in run("export", str(out))
     assert str(feed).encode() in out.read_bytes()
     assert "0 added, 1 already present, 0 refused" in run("import", str(out))
     assert "Paused" in run("pause", "1")
@@ -486,4 +486,4 @@ async def test_feeds_command_line_adds_a_remote_feed(
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, stderr
-    assert re.search(r"Added My Wire: 1 entries", stdout.decode()), stdout
+    assert re.search(r"Added My Wire: 1 entry,", stdout.decode()), stdout
