@@ -20,10 +20,10 @@ from importlib import resources
 
 from babel import Locale
 from babel.dates import format_date, format_time
-from babel.numbers import format_decimal
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 
 SOURCE_LANGUAGE = "en"
 LANGUAGES = ("en", "es")

@@ -36,6 +36,16 @@ class AdminCache:
         self._cache[key] = (now, answer)
         return answer
 
+    async def may_press(self, bot: Bot, chat_id: int, chat_type: str, user_id: int) -> bool:
+        """Whether this user, pressing a button under a message of the chat, may change it.
+
+        A button press always names who pressed: in a group or a channel (whose readers can
+        press buttons too) only its admins may.
+        """
+        if chat_type in (ChatType.PRIVATE, ChatType.SENDER):
+            return True
+        return await self.is_admin(bot, chat_id, user_id)
+
     async def may_manage(self, bot: Bot, message: Message) -> bool:
         """Whether the sender of this message may change its chat's topics."""
         chat = message.chat

@@ -31,7 +31,7 @@ from handlers import (
     topics,
     unknown,
 )
-from handlers.common import split_command
+from handlers.common import chat_translator, split_command
 
 Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 
@@ -62,7 +62,8 @@ async def on_channel_command(update: Update, context: BotContext) -> None:
 async def on_unknown_button(update: Update, context: BotContext) -> None:
     """A button this bot does not (or no longer) know: stop the client's spinner."""
     if update.callback_query is not None:
-        await update.callback_query.answer("This button has expired.")
+        t = await chat_translator(update, context)
+        await update.callback_query.answer(t._("This button has expired."))
 
 
 def register(app: BotApp) -> None:

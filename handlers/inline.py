@@ -7,6 +7,7 @@ from telegram.constants import ParseMode
 
 from bot.context import BotContext
 from bot.formatting import headline_block, html_to_text, safe_url, truncate
+from bot.i18n import Translator, translator
 from bot.query import Refusal
 from handlers.topics import reader_language
 from storage.models import Headline
@@ -15,16 +16,17 @@ MAX_RESULTS = 10
 CACHE_SECONDS = 30  # short: the archive grows with every poll
 
 
-def _article(headline: Headline) -> InlineQueryResultArticle:
+def _article(headline: Headline, t: Translator | None = None) -> InlineQueryResultArticle:
     """One headline as an inline result: its title, summary and link, shared as a message."""
+    t = t or translator(None)
     summary = " ".join(headline.summary.split())
     return InlineQueryResultArticle(
         id=f"h{headline.id}",
-        title=truncate(" ".join(headline.title.split()), 200) or "(untitled)",
+        title=truncate(" ".join(headline.title.split()), 200) or t._("(untitled)"),
         description=truncate(summary, 200) or None,
         url=safe_url(headline.link),
         input_message_content=InputTextMessageContent(
-            headline_block(headline, summary_chars=300), parse_mode=ParseMode.HTML
+            headline_block(headline, summary_chars=300, t=t), parse_mode=ParseMode.HTML
         ),
     )
 
@@ -43,5 +45,6 @@ async def on_inline_query(update: Update, context: BotContext) -> None:
         parsed = await repo.parse_search(text, language=reader_language(update, context))
         page = None if isinstance(parsed, Refusal) else await repo.search(parsed, limit=MAX_RESULTS)
         found = [hit.headline for hit in page.hits] if page is not None else []
-    results = [_article(h) for h in found if html_to_text(headline_block(h)).strip()]
+    t = translator(query.from_user.language_code)  # no chat yet: the user's own language
+    results = [_article(h, t) for h in found if html_to_text(headline_block(h)).strip()]
     await query.answer(results, cache_time=CACHE_SECONDS, is_personal=False)

@@ -9,15 +9,23 @@ from telegram import Update
 
 from bot.context import BotContext
 from bot.formatting import escape, render_latest
+from bot.i18n import N_, Translator, translator
 from bot.query import Refusal, Topic, parse_topic
-from handlers.common import command_args, reply
+from handlers.common import chat_settings_of, command_args, reply
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 20
-USAGE = (
+USAGE = N_(
     "Usage: <code>/latest</code>, <code>/latest 10</code>, <code>/latest bolivia</code> or "
-    f"<code>/latest 3 bolivia</code>: a whole number from 1 to {MAX_COUNT}."
+    "<code>/latest 3 bolivia</code>: a whole number from 1 to {max}."
 )
+
+
+def usage(t: Translator) -> str:
+    """The usage line of /latest in t's language."""
+    return t._(USAGE).format(max=MAX_COUNT)
+
+
 # A count is a number standing alone at either end: `3`, `-2`, `1.5`, `0`, `½` is not one.
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
 
@@ -52,34 +60,40 @@ def parse_latest_args(args: str) -> LatestArgs:
 async def cmd_latest(update: Update, context: BotContext) -> None:
     """Reply with the newest headlines (those a topic matches, by the push rule, when given)."""
     args = parse_latest_args(command_args(update))
+    settings = await chat_settings_of(update, context)
+    t = translator(settings.language)
     if args.bad_count:
-        await reply(update, USAGE)
+        await reply(update, usage(t))
         return
     repo = context.services.headlines
     topic: Topic | None = None
     if args.topic:
         parsed = parse_topic(args.topic)
         if isinstance(parsed, Refusal):
-            await reply(update, f"{escape(parsed.message)}\n{USAGE}")
+            await reply(update, f"{escape(parsed.describe(t))}\n{usage(t)}")
             return
         if parsed.mute:
-            await reply(update, f"A mute lists nothing: name a topic to read.\n{USAGE}")
+            mute = escape(t._("A mute lists nothing: name a topic to read."))
+            await reply(update, f"{mute}\n{usage(t)}")
             return
         topic = parsed
     if topic is None:
         found = await repo.latest(args.count)
     else:
         found = await repo.latest(args.count, match=await repo.topic_match(topic))
-    note = f"\n(at most {MAX_COUNT} at a time)" if args.capped else ""
+    capped = t._("(at most {n} at a time)").format(n=MAX_COUNT)
+    note = f"\n{escape(capped)}" if args.capped else ""
     if not found:
-        text = (
-            f"No headlines on <b>{escape(topic.display)}</b> yet. "
-            f"<code>/search {escape(topic.display)}</code> looks further."
-            if topic
-            else "No headlines stored yet; the first poll may still be running."
-        )
+        if topic:
+            text = t._(
+                "No headlines on <b>{topic}</b> yet. <code>/search {topic}</code> looks further."
+            ).format(topic=escape(topic.display))
+        else:
+            text = escape(t._("No headlines stored yet; the first poll may still be running."))
         await reply(update, text)
         return
-    messages = render_latest(found, query=topic.display if topic else None)
+    messages = render_latest(
+        found, query=topic.display if topic else None, t=t, tz=settings.timezone
+    )
     for i, text in enumerate(messages):
         await reply(update, text + (note if i == len(messages) - 1 else ""))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
-from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -114,8 +113,8 @@ async def on_privacy_button(update: Update, context: BotContext) -> None:
     message = query.message
     chat_id = message.chat.id
     t = await chat_translator(update, context)
-    allowed = message.chat.type in (ChatType.PRIVATE, ChatType.CHANNEL) or (
-        await context.services.admins.is_admin(context.bot, chat_id, query.from_user.id)
+    allowed = await context.services.admins.may_press(
+        context.bot, chat_id, message.chat.type, query.from_user.id
     )
     if not allowed:
         await query.answer(t._("Only this chat's admins can do that."), show_alert=True)

@@ -13,8 +13,9 @@ from telegram.error import BadRequest
 
 from bot.context import BotContext
 from bot.formatting import escape, render_search
+from bot.i18n import Translator, translator
 from bot.query import Refusal
-from handlers.common import NO_PREVIEW, command_args, reply
+from handlers.common import NO_PREVIEW, button_label, chat_settings_of, command_args, reply
 from handlers.topics import reader_language
 
 PER_PAGE = 5
@@ -43,41 +44,57 @@ def _parse_page_data(data: str) -> tuple[int, str | None]:
 
 
 async def _page(
-    context: BotContext, text: str, offset: int, *, language: str = "en"
+    context: BotContext,
+    text: str,
+    offset: int,
+    *,
+    language: str = "en",
+    t: Translator | None = None,
+    tz: str = "UTC",
 ) -> tuple[str, InlineKeyboardMarkup | None]:
+    t = t or translator(None)
     repo = context.services.headlines
     query = await repo.parse_search(text, language=language)
     if isinstance(query, Refusal):
-        return (
-            f"{escape(query.message)} Send words to look for, e.g. <code>/search lithium</code>.",
-            None,
-        )
+        hint = t._("Send words to look for, e.g. <code>/search lithium</code>.")
+        return f"{escape(query.describe(t))} {hint}", None
     notes = []
     if query.truncated:
-        notes.append(f"That search was long: I used <b>{escape(query.used)}</b>.")
+        notes.append(
+            t._("That search was long: I used <b>{query}</b>.").format(query=escape(query.used))
+        )
     if query.dropped:
-        notes.append("Left out: " + escape(", ".join(query.dropped)) + ".")
+        notes.append(escape(t._("Left out: {words}.").format(words=", ".join(query.dropped))))
     page = await repo.search(query, limit=PER_PAGE, offset=offset)
     if page is None or page.total == 0 or not page.hits:
-        notes.append(f"Nothing in the archive matches <b>{escape(query.used)}</b>.")
+        notes.append(
+            t._("Nothing in the archive matches <b>{query}</b>.").format(query=escape(query.used))
+        )
         if page is None or page.total == 0:
             notes.append(
-                "Try dropping a word, or either word with OR: <code>/search bolivia OR peru</code>."
+                t._(
+                    "Try dropping a word, or either word with OR: "
+                    "<code>/search bolivia OR peru</code>."
+                )
             )
         return "\n".join(notes), None
-    text_out = render_search(page, query=query.used, offset=offset, per_page=PER_PAGE)
+    text_out = render_search(page, query=query.used, offset=offset, per_page=PER_PAGE, t=t, tz=tz)
     if notes:
         text_out = "\n".join(notes) + "\n\n" + text_out
     buttons = []
     if offset > 0:
         buttons.append(
             InlineKeyboardButton(
-                "◀ Previous", callback_data=_page_data(max(0, offset - PER_PAGE), query.used)
+                button_label(t._("◀ Previous")),
+                callback_data=_page_data(max(0, offset - PER_PAGE), query.used),
             )
         )
     if offset + PER_PAGE < page.total:
         buttons.append(
-            InlineKeyboardButton("Next ▶", callback_data=_page_data(offset + PER_PAGE, query.used))
+            InlineKeyboardButton(
+                button_label(t._("Next ▶")),
+                callback_data=_page_data(offset + PER_PAGE, query.used),
+            )
         )
     return text_out, InlineKeyboardMarkup([buttons]) if buttons else None
 
@@ -85,15 +102,26 @@ async def _page(
 async def cmd_search(update: Update, context: BotContext) -> None:
     """Search the archive."""
     query = " ".join(command_args(update).split())
+    settings = await chat_settings_of(update, context)
+    t = translator(settings.language)
     if not query:
         await reply(
             update,
-            "What should I look for? e.g. <code>/search lithium</code>, "
-            '<code>/search "south africa"</code>, <code>/search bolivia OR peru</code> or '
-            "<code>/search lithium -mining</code>.",
+            t._(
+                "What should I look for? e.g. <code>/search lithium</code>, "
+                '<code>/search "south africa"</code>, <code>/search bolivia OR peru</code> or '
+                "<code>/search lithium -mining</code>."
+            ),
         )
         return
-    text, markup = await _page(context, query, 0, language=reader_language(update, context))
+    text, markup = await _page(
+        context,
+        query,
+        0,
+        language=reader_language(update, context),
+        t=t,
+        tz=settings.timezone,
+    )
     await reply(update, text, markup=markup)
 
 
@@ -106,11 +134,20 @@ async def on_search_page(update: Update, context: BotContext) -> None:
         offset, query = _parse_page_data(cb.data)
     except ValueError:
         offset, query = 0, None
+    settings = await chat_settings_of(update, context)
+    t = translator(settings.language)
     if query is None:
-        await cb.answer("This search has expired; send /search again.", show_alert=True)
+        await cb.answer(t._("This search has expired; send /search again."), show_alert=True)
         return
     await cb.answer()
-    text, markup = await _page(context, query, max(0, offset))
+    text, markup = await _page(
+        context,
+        query,
+        max(0, offset),
+        language=reader_language(update, context),
+        t=t,
+        tz=settings.timezone,
+    )
     if not cb.message.is_accessible:
         return
     try:

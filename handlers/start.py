@@ -10,11 +10,12 @@ from telegram.constants import ChatType
 
 from bot.context import BotContext
 from bot.formatting import escape
+from bot.i18n import N_, Translator
 from bot.matching import suggest_topics
 from bot.query import Refusal, parse_topic
-from handlers.common import register_chat, reply
+from handlers.common import button_label, chat_translator, register_chat, reply
 
-HELP = """<b>Headline Bot</b> follows the news digest for you.
+HELP = N_("""<b>Headline Bot</b> follows the news digest for you.
 
 <b>Topics</b> (words or phrases; new headlines that mention them are pushed here)
 /topic — your topics, each with a remove button
@@ -33,20 +34,42 @@ In any chat: type @ and my name, then words, to share a headline
 
 <b>Pushes</b>
 /stop — pause pushes (your topics are kept)
-/start — resume pushes"""
+/start — resume pushes
+/help — this list""")
 
-ADMIN_HELP = """
+SETTINGS_HELP = N_("""<b>Settings</b>
+/settings — this chat's settings, with buttons to change them
+/digest 08:00 — matching headlines together at set times (up to four; /digest off)
+/timezone America/La_Paz — the zone of digests and quiet hours (or UTC, -4)
+/quiet 22:00-07:00 — hold pushes at night, sent when it ends (/quiet off)
+/language es — reply in Spanish (/language en: English)
+/format compact — linked titles only (/format full: with summaries)
+/previews off — no link previews (/previews on)
 
-<b>Admins</b>
+<b>Your data</b>
+/export — everything I hold about this chat, as a file
+/forget — delete all of it (after a confirmation)""")
+
+ADMIN_HELP = N_("""<b>Admins</b>
 /broadcast Hello everyone — an announcement to every subscriber
 /broadcast groups … — only to groups (also: users, channels, all)
 Reply to any message with /broadcast to send that message
-/stats — chats, topics, feeds, delivery"""
+/stats — chats, topics, feeds, delivery
+/feeds — every feed with its health; /feeds add URL [name], remove, pause, resume N
+/feeds export — the feeds as OPML; an OPML file captioned /feeds import adds its feeds""")
 
-CHANNEL_HELP = """
+CHANNEL_HELP = N_("""<b>Channels</b>: post /topic add lithium in the channel, or send me
+/topic @yourchannel add lithium in private (you and I must both be admins there).""")
 
-<b>Channels</b>: post /topic add lithium in the channel, or send me
-/topic @yourchannel add lithium in private (you and I must both be admins there)."""
+
+def help_text(t: Translator, *, private: bool, admin: bool) -> str:
+    """/help: every command with an example; channels and the admins' part in private."""
+    parts = [t._(HELP), t._(SETTINGS_HELP)]
+    if private:
+        parts.append(t._(CHANNEL_HELP))
+        if admin:
+            parts.append(t._(ADMIN_HELP))
+    return "\n\n".join(parts)
 
 
 SUGGESTION_DAYS = 7
@@ -62,7 +85,9 @@ def suggestion_keyboard(
         if isinstance(topic, Refusal):
             continue
         if len(f"t+:{topic.key}".encode()) <= 64:
-            buttons.append(InlineKeyboardButton(f"➕ {label}", callback_data=f"t+:{topic.key}"))
+            buttons.append(
+                InlineKeyboardButton(button_label(f"➕ {label}"), callback_data=f"t+:{topic.key}")
+            )
     if not buttons:
         return None
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
@@ -73,19 +98,23 @@ async def cmd_start(update: Update, context: BotContext) -> None:
     """Register (or resume) the chat and show how to subscribe."""
     services = context.services
     chat = await register_chat(update, context)
-    await services.chats.resume(chat.id)
+    t = await chat_translator(update, context)
+    resumed = await services.chats.resume(chat.id) and not chat.active
     subs = await services.chats.list_topics(chat.id)
     followed = [s for s in subs if not s.topic.startswith("-")]
     if subs:
-        shown = ", ".join(escape(s.shown) for s in followed[:20]) or "no topic, only mutes"
-        more = f" and {len(followed) - 20} more" if len(followed) > 20 else ""
-        text = (
-            "👋 Pushes are on. You follow: "
-            f"<b>{shown}</b>{more}.\n\n"
+        if followed:
+            shown = ", ".join(escape(s.shown) for s in followed[:20])
+        else:
+            shown = escape(t._("no topic, only mutes"))
+        text = t._("👋 Pushes are on. You follow: <b>{topics}</b>").format(topics=shown)
+        if len(followed) > 20:
+            text += t._(" and {n} more").format(n=t.format_number(len(followed) - 20))
+        text += ".\n\n" + t._(
             "Add more with /topic add &lt;topic&gt;, see the news with /latest, /help for all."
         )
     else:
-        text = (
+        text = t._(
             "👋 <b>Welcome to Headline Bot.</b>\n\n"
             "I read the news digest and push every new headline that mentions your topics, "
             "once, as soon as it appears.\n\n"
@@ -96,33 +125,34 @@ async def cmd_start(update: Update, context: BotContext) -> None:
             "Read now: /latest, or search the archive: <code>/search lithium</code>.\n"
             "/help lists every command."
         )
+    if resumed:  # after /stop: say so, whatever else the greeting says
+        text = escape(t._("▶️ Pushes resumed.")) + "\n" + text
     # summaries are in sentence case, which tells names from other words
     texts = await services.headlines.recent_texts(since=time.time() - SUGGESTION_DAYS * 86400)
     markup = suggestion_keyboard(texts, exclude=[s.topic for s in subs])
     if markup is not None:
-        text += "\n\nNames in this week's headlines:"
+        text += "\n\n" + escape(t._("Names in this week's headlines:"))
     await reply(update, text, markup=markup)
 
 
 async def cmd_help(update: Update, context: BotContext) -> None:
     """Every command with an example."""
-    text = HELP
     user = update.effective_user
     chat = update.effective_chat
-    if chat is not None and chat.type == ChatType.PRIVATE:
-        text += CHANNEL_HELP
-        if user is not None and context.services.is_admin(user.id):
-            text += ADMIN_HELP
-    await reply(update, text)
+    private = chat is not None and chat.type == ChatType.PRIVATE
+    admin = private and user is not None and context.services.is_admin(user.id)
+    t = await chat_translator(update, context)
+    await reply(update, help_text(t, private=private, admin=admin))
 
 
 async def cmd_stop(update: Update, context: BotContext) -> None:
-    """Pause pushes; topics are kept."""
+    """Pause pushes; topics are kept. A second /stop says they are paused already."""
     chat = await register_chat(update, context)
+    t = await chat_translator(update, context)
     if await context.services.chats.pause(chat.id):
-        text = (
+        text = t._(
             "⏸ Pushes paused. Your topics are kept; /start resumes. /latest and /search still work."
         )
     else:
-        text = "Pushes were already paused. /start resumes them."
-    await reply(update, text)
+        text = t._("Pushes were already paused. /start resumes them.")
+    await reply(update, escape(text))

@@ -13,18 +13,29 @@ from telegram.error import BadRequest, TelegramError
 from bot.chats import Conflict, TopicChange
 from bot.context import BotContext
 from bot.formatting import escape, safe_url, truncate
+from bot.i18n import N_, Translator, translator
 from bot.language import language_of
 from bot.matching import suggest_topics, topic_of_key
 from bot.query import Refusal, Topic, parse_topic, parse_topic_list
-from handlers.common import command_args, register_chat, remember_chat, reply, thread_of
+from handlers.common import (
+    button_label,
+    chat_translator,
+    command_args,
+    register_chat,
+    remember_chat,
+    reply,
+    thread_of,
+)
 from storage.models import ChatKind
 
-USAGE = (
+USAGE = N_(
     "Usage: <code>/topic add bolivia, south africa</code> · "
     "<code>/topic try lithium + chile</code> · <code>/topic remove bolivia</code> · "
     "<code>/topic clear</code> · <code>/topic</code> lists them"
 )
-NOT_ADMIN = "Only this group's admins can change its topics. /latest and /search work for everyone."
+NOT_ADMIN = N_(
+    "Only this group's admins can change its topics. /latest and /search work for everyone."
+)
 PREVIEW_DAYS = 7
 RELATED_DAYS = 30
 PREVIEWS = 3  # topics previewed after one /topic add
@@ -50,47 +61,75 @@ _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212"
 
 
 def _names(topics: list[str]) -> str:
-    return ", ".join(f"<b>{escape(shown_topic(t))}</b>" for t in topics)
+    # a topic is at most a few hundred characters, but a remove may name anything typed
+    return ", ".join(f"<b>{escape(truncate(shown_topic(t), 100))}</b>" for t in topics[:50])
 
 
-def _switch_button(conflict: Conflict) -> InlineKeyboardButton | None:
+def _switch_button(conflict: Conflict, t: Translator) -> InlineKeyboardButton | None:
     data = f"t+#{conflict.topic.key}"
     if len(data.encode()) > 64:
         return None
-    label = "Mute" if conflict.topic.mute else "Follow"
-    return InlineKeyboardButton(
-        f"↔ {label} {shown_topic(conflict.topic.key, conflict.topic.display)}"[:60],
-        callback_data=data,
-    )
+    shown = shown_topic(conflict.topic.key, conflict.topic.display)
+    label = t._("↔ Mute {topic}") if conflict.topic.mute else t._("↔ Follow {topic}")
+    return InlineKeyboardButton(button_label(label.format(topic=shown)), callback_data=data)
 
 
 def describe_change(
-    change: TopicChange, *, verb: str, max_topics: int
+    change: TopicChange,
+    *,
+    verb: str,
+    max_topics: int,
+    t: Translator | None = None,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """One short reply listing what changed and what did not, with a button per conflict."""
+    """One short reply listing what changed and what did not, with a button per conflict.
+
+    `verb` is "Following" (an add) or "Removed". Over the limit, what fits is kept and the
+    reply names the topics left out.
+    """
+    t = t or translator(None)
+    adding = verb == "Following"
     lines = []
     if change.done:
-        lines.append(f"✅ {verb}: {_names(change.done)}")
+        done = t._("✅ Following: {topics}") if adding else t._("✅ Removed: {topics}")
+        lines.append(done.format(topics=_names(change.done)))
     if change.unchanged:
-        state = "Already following" if verb == "Following" else "Not in your topics"
-        lines.append(f"{state}: {_names(change.unchanged)}")
+        state = (
+            t._("Already following: {topics}") if adding else t._("Not in your topics: {topics}")
+        )
+        lines.append(state.format(topics=_names(change.unchanged)))
     if change.refused:
-        lines.append(f"⚠️ Limit of {max_topics} topics reached; not added: {_names(change.refused)}")
-    for message in change.invalid[:5]:
+        left_out = t.ngettext(
+            "⚠️ A chat may follow {max} topics, so this one was left out: {topics}. "
+            "Make room with /topic remove.",
+            "⚠️ A chat may follow {max} topics, so these were left out: {topics}. "
+            "Make room with /topic remove.",
+            len(change.refused),
+        )
+        lines.append(
+            left_out.format(max=t.format_number(max_topics), topics=_names(change.refused))
+        )
+    refusals = change.refusals or []
+    messages = [r.describe(t) for r in refusals] if refusals else list(change.invalid)
+    for message in messages[:5]:
         lines.append(f"⚠️ {escape(message)}")
     buttons = []
     for conflict in change.conflicts:
         other = conflict.existing
-        lines.append(
-            f"⚠️ <b>{escape(shown_topic(conflict.topic.key, conflict.topic.display))}</b>"
-            f" contradicts <b>{escape(shown_topic(other))}</b>, which you have: a topic and"
-            " its mute can't both hold. Switch with the button."
+        contradiction = t._(
+            "⚠️ <b>{topic}</b> contradicts <b>{other}</b>, which you have: a topic and "
+            "its mute can't both hold. Switch with the button."
         )
-        button = _switch_button(conflict)
+        lines.append(
+            contradiction.format(
+                topic=escape(shown_topic(conflict.topic.key, conflict.topic.display)),
+                other=escape(shown_topic(other)),
+            )
+        )
+        button = _switch_button(conflict, t)
         if button is not None:
             buttons.append([button])
     markup = InlineKeyboardMarkup(buttons) if buttons else None
-    return "\n".join(lines) or USAGE, markup
+    return "\n".join(lines) or t._(USAGE), markup
 
 
 def reader_language(update: Update, context: BotContext) -> str:
@@ -100,16 +139,23 @@ def reader_language(update: Update, context: BotContext) -> str:
     return language_of(user.language_code if user else None, default)
 
 
-async def preview(context: BotContext, topic: Topic) -> str:
+async def preview(context: BotContext, topic: Topic, t: Translator | None = None) -> str:
     """How many headlines of the last week a topic would have matched, and the newest."""
+    t = t or translator(None)
     repo = context.services.headlines
     since = time.time() - PREVIEW_DAYS * 86400
     count, newest = await repo.preview(await repo.topic_match(topic), since=since, limit=3)
     name = escape(shown_topic(topic.key, topic.display))
     if count == 0:
-        return f"🔎 <b>{name}</b> matched no headline in the last {PREVIEW_DAYS} days."
-    noun = "headline" if count == 1 else "headlines"
-    lines = [f"🔎 <b>{name}</b> matched {count} {noun} in the last {PREVIEW_DAYS} days. Newest:"]
+        return t._("🔎 <b>{topic}</b> matched no headline in the last {days} days.").format(
+            topic=name, days=PREVIEW_DAYS
+        )
+    matched = t.ngettext(
+        "🔎 <b>{topic}</b> matched {n} headline in the last {days} days. Newest:",
+        "🔎 <b>{topic}</b> matched {n} headlines in the last {days} days. Newest:",
+        count,
+    )
+    lines = [matched.format(topic=name, n=t.format_number(count), days=PREVIEW_DAYS)]
     for h in newest:
         title = escape(truncate(" ".join(h.title.split()), 120))
         url = safe_url(h.link)
@@ -133,52 +179,63 @@ async def related_keyboard(context: BotContext, keys: list[str]) -> InlineKeyboa
     for label in labels:
         parsed = parse_topic(label)
         if not isinstance(parsed, Refusal) and len(f"t+:{parsed.key}".encode()) <= 64:
-            buttons.append(InlineKeyboardButton(f"➕ {label}", callback_data=f"t+:{parsed.key}"))
+            buttons.append(
+                InlineKeyboardButton(button_label(f"➕ {label}"), callback_data=f"t+:{parsed.key}")
+            )
     if not buttons:
         return None
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
 async def topics_listing(
-    context: BotContext, chat_id: int
+    context: BotContext, chat_id: int, t: Translator | None = None
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """The chat's topics, each with a remove button, and related names to add."""
+    t = t or translator(None)
     subs = await context.services.chats.list_topics(chat_id)
     if not subs:
-        return "You follow no topics yet. " + USAGE, None
-    lines = [f"📌 <b>Topics ({len(subs)})</b> — tap one to remove it:"]
+        return escape(t._("You follow no topics yet.")) + " " + t._(USAGE), None
+    lines = [
+        t._("📌 <b>Topics ({n})</b> — tap one to remove it:").format(n=t.format_number(len(subs)))
+    ]
     buttons = [
         [
             InlineKeyboardButton(
-                f"✖ {shown_topic(s.topic, s.display)[:60]}", callback_data=_topic_key(s.topic)
+                button_label(f"✖ {shown_topic(s.topic, s.display)}"),
+                callback_data=_topic_key(s.topic),
             )
         ]
         for s in subs[:90]
     ]
     related = await related_keyboard(context, [s.topic for s in subs])
     if related is not None:
-        lines.append("Related: tap ➕ to follow.")
+        lines.append(escape(t._("Related: tap ➕ to follow.")))
         buttons.extend(list(row) for row in related.inline_keyboard)
-    lines.append("Add more: <code>/topic add lithium</code>")
+    lines.append(t._("Add more: <code>/topic add lithium</code>"))
     return "\n".join(lines), InlineKeyboardMarkup(buttons)
 
 
-async def _channel_target(update: Update, context: BotContext, name: str) -> ChatFullInfo | None:
+async def _channel_target(
+    update: Update, context: BotContext, name: str, t: Translator
+) -> ChatFullInfo | None:
     """Resolve '@channel' for a private-chat user who is admin there, with the bot admin too."""
     bot = context.bot
     user = update.effective_user
+    shown = escape(name)
     try:
         target = await bot.get_chat(name)
     except TelegramError:
-        await reply(update, f"I can't find {escape(name)}. Add me to it as an admin first.")
+        await reply(
+            update, t._("I can't find {name}. Add me to it as an admin first.").format(name=shown)
+        )
         return None
     if target.type not in (ChatType.CHANNEL, ChatType.GROUP, ChatType.SUPERGROUP):
-        await reply(update, f"{escape(name)} is not a channel or group.")
+        await reply(update, t._("{name} is not a channel or group.").format(name=shown))
         return None
     admins = context.services.admins
     user_ok = user is not None and await admins.is_admin(bot, target.id, user.id)
     if not user_ok:
-        await reply(update, f"Only admins of {escape(name)} can change its topics.")
+        await reply(update, t._("Only admins of {name} can change its topics.").format(name=shown))
         return None
     try:
         me = await bot.get_chat_member(target.id, bot.id)
@@ -186,7 +243,9 @@ async def _channel_target(update: Update, context: BotContext, name: str) -> Cha
     except TelegramError:
         bot_ok = False
     if not bot_ok:
-        await reply(update, f"Make me an admin of {escape(name)} first, so I can post there.")
+        await reply(
+            update, t._("Make me an admin of {name} first, so I can post there.").format(name=shown)
+        )
         return None
     await remember_chat(context, target)
     await context.services.chats.resume(target.id)
@@ -202,37 +261,46 @@ async def cmd_topic(update: Update, context: BotContext) -> None:
     args = command_args(update)
     words = args.split(maxsplit=1)
     chat = await register_chat(update, context)
+    t = await chat_translator(update, context)
     chat_id = chat.id
     where = ""
     if words and words[0].startswith("@") and chat.kind == ChatKind.PRIVATE:
-        target = await _channel_target(update, context, words[0])
+        target = await _channel_target(update, context, words[0], t)
         if target is None:
             return
         chat_id = target.id
-        where = f" for {escape(words[0])}"
+        where = " " + t._("(for {channel})").format(channel=escape(words[0]))
         args = words[1] if len(words) > 1 else ""
         words = args.split(maxsplit=1)
     verb = words[0].lower() if words else ""
     rest = words[1] if len(words) > 1 else ""
     if verb in ("", "list"):
-        text, markup = await topics_listing(context, chat_id)
+        text, markup = await topics_listing(context, chat_id, t)
         await reply(update, text, markup=markup)
         return
     if verb == "try":
-        await reply(update, await _try(update, context, rest))
+        await reply(update, await _try(update, context, rest, t))
         return
     if verb not in ("add", "remove", "rm", "del", "delete", "clear"):
-        await reply(update, f"Did you mean <code>/topic add {escape(args[:64])}</code>?\n{USAGE}")
+        guess = t._("Did you mean <code>/topic add {topics}</code>?").format(
+            topics=escape(args[:64])
+        )
+        await reply(update, f"{guess}\n{t._(USAGE)}")
         return
     if not where and not await services.admins.may_manage(context.bot, message):
-        await reply(update, NOT_ADMIN)
+        await reply(update, escape(t._(NOT_ADMIN)))
         return
     if verb == "clear":
         count = await services.chats.clear_topics(chat_id)
-        await reply(update, f"🗑 Removed {count} topic(s){where}.")
+        if count:
+            cleared = t.ngettext("🗑 Removed {n} topic.", "🗑 Removed {n} topics.", count)
+            text = cleared.format(n=t.format_number(count))
+        else:
+            text = t._("🗑 No topics to remove.")
+        await reply(update, text + where)
         return
     if not rest.strip():
-        await reply(update, USAGE)
+        await reply(update, t._(USAGE))
         return
     max_topics = services.chats.max_topics
     if verb == "add":
@@ -242,26 +310,27 @@ async def cmd_topic(update: Update, context: BotContext) -> None:
             thread_id=thread_of(message),
             language=reader_language(update, context),
         )
-        text, markup = describe_change(change, verb="Following", max_topics=max_topics)
+        text, markup = describe_change(change, verb="Following", max_topics=max_topics, t=t)
         if change.done and not chat.active and not where:
-            text += "\nPushes are paused here; /start resumes them."
+            text += "\n" + escape(t._("Pushes are paused here; /start resumes them."))
         for topic in change.added[:PREVIEWS]:
-            text += "\n\n" + await preview(context, topic)
+            text += "\n\n" + await preview(context, topic, t)
     else:
         change = await services.chats.remove_topics(chat_id, rest)
-        text, markup = describe_change(change, verb="Removed", max_topics=max_topics)
+        text, markup = describe_change(change, verb="Removed", max_topics=max_topics, t=t)
     await reply(update, text + (where if change.done and where else ""), markup=markup)
 
 
-async def _try(update: Update, context: BotContext, text: str) -> str:
+async def _try(update: Update, context: BotContext, text: str, t: Translator) -> str:
     """/topic try X: the preview of topics, without following them."""
     topics, refusals = parse_topic_list(text, language=reader_language(update, context))
     if not topics and not refusals:
-        return "Try a topic before following it: <code>/topic try lithium + chile</code>."
-    parts = [f"⚠️ {escape(r.message)}" for r in refusals[:5]]
-    parts.extend([await preview(context, t) for t in topics[:PREVIEWS]])
+        return t._("Try a topic before following it: <code>/topic try lithium + chile</code>.")
+    parts = [f"⚠️ {escape(r.describe(t))}" for r in refusals[:5]]
+    parts.extend([await preview(context, topic, t) for topic in topics[:PREVIEWS]])
     if topics:
-        parts.append(f"Follow it with <code>/topic add {escape(topics[0].display)}</code>.")
+        follow = t._("Follow it with <code>/topic add {topic}</code>.")
+        parts.append(follow.format(topic=escape(topics[0].display)))
     return "\n\n".join(parts)
 
 
@@ -273,40 +342,47 @@ async def on_topic_button(update: Update, context: BotContext) -> None:
     message = query.message
     chat_id = message.chat.id
     services = context.services
-    allowed = message.chat.type in (ChatType.PRIVATE, ChatType.CHANNEL) or (
-        await services.admins.is_admin(context.bot, chat_id, query.from_user.id)
+    t = await chat_translator(update, context)
+    # readers of a channel can press its buttons too: only the chat's admins may change it
+    allowed = await services.admins.may_press(
+        context.bot, chat_id, message.chat.type, query.from_user.id
     )
     if not allowed:
-        await query.answer("Only admins can change this chat's topics.", show_alert=True)
+        await query.answer(t._("Only admins can change this chat's topics."), show_alert=True)
         return
     data = query.data
     if data.startswith("t+#"):  # switch: this topic (or mute) in place of its opposite
         await register_chat(update, context)
         change = await services.chats.switch_topic(chat_id, data[3:])
         shown = shown_topic(data[3:])
-        await query.answer(
-            ("Now: " + shown if change.done or change.unchanged else "Not changed")[:200]
-        )
+        if change.done or change.unchanged:
+            note = t._("Now: {topic}").format(topic=shown)
+        else:
+            note = t._("Not changed")
+        await query.answer(note[:200])
         return
     if data.startswith("t+:"):
         await register_chat(update, context)  # a button may outlive what we knew of the chat
         change = await services.chats.add_topics(chat_id, data[3:], thread_id=None)
         if change.conflicts:
-            note = f"{data[3:]} contradicts one of your topics: /topic lists them"
+            note = t._("{topic} contradicts one of your topics: /topic lists them")
         elif change.done:
-            note = "Following " + data[3:]
+            note = t._("Following {topic}")
+        elif change.refused:
+            note = t._("{topic} was left out: this chat follows as many topics as it may")
         else:
-            note = "Already following " + data[3:]
-        await query.answer(note[:200])
+            note = t._("Already following {topic}")
+        await query.answer(note.format(topic=data[3:])[:200])
         return
     subs = await services.chats.list_topics(chat_id)
     sub = next((s for s in subs if _topic_key(s.topic) == data), None)
     if sub is not None:
         await services.chats.remove_topics(chat_id, sub.topic)
-    await query.answer(
-        f"Removed {shown_topic(sub.topic, sub.display)}"[:200] if sub else "Already removed"
-    )
-    text, markup = await topics_listing(context, chat_id)
+        note = t._("Removed {topic}").format(topic=shown_topic(sub.topic, sub.display))
+    else:
+        note = t._("Already removed")
+    await query.answer(note[:200])
+    text, markup = await topics_listing(context, chat_id, t)
     if not message.is_accessible:
         return
     try:
