@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from bot.language import fold
 from bot.query import Refusal, parse_topic
 
 __all__ = [
@@ -31,60 +32,9 @@ MAX_TOPIC_CHARS = 64
 # Never produced by tokenize(), so no topic word can equal it and no phrase can span two fields.
 FIELD_BOUNDARY = ""
 
-# Diacritic blocks only (as unicode61 does): marks of other scripts (Devanagari vowel signs,
-# viramas...) are part of their words and are kept.
-_DIACRITICS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-
-# Letters without a canonical decomposition that readers still expect to fold to ASCII.
-_FOLD_TABLE = str.maketrans(
-    {
-        "ø": "o",
-        "ł": "l",
-        "ß": "ss",
-        "æ": "ae",
-        "œ": "oe",
-        "đ": "d",
-        "ð": "d",
-        "þ": "th",
-        "ħ": "h",
-        "ı": "i",
-        "ŀ": "l",
-        "ŧ": "t",
-        "ŋ": "n",
-        "ĸ": "k",
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2032": "'",
-        "\u02bc": "'",
-        "\u00b4": "'",
-        "`": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u201f": '"',
-        "\u2033": '"',
-        "\u00ab": '"',
-        "\u00bb": '"',
-    }
-)
-
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 # Dashes people type (or phones substitute) in front of a topic to mute it.
 _MUTE_MARKS = "-\u2010\u2011\u2012\u2013\u2014\u2212"
-
-
-def fold(text: str) -> str:
-    """Case-fold, strip diacritics and normalise quotes: 'Marquéz’' -> "marquez'"."""
-    if text.isascii():
-        return text.lower().replace("`", "'")
-    # Case-fold between two decompositions: compatibility forms ('𝒢') only gain a case once
-    # decomposed, and case-folding can produce undecomposed text ('İ' -> 'i̇').
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
-    text = _DIACRITICS.sub("", text).translate(_FOLD_TABLE)
-    # Recompose what NFKD split apart that is not a diacritic (Hangul syllables, for one).
-    return unicodedata.normalize("NFC", text)
 
 
 @functools.cache
