@@ -260,7 +260,7 @@ async def _post_init(app: BotApp) -> None:
         await start_status_server(services)
     me = app.bot
     log.info(
-        "@%s started: %d feed(s), polling every %g s",
+        "@%s started: configured feeds: %d, polling every %g s",
         me.username,
         len(settings.feed_urls),
         settings.poll_interval_seconds,
@@ -367,7 +367,7 @@ async def prune_job(context: BotContext) -> None:
             break
         await asyncio.sleep(time.monotonic() - started)
     if total:
-        log.info("outbox: pruned %d row(s) finished over %d days ago", total, KEEP_FINISHED_DAYS)
+        log.info("outbox: pruned rows finished over %d days ago: %d", KEEP_FINISHED_DAYS, total)
 
 
 async def _post_stop(app: BotApp) -> None:

@@ -128,7 +128,12 @@ async def check(settings: Settings) -> int:
         failures += 0 if ok else 1
         print(f"{'ok  ' if ok else 'FAIL'} {what}")
 
-    line(True, f"settings: {len(settings.feed_urls)} feed(s), database {settings.database_path}")
+    feeds = len(settings.feed_urls)
+    line(
+        True,
+        f"settings: {feeds} {'feed' if feeds == 1 else 'feeds'}, "
+        f"database {settings.database_path}",
+    )
     db = await _open(settings)
     line(db is not None, f"database {settings.database_path} opened and migrated")
     if db is not None:

@@ -1,13 +1,19 @@
 """The small things a newcomer met: /stop twice, /start after /stop, a broadcast to nobody,
-the feeds /stats counts, long button labels, /topic add past the limit, channel buttons."""
+the feeds /stats counts, long button labels, /topic add past the limit, channel buttons,
+`python -m bot search` and the name `headline-bot --help` gives itself."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.harness import item, running_bot
+from tests.e2e.test_process import SAMPLE, clean_env, run
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import FakeTelegram
 
@@ -146,3 +152,36 @@ async def test_a_channel_reader_cannot_press_its_remove_buttons(
                 break
             await asyncio.sleep(0.05)
         assert await bot.services.chats.list_topics(CHANNEL) == []
+
+
+async def test_search_on_the_command_line_says_how_many_and_refuses_zero(tmp_path: Path) -> None:
+    env = clean_env(FEED_URLS=str(SAMPLE), DATABASE_PATH=str(tmp_path / "h.sqlite3"))
+    code, out = await run("poll", env=env, cwd=tmp_path)
+    assert code == 0, out
+    code, out = await run("search", "-n", "1", "bolivia", env=env, cwd=tmp_path)
+    assert code == 0, out
+    first = out.splitlines()[0]
+    assert first.startswith("Showing 1 of ") and first.endswith("results for: bolivia:"), out
+    assert "To see " in out and "python -m bot search -n " in out and "bolivia" in out
+    code, out = await run("search", '"bolivia"', env=env, cwd=tmp_path)
+    assert 'for: "bolivia"' in out, "the query as typed, not its repr"
+    for bad in ("0", "-3"):
+        code, out = await run("search", "-n", bad, "bolivia", env=env, cwd=tmp_path)
+        assert code == 2 and "must be 1 or more" in out, out
+
+
+async def test_the_installed_script_names_itself(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("headline-bot")
+    if not script.exists() and shutil.which("headline-bot") is None:
+        pytest.skip("the headline-bot script is not installed")
+    proc = await asyncio.create_subprocess_exec(
+        str(script) if script.exists() else "headline-bot",
+        "--help",
+        env=clean_env(),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0
+    assert out.decode().startswith("usage: headline-bot"), out
