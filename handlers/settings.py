@@ -29,7 +29,7 @@ from bot.schedule import (
     region_of,
     utc_offset,
 )
-from handlers.common import command_args, register_chat, reply, split_command
+from handlers.common import button_label, command_args, register_chat, reply, split_command
 from handlers.unknown import is_for_another_bot
 from storage.settings import ChatSettings, MessageFormat
 
@@ -171,7 +171,7 @@ def settings_view(
         escape(t._("Tap a setting to change it, or type its command, such as /digest 08:00."))
     )
     buttons = [
-        [InlineKeyboardButton(_label(t, settings, s, now)[:64], callback_data=callback(s))]
+        [InlineKeyboardButton(button_label(_label(t, settings, s, now)), callback_data=callback(s))]
         for s in Setting
     ]
     return "\n".join(lines), InlineKeyboardMarkup(buttons)
