@@ -55,14 +55,14 @@ async def test_backup_while_running_then_restore(
     finally:
         await kill_if_running(proc)
     code, out = await run("search", "bolivia", env=env, cwd=tmp_path)
-    assert code == 0 and "15 result(s)" in out, out
+    assert code == 0 and "Showing 10 of 15 results" in out, out
 
     code, out = await run("restore", str(backup), env=env, cwd=tmp_path)
     assert code == 0, out
     assert "restored" in out and counted(out, "headlines") == 12
     assert "bot.sqlite3.pre-restore" in out
     code, out = await run("search", "bolivia", env=env, cwd=tmp_path)
-    assert code == 0 and "12 result(s)" in out, out
+    assert code == 0 and "Showing 10 of 12 results" in out, out
 
 
 async def test_backup_failures_exit_1(tmp_path: Path) -> None:
