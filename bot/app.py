@@ -184,8 +184,8 @@ async def open_services(
 
 
 def _watch(services: Services) -> None:
-    """Feed the metrics' gauges and /healthz from the database."""
-    urls = services.settings.feed_urls
+    """Feed the metrics' gauges and /healthz from the database (every feed it holds, those
+    added with /feeds as well as FEED_URLS, as /stats and the alerts count them)."""
 
     async def backlog() -> int:
         return (await services.outbox.backlog())["total"]
@@ -197,7 +197,7 @@ def _watch(services: Services) -> None:
         return await services.headlines.count()
 
     async def failing() -> tuple[FailingFeed, ...]:
-        return failing_feeds(await services.feeds.all(), urls)
+        return failing_feeds(await services.feeds.all())
 
     services.metrics.read_gauges_from(
         outbox_backlog=backlog, active_chats=active_chats, headlines=headlines
