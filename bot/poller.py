@@ -9,6 +9,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
 
 from bot.feeds import FeedFetcher, FetchResult, parse_feed
 from bot.feeds.policy import failure_delay, interval_after_429, interval_after_read
@@ -51,17 +52,36 @@ class RoutedPass:
         a chat's pushes always come in one chunk.
 
         The chunks are ranges of chat ids cut at quantiles of a sample of the pushes (every
-        size/16th of each group), so no list of the pass's chats is ever built.
+        size/16th push of the pass, counted across its groups), so no list of the pass's
+        chats is ever built. A chunk visits only the groups that reach into it (a heap of
+        each group's next chat), in headline order, so a pass of many small groups costs
+        time in proportion to its pushes, not to its groups times its chunks.
         """
         step = max(1, size // 16)
-        sample = sorted(chat for _, _, chats in self.groups for chat in chats[::step])
+        sample: list[int] = []
+        offset = 0  # where the next sampled push falls in the next group
+        for _, _, chats in self.groups:
+            sample.extend(chats[offset::step])
+            offset = (offset - len(chats)) % step
+        sample.sort()
         per_chunk = max(1, size // step)
-        lo: int | None = None  # the chunk is the chats above lo, up to hi
-        for hi in [*sample[per_chunk - 1 :: per_chunk], None]:
+        groups = self.groups
+        pos = [0] * len(groups)  # each group's first chat not yet in a chunk
+        ahead = [(chats[0], g) for g, (_, _, chats) in enumerate(groups) if chats]
+        heapify(ahead)
+        for hi in [*sample[per_chunk - 1 :: per_chunk], None]:  # the chunk: chats up to hi
+            reached: list[int] = []
+            while ahead and (hi is None or ahead[0][0] <= hi):
+                reached.append(heappop(ahead)[1])
+            reached.sort()  # headline order, as the groups are
             per_chat: dict[int, dict[int | None, list[tuple[int, tuple[str, ...]]]]] = {}
-            for hid, route, chats in self.groups:  # in headline order
-                start = 0 if lo is None else bisect_right(chats, lo)
-                end = len(chats) if hi is None else bisect_right(chats, hi)
+            for g in reached:
+                hid, route, chats = groups[g]
+                start = pos[g]
+                end = len(chats) if hi is None else bisect_right(chats, hi, start)
+                pos[g] = end
+                if end < len(chats):
+                    heappush(ahead, (chats[end], g))
                 item = (hid, route.topics)
                 for chat_id in chats[start:end]:
                     threads = per_chat.get(chat_id)
@@ -74,7 +94,6 @@ class RoutedPass:
                     for chat_id in sorted(per_chat)
                     for thread_id, items in per_chat[chat_id].items()
                 ]
-            lo = hi
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,8 +62,20 @@ def _item(row: sqlite3.Row) -> OutboxItem:
     )
 
 
-def _items_json(items: Items) -> str:
-    return json.dumps([[hid, "\n".join(topics)] for hid, topics in items], separators=(",", ":"))
+def _items_json(items: Items, memo: dict[tuple[int, tuple[str, ...]], str] | None = None) -> str:
+    """Items as a row stores them; with `memo`, each item is encoded once however many rows
+    share it (a routing pass gives one headline's item to thousands of chats)."""
+    if memo is None:
+        return json.dumps(
+            [[hid, "\n".join(topics)] for hid, topics in items], separators=(",", ":")
+        )
+    parts: list[str] = []
+    for item in items:
+        text = memo.get(item)
+        if text is None:
+            text = memo[item] = json.dumps([item[0], "\n".join(item[1])], separators=(",", ":"))
+        parts.append(text)
+    return "[" + ",".join(parts) + "]"
 
 
 def _ids(ids: Collection[int]) -> str:
@@ -101,6 +113,7 @@ def _push_row(
     batch: int,
     now: float,
     not_before: float = 0.0,
+    memo: dict[tuple[int, tuple[str, ...]], str] | None = None,
 ) -> PushRow:
     """_INSERT_PUSH's values for a new push row: the newest KEEP_PER_ROW items kept, the
     older ones counted; held until not_before (0: ready at once)."""
@@ -110,7 +123,7 @@ def _push_row(
         items[0][0],  # the unique (chat, headline) rule keys on the first headline routed
         batch,
         thread_id,
-        _items_json(kept),
+        _items_json(kept, memo),
         more + len(items) - len(kept),
         Priority.PUSH,
         now,
@@ -182,6 +195,7 @@ class OutboxRepo:
         appends: list[tuple[str, int, int]] = []
         overflows: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
         marks: dict[int, int] = {}
+        encoded: dict[tuple[int, tuple[str, ...]], str] = {}  # each shared item once
         queued = 0
         # in chat order: the indexes keyed by chat are then written page by page
         for push in sorted(pushes, key=attrgetter("chat_id")):
@@ -205,10 +219,11 @@ class OutboxRepo:
                         batch=batch,
                         now=now,
                         not_before=held,
+                        memo=encoded,
                     )
                 )
             elif found[1] + len(items) <= KEEP_PER_ROW:
-                appends.append((_items_json(items), 0, found[0]))
+                appends.append((_items_json(items, encoded), 0, found[0]))
             else:  # the row is full: it keeps the newest (rare: read and rewritten below)
                 overflows[found[0]] = items
         await conn.executemany(_INSERT_PUSH, inserts)
@@ -236,9 +251,13 @@ class OutboxRepo:
         )
         updates: list[tuple[str, int, int]] = []
         for row_id, text in await cur.fetchall():
-            items = [(hid, _topics(t)) for hid, t in json.loads(text)] + added[row_id]
+            # the stored [id, topics] pairs are kept as they are, not split and joined again
+            items: list[list[object]] = json.loads(text)
+            items += ([hid, "\n".join(topics)] for hid, topics in added[row_id])
             kept = items[-KEEP_PER_ROW:]
-            updates.append((_items_json(kept), len(items) - len(kept), row_id))
+            updates.append(
+                (json.dumps(kept, separators=(",", ":")), len(items) - len(kept), row_id)
+            )
         await conn.executemany("UPDATE outbox SET items = ?, more = more + ? WHERE id = ?", updates)
 
     @staticmethod
