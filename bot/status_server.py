@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import aiosqlite
 from aiohttp import web
 
 from bot.metrics import CONTENT_TYPE, Metrics
-from storage.db import Database
+from storage.db import Database, Probed, database_write_error
 
 log = logging.getLogger(__name__)
 
@@ -172,37 +171,6 @@ class Liveness:
         self.last_api_answer_at = self._clock() if at is None else at
 
 
-class _Rollback(Exception):
-    """Raised inside the probe transaction so it never commits."""
-
-
-async def database_write_error(db: Database | aiosqlite.Connection) -> str | None:
-    """Try a real write in a transaction that rolls back; None when it worked, else why not.
-
-    With a `Database` the probe takes its transaction lock like any writer, then SQLite's
-    busy timeout bounds the wait for the file's write lock. A bare aiosqlite connection must
-    be one that no other task holds a transaction open on. Never cancel it half-way (a
-    cancelled BEGIN may still succeed in the worker thread and leave a transaction open):
-    `WriteProbe` puts a time limit on it safely.
-    """
-    try:
-        if isinstance(db, Database):
-            try:
-                async with db.transaction() as conn:
-                    await conn.execute("CREATE TABLE health_probe (x INTEGER)")
-                    raise _Rollback
-            except _Rollback:
-                return None
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            await db.execute("CREATE TABLE health_probe (x INTEGER)")
-        finally:
-            await db.execute("ROLLBACK")
-    except Exception as exc:  # sqlite3.OperationalError: read-only, locked, disk I/O error
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 class WriteProbe:
     """`database_write_error` with a time limit, never cancelling a probe half-way.
 
@@ -210,9 +178,7 @@ class WriteProbe:
     finish; the next call waits for that one instead of starting a second.
     """
 
-    def __init__(
-        self, db: Database | aiosqlite.Connection, *, within: float = WRITE_TIMEOUT_SECONDS
-    ) -> None:
+    def __init__(self, db: Probed, *, within: float = WRITE_TIMEOUT_SECONDS) -> None:
         self._db = db
         self.within = within
         self._running: asyncio.Task[str | None] | None = None

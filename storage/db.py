@@ -99,3 +99,39 @@ class Database:
     async def integrity_check(self) -> str:
         """Return SQLite's integrity check verdict ('ok' when the file is sound)."""
         return str(await self.scalar("PRAGMA integrity_check"))
+
+
+# What a write probe runs on: the bot's Database, or a bare connection no task holds a
+# transaction on.
+Probed = Database | aiosqlite.Connection
+
+
+class _Rollback(Exception):
+    """Raised inside the probe transaction so it never commits."""
+
+
+async def database_write_error(db: Probed) -> str | None:
+    """Try a real write in a transaction that rolls back; None when it worked, else why not.
+
+    With a `Database` the probe takes its transaction lock like any writer, then SQLite's
+    busy timeout bounds the wait for the file's write lock. A bare aiosqlite connection must
+    be one that no other task holds a transaction open on. Never cancel it half-way (a
+    cancelled BEGIN may still succeed in the worker thread and leave a transaction open):
+    `WriteProbe` puts a time limit on it safely.
+    """
+    try:
+        if isinstance(db, Database):
+            try:
+                async with db.transaction() as conn:
+                    await conn.execute("CREATE TABLE health_probe (x INTEGER)")
+                    raise _Rollback
+            except _Rollback:
+                return None
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute("CREATE TABLE health_probe (x INTEGER)")
+        finally:
+            await db.execute("ROLLBACK")
+    except Exception as exc:  # sqlite3.OperationalError: read-only, locked, disk I/O error
+        return f"{type(exc).__name__}: {exc}"
+    return None
