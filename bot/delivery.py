@@ -332,7 +332,9 @@ class Delivery:
         digest = bool(settings.digest_times)
         fmt = str(settings.format)
         paged = len(items) > push_page_size(fmt)
-        texts = render_push(items, more=dropped, t=t, fmt=fmt, digest=digest, paged=paged)
+        texts = render_push(
+            items, more=dropped, t=t, fmt=fmt, digest=digest, paged=paged, tz=settings.timezone
+        )
         markup: dict[str, Any] | None = None
         if paged:
             list_id = await self.outbox.keep_more_list(

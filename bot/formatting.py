@@ -346,8 +346,8 @@ def _topic_of(topics: Sequence[str]) -> str:
     return next((t for t in topics if t and not t.startswith("-")), "")
 
 
-def _compact_line(h: Headline) -> str:
-    title = escape(truncate(_one_line(h.title), 200) or "(untitled)")
+def _compact_line(h: Headline, t: Translator) -> str:
+    title = escape(truncate(_one_line(h.title), 200) or t._("(untitled)"))
     url = safe_url(h.link)
     line = f'• <a href="{html.escape(url, quote=True)}">{title}</a>' if url else f"• {title}"
     sources = sources_of(h)
@@ -373,7 +373,14 @@ def _pack(lines: Sequence[str], head: str, limit: int) -> list[str]:
 
 
 def _push_blocks(
-    items: PushItems, *, fmt: str, digest: bool, summary_chars: int, limit: int
+    items: PushItems,
+    *,
+    fmt: str,
+    digest: bool,
+    summary_chars: int,
+    limit: int,
+    t: Translator,
+    tz: str,
 ) -> list[str]:
     """The page's headlines as blocks: a digest grouped by topic, compact as linked lines."""
     groups: dict[str, list[tuple[Headline, tuple[str, ...]]]] = {}
@@ -383,13 +390,15 @@ def _push_blocks(
     for topic, members in groups.items():
         head = f"🏷 <b>{escape(truncate(_one_line(topic), 64))}</b>" if digest and topic else ""
         if fmt == COMPACT:
-            blocks.extend(_pack([_compact_line(h) for h, _ in members], head, limit))
+            blocks.extend(_pack([_compact_line(h, t) for h, _ in members], head, limit))
             continue
         if head:
             blocks.append(head)
         for h, topics in members:
             rest = [t for t in topics if t != topic] if digest else list(topics)
-            blocks.append(_block(h, topics=rest, summary_chars=summary_chars, snippet=None))
+            blocks.append(
+                _block(h, topics=rest, summary_chars=summary_chars, snippet=None, t=t, tz=tz)
+            )
     return blocks
 
 
@@ -403,8 +412,9 @@ def render_push(
     page: int = 0,
     paged: bool = False,
     limit: int = DEFAULT_LIMIT,
+    tz: str = "UTC",
 ) -> list[str]:
-    """A push (or digest) of held headlines for one chat, in its language and format.
+    """A push (or digest) of held headlines for one chat, in its language, time zone and format.
 
     `items` are every headline the message holds, in headline order; `more` counts older
     ones that were not kept. Unpaged, all of them are shown, split below the message limit.
@@ -448,12 +458,20 @@ def render_push(
         )
     tail = "\n".join(footer)
     if not paged:
-        blocks = _push_blocks(shown, fmt=fmt, digest=digest, summary_chars=200, limit=limit)
+        blocks = _push_blocks(
+            shown, fmt=fmt, digest=digest, summary_chars=200, limit=limit, t=t, tz=tz
+        )
         return split_messages(blocks, header=header, footer=tail, limit=limit)
     texts: list[str] = []
     for summary_chars, style in ((200, fmt), (80, fmt), (0, fmt), (0, COMPACT)):
         blocks = _push_blocks(
-            shown, fmt=style, digest=digest, summary_chars=summary_chars, limit=limit
+            shown,
+            fmt=style,
+            digest=digest,
+            summary_chars=summary_chars,
+            limit=limit,
+            t=t,
+            tz=tz,
         )
         texts = split_messages(blocks, header=header, footer=tail, limit=limit)
         if len(texts) <= 1:

@@ -31,7 +31,14 @@ async def more_page(
     pages = push_pages(len(items), fmt)
     page = min(max(page, 0), pages - 1)
     [text, *_] = render_push(
-        items, more=held.dropped, t=t, fmt=fmt, digest=held.digest, page=page, paged=True
+        items,
+        more=held.dropped,
+        t=t,
+        fmt=fmt,
+        digest=held.digest,
+        page=page,
+        paged=True,
+        tz=settings.timezone,
     )
     buttons = [
         InlineKeyboardButton(label, callback_data=data)

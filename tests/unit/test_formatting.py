@@ -449,3 +449,14 @@ def test_more_buttons_and_their_data() -> None:
     assert [label for label, _ in more_buttons(None, 7, 1, 3)] == ["◀ Previous", "More ▶"]
     with pytest.raises(ValueError, match="s:1:2"):
         parse_more_data("s:1:2")
+
+
+def test_a_push_dates_its_headlines_in_the_chats_language_and_zone() -> None:
+    """00:40 UTC on 28 November is still the 27th in La Paz; the month is in Spanish."""
+    from bot.i18n import translator
+
+    item = [(headline(published_at=NOV_27 + 3 * 3600), ("bolivia",))]
+    [spanish] = render_push(item, t=translator("es"), tz="America/La_Paz")
+    [english] = render_push(item)
+    assert "27 nov 2026" in spanish, spanish
+    assert "Nov 28, 2026" in english, english
