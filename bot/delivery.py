@@ -130,9 +130,7 @@ class Delivery:
         try:
             await asyncio.wait_for(asyncio.shield(self._task), grace)
         except TimeoutError:
-            log.warning(
-                "delivery: abandoning %d send(s) in flight at shutdown", len(self._inflight)
-            )
+            log.warning("delivery: abandoning sends in flight at shutdown: %d", len(self._inflight))
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -142,9 +140,7 @@ class Delivery:
         """The worker loop; returns when stopped."""
         reset = await self.outbox.reset_inflight()
         if reset:
-            log.info(
-                "delivery: %d message(s) interrupted by the last stop will be sent again", reset
-            )
+            log.info("delivery: messages the last stop interrupted, to be sent again: %d", reset)
         try:
             while not self._stopping:
                 self._wake.clear()
@@ -197,7 +193,7 @@ class Delivery:
         if self._cycle is not None and not chats:
             started_at, messages, deliveries = self._cycle
             log.info(
-                "delivery: sent %d message(s) in %d delivery(ies) in %.1f s; outbox drained",
+                "delivery: outbox drained: %d messages sent in %d deliveries, %.1f s",
                 messages,
                 deliveries,
                 time.monotonic() - started_at,
@@ -268,7 +264,7 @@ class Delivery:
             self._cycle = (start, count + messages, deliveries + 1)
             if log.isEnabledFor(logging.DEBUG):
                 items = sum(len(row.items) + row.more or 1 for row in unit)
-                log.debug("chat %s: sent %d item(s) in %d message(s)", chat_id, items, messages)
+                log.debug("chat %s: sent, items %d, messages %d", chat_id, items, messages)
 
     async def _apply(self, chat_id: int, unit: Sequence[OutboxItem], decision: Decision) -> None:
         """Act on what a failed send means for the unit's rows."""
