@@ -131,8 +131,7 @@ async def check(settings: Settings) -> int:
     feeds = len(settings.feed_urls)
     line(
         True,
-        f"settings: {feeds} {'feed' if feeds == 1 else 'feeds'}, "
-        f"database {settings.database_path}",
+        f"settings: {feeds} {'feed' if feeds == 1 else 'feeds'}, database {settings.database_path}",
     )
     db = await _open(settings)
     line(db is not None, f"database {settings.database_path} opened and migrated")
