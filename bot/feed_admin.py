@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import socket
 import time
 import urllib.parse
@@ -35,6 +36,7 @@ __all__ = [
     "FeedAdmin",
     "ImportReport",
     "address_refusal",
+    "describe_reason",
     "render_added",
     "render_change",
     "render_feeds",
@@ -277,6 +279,133 @@ class FeedAdmin:
         return write_opml(feeds, title="headline-bot feeds", created=self.clock())
 
 
+# --- why a feed was refused, in the admin's language -------------------------------------
+# The reasons are English where they are made (fetcher, parser, OPML reader, check_url): that
+# is what the logs and `last_error` keep. Each pattern here names the message id that says
+# the same in the catalogs; its named groups fill the placeholders. Groups named `reason` are
+# reasons themselves (described again), `n` and `seconds` are numbers written the admin's
+# way, `kind` is an address kind; every other group is kept as it came (a host, a URL, a
+# message from a library). A reason no pattern knows is shown as it is.
+_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.DOTALL), message)
+    for pattern, message in (
+        # check_url and FeedAdmin
+        (r"redirected: (?P<reason>.+)", N_("redirected: {reason}")),
+        (r"not a valid URL", N_("not a valid URL")),
+        (
+            r"only http:// and https:// feeds can be added",
+            N_("only http:// and https:// feeds can be added"),
+        ),
+        (r"the URL has no host", N_("the URL has no host")),
+        (
+            r"the URL is longer than (?P<n>\d+) characters",
+            N_("the URL is longer than {n} characters"),
+        ),
+        (r"host not found: (?P<host>.+)", N_("host not found: {host}")),
+        (
+            r"(?P<host>\S+) is an? (?P<kind>[a-z -]+?) address \((?P<address>[^()]*)\); "
+            r"feeds on private networks are refused unless ALLOW_PRIVATE_FEEDS=true",
+            N_(
+                "{host} is {kind} ({address}); feeds on private networks are refused "
+                "unless ALLOW_PRIVATE_FEEDS=true"
+            ),
+        ),
+        (r"fetch failed", N_("fetch failed")),
+        (r"refused", N_("refused")),
+        (
+            r"it is in FEED_URLS and would come back at the next start: pause it, "
+            r"or take it out of FEED_URLS",
+            N_(
+                "it is in FEED_URLS and would come back at the next start: pause it, "
+                "or take it out of FEED_URLS"
+            ),
+        ),
+        # the fetcher
+        (r"unsupported URL scheme (?P<scheme>'.*')", N_("unsupported URL scheme {scheme}")),
+        (r"timed out after (?P<seconds>[0-9.e+]+) s", N_("timed out after {seconds} s")),
+        (
+            r"connect timed out after (?P<seconds>[0-9.e+]+) s",
+            N_("connect timed out after {seconds} s"),
+        ),
+        (r"HTTP (?P<status>\d{3})", N_("HTTP {status}")),
+        (
+            r"body larger than (?P<size>\d+ (?:MB|KB|bytes))",
+            N_("body larger than {size}"),
+        ),
+        (r"file not found", N_("file not found")),
+        (r"permission denied", N_("permission denied")),
+        (r"is a directory", N_("is a directory")),
+        (r"cannot read file: (?P<detail>.+)", N_("cannot read file: {detail}")),
+        (r"invalid URL: (?P<detail>.+)", N_("invalid URL: {detail}")),
+        (r"redirect loop", N_("redirect loop")),
+        (r"too many redirects", N_("too many redirects")),
+        (r"protocol error: (?P<detail>.+)", N_("protocol error: {detail}")),
+        (r"bad content encoding", N_("bad content encoding")),
+        (r"connection lost: (?P<detail>.+)", N_("connection lost: {detail}")),
+        (r"connection refused", N_("connection refused")),
+        (r"host not found", N_("host not found")),
+        (r"TLS error: (?P<detail>.+)", N_("TLS error: {detail}")),
+        (r"connection failed: (?P<detail>.+)", N_("connection failed: {detail}")),
+        # the parser
+        (
+            r"not a feed: XML entities expand beyond the safe limit",
+            N_("not a feed: XML entities expand beyond the safe limit"),
+        ),
+        (r"not a feed: empty document", N_("not a feed: empty document")),
+        (r"not a feed: no feed found", N_("not a feed: no feed found")),
+        (r"not a feed: unrecognised document", N_("not a feed: unrecognised document")),
+        (r"not a feed: (?P<detail>.+)", N_("not a feed: {detail}")),
+        # the poller (a stored last_error)
+        (r"internal error: (?P<detail>.+)", N_("internal error: {detail}")),
+        # the OPML reader
+        (r"larger than (?P<n>\d+) MB", N_("larger than {n} MB")),
+        (
+            r"declares XML entities, which an OPML file never needs",
+            N_("declares XML entities, which an OPML file never needs"),
+        ),
+        (r"not XML \((?P<detail>.*)\)", N_("not XML ({detail})")),
+        (
+            r"not OPML \(the root element is (?P<element><.*>)\)",
+            N_("not OPML (the root element is {element})"),
+        ),
+        (r"not OPML \(no (?P<element><body>)\)", N_("not OPML (no {element})")),
+        (r"more than (?P<n>\d+) feeds", N_("more than {n} feeds")),
+    )
+)
+_ADDRESS_KINDS = {
+    "loopback": N_("a loopback address"),
+    "link-local": N_("a link-local address"),
+    "multicast": N_("a multicast address"),
+    "reserved": N_("a reserved address"),
+    "private": N_("a private address"),
+}
+
+
+def describe_reason(reason: str, t: Translator) -> str:
+    """A refusal or fetch error said in the translator's language (plain text, not HTML);
+    a reason no pattern knows comes back as it is. Pure."""
+    for pattern, message in _REASONS:
+        match = pattern.fullmatch(reason)
+        if match is None:
+            continue
+        values: dict[str, str] = {}
+        for name, value in match.groupdict().items():
+            if name == "reason":
+                value = describe_reason(value, t)
+            elif name in ("n", "seconds"):
+                try:
+                    value = t.format_number(float(value))
+                except ValueError:  # "1.2.3 s": no number, so no message of ours
+                    return reason
+            elif name == "kind":
+                if value not in _ADDRESS_KINDS:
+                    return reason  # a kind with no words yet: the English is still exact
+                value = t._(_ADDRESS_KINDS[value])
+            values[name] = value
+        return t._(message).format(**values)
+    return reason
+
+
 # --- what /feeds says (pure: values in, Telegram HTML out, in the admin's language) ---------
 
 
@@ -286,7 +415,8 @@ def _status(feed: FeedRecord, *, t: Translator, tz: str) -> str:
         return t._("⏸ paused")
     if state.consecutive_failures and state.failing_since is not None:
         since = t.format_datetime(state.failing_since, tz)
-        why = escape(truncate(state.last_error or t._("unknown error"), 120))
+        error = state.last_error
+        why = escape(truncate(describe_reason(error, t) if error else t._("unknown error"), 120))
         return t._("⚠️ failing since {since}: {error}").format(since=since, error=why)
     if state.last_success_at is None:
         return t._("⏳ not read yet")
@@ -342,7 +472,7 @@ def render_added(result: AddResult, t: Translator | None = None) -> str:
         title = escape(result.title or result.url)
         return t._("Already there: <b>{title}</b>").format(title=title) + f"\n<code>{url}</code>"
     if result.outcome == "refused":
-        reason = escape(result.reason or t._("refused"))
+        reason = escape(describe_reason(result.reason or "refused", t))
         return t._("❌ Not added: {reason}").format(reason=reason) + f"\n<code>{url}</code>"
     title = escape(truncate(result.title or t._("(untitled feed)"), 120))
     added = t.ngettext(
@@ -366,7 +496,7 @@ def render_change(
         return t._("No such feed: give its number in /feeds or its URL.")
     name = escape(truncate(result.feed.label, 80))
     if result.outcome == "refused":
-        reason = escape(result.reason or t._("refused"))
+        reason = escape(describe_reason(result.reason or "refused", t))
         return t._("❌ <b>{name}</b> was not removed: {reason}.").format(name=name, reason=reason)
     if result.outcome == "unchanged":
         already = {
@@ -388,7 +518,8 @@ def render_import(report: ImportReport, t: Translator | None = None) -> list[str
     t = t or translator(None)
     n = t.format_number
     if report.error is not None:
-        return [t._("❌ That file was not imported: {error}.").format(error=escape(report.error))]
+        error = escape(describe_reason(report.error, t))
+        return [t._("❌ That file was not imported: {error}.").format(error=error)]
     head = t._(
         "📥 <b>OPML import</b>: {added} added, {present} already present, {refused} refused."
     ).format(
@@ -402,7 +533,8 @@ def render_import(report: ImportReport, t: Translator | None = None) -> list[str
         for r in report.added
     ]
     blocks += [
-        f"❌ <code>{escape(truncate(r.url, 200))}</code>: {escape(r.reason or t._('refused'))}"
+        f"❌ <code>{escape(truncate(r.url, 200))}</code>: "
+        + escape(describe_reason(r.reason or "refused", t))
         for r in report.refused
     ]
     return split_messages(blocks, header=head)
