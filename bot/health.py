@@ -9,6 +9,7 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from bot.context import Services
+from bot.feed_admin import describe_reason
 from bot.formatting import escape
 from bot.i18n import Translator, translator
 from storage.models import FeedState
@@ -30,7 +31,11 @@ def render_alert(feed: FeedState, *, failing: bool, t: Translator, tz: str) -> s
         [
             t._("⚠️ <b>Feed failing</b>: {url}").format(url=escape(feed.url)),
             escape(attempts),
-            t._("Last error: {error}").format(error=escape(feed.last_error or t._("unknown"))),
+            t._("Last error: {error}").format(
+                error=escape(
+                    describe_reason(feed.last_error, t) if feed.last_error else t._("unknown")
+                )
+            ),
         ]
     )
 

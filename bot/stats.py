@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from bot.chats import PAUSED
+from bot.feed_admin import describe_reason
 from bot.formatting import escape
 from bot.i18n import N_, Translator, translator
 from storage.chats import ChatRepo, SubscriptionRepo
@@ -103,7 +104,9 @@ def render_stats(stats: Stats, *, t: Translator | None = None, tz: str = "UTC") 
         if failures:
             line += t._(", next attempt {when}").format(when=when(feed.next_attempt_at))
         if feed.last_error:
-            line += "\n   " + t._("last error: {error}").format(error=escape(feed.last_error[:200]))
+            line += "\n   " + t._("last error: {error}").format(
+                error=escape(describe_reason(feed.last_error, t)[:200])
+            )
         lines.append(line)
     backlog = stats.backlog
     lines += [
