@@ -6,12 +6,10 @@ topic that routes a headline is also a search that finds it.
 
 from __future__ import annotations
 
-import functools
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 
-from bot.language import fold
+from bot.language import fold, word_pattern
 from bot.query import Refusal, parse_topic
 
 __all__ = [
@@ -37,29 +35,12 @@ _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 _MUTE_MARKS = "-\u2010\u2011\u2012\u2013\u2014\u2212"
 
 
-@functools.cache
-def _unicode_token() -> re.Pattern[str]:
-    """Letters, digits and combining marks (marks are token characters in unicode61)."""
-    category = unicodedata.category
-    ranges: list[str] = []
-    start: int | None = None
-    for cp in range(0x30000):  # no marks between U+30000 and the variation selectors below
-        mark = category(chr(cp)).startswith("M")
-        if mark and start is None:
-            start = cp
-        elif not mark and start is not None:
-            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(cp - 1))}")
-            start = None
-    ranges.append("\U000e0100-\U000e01ef")
-    return re.compile(rf"(?:[^\W_]|[{''.join(ranges)}])+")
-
-
 def tokenize(text: str) -> list[str]:
     """Folded word tokens: runs of letters/digits; everything else separates."""
     folded = fold(text)
     if folded.isascii():
         return _ASCII_TOKEN.findall(folded)
-    return _unicode_token().findall(folded)
+    return word_pattern().findall(folded)
 
 
 def is_mute(topic: str) -> bool:
