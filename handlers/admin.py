@@ -14,7 +14,7 @@ from bot.context import BotApp, BotContext
 from bot.formatting import escape
 from bot.i18n import N_, translator
 from bot.stats import collect_stats, render_stats
-from handlers.common import chat_settings_of, chat_translator, command_args, reply
+from handlers.common import bot_admins, chat_settings_of, chat_translator, command_args, reply
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +153,7 @@ async def refuse(update: Update, context: BotContext) -> None:
 
 def register(app: BotApp) -> None:
     """Admin commands for ADMIN_IDS only; a refusal for everyone else."""
-    settings = app.bot_data.settings
-    assert settings is not None
-    admins = filters.User(user_id=settings.admin_ids, allow_empty=False)
+    admins = bot_admins(app)
     message = filters.UpdateType.MESSAGE
     app.add_handler(CommandHandler("broadcast", cmd_broadcast, filters=admins & message))
     app.add_handler(CommandHandler("stats", cmd_stats, filters=admins & message))

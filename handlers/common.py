@@ -7,8 +7,9 @@ from typing import Any
 from telegram import Chat as TelegramChat
 from telegram import ChatFullInfo, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatType
+from telegram.ext import filters
 
-from bot.context import BotContext
+from bot.context import BotApp, BotContext
 from bot.i18n import Translator, translator
 from storage.models import Chat, ChatKind
 from storage.settings import ChatSettings
@@ -114,3 +115,10 @@ async def chat_settings_of(update: Update, context: BotContext) -> ChatSettings:
 async def chat_translator(update: Update, context: BotContext) -> Translator:
     """The translator of the update's chat (see chat_settings_of)."""
     return translator((await chat_settings_of(update, context)).language)
+
+
+def bot_admins(app: BotApp) -> filters.User:
+    """The filter admin-only commands are registered with: users in ADMIN_IDS, none if empty."""
+    settings = app.bot_data.settings
+    assert settings is not None
+    return filters.User(user_id=settings.admin_ids, allow_empty=False)

@@ -27,6 +27,7 @@ from bot.i18n import N_, Translator, translator
 from bot.opml import MAX_OPML_BYTES
 from handlers.common import (
     NO_PREVIEW,
+    bot_admins,
     button_label,
     chat_settings_of,
     chat_translator,
@@ -219,9 +220,7 @@ async def refuse(update: Update, context: BotContext) -> None:
 
 def register(app: BotApp) -> None:
     """/feeds and OPML imports for ADMIN_IDS only; a polite refusal for everyone else."""
-    settings = app.bot_data.settings
-    assert settings is not None
-    admins = filters.User(user_id=settings.admin_ids, allow_empty=False)
+    admins = bot_admins(app)
     message = filters.UpdateType.MESSAGE
     app.add_handler(CommandHandler("feeds", cmd_feeds, filters=admins & message))
     app.add_handler(CommandHandler("feeds", refuse, filters=message))
