@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import Chat as TelegramChat
-from telegram import ChatFullInfo, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram import (
+    ChatFullInfo,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    MaybeInaccessibleMessage,
+    Message,
+    Update,
+)
 from telegram.constants import ChatType
+from telegram.error import BadRequest
 from telegram.ext import filters
 
 from bot.context import BotApp, BotContext
 from bot.i18n import Translator, translator
+from bot.send_policy import decide
 from storage.models import Chat, ChatKind
 from storage.settings import ChatSettings
 
@@ -122,3 +131,29 @@ def bot_admins(app: BotApp) -> filters.User:
     settings = app.bot_data.settings
     assert settings is not None
     return filters.User(user_id=settings.admin_ids, allow_empty=False)
+
+
+async def edit_in_place(
+    context: BotContext,
+    message: MaybeInaccessibleMessage,
+    text: str,
+    *,
+    markup: InlineKeyboardMarkup | None = None,
+    no_preview: bool = False,
+) -> None:
+    """Replace a bot message's text and buttons (a page, a menu after a tap).
+
+    An edit to what the message already shows (a second tap on a button already handled) is
+    not an error; any other refusal is raised as usual.
+    """
+    try:
+        await context.bot.edit_message_text(
+            text,
+            chat_id=message.chat.id,
+            message_id=message.message_id,
+            reply_markup=markup,
+            link_preview_options=NO_PREVIEW if no_preview else None,
+        )
+    except BadRequest as exc:
+        if not decide(exc).noop:
+            raise

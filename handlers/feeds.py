@@ -11,7 +11,6 @@ import logging
 import time
 
 from telegram import Document, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotApp, BotContext
@@ -26,12 +25,12 @@ from bot.formatting import escape, html_to_text
 from bot.i18n import N_, Translator, translator
 from bot.opml import MAX_OPML_BYTES
 from handlers.common import (
-    NO_PREVIEW,
     bot_admins,
     button_label,
     chat_settings_of,
     chat_translator,
     command_args,
+    edit_in_place,
     reply,
 )
 
@@ -197,17 +196,7 @@ async def on_feed_button(update: Update, context: BotContext) -> None:
     texts, markup = await _list_messages(context, t, settings.timezone)
     if len(texts) != 1:
         return
-    try:
-        await context.bot.edit_message_text(
-            texts[0],
-            chat_id=message.chat.id,
-            message_id=message.message_id,
-            reply_markup=markup,
-            link_preview_options=NO_PREVIEW,
-        )
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_in_place(context, message, texts[0], markup=markup, no_preview=True)
 
 
 async def refuse(update: Update, context: BotContext) -> None:

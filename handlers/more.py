@@ -4,13 +4,12 @@ through exactly those headlines, editing the message in place as /search pages d
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
 from bot.context import BotApp, BotContext
 from bot.formatting import MORE_PREFIX, more_buttons, parse_more_data, push_pages, render_push
 from bot.i18n import translator
-from handlers.common import NO_PREVIEW
+from handlers.common import edit_in_place
 
 
 async def more_page(
@@ -68,17 +67,7 @@ async def on_more_button(update: Update, context: BotContext) -> None:
     if not cb.message.is_accessible:
         return
     text, markup = found
-    try:
-        await context.bot.edit_message_text(
-            text,
-            chat_id=chat_id,
-            message_id=cb.message.message_id,
-            reply_markup=markup,
-            link_preview_options=NO_PREVIEW,
-        )
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_in_place(context, cb.message, text, markup=markup, no_preview=True)
 
 
 def register(app: BotApp) -> None:

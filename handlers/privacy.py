@@ -5,14 +5,20 @@ from __future__ import annotations
 import time
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotApp, BotContext
 from bot.formatting import escape
 from bot.i18n import N_, Translator, translator
 from bot.privacy import export_document, export_filename, export_json, settings_export
-from handlers.common import button_label, chat_translator, reply, split_command, thread_of
+from handlers.common import (
+    button_label,
+    chat_translator,
+    edit_in_place,
+    reply,
+    split_command,
+    thread_of,
+)
 from handlers.unknown import is_for_another_bot
 
 EXPORT = "pv:export"
@@ -133,11 +139,7 @@ async def on_privacy_button(update: Update, context: BotContext) -> None:
         text = escape(t._(KEPT))
     if not message.is_accessible:
         return
-    try:
-        await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message.message_id)
-    except BadRequest as exc:  # a second tap on a button already handled
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_in_place(context, message, text)
 
 
 async def on_channel_post(update: Update, context: BotContext) -> None:

@@ -9,13 +9,18 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
 
 from bot.context import BotContext
 from bot.formatting import escape, render_search
 from bot.i18n import Translator, translator
 from bot.query import Refusal
-from handlers.common import NO_PREVIEW, button_label, chat_settings_of, command_args, reply
+from handlers.common import (
+    button_label,
+    chat_settings_of,
+    command_args,
+    edit_in_place,
+    reply,
+)
 from handlers.topics import reader_language
 
 PER_PAGE = 5
@@ -150,14 +155,4 @@ async def on_search_page(update: Update, context: BotContext) -> None:
     )
     if not cb.message.is_accessible:
         return
-    try:
-        await context.bot.edit_message_text(
-            text,
-            chat_id=cb.message.chat.id,
-            message_id=cb.message.message_id,
-            reply_markup=markup,
-            link_preview_options=NO_PREVIEW,
-        )
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_in_place(context, cb.message, text, markup=markup, no_preview=True)

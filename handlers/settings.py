@@ -11,7 +11,6 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.chat_settings import ChatSettingsService, Setting, quiet_of
@@ -29,7 +28,14 @@ from bot.schedule import (
     region_of,
     utc_offset,
 )
-from handlers.common import button_label, command_args, register_chat, reply, split_command
+from handlers.common import (
+    button_label,
+    command_args,
+    edit_in_place,
+    register_chat,
+    reply,
+    split_command,
+)
 from handlers.unknown import is_for_another_bot
 from storage.settings import ChatSettings, MessageFormat
 
@@ -477,13 +483,7 @@ async def on_channel_command(update: Update, context: BotContext) -> None:
 
 
 async def _edit(context: BotContext, message: Message, text: str, markup: Any) -> None:
-    try:
-        await context.bot.edit_message_text(
-            text, chat_id=message.chat.id, message_id=message.message_id, reply_markup=markup
-        )
-    except BadRequest as exc:  # a second tap on a button already handled
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_in_place(context, message, text, markup=markup)
 
 
 async def on_settings_button(update: Update, context: BotContext) -> None:

@@ -8,7 +8,7 @@ import time
 
 from telegram import ChatFullInfo, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 
 from bot.chats import Conflict, TopicChange
 from bot.context import BotContext
@@ -21,6 +21,7 @@ from handlers.common import (
     button_label,
     chat_translator,
     command_args,
+    edit_in_place,
     register_chat,
     remember_chat,
     reply,
@@ -385,10 +386,4 @@ async def on_topic_button(update: Update, context: BotContext) -> None:
     text, markup = await topics_listing(context, chat_id, t)
     if not message.is_accessible:
         return
-    try:
-        await context.bot.edit_message_text(
-            text, chat_id=chat_id, message_id=message.message_id, reply_markup=markup
-        )
-    except BadRequest as exc:  # a second tap on a button already handled
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_in_place(context, message, text, markup=markup)
