@@ -44,10 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.app import build_application, running  # noqa: E402
-from bot.ratelimit import Limits  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from storage.chats import ChatRepo  # noqa: E402
-from storage.db import Database  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.delivery.limiter import Limits  # noqa: E402
+from storage.sqlite.chats import ChatRepo  # noqa: E402
+from storage.sqlite.db import Database  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 SAMPLE = ROOT / "bot" / "data" / "sample_digest.xml"

@@ -88,11 +88,11 @@ async def db_waits(db: Any, done: asyncio.Event, waits: list[float]) -> None:
 async def child_main(cfg: dict[str, Any]) -> None:
     """The bot process: the real Application; forced rounds on command from stdin."""
     from bot.app import build_application, running
-    from bot.ratelimit import Limits
-    from bot.settings import Settings
+    from bot.config import Settings
+    from bot.delivery.limiter import Limits
 
     logging.basicConfig(level=logging.ERROR)
-    for noisy in ("httpx", "httpcore", "apscheduler", "bot.poller"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "bot.feeds.poller"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
     def say(kind: str, **data: Any) -> None:

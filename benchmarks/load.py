@@ -32,7 +32,7 @@ needs), outbox backlog, RSS. Then the delivery rate over a
 fixed window against the 30/s limit, and the real-time arithmetic for the backlog.
 
 With ``--digest 08:00`` every chat takes a digest at 08:00 UTC (``/digest 08:00``, seeded in
-chat_settings). The bot's clock starts an hour before, so the polls only hold headlines
+preferences). The bot's clock starts an hour before, so the polls only hold headlines
 (nothing may be sent), then it is moved to 08:00: 100,000 rows fall due at once, and the
 window measures the send rate against 30/s, the 429s, and how many digests went out.
 """
@@ -103,8 +103,8 @@ def mib(n: float) -> str:
 async def child_main(cfg: dict[str, Any]) -> None:
     """The bot process: the real Application, polls on command from stdin."""
     from bot.app import build_application, running
-    from bot.ratelimit import Limits
-    from bot.settings import Settings
+    from bot.config import Settings
+    from bot.delivery.limiter import Limits
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -209,7 +209,7 @@ async def seed(
 ) -> None:
     """Write chats and subscriptions in two bulk inserts (after migrating an empty file);
     with `digest`, every chat takes a digest at that UTC time of day."""
-    from storage.db import Database
+    from storage.sqlite.db import Database
 
     db = await Database.open(db_path)
     await db.close()

@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.chats import SubscriptionRepo
-from storage.db import Database
-from storage.feeds import FeedRepo
-from storage.headlines import HeadlineRepo
 from storage.models import ChatPush, HeadlineInput
-from storage.outbox import OutboxRepo
+from storage.sqlite.chats import SubscriptionRepo
+from storage.sqlite.db import Database
+from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.outbox import OutboxRepo
 
 NEWS_WORDS = """
 government minister president election vote parliament court judge police protest

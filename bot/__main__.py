@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError, load_settings
 
 PROG = "headline-bot"
-MAX_SEARCH_SHOWN = 100  # bot.cli.MAX_SHOWN, spelled here so that --help needs no import
+MAX_SEARCH_SHOWN = 100  # bot.process.cli.MAX_SHOWN, spelled here so that --help needs no import
 NO_TOKEN = (
     f"{PROG}: BOT_TOKEN is not set. Create a bot with @BotFather and put its token in "
     "BOT_TOKEN (see config.example.env for every setting), or try the bot offline first: "
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    from bot.logs import configure_logging
+    from bot.process.logs import configure_logging
 
     secrets = [
         secret.get_secret_value()
@@ -180,10 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "console":
         return _console(args, settings, secrets)
     if command in ("backup", "restore"):
-        from bot.backup import run_backup, run_restore
+        from bot.ops.backup import run_backup, run_restore
 
         return (run_backup if command == "backup" else run_restore)(settings, args.path)
-    from bot import cli
+    from bot.process import cli
 
     if command == "poll":
         return asyncio.run(cli.poll(settings))
@@ -205,8 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _console(args: argparse.Namespace, settings: Settings, secrets: list[str]) -> int:
-    from bot.console import EXIT_INTERRUPTED, run_console
-    from bot.logs import configure_console_logging
+    from bot.process.console import EXIT_INTERRUPTED, run_console
+    from bot.process.logs import configure_console_logging
 
     # log lines would break into the conversation: only warnings and errors, marked
     configure_console_logging(settings.log_level, secrets=secrets)
@@ -221,7 +221,7 @@ def _run(settings: Settings) -> int:
     if not settings.has_token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    from bot.runner import run_bot
+    from bot.process.runner import run_bot
 
     return run_bot(settings)
 

@@ -19,29 +19,29 @@ from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, ExtBot
 from telegram.request import BaseRequest
 
 import handlers
-from bot.chat_settings import ChatSettingsService
-from bot.chats import ChatService
+from bot.chats.preferences import PreferencesService
+from bot.chats.service import ChatService
+from bot.config import Settings
 from bot.context import AppState, BotApp, BotContext, PerChatUpdateProcessor, Services
-from bot.delivery import Delivery
+from bot.delivery.http import AiohttpRequest
+from bot.delivery.limiter import Limits, SlidingWindowLimiter
+from bot.delivery.worker import Delivery
 from bot.feeds import FeedFetcher
-from bot.health import alert_feed_health
-from bot.i18n import translator
-from bot.matching import TopicIndex
-from bot.metrics import Metrics
-from bot.poller import Poller
-from bot.ratelimit import Limits, SlidingWindowLimiter
-from bot.settings import Settings
-from bot.startup import until_up
-from bot.status_server import (
+from bot.feeds.poller import Poller
+from bot.ops.health import alert_feed_health
+from bot.ops.metrics import Metrics
+from bot.ops.status import (
     BotHealthProvider,
     FailingFeed,
     Liveness,
     StatusServer,
     failing_feeds,
 )
-from bot.telegram_http import AiohttpRequest
+from bot.process.startup import until_up
+from bot.routing import TopicIndex
+from bot.text.i18n import translator
 from handlers.menu import menu_commands, menu_languages
-from storage.db import Database
+from storage.sqlite.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ async def open_services(
     db = await Database.open(settings.database_path)
     index = TopicIndex()
     chats = ChatService(db, index, max_topics=settings.max_topics_per_chat, clock=clock)
-    chat_settings = ChatSettingsService(db, clock=clock)
+    preferences = PreferencesService(db, clock=clock)
     fetcher = FeedFetcher(
         client=http_client,
         timeout=settings.fetch_timeout_seconds,
@@ -146,7 +146,7 @@ async def open_services(
         paid_broadcast=settings.allow_paid_broadcast,
         metrics=metrics,
         clock=clock,
-        chat_settings=chat_settings,
+        preferences=preferences,
     )
     limiter.metrics = metrics
     poller = Poller(
@@ -161,7 +161,7 @@ async def open_services(
         liveness=liveness,
     )
     poller.default_language = settings.default_language
-    poller.release_times = chat_settings.release_times
+    poller.release_times = preferences.release_times
     services = Services(
         settings,
         db,
@@ -175,8 +175,8 @@ async def open_services(
         liveness=liveness,
         clock=clock,
     )
-    services.chat_settings = chat_settings  # the one delivery and routing use
-    services.reporter.languages = chat_settings  # broadcast reports in the admin's language
+    services.preferences = preferences  # the one delivery and routing use
+    services.reporter.languages = preferences  # broadcast reports in the admin's language
     _watch(services)
     loaded = await chats.load_all()
     log.info("database %s ready; %d subscriptions loaded", settings.database_path, loaded)

@@ -12,24 +12,24 @@ import httpx
 from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, CallbackContext, ExtBot
 
-from bot.announce import BroadcastReporter
-from bot.chat_settings import ChatSettingsService
-from bot.chats import ChatService
-from bot.delivery import Delivery
+from bot.chats.permissions import AdminCache
+from bot.chats.preferences import PreferencesService
+from bot.chats.service import ChatService
+from bot.config import Settings
+from bot.delivery.announce import BroadcastReporter
+from bot.delivery.limiter import SlidingWindowLimiter
+from bot.delivery.worker import Delivery
 from bot.feeds import FeedFetcher
-from bot.matching import TopicIndex
-from bot.metrics import Metrics
-from bot.permissions import AdminCache
-from bot.poller import Poller
-from bot.ratelimit import SlidingWindowLimiter
-from bot.settings import Settings
-from bot.status_server import HealthProvider, Liveness, StatusServer
-from storage.broadcasts import BroadcastRepo
-from storage.counters import CounterRepo
-from storage.db import Database
-from storage.feeds import FeedRepo
-from storage.headlines import HeadlineRepo
-from storage.outbox import OutboxRepo
+from bot.feeds.poller import Poller
+from bot.ops.metrics import Metrics
+from bot.ops.status import HealthProvider, Liveness, StatusServer
+from bot.routing import TopicIndex
+from storage.sqlite.broadcasts import BroadcastRepo
+from storage.sqlite.counters import CounterRepo
+from storage.sqlite.db import Database
+from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.outbox import OutboxRepo
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Services:
     # epoch seconds for every part that reckons with the time of day (injectable: tests
     # move it); each chat's settings, read by routing, delivery and the handlers
     clock: Callable[[], float] = time.time
-    chat_settings: ChatSettingsService = field(init=False)
+    preferences: PreferencesService = field(init=False)
     headlines: HeadlineRepo = field(init=False)
     feeds: FeedRepo = field(init=False)
     outbox: OutboxRepo = field(init=False)
@@ -69,7 +69,7 @@ class Services:
         self.broadcasts = BroadcastRepo(self.db)
         self.reporter = BroadcastReporter(self.broadcasts)
         self.counters = CounterRepo(self.db)
-        self.chat_settings = ChatSettingsService(self.db, clock=self.clock)
+        self.preferences = PreferencesService(self.db, clock=self.clock)
 
     def is_admin(self, user_id: int | None) -> bool:
         """Whether this Telegram user is a bot admin (from ADMIN_IDS only)."""

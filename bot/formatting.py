@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from bot.i18n import Translator, translator
+from bot.text.i18n import Translator, translator
 from storage.models import SNIPPET_CLOSE, SNIPPET_OPEN, Headline, SearchPage
 
 __all__ = [
@@ -298,7 +298,7 @@ def split_messages(
 
 PUSH_PAGE_FULL = 10  # headlines a push or digest page shows in the full format
 PUSH_PAGE_COMPACT = 30  # ... and in the compact format (linked titles only)
-COMPACT = "compact"  # storage.settings.MessageFormat.COMPACT, spelled here to stay pure
+COMPACT = "compact"  # storage.sqlite.preferences.MessageFormat.COMPACT, spelled here to stay pure
 MORE_PREFIX = "more"  # callback data of the More button: more:<list id>:<page>
 
 PushItems = Sequence[tuple[Headline, tuple[str, ...]]]

@@ -9,12 +9,12 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.announce import audience_name, confirm_keyboard, parse_broadcast_args
 from bot.context import BotApp, BotContext
+from bot.delivery.announce import audience_name, confirm_keyboard, parse_broadcast_args
 from bot.formatting import escape
-from bot.i18n import N_, translator
-from bot.stats import collect_stats, render_stats
-from handlers.common import bot_admins, chat_settings_of, chat_translator, command_args, reply
+from bot.ops.stats import collect_stats, render_stats
+from bot.text.i18n import N_, translator
+from handlers.common import bot_admins, chat_translator, command_args, preferences_of, reply
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ async def on_broadcast_button(update: Update, context: BotContext) -> None:
 async def cmd_stats(update: Update, context: BotContext) -> None:
     """The bot's figures."""
     services = context.services
-    settings = await chat_settings_of(update, context)
+    settings = await preferences_of(update, context)
     stats = await collect_stats(services.db)
     t = translator(settings.language)
     await reply(update, render_stats(stats, t=t, tz=settings.timezone))

@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 
 from bot.context import BotContext
 from bot.formatting import escape
-from bot.i18n import translator
+from bot.text.i18n import translator
 from handlers.common import register_chat
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ async def on_my_chat_member(update: Update, context: BotContext) -> None:
     adder = change.from_user
     log.info("chat %s (%s): bot added by %s", chat.id, chat.type, adder.id)
     # a group or channel speaks the language of whoever added the bot (until it chooses)
-    await services.chat_settings.adopt_language(chat.id, adder.language_code)
+    await services.preferences.adopt_language(chat.id, adder.language_code)
     if chat.type == ChatType.CHANNEL:
         t = translator(adder.language_code)  # said in the adder's private chat
         name = f"@{chat.username}" if chat.username else escape(chat.title or str(chat.id))

@@ -18,10 +18,10 @@ from telegram.error import BadRequest
 from telegram.ext import filters
 
 from bot.context import BotApp, BotContext
-from bot.i18n import Translator, translator
-from bot.send_policy import decide
+from bot.delivery.policy import decide
+from bot.text.i18n import Translator, translator
 from storage.models import Chat, ChatKind
-from storage.settings import ChatSettings
+from storage.sqlite.preferences import ChatPreferences
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 BUTTON_TEXT_CHARS = 64  # a label longer than this is cut (Telegram shows about as much)
@@ -101,7 +101,7 @@ def button_label(text: str, limit: int = BUTTON_TEXT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-async def chat_settings_of(update: Update, context: BotContext) -> ChatSettings:
+async def preferences_of(update: Update, context: BotContext) -> ChatPreferences:
     """The settings of the update's chat, its language settled on first contact.
 
     A private chat that never chose starts in its user's Telegram language (stored, so it
@@ -110,9 +110,11 @@ async def chat_settings_of(update: Update, context: BotContext) -> ChatSettings:
     """
     chat = update.effective_chat
     user = update.effective_user
-    service = context.services.chat_settings
+    service = context.services.preferences
     if chat is None:  # an inline query: no chat, the user's own language
-        return ChatSettings(0, language=translator(user.language_code if user else None).language)
+        return ChatPreferences(
+            0, language=translator(user.language_code if user else None).language
+        )
     settings = await service.get(chat.id)
     if not settings.stored and chat.type in (ChatType.PRIVATE, ChatType.SENDER) and user:
         await remember_chat(context, chat)  # the settings row belongs to a known chat
@@ -122,8 +124,8 @@ async def chat_settings_of(update: Update, context: BotContext) -> ChatSettings:
 
 
 async def chat_translator(update: Update, context: BotContext) -> Translator:
-    """The translator of the update's chat (see chat_settings_of)."""
-    return translator((await chat_settings_of(update, context)).language)
+    """The translator of the update's chat (see preferences_of)."""
+    return translator((await preferences_of(update, context)).language)
 
 
 def bot_admins(app: BotApp) -> filters.User:

@@ -22,9 +22,9 @@ from telegram.error import (
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
+from bot.delivery.limiter import was_reported
 from bot.formatting import escape
-from bot.i18n import N_, translator
-from bot.ratelimit import was_reported
+from bot.text.i18n import N_, translator
 from handlers.common import reply
 
 log = logging.getLogger("handlers")
@@ -88,7 +88,7 @@ async def _language(update: Update, context: BotContext | None) -> str | None:
     if context is None or chat is None:
         return fallback
     try:
-        settings = await context.services.chat_settings.get(chat.id)
+        settings = await context.services.preferences.get(chat.id)
     except Exception:  # the apology must not depend on the database
         return fallback
     return settings.language if settings.stored else fallback

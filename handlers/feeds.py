@@ -14,23 +14,23 @@ from telegram import Document, InlineKeyboardButton, InlineKeyboardMarkup, Input
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotApp, BotContext
-from bot.feed_admin import (
+from bot.feeds.admin import (
     FeedAdmin,
     render_added,
     render_change,
     render_feeds,
     render_import,
 )
+from bot.feeds.opml import MAX_OPML_BYTES
 from bot.formatting import escape, html_to_text
-from bot.i18n import N_, Translator, translator
-from bot.opml import MAX_OPML_BYTES
+from bot.text.i18n import N_, Translator, translator
 from handlers.common import (
     bot_admins,
     button_label,
-    chat_settings_of,
     chat_translator,
     command_args,
     edit_in_place,
+    preferences_of,
     reply,
 )
 
@@ -97,7 +97,7 @@ async def cmd_feeds(update: Update, context: BotContext) -> None:
     sub, _, rest = command_args(update).partition(" ")
     sub, rest = sub.lower(), rest.strip()
     admin = feed_admin(context)
-    settings = await chat_settings_of(update, context)
+    settings = await preferences_of(update, context)
     t = translator(settings.language)
     if not sub:
         texts, markup = await _list_messages(context, t, settings.timezone)
@@ -173,7 +173,7 @@ async def on_feed_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None or query.data is None:
         return
-    settings = await chat_settings_of(update, context)
+    settings = await preferences_of(update, context)
     t = translator(settings.language)
     if not context.services.is_admin(query.from_user.id):
         log.warning("user %s pressed a feed button but is not an admin", query.from_user.id)

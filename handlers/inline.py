@@ -7,8 +7,8 @@ from telegram.constants import ParseMode
 
 from bot.context import BotContext
 from bot.formatting import headline_block, html_to_text, safe_url, truncate
-from bot.i18n import Translator, translator
-from bot.query import Refusal
+from bot.text.i18n import Translator, translator
+from bot.text.query import Refusal
 from handlers.topics import reader_language
 from storage.models import Headline
 

@@ -9,9 +9,9 @@ from telegram import Update
 
 from bot.context import BotContext
 from bot.formatting import escape, render_latest
-from bot.i18n import N_, Translator, translator
-from bot.query import Refusal, Topic, parse_topic
-from handlers.common import chat_settings_of, command_args, reply
+from bot.text.i18n import N_, Translator, translator
+from bot.text.query import Refusal, Topic, parse_topic
+from handlers.common import command_args, preferences_of, reply
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 20
@@ -60,7 +60,7 @@ def parse_latest_args(args: str) -> LatestArgs:
 async def cmd_latest(update: Update, context: BotContext) -> None:
     """Reply with the newest headlines (those a topic matches, by the push rule, when given)."""
     args = parse_latest_args(command_args(update))
-    settings = await chat_settings_of(update, context)
+    settings = await preferences_of(update, context)
     t = translator(settings.language)
     if args.bad_count:
         await reply(update, usage(t))

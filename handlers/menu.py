@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from telegram import BotCommand
 
-from bot.i18n import LANGUAGES, N_, SOURCE_LANGUAGE, Translator, translator
+from bot.text.i18n import LANGUAGES, N_, SOURCE_LANGUAGE, Translator, translator
 from handlers.settings import DESCRIPTIONS as SETTINGS_DESCRIPTIONS
 
 

@@ -8,7 +8,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.context import BotApp, BotContext
 from bot.formatting import MORE_PREFIX, more_buttons, parse_more_data, push_pages, render_push
-from bot.i18n import translator
+from bot.text.i18n import translator
 from handlers.common import edit_in_place
 
 
@@ -20,7 +20,7 @@ async def more_page(
     held = await services.outbox.more_list(list_id, chat_id)
     if held is None:
         return None
-    settings = await services.chat_settings.get(chat_id)
+    settings = await services.preferences.get(chat_id)
     headlines = await services.headlines.get_many([hid for hid, _ in held.items])
     items = [(headlines[hid], topics) for hid, topics in held.items if hid in headlines]
     if not items:
@@ -59,7 +59,7 @@ async def on_more_button(update: Update, context: BotContext) -> None:
     else:
         found = await more_page(context, chat_id, list_id, page)
     if found is None:
-        settings = await context.services.chat_settings.get(chat_id)
+        settings = await context.services.preferences.get(chat_id)
         t = translator(settings.language)
         await cb.answer(t._("These headlines are no longer kept."), show_alert=True)
         return

@@ -7,10 +7,10 @@ import time
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from bot.chats.privacy import export_document, export_filename, export_json, settings_export
 from bot.context import BotApp, BotContext
 from bot.formatting import escape
-from bot.i18n import N_, Translator, translator
-from bot.privacy import export_document, export_filename, export_json, settings_export
+from bot.text.i18n import N_, Translator, translator
 from handlers.common import (
     button_label,
     chat_translator,
@@ -71,7 +71,7 @@ async def send_export(
     """Send the chat its export as a JSON document."""
     t = t or translator(None)
     chat, topics = await context.services.chats.export(chat_id)
-    settings = await context.services.chat_settings.get(chat_id)
+    settings = await context.services.preferences.get(chat_id)
     document = export_document(
         chat, topics, settings=settings_export(settings), exported_at=time.time()
     )

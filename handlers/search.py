@@ -12,13 +12,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.context import BotContext
 from bot.formatting import escape, render_search
-from bot.i18n import Translator, translator
-from bot.query import Refusal
+from bot.text.i18n import Translator, translator
+from bot.text.query import Refusal
 from handlers.common import (
     button_label,
-    chat_settings_of,
     command_args,
     edit_in_place,
+    preferences_of,
     reply,
 )
 from handlers.topics import reader_language
@@ -107,7 +107,7 @@ async def _page(
 async def cmd_search(update: Update, context: BotContext) -> None:
     """Search the archive."""
     query = " ".join(command_args(update).split())
-    settings = await chat_settings_of(update, context)
+    settings = await preferences_of(update, context)
     t = translator(settings.language)
     if not query:
         await reply(
@@ -139,7 +139,7 @@ async def on_search_page(update: Update, context: BotContext) -> None:
         offset, query = _parse_page_data(cb.data)
     except ValueError:
         offset, query = 0, None
-    settings = await chat_settings_of(update, context)
+    settings = await preferences_of(update, context)
     t = translator(settings.language)
     if query is None:
         await cb.answer(t._("This search has expired; send /search again."), show_alert=True)

@@ -13,11 +13,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.chat_settings import ChatSettingsService, Setting, quiet_of
+from bot.chats.preferences import PreferencesService, Setting, quiet_of
 from bot.context import BotApp, BotContext
 from bot.formatting import escape
-from bot.i18n import LANGUAGE_NAMES, N_, Translator, language_for_user, translator
-from bot.schedule import (
+from bot.text.i18n import LANGUAGE_NAMES, N_, Translator, language_for_user, translator
+from bot.text.schedule import (
     COMMON_ZONES,
     UTC_NAME,
     SettingError,
@@ -37,7 +37,7 @@ from handlers.common import (
     split_command,
 )
 from handlers.unknown import is_for_another_bot
-from storage.settings import ChatSettings, MessageFormat
+from storage.sqlite.preferences import ChatPreferences, MessageFormat
 
 PREFIX = "cfg"
 MAX_CALLBACK_BYTES = 64
@@ -82,15 +82,15 @@ DIGEST_CHOICES = ("off", "07:00", "08:00", "12:00", "18:00", "20:00", "08:00,18:
 QUIET_CHOICES = ("22:00-07:00", "23:00-07:00", "21:00-06:00", "00:00-08:00", "off")
 
 
-def settings_service(context: BotContext) -> ChatSettingsService:
+def settings_service(context: BotContext) -> PreferencesService:
     """The chat settings service: the running bot's own once the assembly holds one.
 
     Until then a service over the bot's database (it keeps no state of its own).
     """
-    found = getattr(context.services, "chat_settings", None)
-    if isinstance(found, ChatSettingsService):
+    found = getattr(context.services, "preferences", None)
+    if isinstance(found, PreferencesService):
         return found
-    return ChatSettingsService(context.services.db)
+    return PreferencesService(context.services.db)
 
 
 def callback(*parts: str) -> str:
@@ -121,7 +121,7 @@ def _zone_label(zone: str, now: float) -> str:
     return zone if zone == UTC_NAME or zone.startswith("UTC") else f"{zone} ({offset})"
 
 
-def value_of(t: Translator, settings: ChatSettings, setting: Setting, now: float) -> str:
+def value_of(t: Translator, settings: ChatPreferences, setting: Setting, now: float) -> str:
     """A setting's current value as the chat reads it (plain text, not HTML)."""
     match setting:
         case Setting.DIGEST:
@@ -155,12 +155,12 @@ LABELS = {
 }
 
 
-def _label(t: Translator, settings: ChatSettings, setting: Setting, now: float) -> str:
+def _label(t: Translator, settings: ChatPreferences, setting: Setting, now: float) -> str:
     return t._(LABELS[setting]).format(value=value_of(t, settings, setting, now))
 
 
 def settings_view(
-    t: Translator, settings: ChatSettings, now: float
+    t: Translator, settings: ChatPreferences, now: float
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The /settings message: every setting, each a button that opens its choices."""
     lines = ["⚙️ <b>" + escape(t._("Settings")) + "</b>"]
@@ -205,7 +205,7 @@ def _quiet_choice_label(t: Translator, value: str) -> str:
 
 def choices_view(
     t: Translator,
-    settings: ChatSettings,
+    settings: ChatPreferences,
     setting: Setting,
     now: float,
     *,
@@ -317,7 +317,7 @@ def choices_view(
     return text, InlineKeyboardMarkup(rows)
 
 
-def confirmation(t: Translator, settings: ChatSettings, setting: Setting, now: float) -> str:
+def confirmation(t: Translator, settings: ChatPreferences, setting: Setting, now: float) -> str:
     """What a command says once it changed a setting (in the chat's language, maybe new)."""
     zone = settings.timezone
     match setting:
@@ -373,7 +373,7 @@ def _default_language(chat_type: str, language_code: str | None) -> str:
 
 async def _read(
     context: BotContext, chat_id: int, chat_type: str, language_code: str | None
-) -> tuple[ChatSettings, str]:
+) -> tuple[ChatPreferences, str]:
     default = _default_language(chat_type, language_code)
     settings = await settings_service(context).get(chat_id, default_language=default)
     return settings, default

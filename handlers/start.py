@@ -10,9 +10,9 @@ from telegram.constants import ChatType
 
 from bot.context import BotContext
 from bot.formatting import escape
-from bot.i18n import N_, Translator
-from bot.matching import suggest_topics
-from bot.query import Refusal, parse_topic
+from bot.routing import suggest_topics
+from bot.text.i18n import N_, Translator
+from bot.text.query import Refusal, parse_topic
 from handlers.common import button_label, chat_translator, register_chat, reply
 
 HELP = N_("""<b>Headline Bot</b> follows the news digest for you.

@@ -10,13 +10,13 @@ from telegram import ChatFullInfo, InlineKeyboardButton, InlineKeyboardMarkup, U
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 
-from bot.chats import Conflict, TopicChange
+from bot.chats.service import Conflict, TopicChange
 from bot.context import BotContext
 from bot.formatting import escape, safe_url, truncate
-from bot.i18n import N_, Translator, translator
-from bot.language import language_of
-from bot.matching import suggest_topics, topic_of_key
-from bot.query import Refusal, Topic, parse_topic, parse_topic_list
+from bot.routing import suggest_topics, topic_of_key
+from bot.text.i18n import N_, Translator, translator
+from bot.text.language import language_of
+from bot.text.query import Refusal, Topic, parse_topic, parse_topic_list
 from handlers.common import (
     button_label,
     chat_translator,

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import build_application, running
+from bot.config import Settings
 from bot.context import BotApp, Services
-from bot.ratelimit import Limits
-from bot.settings import Settings
+from bot.delivery.limiter import Limits
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import Call, FakeTelegram
 

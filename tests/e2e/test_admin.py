@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from bot.ratelimit import Limits
+from bot.delivery.limiter import Limits
 from storage.models import ChatKind
 from tests.e2e.harness import FEED, Harness, item, running_bot
 from tests.fakes.feed_server import FeedServer

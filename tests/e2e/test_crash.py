@@ -21,8 +21,8 @@ from typing import IO
 import aiosqlite
 import pytest
 
-from storage.chats import ChatRepo, SubscriptionRepo
-from storage.db import Database
+from storage.sqlite.chats import ChatRepo, SubscriptionRepo
+from storage.sqlite.db import Database
 from tests.e2e.harness import FEED, item
 from tests.e2e.test_process import clean_env
 from tests.fakes.feed_server import FeedServer, rss

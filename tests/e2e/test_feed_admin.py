@@ -22,10 +22,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.feeds import USER_AGENT, FeedFetcher
-from bot.matching import TopicIndex
-from bot.poller import Poller
-from storage.db import Database
-from storage.feeds import FeedRepo
+from bot.feeds.poller import Poller
+from bot.routing import TopicIndex
+from storage.sqlite.db import Database
+from storage.sqlite.feeds import FeedRepo
 from tests.e2e.harness import FEED, Harness, item, running_bot
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import Call, FakeTelegram

@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.chats import ChatService
+from bot.chats.service import ChatService
 from bot.feeds import FeedFetcher
-from bot.matching import TopicIndex
-from bot.poller import FeedReport, Poller
-from storage.chats import ChatRepo
-from storage.db import Database
-from storage.feeds import FeedRepo
+from bot.feeds.poller import FeedReport, Poller
+from bot.routing import TopicIndex
 from storage.models import FeedState
+from storage.sqlite.chats import ChatRepo
+from storage.sqlite.db import Database
+from storage.sqlite.feeds import FeedRepo
 from tests.e2e.harness import FEED, item, running_bot
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import FakeTelegram
@@ -230,7 +230,7 @@ def _changing_guids(
 
 
 async def test_changing_guids_push_each_story_once(feed_server: FeedServer, tmp_path: Path) -> None:
-    """The rule (storage.headlines.HeadlineRepo.upsert): an unknown guid whose story (same
+    """The rule (storage.sqlite.headlines.HeadlineRepo.upsert): an unknown guid whose story (same
     feed, same title ignoring case and spacing, same link) was stored in the last seven days
     is that story again: updated in place, not new, not pushed."""
     async with poller_rig(feed_server, tmp_path / "db.sqlite3") as rig:

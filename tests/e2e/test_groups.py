@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bot.ratelimit import Limits
+from bot.delivery.limiter import Limits
 from tests.e2e.harness import item, running_bot
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.telegram import FakeTelegram

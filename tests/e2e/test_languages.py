@@ -30,7 +30,7 @@ async def test_a_spanish_speakers_start_and_help_are_in_spanish(
         start = (await bot.say(ROSA, "/start"))[-1].params["text"]
         assert "Bienvenido a Headline Bot" in start and "Welcome" not in start
         assert "/help lista todos los comandos" in start
-        stored = await bot.services.chat_settings.get(ROSA)
+        stored = await bot.services.preferences.get(ROSA)
         assert stored.stored and stored.language == "es", "the chat keeps its first language"
         help_text = (await bot.say(ROSA, "/help"))[-1].params["text"]
         for heading in ("<b>Temas</b>", "<b>Lectura</b>", "<b>Avisos</b>", "<b>Ajustes</b>"):
@@ -65,7 +65,7 @@ async def test_an_english_speaker_stays_in_english(
     async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=BASE) as bot:
         start = (await bot.say(ALICE, "/start"))[-1].params["text"]
         assert "Welcome to Headline Bot" in start
-        assert (await bot.services.chat_settings.get(ALICE)).language == "en"
+        assert (await bot.services.preferences.get(ALICE)).language == "en"
 
 
 async def test_a_group_added_by_a_spanish_speaker_speaks_spanish(
@@ -84,7 +84,7 @@ async def test_a_group_added_by_a_spanish_speaker_speaks_spanish(
         assert "<b>Temas</b>" in help_text
         refused = (await bot.say(GROUP, "/topic add bolivia", from_user=MEMBER))[-1]
         assert "Solo los administradores de este grupo" in refused.params["text"]
-        assert (await bot.services.chat_settings.get(GROUP)).language == "es"
+        assert (await bot.services.preferences.get(GROUP)).language == "es"
         # a group the bot found without being told who added it speaks English
         other = (await bot.say(-501, "/help", from_user=ADMIN))[-1].params["text"]
         assert "<b>Topics</b>" in other

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from bot.app import KEEP_FINISHED_SECONDS, prune_job
-from storage.chats import ChatRepo
+from storage.sqlite.chats import ChatRepo
 from tests.e2e.harness import item, running_bot
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.telegram import FakeTelegram

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import bot.status_server
+import bot.ops.status
 from tests.e2e.harness import FEED, item, running_bot
 from tests.e2e.test_process import SAMPLE, clean_env, run
 from tests.e2e.test_webhook import free_port
@@ -118,7 +118,7 @@ async def test_healthz_reports_a_failing_feed_and_turns_503_for_the_bots_own_fau
         assert body["database_writable"] is True
 
         # the Bot API stops answering (five minutes are two seconds here)
-        monkeypatch.setattr(bot.status_server, "API_SILENCE_SECONDS", 2.0)
+        monkeypatch.setattr(bot.ops.status, "API_SILENCE_SECONDS", 2.0)
         fake_tg.delay("getUpdates", 60)
         fake_tg.delay("getMe", 60)
         body = await wait_health(url, 503)

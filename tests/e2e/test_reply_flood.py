@@ -23,9 +23,9 @@ from telegram.error import (
     RetryAfter,
 )
 
-from bot.ratelimit import Limits
-from bot.send_policy import retry_after_seconds
-from bot.telegram_http import AiohttpRequest, encode_form
+from bot.delivery.http import AiohttpRequest, encode_form
+from bot.delivery.limiter import Limits
+from bot.delivery.policy import retry_after_seconds
 from storage.models import ChatKind
 from tests.e2e.harness import item, running_bot
 from tests.fakes.feed_server import FeedServer

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.app import build_application, running
-from bot.ratelimit import Limits
+from bot.delivery.limiter import Limits
 from tests.e2e.harness import FEED, Harness, _wait_polled, item, make_settings
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import Call, FakeTelegram

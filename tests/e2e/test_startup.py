@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 
-from bot.startup import backoff, retry_wait
+from bot.process.startup import backoff, retry_wait
 from tests.e2e.harness import FEED, item
 from tests.e2e.test_process import bot_env, kill_if_running, run, sigterm_stops_cleanly
 from tests.e2e.test_webhook import free_port

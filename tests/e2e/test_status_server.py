@@ -18,9 +18,9 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.metrics import Metrics
-from bot.settings import SettingsError, load_settings
-from bot.status_server import (
+from bot.config import SettingsError, load_settings
+from bot.ops.metrics import Metrics
+from bot.ops.status import (
     BotHealthProvider,
     FailingFeed,
     HealthSnapshot,
@@ -29,7 +29,7 @@ from bot.status_server import (
     add_status_routes,
     database_write_error,
 )
-from storage.db import Database
+from storage.sqlite.db import Database
 from tests.e2e.test_process import ROOT, SAMPLE, clean_env, run
 
 INTERVAL = 60.0

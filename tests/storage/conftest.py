@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.chats import ChatService
-from bot.matching import TopicIndex
-from storage.broadcasts import BroadcastRepo
-from storage.chats import ChatRepo, SubscriptionRepo
-from storage.counters import CounterRepo
-from storage.db import Database
-from storage.feeds import FeedRepo
-from storage.headlines import HeadlineRepo
+from bot.chats.service import ChatService
+from bot.routing import TopicIndex
 from storage.models import ChatPush, Headline, HeadlineInput, OutboxItem
-from storage.outbox import MAX_UNIT_ROWS, OutboxRepo
+from storage.sqlite.broadcasts import BroadcastRepo
+from storage.sqlite.chats import ChatRepo, SubscriptionRepo
+from storage.sqlite.counters import CounterRepo
+from storage.sqlite.db import Database
+from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.outbox import MAX_UNIT_ROWS, OutboxRepo
 
 NOW = 1_750_000_000.0
 

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.backup import (
+from bot.ops.backup import (
     BackupError,
     RestoreRefusedError,
     backup_database,
     inspect_database,
     restore_database,
 )
-from bot.lock import acquire_lock
-from storage.db import Database
-from storage.headlines import HeadlineRepo
+from bot.process.lock import acquire_lock
+from storage.sqlite.db import Database
+from storage.sqlite.headlines import HeadlineRepo
 from tests.storage.conftest import entry, store
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from storage.broadcasts import BroadcastRepo
-from storage.chats import ChatRepo
-from storage.db import Database
-from storage.outbox import OutboxRepo
+from storage.sqlite.broadcasts import BroadcastRepo
+from storage.sqlite.chats import ChatRepo
+from storage.sqlite.db import Database
+from storage.sqlite.outbox import OutboxRepo
 from tests.storage.conftest import NOW, claim
 
 

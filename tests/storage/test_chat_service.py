@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 
-from bot.chats import MIGRATED, PAUSED, ChatService
+from bot.chats.service import MIGRATED, PAUSED, ChatService
 from bot.feeds import FeedFetcher
-from bot.matching import TopicIndex
-from bot.poller import Poller
-from storage.chats import SubscriptionRepo
-from storage.db import Database
+from bot.feeds.poller import Poller
+from bot.routing import TopicIndex
 from storage.models import ChatKind, OutboxStatus
+from storage.sqlite.chats import SubscriptionRepo
+from storage.sqlite.db import Database
 from tests.storage.conftest import NOW, entry, peek, push, store
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat_settings import ChatSettingsService, Setting, schedule_of
-from bot.chats import ChatService
-from bot.matching import TopicIndex
-from bot.schedule import SettingError, next_push_at
-from storage.chats import ChatRepo
-from storage.db import Database
+from bot.chats.preferences import PreferencesService, Setting, schedule_of
+from bot.chats.service import ChatService
+from bot.routing import TopicIndex
+from bot.text.schedule import SettingError, next_push_at
 from storage.models import ChatKind
-from storage.settings import ChatSettings, ChatSettingsRepo, MessageFormat
+from storage.sqlite.chats import ChatRepo
+from storage.sqlite.db import Database
+from storage.sqlite.preferences import ChatPreferences, MessageFormat, PreferencesRepo
 from tests.storage.conftest import NOW
 
 CHAT, GROUP = 101, -500
@@ -26,22 +26,22 @@ async def _chat(db: Database, chat_id: int = CHAT, kind: ChatKind = ChatKind.PRI
 
 
 @pytest.fixture
-def repo(db: Database) -> ChatSettingsRepo:
-    return ChatSettingsRepo(db)
+def repo(db: Database) -> PreferencesRepo:
+    return PreferencesRepo(db)
 
 
 @pytest.fixture
-def settings(db: Database) -> ChatSettingsService:
-    return ChatSettingsService(db, clock=lambda: NOW)
+def settings(db: Database) -> PreferencesService:
+    return PreferencesService(db, clock=lambda: NOW)
 
 
 async def test_a_chat_that_never_chose_has_the_defaults(
-    db: Database, repo: ChatSettingsRepo, settings: ChatSettingsService
+    db: Database, repo: PreferencesRepo, settings: PreferencesService
 ) -> None:
     await _chat(db)
     assert await repo.get(CHAT) is None
     got = await settings.get(CHAT)
-    assert got == ChatSettings(CHAT)
+    assert got == ChatPreferences(CHAT)
     assert (got.digest_times, got.timezone, got.quiet_start, got.language) == (
         (),
         "UTC",
@@ -54,7 +54,7 @@ async def test_a_chat_that_never_chose_has_the_defaults(
 
 
 async def test_each_setting_changes_alone_and_reads_back_typed(
-    db: Database, repo: ChatSettingsRepo
+    db: Database, repo: PreferencesRepo
 ) -> None:
     await _chat(db)
     first = await repo.set_digest_times(CHAT, [time(18), time(8)], now=NOW, language_if_new="es")
@@ -65,7 +65,7 @@ async def test_each_setting_changes_alone_and_reads_back_typed(
     await repo.set_format(CHAT, MessageFormat.COMPACT, now=NOW + 3, language_if_new="en")
     await repo.set_previews(CHAT, False, now=NOW + 4, language_if_new="en")
     got = await repo.get(CHAT)
-    assert got == ChatSettings(
+    assert got == ChatPreferences(
         chat_id=CHAT,
         digest_times=(time(8), time(18)),
         timezone="America/La_Paz",
@@ -111,9 +111,7 @@ async def test_the_table_refuses_what_the_code_never_writes(db: Database) -> Non
         await db.execute("INSERT INTO chat_settings (chat_id, updated_at) VALUES (999, ?)", (NOW,))
 
 
-async def test_adopting_a_language_happens_once(
-    db: Database, settings: ChatSettingsService
-) -> None:
+async def test_adopting_a_language_happens_once(db: Database, settings: PreferencesService) -> None:
     await _chat(db)
     assert await settings.adopt_language(CHAT, "es-AR") == "es"
     assert await settings.adopt_language(CHAT, "en") == "es", "the first contact decides"
@@ -122,7 +120,7 @@ async def test_adopting_a_language_happens_once(
 
 
 async def test_the_service_validates_typed_values(
-    db: Database, settings: ChatSettingsService
+    db: Database, settings: PreferencesService
 ) -> None:
     await _chat(db)
     await settings.change(CHAT, "digest", "08:00,18:00", default_language="es")
@@ -148,7 +146,7 @@ async def test_the_service_validates_typed_values(
 
 
 async def test_when_pushes_may_go_and_digests_sent(
-    db: Database, settings: ChatSettingsService
+    db: Database, settings: PreferencesService
 ) -> None:
     await _chat(db)
     await _chat(db, GROUP, ChatKind.GROUP)
@@ -169,7 +167,7 @@ async def test_when_pushes_may_go_and_digests_sent(
     assert (await settings.get(GROUP)).stored is False, "no row made for a chat without digests"
 
 
-async def test_many_chats_at_once(db: Database, settings: ChatSettingsService) -> None:
+async def test_many_chats_at_once(db: Database, settings: PreferencesService) -> None:
     ids = list(range(1, 1201))
     for chat_id in ids:
         await _chat(db, chat_id)
@@ -187,11 +185,11 @@ async def test_settings_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite3"
     db = await Database.open(path)
     await _chat(db)
-    await ChatSettingsService(db).change(CHAT, "digest", "07:30")
+    await PreferencesService(db).change(CHAT, "digest", "07:30")
     await db.close()
     db = await Database.open(path)
     try:
-        got = await ChatSettingsService(db).get(CHAT)
+        got = await PreferencesService(db).get(CHAT)
         assert got.digest_times == (time(7, 30),)
     finally:
         await db.close()
@@ -199,7 +197,7 @@ async def test_settings_survive_a_restart(tmp_path: Path) -> None:
 
 async def test_settings_follow_a_group_that_becomes_a_supergroup(db: Database) -> None:
     chats = ChatService(db, TopicIndex(), max_topics=10, clock=lambda: NOW)
-    service = ChatSettingsService(db, clock=lambda: NOW)
+    service = PreferencesService(db, clock=lambda: NOW)
     await chats.register(GROUP, kind=ChatKind.GROUP)
     await service.change(GROUP, "language", "es")
     await chats.migrate(GROUP, -1001)  # renamed: the row follows through ON UPDATE CASCADE
@@ -209,5 +207,5 @@ async def test_settings_follow_a_group_that_becomes_a_supergroup(db: Database) -
     await chats.register(-1002, kind=ChatKind.SUPERGROUP)
     await service.change(-2, "timezone", "Europe/Madrid")
     async with db.transaction() as conn:
-        await ChatSettingsRepo.move(conn, -2, -1002)
+        await PreferencesRepo.move(conn, -2, -1002)
     assert (await service.get(-1002)).timezone == "Europe/Madrid"

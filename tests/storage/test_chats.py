@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from storage.chats import ChatRepo, SubscriptionRepo
-from storage.db import Database
 from storage.models import ChatKind
+from storage.sqlite.chats import ChatRepo, SubscriptionRepo
+from storage.sqlite.db import Database
 from tests.storage.conftest import NOW
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import storage
-from storage.db import Database
 from storage.models import Audience, BroadcastStatus, ChatKind, OutboxStatus, Priority
+from storage.sqlite.db import Database
 
 STORAGE = Path(storage.__file__).parent
 
@@ -47,7 +47,7 @@ def test_statuses_spelled_out_in_sql_are_real_ones() -> None:
     """Statements that must repeat a partial index's condition write the status in SQL text."""
     known = {member.value for member in (*OutboxStatus, *BroadcastStatus)}
     spelled: set[str] = set()
-    for path in STORAGE.glob("*.py"):
+    for path in STORAGE.rglob("*.py"):
         spelled |= set(re.findall(r"status = '(\w+)'", path.read_text(encoding="utf-8")))
     assert spelled, "the pattern found nothing: the check no longer checks"
     assert spelled <= known

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storage.counters import CounterRepo
-from storage.db import Database
-from storage.feeds import FeedRepo
+from storage.sqlite.counters import CounterRepo
+from storage.sqlite.db import Database
+from storage.sqlite.feeds import FeedRepo
 from tests.storage.conftest import NOW
 
 URL = "https://example.org/feed.xml"

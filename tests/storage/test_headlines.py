@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from storage.db import Database
-from storage.fts import build_match_query, phrase_query
-from storage.headlines import HeadlineRepo
+from storage.sqlite.db import Database
+from storage.sqlite.fts import build_match_query, phrase_query
+from storage.sqlite.headlines import HeadlineRepo
 from tests.storage.conftest import NOW, entry, store
 
 

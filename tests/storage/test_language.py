@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.matching import TopicIndex, headline_terms
-from bot.query import Refusal, parse_topic
-from storage import fts
-from storage.db import Database
-from storage.feeds import FeedRepo
-from storage.headlines import HeadlineRepo
-from storage.migrate import migration_files
+from bot.routing import TopicIndex, headline_terms
+from bot.text.query import Refusal, parse_topic
+from storage.sqlite import fts
+from storage.sqlite.db import Database
+from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.migrate import migration_files
 from tests.storage.conftest import NOW, entry, store
 
 
@@ -38,7 +38,7 @@ async def test_an_existing_database_is_reindexed_and_its_topics_rekeyed(
     )
     conn.close()
     monkeypatch.setattr(fts, "REINDEX_CHUNK", 2)  # a "large" database: progress lines
-    with caplog.at_level(logging.INFO, logger="storage.fts"):
+    with caplog.at_level(logging.INFO, logger="storage.sqlite.fts"):
         db = await Database.open(path)
     try:
         assert "re-indexing 3 headlines" in caplog.text

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.db import Database
-from storage.migrate import SchemaTooNewError, latest_version, migration_files
+from storage.sqlite.db import Database
+from storage.sqlite.migrate import SchemaTooNewError, latest_version, migration_files
 from tests.storage.conftest import peek
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from bot.chats import ChatService
-from storage.chats import ChatRepo
-from storage.db import Database
+from bot.chats.service import ChatService
 from storage.models import ChatKind, ChatPush, OutboxItem, OutboxStatus, Priority
-from storage.outbox import KEEP_PER_ROW, OutboxRepo
+from storage.sqlite.chats import ChatRepo
+from storage.sqlite.db import Database
+from storage.sqlite.outbox import KEEP_PER_ROW, OutboxRepo
 from tests.storage.conftest import NOW, claim, entry, peek, push, store
 
 

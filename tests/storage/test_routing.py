@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import bot.poller
+import bot.feeds.poller
 from bot.feeds import FeedFetcher
-from bot.matching import TopicIndex
-from bot.poller import Poller
-from storage.chats import ChatRepo
-from storage.db import Database
+from bot.feeds.poller import Poller
+from bot.routing import TopicIndex
+from storage.sqlite.chats import ChatRepo
+from storage.sqlite.db import Database
 from tests.storage.conftest import NOW, entry, store
 
 CHATS = range(1, 8)
@@ -62,8 +62,8 @@ async def test_chunks_group_by_chat_and_thread_and_never_split_a_chat(
 async def test_route_pending_queues_every_push_once_in_small_chunks(
     db: Database, poller: Poller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.poller, "ROUTE_CHUNK", 2)
-    monkeypatch.setattr(bot.poller, "ROUTE_PASS", 7)
+    monkeypatch.setattr(bot.feeds.poller, "ROUTE_CHUNK", 2)
+    monkeypatch.setattr(bot.feeds.poller, "ROUTE_PASS", 7)
     h = await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium deals")])
     await db.execute("UPDATE headlines SET routed = 0")
     assert await poller.route_pending() == 2 * len(CHATS)
@@ -76,7 +76,7 @@ async def test_route_pending_queues_every_push_once_in_small_chunks(
 async def test_a_pass_cut_short_by_a_crash_is_repeated_without_doubles(
     db: Database, poller: Poller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.poller, "ROUTE_CHUNK", 6)  # three chats of two pushes each
+    monkeypatch.setattr(bot.feeds.poller, "ROUTE_CHUNK", 6)  # three chats of two pushes each
     await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium deals")])
     await db.execute("UPDATE headlines SET routed = 0")
     real = poller.outbox.enqueue_pushes

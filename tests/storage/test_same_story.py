@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storage.db import Database
-from storage.feeds import FeedRepo
-from storage.headlines import SourcedHeadline
+from storage.sqlite.db import Database
+from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.headlines import SourcedHeadline
 from tests.storage.conftest import NOW, entry, store
 
 A = "https://a.example/feed.xml"
@@ -34,7 +34,7 @@ async def test_same_canonical_link_is_one_story_naming_both_feeds(db: Database) 
     assert await db.scalar("SELECT story_id FROM headlines WHERE id = ?", (copy.id,)) == first.id
     assert await _unrouted(db) == ["Bolivia votes"]  # routed (pushed) once
 
-    from storage.headlines import HeadlineRepo
+    from storage.sqlite.headlines import HeadlineRepo
 
     repo = HeadlineRepo(db)
     (listed,) = await repo.latest(10)
@@ -78,7 +78,7 @@ async def test_short_or_different_titles_stay_apart(db: Database) -> None:
 
 
 async def test_a_single_feed_names_no_source(db: Database) -> None:
-    from storage.headlines import HeadlineRepo
+    from storage.sqlite.headlines import HeadlineRepo
 
     (h,) = await store(db, [entry("a1", "Bolivia votes")], url=A)
     (listed,) = await HeadlineRepo(db).latest(1)

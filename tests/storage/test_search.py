@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage.db import Database
-from storage.headlines import HeadlineRepo
 from storage.models import SNIPPET_CLOSE, SNIPPET_OPEN
+from storage.sqlite.db import Database
+from storage.sqlite.headlines import HeadlineRepo
 from tests.storage.conftest import NOW, entry, store
 
 HOSTILE = [

@@ -18,7 +18,7 @@ import pytest
 import telegram
 from telegram.constants import BOT_API_VERSION
 
-from bot.console import BOT_ID, USER_ID, ConsoleApiError, ConsoleRequest, ConsoleWorld
+from bot.process.console import BOT_ID, USER_ID, ConsoleApiError, ConsoleRequest, ConsoleWorld
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "telegram-bot-api-spec"
 KEYBOARD = {"inline_keyboard": [[{"text": "Next", "callback_data": "s:1"}]]}

@@ -7,8 +7,8 @@ import email.utils
 
 import pytest
 
-from bot.feed_admin import address_refusal
 from bot.feeds import USER_AGENT, clean_text, parse_feed
+from bot.feeds.admin import address_refusal
 from bot.feeds.policy import (
     MAX_STRETCH_SECONDS,
     failure_delay,
@@ -17,7 +17,7 @@ from bot.feeds.policy import (
     parse_max_age,
     parse_retry_after,
 )
-from storage.headlines import canonical_link, title_key
+from storage.sqlite.headlines import canonical_link, title_key
 
 NOW = 1_750_000_000.0
 BASE = 300.0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.feed_admin import (
+from bot.feeds import parse_feed
+from bot.feeds.admin import (
     _REASONS,
     AddResult,
     ChangeResult,
@@ -16,11 +17,10 @@ from bot.feed_admin import (
     render_feeds,
     render_import,
 )
-from bot.feeds import parse_feed
-from bot.i18n import translator
-from bot.opml import OpmlError, read_opml
-from storage.feeds import FeedHealth, FeedRecord
+from bot.feeds.opml import OpmlError, read_opml
+from bot.text.i18n import translator
 from storage.models import FeedState
+from storage.sqlite.feeds import FeedHealth, FeedRecord
 
 ES = translator("es")
 EN = translator("en")

@@ -405,7 +405,7 @@ def test_split_messages_respects_any_limit(
 
 
 def test_a_digest_is_grouped_by_topic_in_the_chats_language() -> None:
-    from bot.i18n import translator
+    from bot.text.i18n import translator
 
     items = [
         (headline("Bolivia votes", hid=1), ("bolivia",)),
@@ -453,7 +453,7 @@ def test_more_buttons_and_their_data() -> None:
 
 def test_a_push_dates_its_headlines_in_the_chats_language_and_zone() -> None:
     """00:40 UTC on 28 November is still the 27th in La Paz; the month is in Spanish."""
-    from bot.i18n import translator
+    from bot.text.i18n import translator
 
     item = [(headline(published_at=NOV_27 + 3 * 3600), ("bolivia",))]
     [spanish] = render_push(item, t=translator("es"), tz="America/La_Paz")

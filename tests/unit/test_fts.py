@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage.fts import MAX_TERMS, build_match_query, phrase_query, words
+from storage.sqlite.fts import MAX_TERMS, build_match_query, phrase_query, words
 
 
 @pytest.mark.parametrize(

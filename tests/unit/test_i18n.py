@@ -12,7 +12,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot.i18n import (
+from bot.text.i18n import (
     LANGUAGES,
     catalog_text,
     format_datetime,

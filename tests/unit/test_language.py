@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.language import (
+from bot.text.language import (
     fold,
     is_stop_word,
     language_of,

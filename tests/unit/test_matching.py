@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.matching import (
+from bot.routing import (
     FIELD_BOUNDARY,
     Route,
     TopicIndex,
@@ -23,7 +23,7 @@ from bot.matching import (
     topic_matches,
     topic_of_key,
 )
-from bot.query import matches
+from bot.text.query import matches
 
 # --- fold / tokenize ---------------------------------------------------------------------------
 

@@ -7,9 +7,9 @@ from telegram.ext import CommandHandler
 
 from bot.__main__ import _parser, positive_int, prog_name
 from bot.app import build_application
-from bot.cli import search_heading, search_more_hint
-from bot.i18n import translator
-from bot.settings import Settings
+from bot.config import Settings
+from bot.process.cli import search_heading, search_more_hint
+from bot.text.i18n import translator
 from handlers.common import BUTTON_TEXT_CHARS, button_label
 from handlers.menu import MENU, menu_commands, menu_languages
 from handlers.start import help_text

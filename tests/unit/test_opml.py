@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.opml import MAX_OPML_FEEDS, OpmlError, OpmlFeed, read_opml, write_opml
+from bot.feeds.opml import MAX_OPML_FEEDS, OpmlError, OpmlFeed, read_opml, write_opml
 
 READER_EXPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
 <opml version="1.0">

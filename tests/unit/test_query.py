@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.query import (
+from bot.text.query import (
     MAX_SEARCH_CHARS,
     MAX_SEARCH_TERMS,
     MAX_TOPIC_CHARS,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.ratelimit import (
+from bot.delivery.limiter import (
     KEEP_CHAT_WINDOWS,
     Limits,
     Priority,
@@ -300,7 +300,7 @@ async def test_a_flood_wait_past_the_replys_deadline_ends_it_at_once(
 ) -> None:
     limiter = SlidingWindowLimiter(Limits.unlimited(), reply_deadline=5)
     api = Endpoint(_flood(3600))
-    with caplog.at_level(logging.WARNING, "bot.ratelimit"), pytest.raises(RetryAfter):
+    with caplog.at_level(logging.WARNING, "bot.delivery.limiter"), pytest.raises(RetryAfter):
         await _request(limiter, api)
     assert len(api.calls) == 1
     (record,) = caplog.records
@@ -314,7 +314,7 @@ async def test_a_reply_is_retried_through_5xx_for_its_deadline_then_logged_once(
     limiter = SlidingWindowLimiter(Limits.unlimited(), reply_deadline=0.3)
     api = Endpoint(NetworkError("Bad Gateway"))
     started = time.monotonic()
-    with caplog.at_level(logging.INFO, "bot.ratelimit"), pytest.raises(NetworkError):
+    with caplog.at_level(logging.INFO, "bot.delivery.limiter"), pytest.raises(NetworkError):
         await _request(limiter, api)
     assert 0.3 <= time.monotonic() - started < 1.0
     assert len(api.calls) == 2  # the backoff (2 s) is cut to the deadline
@@ -344,7 +344,7 @@ async def test_400_and_403_end_a_reply_at_once(
 ) -> None:
     limiter = SlidingWindowLimiter(Limits.unlimited())
     api = Endpoint(exc)
-    with caplog.at_level(logging.WARNING, "bot.ratelimit"), pytest.raises(type(exc)):
+    with caplog.at_level(logging.WARNING, "bot.delivery.limiter"), pytest.raises(type(exc)):
         await _request(limiter, api)
     assert len(api.calls) == 1
     (record,) = caplog.records
@@ -357,7 +357,7 @@ async def test_an_edit_to_the_same_content_is_not_a_warning(
 ) -> None:
     limiter = SlidingWindowLimiter(Limits.unlimited())
     api = Endpoint(BadRequest("Bad Request: message is not modified: same content"))
-    with caplog.at_level(logging.WARNING, "bot.ratelimit"), pytest.raises(BadRequest):
+    with caplog.at_level(logging.WARNING, "bot.delivery.limiter"), pytest.raises(BadRequest):
         await _request(limiter, api, "editMessageText", message_id=3)
     assert caplog.records == []
     await limiter.shutdown()

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.schedule import (
+from bot.text.schedule import (
     QuietHours,
     Schedule,
     SettingError,

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.logs import RedactingFormatter
+from bot.process.logs import RedactingFormatter
 
 ROOT = Path(__file__).resolve().parents[2]
 SQL_METHODS = {"execute", "executemany", "executescript", "fetchall", "fetchone", "scalar"}

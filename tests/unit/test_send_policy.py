@@ -22,8 +22,8 @@ from telegram.error import (
     TimedOut,
 )
 
-import bot.send_policy
-from bot.send_policy import MAX_BACKOFF, Action, Decision, backoff, decide
+import bot.delivery.policy
+from bot.delivery.policy import MAX_BACKOFF, Action, Decision, backoff, decide
 
 FACTS = Path(__file__).resolve().parents[3] / "shared" / "design" / "telegram-facts.md"
 
@@ -152,7 +152,7 @@ def test_retry_after_in_both_forms_without_warnings(
 
 def test_the_policy_module_is_pure() -> None:
     """No I/O, logging, clocks or event loop: only telegram.error and the standard library."""
-    tree = ast.parse(Path(bot.send_policy.__file__).read_text())
+    tree = ast.parse(Path(bot.delivery.policy.__file__).read_text())
     imported = {
         alias.name if isinstance(node, ast.Import) else node.module or ""
         for node in ast.walk(tree)

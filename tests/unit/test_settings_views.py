@@ -6,14 +6,14 @@ from datetime import time
 
 import pytest
 
-from bot.chat_settings import Setting, parse_change
-from bot.i18n import LANGUAGES, translator
-from bot.schedule import COMMON_ZONES, parse_timezone
+from bot.chats.preferences import Setting, parse_change
+from bot.text.i18n import LANGUAGES, translator
+from bot.text.schedule import COMMON_ZONES, parse_timezone
 from handlers.settings import DESCRIPTIONS, PREFIX, choices_view, settings_view
-from storage.settings import ChatSettings, MessageFormat
+from storage.sqlite.preferences import ChatPreferences, MessageFormat
 
 NOW = 1_796_212_800.0  # 2026-12-02 12:00 UTC
-BUSY = ChatSettings(
+BUSY = ChatPreferences(
     chat_id=1,
     digest_times=(time(8), time(18)),
     timezone="America/Argentina/Buenos_Aires",
@@ -27,7 +27,7 @@ BUSY = ChatSettings(
 
 def _views(language: str) -> list[tuple[str, object]]:
     t = translator(language)
-    views = [settings_view(t, ChatSettings(1), NOW), settings_view(t, BUSY, NOW)]
+    views = [settings_view(t, ChatPreferences(1), NOW), settings_view(t, BUSY, NOW)]
     for setting in Setting:
         views.append(choices_view(t, BUSY, setting, NOW))
     for region in COMMON_ZONES:

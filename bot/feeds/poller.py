@@ -1,0 +1,467 @@
+"""Fetch -> parse -> store -> route -> enqueue, for every configured feed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from array import array
+from bisect import bisect_right
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
+
+from bot.feeds import FeedFetcher, FetchResult, parse_feed
+from bot.feeds.policy import failure_delay, interval_after_429, interval_after_read
+from bot.ops.metrics import Metrics
+from bot.ops.status import Liveness
+from bot.routing import Route, TopicIndex, headline_terms
+from bot.text.language import language_of
+from storage.models import ChatPush, Headline
+from storage.sqlite.db import Database
+from storage.sqlite.feeds import FeedRecord, FeedRepo
+from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.outbox import OutboxRepo
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 3600.0
+ROUTE_PASS = 1_000_000  # pushes matched before they are queued (8 bytes each)
+ROUTE_CHUNK = 25_000  # pushes queued per transaction (whole chats)
+ROUTE_PAUSE_AFTER = 0.02  # a chunk that held the database longer is followed by a pause
+ROUTE_HEADLINES = 500  # unrouted headlines read at a time
+SPREAD_FRACTION = 0.5  # a round's fetches start spread over this share of the interval
+NOT_MODIFIED_BATCH = 64  # 304 answers recorded per transaction
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedPass:
+    """The pushes of a routing pass, kept compact: per headline and outcome, the sorted ids of
+    the chats it goes to (8 bytes a push)."""
+
+    ids: list[int]  # the headlines matched, in order
+    groups: list[tuple[int, Route, array[int]]]  # (headline id, route, sorted chat ids)
+
+    @property
+    def pushes(self) -> int:
+        """How many (chat, headline) pushes the pass holds."""
+        return sum(len(chats) for _, _, chats in self.groups)
+
+    def chunks(self, size: int) -> Iterator[list[ChatPush]]:
+        """One ChatPush per chat and thread, in chat order, about `size` pushes at a time;
+        a chat's pushes always come in one chunk.
+
+        The chunks are ranges of chat ids cut at quantiles of a sample of the pushes (every
+        size/16th push of the pass, counted across its groups), so no list of the pass's
+        chats is ever built. A chunk visits only the groups that reach into it (a heap of
+        each group's next chat), in headline order, so a pass of many small groups costs
+        time in proportion to its pushes, not to its groups times its chunks.
+        """
+        step = max(1, size // 16)
+        sample: list[int] = []
+        offset = 0  # where the next sampled push falls in the next group
+        for _, _, chats in self.groups:
+            sample.extend(chats[offset::step])
+            offset = (offset - len(chats)) % step
+        sample.sort()
+        per_chunk = max(1, size // step)
+        groups = self.groups
+        pos = [0] * len(groups)  # each group's first chat not yet in a chunk
+        ahead = [(chats[0], g) for g, (_, _, chats) in enumerate(groups) if chats]
+        heapify(ahead)
+        for hi in [*sample[per_chunk - 1 :: per_chunk], None]:  # the chunk: chats up to hi
+            reached: list[int] = []
+            while ahead and (hi is None or ahead[0][0] <= hi):
+                reached.append(heappop(ahead)[1])
+            reached.sort()  # headline order, as the groups are
+            per_chat: dict[int, dict[int | None, list[tuple[int, tuple[str, ...]]]]] = {}
+            for g in reached:
+                hid, route, chats = groups[g]
+                start = pos[g]
+                end = len(chats) if hi is None else bisect_right(chats, hi, start)
+                pos[g] = end
+                if end < len(chats):
+                    heappush(ahead, (chats[end], g))
+                item = (hid, route.topics)
+                for chat_id in chats[start:end]:
+                    threads = per_chat.get(chat_id)
+                    if threads is None:
+                        threads = per_chat[chat_id] = {}
+                    threads.setdefault(route.thread_id, []).append(item)
+            if per_chat:
+                yield [
+                    ChatPush(chat_id, thread_id, tuple(items))
+                    for chat_id in sorted(per_chat)
+                    for thread_id, items in per_chat[chat_id].items()
+                ]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReport:
+    """The outcome of polling one feed once."""
+
+    url: str
+    outcome: str  # new | unchanged | not modified | error | waiting
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    queued: int = 0
+    baseline: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the feed was read (or did not need to be)."""
+        return self.outcome != "error"
+
+    def describe(self) -> str:
+        """One line for people: what happened to this feed."""
+        if self.outcome == "error":
+            return f"{self.url}: error: {self.error}"
+        if self.outcome in ("not modified", "waiting"):
+            extra = f" ({self.error})" if self.error else ""
+            return f"{self.url}: {self.outcome}{extra}"
+        parts = [f"{self.new} new", f"{self.updated} updated", f"{self.unchanged} unchanged"]
+        if self.baseline and self.new:
+            parts.append("first read: stored as baseline, not pushed")
+        elif self.queued:
+            parts.append(f"{self.queued} pushes queued")
+        return f"{self.url}: " + ", ".join(parts)
+
+
+def _slot(feed_id: int) -> int:
+    """A feed's stable place in a spread round (its id scrambled, so neighbours spread)."""
+    return (feed_id * 2654435761) % 2**32
+
+
+def backoff_seconds(failures: int, interval: float) -> float:
+    """Exponential backoff after `failures` consecutive failures, capped at one hour."""
+    return float(min(MAX_BACKOFF_SECONDS, interval * 2 ** max(0, failures - 1)))
+
+
+class Poller:
+    """Polls feeds into the store and queues pushes for matching chats."""
+
+    # The language of headlines whose feed declares none: DEFAULT_LANGUAGE, set by the assembly.
+    default_language = "en"
+    # When chats' pushes routed now may go (PreferencesService.release_times), set by the
+    # assembly; None: every push may go at once.
+    release_times: Callable[[Collection[int], float], Awaitable[dict[int, float]]] | None = None
+
+    def __init__(
+        self,
+        db: Database,
+        fetcher: FeedFetcher,
+        index: TopicIndex,
+        *,
+        urls: Sequence[str],
+        interval: float,
+        on_queued: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+        liveness: Liveness | None = None,
+    ) -> None:
+        self.db = db
+        self.fetcher = fetcher
+        self.index = index
+        self.urls = list(urls)
+        self.interval = interval
+        self.feeds = FeedRepo(db)
+        self.headlines = HeadlineRepo(db)
+        self.outbox = OutboxRepo(db)
+        self.on_queued = on_queued
+        self.clock = clock
+        self.metrics = metrics  # fetch outcomes and round durations, when given
+        self.liveness = liveness  # told when a round completes, for /healthz
+        self._lock = asyncio.Lock()  # one spread round at a time
+        self._route_lock = asyncio.Lock()
+        self._feed_locks: dict[int, asyncio.Lock] = {}  # one poll of a feed at a time
+        # A round's bookkeeping takes the database one write at a time: with 32 fetches
+        # finishing together, a reply's query would otherwise queue behind all of them.
+        self._writes = asyncio.Lock()
+        self._unchanged: list[tuple[int, float, float | None, float]] = []  # 304s to record
+        self.spread_fraction = SPREAD_FRACTION
+
+    async def poll_all(self, *, force: bool = False) -> list[FeedReport]:
+        """Poll every active feed that is due (all of them with `force`); FEED_URLS first.
+
+        The feeds are the database's: neither paused nor removed, the configured ones added
+        at each round. Without `force` the due feeds' fetches start spread over
+        SPREAD_FRACTION of the interval, each feed at its own stable slot, instead of all at
+        once; a forced round starts them all at once and does not wait for a spread round
+        (a feed polled by it meanwhile is skipped by that round). The fetcher caps how many
+        run at a time (per host and overall).
+        """
+        await self.feeds.ensure_configured(self.urls, now=self.clock())
+        if force:
+            return await self._round(force=True)
+        async with self._lock:
+            return await self._round(force=False)
+
+    async def _round(self, *, force: bool) -> list[FeedReport]:
+        began = time.monotonic()
+        round_began = self.clock()
+        feeds = await self.feeds.active()
+        spread = 0.0 if force or len(feeds) < 2 else self.interval * self.spread_fraction
+        rank = {f.id: i for i, f in enumerate(sorted(feeds, key=lambda f: _slot(f.id)))}
+
+        async def one(feed: FeedRecord) -> FeedReport:
+            delay = spread * rank[feed.id] / len(feeds)
+            if delay > 0:
+                await asyncio.sleep(max(0.0, began + delay - time.monotonic()))
+            return await self._poll_record(
+                feed, force=force, fresh_since=round_began if delay > 0 else None
+            )
+
+        try:
+            reports = await asyncio.gather(*(one(feed) for feed in feeds))
+        finally:
+            await self._flush_not_modified()
+        # headlines a crash left unrouted, even when every feed was unchanged
+        leftover = await self.route_pending()
+        if self.metrics is not None:
+            self.metrics.observe_poll(time.monotonic() - began)
+        if self.liveness is not None:
+            self.liveness.poll_completed()
+        queued = sum(r.queued for r in reports) + leftover
+        if queued and self.on_queued is not None:
+            self.on_queued()
+        return list(reports)
+
+    async def poll_feed(self, url: str, *, force: bool = False) -> FeedReport:
+        """Poll one feed (added first when unknown); failures are recorded, never raised."""
+        await self.feeds.ensure(url)
+        record = await self.feeds.record(url)
+        assert record is not None
+        try:
+            return await self._poll_record(record, force=force)
+        finally:
+            await self._flush_not_modified()
+
+    async def _poll_record(
+        self, feed: FeedRecord, *, force: bool, fresh_since: float | None = None
+    ) -> FeedReport:
+        """Poll one feed, one poll of it at a time. `fresh_since`: the round's start, when
+        the feed waited for its slot (its state is read again: it may have been polled,
+        paused or removed meanwhile)."""
+        url = feed.url
+        lock = self._feed_locks.setdefault(feed.id, asyncio.Lock())
+        async with lock:
+            if fresh_since is not None:
+                again = await self.feeds.record(url)
+                if again is None or again.paused or again.removed_at is not None:
+                    return FeedReport(url, "waiting", error="paused or removed meanwhile")
+                if (again.state.last_attempt_at or 0) >= fresh_since:
+                    return FeedReport(url, "waiting", error="polled a moment ago")
+                feed = again
+            state = feed.state
+            now = self.clock()
+            if not force and state.next_attempt_at > now:
+                wait = state.next_attempt_at - now
+                why = "backing off" if state.consecutive_failures else "its own interval"
+                return FeedReport(url, "waiting", error=f"{why}, next try in {wait:.0f} s")
+            try:
+                report = await self._poll(feed)
+            except Exception as exc:  # a bug or a storage failure must not stop the others
+                log.exception("feed %s: unexpected failure", url)
+                report = await self._fail(feed, f"internal error: {type(exc).__name__}: {exc}")
+        if self.metrics is not None:
+            self.metrics.fetched(report.outcome)
+        if report.outcome == "error":
+            log.warning("feed %s failed: %s", url, report.error)
+        else:
+            log.info("poll %s", report.describe())
+        return report
+
+    async def _poll(self, feed: FeedRecord) -> FeedReport:
+        state = feed.state
+        result = await self.fetcher.fetch(
+            state.url, etag=state.etag, last_modified=state.last_modified
+        )
+        now = self.clock()
+        if result.status == "not_modified":
+            await self._not_modified(feed, result, now=now)
+            return FeedReport(state.url, "not modified")
+        if result.status == "error":
+            return await self._fail(
+                feed,
+                result.error or "fetch failed",
+                retry_after=result.retry_after,
+                throttled=result.http_status == 429,
+            )
+        parsed = await asyncio.to_thread(
+            parse_feed,
+            result.body,
+            url=result.final_url or state.url,
+            fetched_at=now,
+            content_type=result.content_type,
+        )
+        if parsed.error:
+            return await self._fail(feed, parsed.error)
+        baseline = not state.baseline_done
+        async with self._writes, self.db.transaction() as conn:
+            # new headlines are indexed (by the table's triggers) in the feed's language
+            language = language_of(parsed.language, self.default_language)
+            await self.headlines.set_language(conn, state.id, language)
+            stored = await self.headlines.upsert(
+                conn, state.id, parsed.entries, baseline=baseline, now=now
+            )
+            await self.feeds.record_success(
+                conn,
+                state.id,
+                now=now,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                title=parsed.title,
+            )
+        async with self._writes:
+            await self._schedule(feed, result, parsed.ttl_seconds, now=now)
+        queued = await self.route_pending() if stored.new and not baseline else 0
+        return FeedReport(
+            state.url,
+            "new" if stored.new else "unchanged",
+            new=len(stored.new),
+            updated=stored.updated,
+            unchanged=stored.unchanged,
+            queued=queued,
+            baseline=baseline,
+        )
+
+    async def _not_modified(self, feed: FeedRecord, result: FetchResult, *, now: float) -> None:
+        """Note a 304; they are written NOT_MODIFIED_BATCH at a time (and at a round's end):
+        most of a round's answers are 304s, and one transaction each kept replies waiting."""
+        own = interval_after_read(
+            self.interval,
+            feed.interval_seconds,
+            retry_after=result.retry_after,
+            max_age=result.max_age,
+        )
+        self._unchanged.append((feed.id, now, own, now + own if own else 0.0))
+        if len(self._unchanged) >= NOT_MODIFIED_BATCH:
+            await self._flush_not_modified()
+
+    async def _flush_not_modified(self) -> None:
+        rows, self._unchanged = self._unchanged, []
+        if rows:
+            async with self._writes:
+                await self.feeds.record_not_modified_many(rows)
+
+    async def _schedule(
+        self, feed: FeedRecord, result: FetchResult, ttl: float | None, *, now: float
+    ) -> None:
+        """After a read: the feed's own interval from its server's hints (or the default)."""
+        own = interval_after_read(
+            self.interval,
+            feed.interval_seconds,
+            retry_after=result.retry_after,
+            max_age=result.max_age,
+            ttl=ttl,
+        )
+        if own is None and feed.interval_seconds is None:
+            return  # the default interval: due at every round, as record_* left it
+        await self.feeds.set_schedule(
+            feed.id, interval_seconds=own, next_attempt_at=now + own if own else 0.0
+        )
+
+    async def route_pending(self) -> int:
+        """Queue the pushes of every headline not routed yet; return the pushes queued.
+
+        Headlines are stored first and routed after, a pass at a time: a pass matches
+        headlines (oldest first) until it holds ROUTE_PASS pushes, then adds each chat's
+        headlines to the message it is owed (one outbox row per chat and thread), in short
+        transactions of about ROUTE_CHUNK pushes, and finally marks its headlines routed. A poll
+        that matches every chat does not hold the database for minutes: after a chunk that
+        held it for a while, routing pauses as long, so replies and deliveries get the
+        database at least half of the time. A pass a crash cut short is repeated by the next poll;
+        each chat's `pushed_upto` mark keeps it from queuing a headline twice.
+        """
+        queued = 0
+        async with self._route_lock:
+            while headlines := await self.headlines.unrouted(ROUTE_HEADLINES):
+                routed = await self.route_pass(headlines, ROUTE_PASS)
+                batch = int(self.clock() * 1000)
+                for pushes in routed.chunks(ROUTE_CHUNK):
+                    now = self.clock()
+                    # when each chat's new row may go: its digest time, the end of its
+                    # quiet hours, or now (read before the transaction: one read a chunk)
+                    release = (
+                        None
+                        if self.release_times is None
+                        else await self.release_times({p.chat_id for p in pushes}, now)
+                    )
+                    async with self.db.transaction() as conn:
+                        began = time.monotonic()
+                        queued += await self.outbox.enqueue_pushes(
+                            conn, pushes, batch=batch, now=now, release=release
+                        )
+                    held = time.monotonic() - began
+                    if held > ROUTE_PAUSE_AFTER:
+                        await asyncio.sleep(held)
+                async with self.db.transaction() as conn:
+                    await self.headlines.mark_routed(conn, routed.ids)
+        return queued
+
+    async def route_pass(self, headlines: Sequence[Headline], limit: int) -> RoutedPass:
+        """Match headlines (in order) until `limit` pushes are found; the first is always
+        taken. The cost grows with the headlines' text and their matches, not with the
+        chats. Other tasks (replies, delivery) get a turn after every headline.
+        """
+        ids: list[int] = []
+        groups: list[tuple[int, Route, array[int]]] = []
+        found = 0  # pushes so far
+        # each headline is matched in the language it was indexed in, so routing and
+        # /search read it alike
+        languages = await self.headlines.languages_of([h.id for h in headlines])
+        for headline in headlines:
+            if ids and found >= limit:
+                break
+            terms = headline_terms(
+                headline.title,
+                headline.summary,
+                headline.categories,
+                languages.get(headline.id, "en"),
+            )
+            routes = self.index.route(terms)
+            by_route: dict[Route, list[int]] = {}
+            for chat_id, route in routes.items():
+                same = by_route.get(route)
+                if same is None:
+                    by_route[route] = [chat_id]
+                else:
+                    same.append(chat_id)
+            groups.extend(
+                (headline.id, route, array("q", sorted(chat_ids)))
+                for route, chat_ids in by_route.items()
+            )
+            found += len(routes)
+            ids.append(headline.id)
+            await asyncio.sleep(0)
+        return RoutedPass(ids, groups)
+
+    async def _fail(
+        self,
+        feed: FeedRecord,
+        error: str,
+        *,
+        retry_after: float | None = None,
+        throttled: bool = False,
+    ) -> FeedReport:
+        """Record a failure: exponential backoff, or later when the server asked (Retry-After);
+        an HTTP 429 also doubles the feed's own interval."""
+        state = feed.state
+        now = self.clock()
+        delay = failure_delay(
+            backoff_seconds(state.consecutive_failures + 1, self.interval), retry_after=retry_after
+        )
+        async with self._writes:
+            await self.feeds.record_failure(
+                state.id, now=now, error=error, next_attempt_at=now + delay
+            )
+            if throttled:
+                own = interval_after_429(
+                    self.interval, feed.interval_seconds, retry_after=retry_after
+                )
+                await self.feeds.set_schedule(
+                    state.id, interval_seconds=own, next_attempt_at=now + max(delay, own)
+                )
+        return FeedReport(state.url, "error", error=error)

@@ -1,0 +1,124 @@
+"""What /stats and `python -m bot stats` report, gathered from the store."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from bot.chats.service import PAUSED
+from bot.feeds.admin import describe_reason
+from bot.formatting import escape
+from bot.text.i18n import N_, Translator, translator
+from storage.models import ChatKind, FeedState
+from storage.sqlite.chats import ChatRepo, SubscriptionRepo
+from storage.sqlite.counters import CounterRepo
+from storage.sqlite.db import Database
+from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.outbox import OutboxRepo
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """A snapshot of the bot's state."""
+
+    chats: dict[ChatKind, tuple[int, int]]
+    subscriptions: int
+    top_topics: list[tuple[str, int]]
+    headlines: int
+    headlines_24h: int
+    feeds: list[FeedState]
+    backlog: dict[str, int]
+    sent_24h: int
+    blocked_24h: int
+    floods_24h: int
+    blocked_chats: int
+
+
+async def collect_stats(db: Database) -> Stats:
+    """Read every figure of the report: every feed in the database, however it was added."""
+    now = time.time()
+    chat_repo = ChatRepo(db)
+    chats = await chat_repo.count_by_kind()
+    subs = SubscriptionRepo(db)
+    counters = CounterRepo(db)
+    return Stats(
+        chats=chats,
+        subscriptions=await subs.count(),
+        top_topics=await subs.top_topics(10),
+        headlines=await HeadlineRepo(db).count(),
+        headlines_24h=await HeadlineRepo(db).count_since(now - DAY),
+        feeds=await FeedRepo(db).all(),
+        backlog=await OutboxRepo(db).backlog(),
+        sent_24h=await counters.total_since("sent", now - DAY),
+        blocked_24h=await counters.total_since("blocked", now - DAY),
+        floods_24h=await counters.total_since("429", now - DAY),
+        blocked_chats=await chat_repo.count_unreachable(paused_reason=PAUSED),
+    )
+
+
+KIND_NAMES = {
+    ChatKind.PRIVATE: N_("private"),
+    ChatKind.GROUP: N_("group"),
+    ChatKind.SUPERGROUP: N_("supergroup"),
+    ChatKind.CHANNEL: N_("channel"),
+}
+
+
+def render_stats(stats: Stats, *, t: Translator | None = None, tz: str = "UTC") -> str:
+    """The report as Telegram HTML, in the reader's language and time zone."""
+    t = t or translator(None)
+    n = t.format_number
+
+    def when(ts: float | None) -> str:
+        return t.format_datetime(ts, tz) if ts else t._("never")
+
+    lines = [t._("📊 <b>Headline Bot stats</b>"), "", t._("<b>Chats</b> (active / inactive)")]
+    for kind in ChatKind:
+        active, inactive = stats.chats.get(kind, (0, 0))
+        name = t._(KIND_NAMES[kind]) if kind in KIND_NAMES else str(kind)
+        lines.append(f"• {escape(name)}: {n(active)} / {n(inactive)}")
+    lines.append(t._("Blocked or removed: {n}").format(n=n(stats.blocked_chats)))
+    lines += ["", t._("<b>Subscriptions</b>: {n}").format(n=n(stats.subscriptions))]
+    if stats.top_topics:
+        top = ", ".join(f"{escape(topic)} ({n(count)})" for topic, count in stats.top_topics)
+        lines.append(t._("Most followed: {topics}").format(topics=top))
+    lines += [
+        "",
+        t._("<b>Headlines</b>: {stored} stored, {recent} added in 24 h").format(
+            stored=n(stats.headlines), recent=n(stats.headlines_24h)
+        ),
+        "",
+        t._("<b>Feeds</b> ({n})").format(n=n(len(stats.feeds))),
+    ]
+    for feed in stats.feeds:
+        failures = feed.consecutive_failures
+        state = "✅" if failures == 0 else "⚠️"
+        line = f"{state} {escape(feed.url)}\n   " + t.ngettext(
+            "last success {when}, {n} consecutive failure",
+            "last success {when}, {n} consecutive failures",
+            failures,
+        ).format(when=when(feed.last_success_at), n=n(failures))
+        if failures:
+            line += t._(", next attempt {when}").format(when=when(feed.next_attempt_at))
+        if feed.last_error:
+            line += "\n   " + t._("last error: {error}").format(
+                error=escape(describe_reason(feed.last_error, t)[:200])
+            )
+        lines.append(line)
+    backlog = stats.backlog
+    lines += [
+        "",
+        t._("<b>Delivery</b>"),
+        t._("Outbox backlog: {total} (pushes: {pushes}, announcements: {broadcasts})").format(
+            total=n(backlog.get("total", 0)),
+            pushes=n(backlog.get("push", 0)),
+            broadcasts=n(backlog.get("broadcast", 0)),
+        ),
+        t._("Messages sent in 24 h: {n}").format(n=n(stats.sent_24h)),
+        t._("Chats blocked in 24 h: {n}").format(n=n(stats.blocked_24h)),
+        t._("429 (flood control) answers in 24 h: {n}").format(n=n(stats.floods_24h)),
+    ]
+    return "\n".join(lines)

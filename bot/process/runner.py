@@ -1,0 +1,226 @@
+"""Run the bot process: the database lock, then long polling or a webhook.
+
+The steps are python-telegram-bot's run_polling/run_webhook (initialize, post_init,
+the webhook bootstrap, start, run until a signal, stop), taken one by one so that
+start-up waits for a Bot API out of reach (bot/startup.py) and a signal during that
+wait stops the process at once and cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import sys
+from collections.abc import Coroutine, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram.error import InvalidToken, TelegramError
+
+from bot.app import ALLOWED_UPDATES, build_application, stop_application
+from bot.config import Settings
+from bot.context import BotApp
+from bot.delivery.http import AiohttpRequest
+from bot.process.lock import AlreadyRunningError, acquire_lock
+from bot.process.logs import redact
+from bot.process.startup import until_up
+from bot.process.webhook import WebhookServer
+from storage.sqlite.migrate import SchemaTooNewError
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGABRT)
+FOREVER = -1  # bootstrap_retries: the updater retries on its own instead of giving up
+
+
+def run_bot(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; return the process exit code."""
+    try:
+        lock = acquire_lock(settings.database_path)
+    except AlreadyRunningError as exc:
+        print(f"headline-bot: {exc}", file=sys.stderr)
+        return 1
+    app = build_application(settings)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        code, failure = _run(app, settings, loop)
+    finally:
+        loop.close()
+        lock.close()
+    if failure:
+        print(f"headline-bot: {failure}", file=sys.stderr)
+        return code
+    log.info("stopped (exit code %d)", code)
+    return code
+
+
+def _run(app: BotApp, settings: Settings, loop: asyncio.AbstractEventLoop) -> tuple[int, str]:
+    """Start, serve, stop; return the exit code and the one line that says why it failed."""
+    refused = f"{settings.telegram_api_url} refused BOT_TOKEN (wrong or revoked)"
+    signals = _Signals(loop)
+    signals.install()
+    code, failure = 0, ""
+    try:
+        if signals.start(_start(app, settings)) and not app.bot_data.exit_code:
+            signals.serve()
+    except InvalidToken:
+        code, failure = 3, refused
+    except SchemaTooNewError as exc:
+        code, failure = 1, str(exc)
+    except TelegramError as exc:
+        code, failure = 1, f"the Bot API failed at start-up: {exc}"
+    finally:
+        signals.stopping()
+        try:
+            loop.run_until_complete(_stop(app))
+        except Exception:  # stopping must end in an exit, whatever else is broken
+            log.exception("stopping failed")
+        signals.uninstall()
+    if not code and app.bot_data.exit_code == 3:  # the token was revoked while running
+        code, failure = 3, refused
+    return code or app.bot_data.exit_code, failure
+
+
+async def _start(app: BotApp, settings: Settings) -> None:
+    """initialize (getMe), post_init, the webhook call, start: as run_polling/run_webhook do."""
+    with _refusal_reported_by_runner(app):
+        await until_up(app.initialize, "getMe")
+    if app.post_init is not None:
+        await app.post_init(app)
+    updater = app.updater
+    assert updater is not None
+    if settings.webhook_url:
+        await _start_webhook(app, settings)
+    else:
+        await until_up(app.bot.delete_webhook, "deleteWebhook")
+
+        def polling_error(exc: TelegramError) -> None:
+            # as run_polling does: errors while fetching updates go to the error handler
+            app.create_task(app.process_error(error=exc, update=None))
+
+        await updater.start_polling(
+            allowed_updates=ALLOWED_UPDATES,
+            bootstrap_retries=FOREVER,
+            error_callback=polling_error,
+        )
+    await app.start()
+
+
+async def _start_webhook(app: BotApp, settings: Settings) -> None:
+    """setWebhook, then our own listener on PORT: updates, /healthz and /metrics."""
+    assert settings.webhook_url is not None
+    given = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    secret = given or secrets.token_urlsafe(32)
+    redact(secret)  # a generated one too: python-telegram-bot logs setWebhook's parameters
+    path = urlsplit(settings.webhook_url).path or "/"
+    url = settings.webhook_url
+    await until_up(
+        lambda: app.bot.set_webhook(
+            url, allowed_updates=ALLOWED_UPDATES, max_connections=40, secret_token=secret
+        ),
+        "setWebhook",
+    )
+    services = app.bot_data.services
+    assert services is not None
+    server = WebhookServer(
+        app.bot,
+        app.update_queue,
+        path=path,
+        secret=secret,
+        port=settings.port,
+        health=services.health,
+        metrics=services.metrics,
+        interval=settings.poll_interval_seconds,
+    )
+    await server.start()
+    app.bot_data.webhook = server
+    log.info(
+        "webhook mode: listening on port %d, path %s (and /healthz, /metrics)", server.port, path
+    )
+
+
+async def _stop(app: BotApp) -> None:
+    """Stop whatever was started, from any point of start-up or from running."""
+    updater = app.updater
+    if updater is not None and updater.running:
+        try:
+            await updater.stop()
+        except TelegramError as exc:  # polling ended on it (a refused token): already reported
+            log.debug("updater stopped on %s", type(exc).__name__)
+    webhook = app.bot_data.webhook
+    if webhook is not None:  # no more updates in: then the Application stops
+        await webhook.stop()
+    await stop_application(app)
+    # When getMe never answered, the Application was never initialized and its shutdown
+    # skips the Bot API connections: close them here (safe to repeat).
+    await app.bot.shutdown()
+
+
+@contextlib.contextmanager
+def _refusal_reported_by_runner(app: BotApp) -> Iterator[None]:
+    """Mute the 401 hook for the first getMe: a token refused at start-up gets one line.
+
+    The hook stops a running bot and logs why; at start-up the runner says it instead.
+    """
+    request = app.bot.request
+    if not isinstance(request, AiohttpRequest):
+        yield
+        return
+    hook, request.on_unauthorized = request.on_unauthorized, None
+    try:
+        yield
+    finally:
+        request.on_unauthorized = hook
+
+
+class _Signals:
+    """SIGINT/SIGTERM: cancel start-up where it is waiting, or end the running loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.starting: asyncio.Task[None] | None = None
+        self.phase = "idle"
+
+    def install(self) -> None:
+        """Handle the stop signals on the loop (instead of Python's KeyboardInterrupt)."""
+        for sig in STOP_SIGNALS:
+            self.loop.add_signal_handler(sig, self._received, sig)
+
+    def uninstall(self) -> None:
+        """Give the signals back to their default handling."""
+        for sig in STOP_SIGNALS:
+            self.loop.remove_signal_handler(sig)
+
+    def start(self, steps: Coroutine[Any, Any, None]) -> bool:
+        """Run the start-up steps; False when a stop signal cut them short."""
+        self.phase = "starting"
+        self.starting = self.loop.create_task(steps, name="start-up")
+        try:
+            self.loop.run_until_complete(self.starting)
+        except asyncio.CancelledError:
+            return False
+        return self.phase == "starting"
+
+    def serve(self) -> None:
+        """Run until a stop signal or Application.stop_running (which stops the loop)."""
+        self.phase = "serving"
+        self.loop.run_forever()
+
+    def stopping(self) -> None:
+        """From here on, signals change nothing: stopping is under way."""
+        self.phase = "stopping"
+
+    def _received(self, sig: signal.Signals) -> None:
+        log.info("%s received: stopping", sig.name)
+        if self.phase == "starting":
+            self.phase = "stop requested"
+            assert self.starting is not None
+            if not self.starting.done():
+                self.starting.cancel()
+        elif self.phase == "serving":
+            self.phase = "stop requested"
+            self.loop.stop()

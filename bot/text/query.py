@@ -1,0 +1,664 @@
+"""The one query language of /topic, /latest and /search, parsed into plain values (pure).
+
+Topics (`parse_topic`):
+
+| form | meaning |
+| --- | --- |
+| `bolivia`, `south africa` | whole consecutive words, stemmed in the headline's language |
+| `"bolivian"` | exact words, not stemmed (case and accents are still ignored) |
+| `lithium + chile` | every part somewhere in the headline, in any order |
+| `lithium -mining` | not when the headline also mentions `mining` |
+| `-israel` | a mute: headlines it matches are never pushed to the chat |
+
+- A `-` excludes when it starts a word (`lithium -mining`); inside a word it is a hyphen
+  (`co-operation`), and a dash standing alone is punctuation. An exclusion runs to the next
+  `+` or `-`: `lithium -open pit` excludes the phrase "open pit".
+- A dash at the very start makes the whole topic a mute (`-israel`, `– israel`).
+- `+` glued to the end of a word is part of the name (`C++`, `Canal+`, which read as `c`
+  and `canal`); anywhere else it joins two parts and needs words on both sides.
+- Quoted text is one exact part; unquoted words beside it in the same part form parts of
+  their own (`"bolivian" election` is `"bolivian" + election`). An unclosed quote is
+  refused: a topic is kept for good, so a misread one would quietly match the wrong things.
+
+A topic's `key` is its canonical text (folded words, parts sorted): `Bogotá` and `bogota`,
+`chile + lithium` and `lithium + chile` are one topic. Parsing a key gives the same key.
+
+Searches (`parse_search`): words are all required (stemmed), `a OR b` either (OR binds the
+two terms beside it: `bolivia OR peru election` is (bolivia OR peru) AND election),
+`"a b"` an exact phrase, `pre*` a prefix (not stemmed; at least two letters), `-a` and
+`NOT a` without. `OR`, `NOT` and `AND` are operators only in capitals. A search of only
+exclusions searches everything else. An unclosed quote runs to the end (a search is
+retyped, not kept). Common words (`the`, `de`) are not required when other words are. `+`
+separates as a space does (`lithium + chile` needs both), and the words of one chunk must be
+adjacent (`co-operation`, `0:0`). A search longer than max_chars is cut at a space.
+
+The FTS5 table the expressions run on (built elsewhere) has two columns over the text
+`index_columns()` gives: `stems` (a language marker, then the stemmed words) and `words`
+(the folded words), tokenize='unicode61 remove_diacritics 2'. Stemmed forms are searched in
+`stems`, exact and prefix forms in `words`. Every token reaches MATCH as a quoted string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.text.i18n import N_, Translator, translator
+from bot.text.language import is_stop_word, stemmer_name, stemmer_names, stems, words
+
+__all__ = [
+    "FIELD_BOUNDARY",
+    "MAX_SEARCH_CHARS",
+    "MAX_SEARCH_TERMS",
+    "MAX_TOPIC_CHARS",
+    "HeadlineTerms",
+    "Part",
+    "Refusal",
+    "RefusalReason",
+    "SearchQuery",
+    "Topic",
+    "headline_terms",
+    "index_columns",
+    "language_marker",
+    "matches",
+    "parse_search",
+    "parse_topic",
+    "parse_topic_list",
+    "topic_to_fts",
+]
+
+MAX_TOPIC_CHARS = 64  # of a topic's key
+MAX_SEARCH_CHARS = 256  # of a search, as Telegram caps an inline query
+MAX_SEARCH_TERMS = 32  # more only make a search slower, never more precise
+# Longer input is refused before any work, so hostile text stays cheap.
+_MAX_TOPIC_INPUT = 4 * MAX_TOPIC_CHARS
+
+# Private-use characters: FTS5's unicode61 keeps them as token characters, words() never
+# yields them, so no user text can produce these tokens. The boundary sits between fields
+# (no phrase spans a title and a summary), the marker opens a row's `stems`, followed by
+# the name of the stemmer that made them.
+FIELD_BOUNDARY = "\ue001"
+_MARK = "\ue000"
+_UNSTEMMED = "none"
+
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212"
+_QUOTES = '"\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\uff02'
+_OPERATORS = frozenset({"OR", "AND", "NOT"})
+
+RefusalReason = Literal[
+    "empty", "too_long", "weak", "empty_side", "unclosed_quote", "only_excluded"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a topic or a search was not taken: a reason code and a sentence for the reader."""
+
+    text: str
+    reason: RefusalReason
+    detail: str = ""
+
+    @property
+    def message(self) -> str:
+        """The reason, said to the reader in English (plain text: escape it for HTML)."""
+        return self.describe()
+
+    def describe(self, t: Translator | None = None) -> str:
+        """The reason in t's language (plain text: escape it for HTML)."""
+        t = t or translator(None)
+        minus = self.reason == "empty_side" and self.detail == "-"
+        template = REFUSALS["empty_minus" if minus else self.reason]
+        return t._(template).format(text=_shorten(self.text), detail=self.detail)
+
+
+# What each refusal says; {text} is the topic or search as typed, {detail} the reason's detail.
+REFUSALS: dict[str, str] = {
+    "empty": N_("“{text}” has no words in it."),
+    "too_long": N_("“{text}” is too long: keep it to {detail} characters or fewer."),
+    "weak": N_("“{text}” reads as “{detail}”, which is too short or too common to follow."),
+    "empty_side": N_("In “{text}”, “+” needs words on both sides, as in lithium + chile."),
+    "empty_minus": N_("In “{text}”, “-” needs a word right after it, as in lithium -mining."),
+    "unclosed_quote": N_("In “{text}”, a quotation mark is not closed."),
+    "only_excluded": N_(
+        "“{text}” only excludes words: say what to follow too, as in lithium -mining."
+    ),
+}
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """Folded words that must occur together, in order; stemmed unless exact."""
+
+    words: tuple[str, ...]
+    exact: bool = False
+
+    @property
+    def key(self) -> str:
+        """The part as canonical topic text: `south africa`, `"bolivian"`."""
+        text = " ".join(self.words)
+        return f'"{text}"' if self.exact else text
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A parsed topic: what the reader typed, its canonical key and what it matches."""
+
+    display: str
+    key: str
+    mute: bool
+    parts: tuple[Part, ...]
+    excluded: tuple[Part, ...] = ()
+
+
+# --- topics ------------------------------------------------------------------------------------
+
+# Scanner items: ("word", raw text), ("quote", raw text inside the quotes), ("+", ""), ("-", "")
+_Item = tuple[str, str]
+
+
+def _scan_topic(text: str) -> list[_Item] | None:
+    """Split a topic (without its mute mark) into items; None when a quote is not closed."""
+    items: list[_Item] = []
+    word: list[str] = []
+    at_start = True  # at the start of a word: a dash here excludes
+    i, n = 0, len(text)
+
+    def flush() -> None:
+        if word:
+            items.append(("word", "".join(word)))
+            word.clear()
+
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            flush()
+            at_start = True
+            i += 1
+        elif ch in _QUOTES:
+            flush()
+            end = next((j for j in range(i + 1, n) if text[j] in _QUOTES), -1)
+            if end < 0:
+                return None
+            items.append(("quote", text[i + 1 : end]))
+            at_start = False
+            i = end + 1
+        elif ch == "+":
+            j = i
+            while j < n and text[j] == "+":
+                j += 1
+            if word and (j == n or text[j].isspace()):
+                word.append(text[i:j])  # `C++`, `Canal+`: part of the name
+                i = j
+            else:
+                flush()
+                items.append(("+", ""))
+                at_start = True
+                i += 1
+        elif ch in _DASHES and at_start and i + 1 < n and not text[i + 1].isspace():
+            flush()
+            items.append(("-", ""))
+            at_start = False
+            i += 1
+        else:
+            word.append(ch)
+            at_start = False
+            i += 1
+    flush()
+    return items
+
+
+def _segment_parts(items: Sequence[_Item]) -> list[Part]:
+    """The parts of one segment: each quote, and each run of unquoted words between them."""
+    parts: list[Part] = []
+    loose: list[str] = []
+
+    def flush() -> None:
+        found = words(" ".join(loose))
+        if found:
+            parts.append(Part(tuple(found)))
+        loose.clear()
+
+    for kind, raw in items:
+        if kind == "word":
+            loose.append(raw)
+        else:
+            flush()
+            found = words(raw)
+            if found:
+                parts.append(Part(tuple(found), exact=True))
+    flush()
+    return parts
+
+
+def _weak(word: str, language: str) -> bool:
+    if len(word) == 1 and word.isascii():
+        return True
+    return is_stop_word(word, "en") or is_stop_word(word, language)
+
+
+def _all_weak(parts: Iterable[Part], language: str) -> bool:
+    return all(_weak(w, language) for p in parts for w in p.words)
+
+
+def _unique_sorted(parts: Iterable[Part]) -> tuple[Part, ...]:
+    by_key = {p.key: p for p in parts}
+    return tuple(by_key[k] for k in sorted(by_key))
+
+
+def _topic_key(mute: bool, parts: Sequence[Part], excluded: Sequence[Part]) -> str:
+    key = " + ".join(p.key for p in parts)
+    key += "".join(f" -{p.key}" for p in excluded)
+    return "-" + key if mute else key
+
+
+def parse_topic(text: str, *, language: str = "en") -> Topic | Refusal:
+    """Parse one topic as the module docstring describes, or say why it can't be followed.
+
+    language is the reader's (a code or tag): its stop words, besides English ones, count as
+    too common to follow alone.
+    """
+    display = " ".join(text.split())
+    if not display:
+        return Refusal(display, "empty")
+    if len(display) > _MAX_TOPIC_INPUT:
+        return Refusal(display, "too_long", str(MAX_TOPIC_CHARS))
+    body = display
+    mute = body[0] in _DASHES
+    if mute:
+        body = body.lstrip(_DASHES).lstrip()
+    items = _scan_topic(body)
+    if items is None:
+        return Refusal(display, "unclosed_quote")
+
+    # Segments: runs of items between operators, each positive or excluded.
+    segments: list[tuple[bool, list[_Item]]] = [(False, [])]
+    operators: list[str] = []  # the operator in front of each segment after the first
+    for kind, raw in items:
+        if kind in "+-":
+            segments.append((kind == "-", []))
+            operators.append(kind)
+        else:
+            segments[-1][1].append((kind, raw))
+    parted = [(excluding, _segment_parts(seg)) for excluding, seg in segments]
+
+    if not any(parts for _, parts in parted):
+        return Refusal(display, "empty")
+    for index, operator in enumerate(operators, start=1):
+        left, right = parted[index - 1][1], parted[index][1]
+        if operator == "-" and not right:
+            return Refusal(display, "empty_side", "-")
+        if operator == "+" and not (left and right):
+            return Refusal(display, "empty_side", "+")
+
+    positive = [p for excluding, parts in parted if not excluding for p in parts]
+    excluded = [p for excluding, parts in parted if excluding for p in parts]
+    if not positive:
+        return Refusal(display, "only_excluded")
+    if _all_weak(positive, language):
+        return Refusal(display, "weak", " ".join(w for p in positive for w in p.words))
+    for part in excluded:
+        if _all_weak([part], language):
+            return Refusal(display, "weak", " ".join(part.words))
+
+    parts_sorted = _unique_sorted(positive)
+    excluded_sorted = _unique_sorted(excluded)
+    key = _topic_key(mute, parts_sorted, excluded_sorted)
+    if len(key) > MAX_TOPIC_CHARS:
+        return Refusal(display, "too_long", str(MAX_TOPIC_CHARS))
+    return Topic(display, key, mute, parts_sorted, excluded_sorted)
+
+
+def _split_list(text: str) -> list[str]:
+    """Split on newlines, and on commas outside quotes."""
+    pieces: list[str] = []
+    for line in text.splitlines():
+        current: list[str] = []
+        quoted = False
+        for ch in line:
+            if ch in _QUOTES:
+                quoted = not quoted
+            if ch == "," and not quoted:
+                pieces.append("".join(current))
+                current = []
+            else:
+                current.append(ch)
+        pieces.append("".join(current))
+    return pieces
+
+
+def parse_topic_list(text: str, *, language: str = "en") -> tuple[list[Topic], list[Refusal]]:
+    """Parse comma-separated topics ("a, b, -c"): the topics (one per key) and the refusals."""
+    topics: list[Topic] = []
+    refusals: list[Refusal] = []
+    seen: set[str] = set()
+    for piece in _split_list(text):
+        if not piece.strip():
+            continue
+        parsed = parse_topic(piece, language=language)
+        if isinstance(parsed, Refusal):
+            refusals.append(parsed)
+        elif parsed.key not in seen:
+            seen.add(parsed.key)
+            topics.append(parsed)
+    return topics, refusals
+
+
+# --- headlines ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeadlineTerms:
+    """A headline's folded words and their stems, fields apart by FIELD_BOUNDARY."""
+
+    language: str
+    words: tuple[str, ...]
+    stems: tuple[str, ...]
+
+
+def headline_terms(
+    title: str, summary: str, categories: Iterable[str], language: str
+) -> HeadlineTerms:
+    """The words and stems (in the headline's language) of its title, summary and categories."""
+    all_words: list[str] = []
+    all_stems: list[str] = []
+    for index, field in enumerate((title, summary, *categories)):
+        found = words(field)
+        if index:
+            all_words.append(FIELD_BOUNDARY)
+            all_stems.append(FIELD_BOUNDARY)
+        all_words.extend(found)
+        all_stems.extend(stems(found, language))
+    return HeadlineTerms(language, tuple(all_words), tuple(all_stems))
+
+
+def language_marker(language: str) -> str:
+    """The token that opens the `stems` column of a headline in this language."""
+    return _MARK + (stemmer_name(language) or _UNSTEMMED)
+
+
+def index_columns(
+    title: str, summary: str, categories: Iterable[str], language: str
+) -> tuple[str, str]:
+    """The `stems` and `words` texts to index for a headline, so search and topics agree."""
+    terms = headline_terms(title, summary, categories, language)
+    stems_text = " ".join((language_marker(language), *terms.stems))
+    return stems_text, " ".join(terms.words)
+
+
+def _occurs(needle: Sequence[str], haystack: Sequence[str]) -> bool:
+    n = len(needle)
+    if n == 0:
+        return False
+    first = needle[0]
+    for i in range(len(haystack) - n + 1):
+        if haystack[i] == first and (n == 1 or tuple(haystack[i : i + n]) == tuple(needle)):
+            return True
+    return False
+
+
+def _part_in(part: Part, terms: HeadlineTerms) -> bool:
+    if part.exact:
+        return _occurs(part.words, terms.words)
+    return _occurs(stems(part.words, terms.language), terms.stems)
+
+
+def matches(topic: Topic, terms: HeadlineTerms) -> bool:
+    """Whether a topic matches a headline: the reference semantics the indexes must keep.
+
+    For a mute, True means the headline is muted.
+    """
+    if not all(_part_in(p, terms) for p in topic.parts):
+        return False
+    return not any(_part_in(p, terms) for p in topic.excluded)
+
+
+# --- FTS5 expressions --------------------------------------------------------------------------
+
+
+def _string(tokens: Iterable[str]) -> str:
+    """One FTS5 string: the tokens in double quotes, any inner quote doubled."""
+    return '"' + " ".join(tokens).replace('"', '""') + '"'
+
+
+def _groups(languages: Iterable[str] | None) -> tuple[str, ...]:
+    """The stemmers (and `none`) whose rows an expression must cover."""
+    if languages is None:
+        return (*stemmer_names(), _UNSTEMMED)
+    return tuple(sorted({stemmer_name(lang) or _UNSTEMMED for lang in languages}))
+
+
+def _markers(groups: Iterable[str]) -> str:
+    return "stems : (" + " OR ".join(_string([_MARK + g]) for g in groups) + ")"
+
+
+def _stemmed(part_words: Sequence[str], groups: Sequence[str]) -> str:
+    """Where the words occur stemmed, each row in its own language's stems.
+
+    Rows are stemmed in their language, so the words are stemmed once per stemmer; where
+    stemmers disagree, each stem is searched only in rows marked with its stemmers. The
+    stem most stemmers share is searched in every row not marked for another.
+    """
+    by_stem: dict[tuple[str, ...], list[str]] = {}
+    for group in groups:
+        stemmed = tuple(part_words) if group == _UNSTEMMED else tuple(stems(part_words, group))
+        by_stem.setdefault(stemmed, []).append(group)
+    if len(by_stem) == 1:
+        return "stems : " + _string(next(iter(by_stem)))
+    ranked = sorted(by_stem.items(), key=lambda item: (-len(item[1]), item[0]))
+    (common, _), rest = ranked[0], ranked[1:]
+    others = [g for _, gs in rest for g in gs]
+    pieces = [f"(stems : {_string(common)} NOT {_markers(others)})"]
+    pieces.extend(f"(stems : {_string(s)} AND {_markers(gs)})" for s, gs in rest)
+    return "(" + " OR ".join(pieces) + ")"
+
+
+def _part_fts(part: Part, groups: Sequence[str]) -> str:
+    if part.exact:
+        return "words : " + _string(part.words)
+    return _stemmed(part.words, groups)
+
+
+def topic_to_fts(topic: Topic, languages: Iterable[str] | None = None) -> str:
+    """The FTS5 expression that finds the headlines a topic matches.
+
+    languages: the languages the index holds (codes or tags), which keeps the expression
+    short; None covers every stemmer.
+    """
+    groups = _groups(languages)
+    positive = " AND ".join(_part_fts(p, groups) for p in topic.parts)
+    if not topic.excluded:
+        return positive
+    excluded = " OR ".join(_part_fts(p, groups) for p in topic.excluded)
+    return f"({positive}) NOT ({excluded})"
+
+
+# --- searches ----------------------------------------------------------------------------------
+
+_Kind = Literal["stem", "exact", "prefix"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    words: tuple[str, ...]
+    kind: _Kind
+
+    @property
+    def shown(self) -> str:
+        text = " ".join(self.words)
+        if self.kind == "exact":
+            return f'"{text}"'
+        if self.kind == "prefix":
+            return f'"{text}"*' if len(self.words) > 1 else f"{text}*"
+        return "-".join(self.words)  # `co-operation`: stemmed words that must be adjacent
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A parsed search: the FTS5 expression to run and what of the reader's text it used."""
+
+    fts: str
+    used: str  # the search as understood: `bolivia OR peru "la paz" pre* -israel`
+    dropped: tuple[str, ...] = ()  # words left out: too common, or past the term limit
+    truncated: bool = False  # the text was cut (at a space) to the length limit
+    negative_only: bool = False  # only exclusions: everything else matches, rank by date
+
+
+_PIECE = re.compile(r"\S+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    text: str
+    quoted: bool
+    prefix: bool  # a `*` right behind it
+    negative: bool  # a dash right in front of it
+
+
+def _scan_search(text: str) -> list[_Chunk]:
+    """The chunks of a search; an unclosed quote runs to the end; `+` separates, as a space."""
+    chunks: list[_Chunk] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace() or ch == "+":
+            i += 1
+            continue
+        negative = ch in _DASHES and i + 1 < n and not (text[i + 1].isspace() or text[i + 1] == "+")
+        if negative:
+            i += 1
+            ch = text[i]
+        if ch in _QUOTES:
+            end = next((j for j in range(i + 1, n) if text[j] in _QUOTES), n)
+            star = end + 1 < n and text[end + 1] == "*"
+            chunks.append(_Chunk(text[i + 1 : end], True, star, negative))
+            i = end + 1 + star
+            continue
+        j = i
+        while j < n and not text[j].isspace() and text[j] != "+" and text[j] not in _QUOTES:
+            j += 1
+        raw = text[i:j]
+        chunks.append(_Chunk(raw.rstrip("*"), False, raw.endswith("*"), negative))
+        i = j
+    return chunks
+
+
+def _cut(text: str, max_chars: int) -> tuple[str, bool]:
+    """The text cut to max_chars at a space, never inside a word."""
+    if len(text) <= max_chars:
+        return text, False
+    kept = text[:max_chars]
+    if not text[max_chars].isspace():
+        space = max(kept.rfind(" "), kept.rfind("\n"), kept.rfind("\t"))
+        kept = kept[:space] if space > 0 else ""
+    return kept.rstrip(), True
+
+
+def parse_search(
+    text: str,
+    *,
+    max_chars: int = MAX_SEARCH_CHARS,
+    language: str = "en",
+    languages: Iterable[str] | None = None,
+) -> SearchQuery | Refusal:
+    """Parse a search as the module docstring describes into a safe FTS5 expression.
+
+    language is the reader's (for its common words); languages those the index holds
+    (None: every stemmer), as for topic_to_fts().
+    """
+    stripped = " ".join(text.split())
+    kept, truncated = _cut(stripped, max_chars)
+    if not kept and stripped:
+        return Refusal(stripped, "too_long", str(max_chars))
+
+    clauses: list[list[_Term]] = []  # positive, ANDed; each clause ORs its terms
+    negatives: list[_Term] = []
+    dropped: list[str] = []
+    seen: set[tuple[bool, _Term]] = set()
+    count = 0
+    negate = False
+    join = False  # an OR came after the last positive term
+    for chunk in _scan_search(kept):
+        if not chunk.quoted and not chunk.negative and chunk.text in _OPERATORS:
+            if chunk.text == "NOT":
+                negate = True
+            elif chunk.text == "OR" and clauses and not negate:
+                join = True
+            continue
+        negative = negate or chunk.negative
+        negate = False
+        found = tuple(words(chunk.text))
+        if not found:
+            continue
+        kind: _Kind = "exact" if chunk.quoted else "stem"
+        if chunk.prefix and len(found[-1]) >= 2:
+            kind = "prefix"
+        term = _Term(found, kind)
+        if (negative, term) in seen:
+            continue  # a repeated term says nothing more
+        seen.add((negative, term))
+        if count >= MAX_SEARCH_TERMS:
+            dropped.append(("-" if negative else "") + term.shown)
+            continue
+        count += 1
+        if negative:
+            negatives.append(term)
+            join = False
+        elif join:
+            clauses[-1].append(term)
+            join = False
+        else:
+            clauses.append([term])
+
+    if not clauses and not negatives:
+        return Refusal(stripped, "empty")
+    clauses, common = _drop_common(clauses, language)
+    dropped[:0] = common
+
+    groups = _groups(languages)
+    positive = " AND ".join(_clause_fts(c, groups) for c in clauses)
+    excluded = " OR ".join(_term_fts(t, groups) for t in negatives)
+    if positive and excluded:
+        fts = f"({positive}) NOT ({excluded})"
+    elif positive:
+        fts = positive
+    else:
+        # Every row's `stems` opens with a marker: this prefix matches them all.
+        fts = f"stems : {_string([_MARK])}* NOT ({excluded})"
+    used = " ".join(
+        [" OR ".join(t.shown for t in c) for c in clauses] + [f"-{t.shown}" for t in negatives]
+    )
+    return SearchQuery(fts, used, tuple(dropped), truncated, negative_only=not clauses)
+
+
+def _drop_common(clauses: list[list[_Term]], language: str) -> tuple[list[list[_Term]], list[str]]:
+    """Leave out lone common words (`the`, `de`), unless nothing else would be left."""
+
+    def common(clause: list[_Term]) -> bool:
+        if len(clause) != 1 or clause[0].kind != "stem":
+            return False
+        return all(is_stop_word(w, "en") or is_stop_word(w, language) for w in clause[0].words)
+
+    kept = [c for c in clauses if not common(c)]
+    if not kept:
+        return clauses, []
+    return kept, [c[0].shown for c in clauses if common(c)]
+
+
+def _clause_fts(clause: Sequence[_Term], groups: Sequence[str]) -> str:
+    if len(clause) == 1:
+        return _term_fts(clause[0], groups)
+    return "(" + " OR ".join(_term_fts(t, groups) for t in clause) + ")"
+
+
+def _term_fts(term: _Term, groups: Sequence[str]) -> str:
+    if term.kind == "exact":
+        return "words : " + _string(term.words)
+    if term.kind == "prefix":
+        return "words : " + _string(term.words) + "*"
+    return _stemmed(term.words, groups)

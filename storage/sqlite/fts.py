@@ -1,0 +1,238 @@
+"""The full-text index of headlines: what it holds, the SQL functions that fill it, snippets.
+
+The index (`headlines_fts`, migration 006) has two columns over the text
+:func:`index_texts` gives: `stems` (a marker naming the headline's stemmer, then its stemmed
+words) and `words` (its folded words), so that /search and topic routing read a headline
+alike (bot/query.py builds the expressions). The title is indexed twice, which makes bm25
+rank a match in the title above one in the summary; matching itself is unaffected.
+
+SQLite computes the columns itself, in the triggers on `headlines` and through the view
+`headlines_indexed`, by calling the functions :func:`install` registers on a connection:
+every connection that writes headlines must have them (storage/db.py opens it so).
+
+User text never reaches MATCH raw: bot/query.py quotes every token. build_match_query()
+below is the older plain-words form, kept for callers that want no query language.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+import aiosqlite
+
+from bot.text.language import stems
+from bot.text.language import words as language_words
+from bot.text.query import FIELD_BOUNDARY, headline_terms, language_marker
+
+log = logging.getLogger(__name__)
+
+# Beyond this many headlines, the migration that re-indexes them says how far it got.
+REINDEX_CHUNK = 20_000
+
+# FTS5's unicode61 tokenizer keeps letters, digits and private-use characters together and
+# treats everything else as a separator; `[^\W_]` is Python's letters-and-digits.
+_WORD = re.compile(r"(?:[^\W_]|[\ue000-\uf8ff])+")
+# A word, an optional prefix star right behind it, or a double quote opening/closing a phrase.
+_PIECE = re.compile(
+    r'(?P<word>(?:[^\W_]|[\ue000-\uf8ff])+)(?P<star>\*)?|(?P<quote>")(?P<qstar>\*)?'
+)
+
+# More terms than this only make a query slower, never more precise.
+MAX_TERMS = 32
+
+
+def _strip_marks(text: str) -> str:
+    """Drop combining marks, which unicode61 (remove_diacritics 2) folds away inside a word."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+
+
+def words(text: str) -> list[str]:
+    """Split text into the words FTS5's unicode61 tokenizer would see."""
+    return _WORD.findall(_strip_marks(text))
+
+
+def _quoted(tokens: Iterable[str]) -> str:
+    # Tokens hold only letters and digits, so a double quote can never occur inside.
+    return '"' + " ".join(tokens) + '"'
+
+
+def phrase_query(tokens: Sequence[str]) -> str | None:
+    """Return an exact-phrase MATCH expression for the words of tokens (None if no word)."""
+    found = [w for token in tokens for w in words(token)]
+    return _quoted(found) if found else None
+
+
+def build_match_query(text: str) -> str | None:
+    """Return a safe MATCH expression ANDing the words of text, or None when it has no word.
+
+    "Quoted text" is a phrase (an unterminated quote runs to the end), and a `*` right after
+    a word or a closing quote asks for a prefix match; nothing else has any meaning.
+    """
+    terms: list[str] = []
+    seen: set[str] = set()
+    phrase: list[str] | None = None
+
+    def add(term: str) -> None:
+        key = term.casefold()
+        if key not in seen and len(terms) < MAX_TERMS:
+            seen.add(key)
+            terms.append(term)
+
+    for piece in _PIECE.finditer(_strip_marks(text)):
+        if piece.group("quote"):
+            if phrase is None:
+                phrase = []
+            else:
+                if phrase:
+                    add(_quoted(phrase) + ("*" if piece.group("qstar") else ""))
+                phrase = None
+        elif phrase is not None:
+            phrase.append(piece.group("word"))
+        else:
+            add(_quoted([piece.group("word")]) + ("*" if piece.group("star") else ""))
+    if phrase:
+        add(_quoted(phrase))
+    return " ".join(terms) if terms else None
+
+
+# --- the index's columns -----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def index_texts(title: str, summary: str, categories: str, language: str) -> tuple[str, str]:
+    """The `stems` and `words` texts of a headline (categories one a line), title twice.
+
+    Cached: SQLite asks for the two columns of one row in two calls.
+    """
+    cats = categories.split("\n") if categories else []
+    terms = headline_terms(title, summary, cats, language)
+    cut = terms.words.index(FIELD_BOUNDARY)  # there is always a summary field after the title
+    title_words, title_stems = terms.words[:cut], terms.stems[:cut]
+    words_text = " ".join((*title_words, FIELD_BOUNDARY, *terms.words))
+    stems_text = " ".join((language_marker(language), *title_stems, FIELD_BOUNDARY, *terms.stems))
+    return stems_text, words_text
+
+
+def _stems_sql(
+    title: str | None, summary: str | None, categories: str | None, lang: str | None
+) -> str:
+    return index_texts(title or "", summary or "", categories or "", lang or "en")[0]
+
+
+def _words_sql(
+    title: str | None, summary: str | None, categories: str | None, lang: str | None
+) -> str:
+    return index_texts(title or "", summary or "", categories or "", lang or "en")[1]
+
+
+async def install(conn: aiosqlite.Connection) -> None:
+    """Register the functions the index's triggers and view call (hb_stems, hb_words)."""
+    await conn.create_function("hb_stems", 4, _stems_sql, deterministic=True)
+    await conn.create_function("hb_words", 4, _words_sql, deterministic=True)
+
+
+async def reindex(conn: aiosqlite.Connection) -> int:
+    """Fill the (empty) index from every headline, in chunks, saying how far it got."""
+    cur = await conn.execute("SELECT count(*), coalesce(max(id), 0) FROM headlines")
+    row = await cur.fetchone()
+    total, top = (int(row[0]), int(row[1])) if row else (0, 0)
+    done, lo, began = 0, 0, time.monotonic()
+    if total > REINDEX_CHUNK:
+        log.info("re-indexing %d headlines for stemmed search", total)
+    while lo < top:
+        cur = await conn.execute(
+            "SELECT max(id), count(*) FROM (SELECT id FROM headlines WHERE id > ?"
+            " ORDER BY id LIMIT ?)",
+            (lo, REINDEX_CHUNK),
+        )
+        row = await cur.fetchone()
+        if row is None or row[0] is None:
+            break
+        hi = int(row[0])
+        await conn.execute(
+            "INSERT INTO headlines_fts (rowid, stems, words)"
+            " SELECT id, stems, words FROM headlines_indexed WHERE id > ? AND id <= ?",
+            (lo, hi),
+        )
+        done += int(row[1])
+        lo = hi
+        if total > REINDEX_CHUNK:
+            log.info(
+                "re-indexed %d of %d headlines (%.0f s)", done, total, time.monotonic() - began
+            )
+    return done
+
+
+# --- snippets --------------------------------------------------------------------------------
+
+_SNIPPET_WORD = re.compile(r"[^\W_]+(?:['’&][^\W_]+)*")
+
+
+def query_words(used: str) -> tuple[frozenset[str], bool]:
+    """The folded words a search asked for (its exclusions left out); True if any is a prefix."""
+    found: set[str] = set()
+    prefix = False
+    for piece in used.replace(" OR ", " ").split():
+        if piece[:1] in "-\u2010\u2011\u2012\u2013\u2014\u2212" and len(piece) > 1:
+            continue
+        prefix = prefix or piece.endswith("*")
+        found.update(language_words(piece))
+    return frozenset(found), prefix
+
+
+def mark_snippet(
+    text: str,
+    wanted: frozenset[str],
+    language: str,
+    *,
+    open_mark: str,
+    close_mark: str,
+    ellipsis: str,
+    max_words: int,
+    prefix: bool = False,
+) -> str | None:
+    """Text with the words a search asked for between marks, cut around the first; None if
+    no word of it matches."""
+    if not wanted:
+        return None
+    wanted_stems = frozenset(stems(sorted(wanted), language))
+    spans: list[tuple[int, int]] = []
+    hit_at: list[int] = []
+    matches = list(_SNIPPET_WORD.finditer(text))
+    per_match = [language_words(m.group()) for m in matches]
+    flat = [w for found in per_match for w in found]
+    flat_stems = iter(stems(flat, language))  # one call: the stemmer's own loop is in C
+    for n, (match, found) in enumerate(zip(matches, per_match, strict=True)):
+        stemmed = [next(flat_stems) for _ in found]
+        hit = any(w in wanted for w in found) or any(s in wanted_stems for s in stemmed)
+        if not hit and prefix:
+            hit = any(w.startswith(q) for w in found for q in wanted if len(q) >= 2)
+        if hit:
+            spans.append(match.span())
+            hit_at.append(n)
+    if not spans:
+        return None
+    first = hit_at[0]
+    start_word = max(0, first - max_words // 4)
+    end_word = min(len(matches), start_word + max_words)
+    start = matches[start_word].start() if start_word else 0
+    end = matches[end_word - 1].end() if end_word < len(matches) else len(text)
+    out: list[str] = [ellipsis] if start_word else []
+    position = start
+    for a, b in spans:
+        if a < start or b > end:
+            continue
+        out.append(text[position:a])
+        out.append(open_mark + text[a:b] + close_mark)
+        position = b
+    out.append(text[position:end])
+    if end < len(text):
+        out.append(ellipsis)
+    return "".join(out)
