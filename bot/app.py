@@ -19,14 +19,17 @@ from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, ExtBot
 from telegram.request import BaseRequest
 
 import handlers
+from bot.chats.permissions import AdminCache
 from bot.chats.preferences import PreferencesService
 from bot.chats.service import ChatService
 from bot.config import Settings
 from bot.context import AppState, BotApp, BotContext, PerChatUpdateProcessor, Services
+from bot.delivery.announce import BroadcastReporter
 from bot.delivery.http import AiohttpRequest
 from bot.delivery.limiter import Limits, SlidingWindowLimiter
 from bot.delivery.worker import Delivery
 from bot.feeds import FeedFetcher
+from bot.feeds.admin import FeedAdmin
 from bot.feeds.poller import Poller
 from bot.ops.health import alert_feed_health
 from bot.ops.metrics import Metrics
@@ -41,7 +44,7 @@ from bot.process.startup import until_up
 from bot.routing import TopicIndex
 from bot.text.i18n import translator
 from handlers.menu import menu_commands, menu_languages
-from storage.sqlite.db import Database
+from storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -118,92 +121,112 @@ def build_application(
 
 async def open_services(
     settings: Settings,
-    bot: ExtBot[Any],
-    limiter: SlidingWindowLimiter,
     *,
+    limiter: SlidingWindowLimiter | None = None,
     http_client: httpx.AsyncClient | None = None,
     metrics: Metrics | None = None,
     liveness: Liveness | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Services:
-    """Open the database, load the matcher and build the chat service, poller and delivery."""
+    """Open the database and build every service, once: the one place that wires them.
+
+    The running bot, the command line and the console all come through here; the delivery
+    worker is given its bot when it starts.
+    """
     metrics = Metrics() if metrics is None else metrics
     liveness = Liveness() if liveness is None else liveness
-    db = await Database.open(settings.database_path)
+    limiter = SlidingWindowLimiter() if limiter is None else limiter
+    limiter.metrics = metrics
+    storage = await open_storage(settings.database_path)
     index = TopicIndex()
-    chats = ChatService(db, index, max_topics=settings.max_topics_per_chat, clock=clock)
-    preferences = PreferencesService(db, clock=clock)
+    chats = ChatService(storage, index, max_topics=settings.max_topics_per_chat, clock=clock)
+    preferences = PreferencesService(storage, clock=clock)
     fetcher = FeedFetcher(
         client=http_client,
         timeout=settings.fetch_timeout_seconds,
         max_bytes=settings.max_feed_bytes,
     )
     delivery = Delivery(
-        bot,
-        db,
+        storage,
         limiter,
         chats,
+        preferences,
         paid_broadcast=settings.allow_paid_broadcast,
         metrics=metrics,
         clock=clock,
-        preferences=preferences,
     )
-    limiter.metrics = metrics
     poller = Poller(
-        db,
+        storage,
         fetcher,
         index,
         urls=settings.feed_urls,
         interval=settings.poll_interval_seconds,
+        default_language=settings.default_language,
+        release_times=preferences.release_times,
         on_queued=delivery.wake,
         clock=clock,
         metrics=metrics,
         liveness=liveness,
     )
-    poller.default_language = settings.default_language
-    poller.release_times = preferences.release_times
-    services = Services(
-        settings,
-        db,
-        index,
+    feed_admin = FeedAdmin(
+        storage,
         fetcher,
-        poller,
-        delivery,
-        limiter,
-        chats,
+        configured=settings.feed_urls,
+        allow_private=settings.allow_private_feeds,
+    )
+    services = Services(
+        settings=settings,
+        storage=storage,
+        index=index,
+        fetcher=fetcher,
+        chats=chats,
+        preferences=preferences,
+        poller=poller,
+        feed_admin=feed_admin,
+        delivery=delivery,
+        limiter=limiter,
+        # broadcast reports in the admin's language
+        reporter=BroadcastReporter(storage.broadcasts, languages=preferences),
+        admins=AdminCache(),
         metrics=metrics,
         liveness=liveness,
+        health=_health(storage, liveness),
         clock=clock,
     )
-    services.preferences = preferences  # the one delivery and routing use
-    services.reporter.languages = preferences  # broadcast reports in the admin's language
     _watch(services)
     loaded = await chats.load_all()
-    log.info("database %s ready; %d subscriptions loaded", settings.database_path, loaded)
+    log.info("database %s ready; %d subscriptions loaded", storage.store.description, loaded)
     return services
 
 
-def _watch(services: Services) -> None:
-    """Feed the metrics' gauges and /healthz from the database (every feed it holds, those
-    added with /feeds as well as FEED_URLS, as /stats and the alerts count them)."""
+def _health(storage: Storage, liveness: Liveness) -> BotHealthProvider:
+    """What /healthz asks: every feed of the database (those added with /feeds as well as
+    FEED_URLS, as /stats and the alerts count them), the store's writes, the backlog."""
 
     async def backlog() -> int:
-        return (await services.outbox.backlog())["total"]
+        return (await storage.outbox.backlog())["total"]
+
+    async def failing() -> tuple[FailingFeed, ...]:
+        return failing_feeds(await storage.feeds.all())
+
+    return BotHealthProvider(liveness, storage.store, failing_feeds=failing, outbox_backlog=backlog)
+
+
+def _watch(services: Services) -> None:
+    """Feed the metrics' gauges from the database."""
+    storage = services.storage
+
+    async def backlog() -> int:
+        return (await storage.outbox.backlog())["total"]
 
     async def active_chats() -> float:
         return await services.chats.audience_size("all")
 
     async def headlines() -> float:
-        return await services.headlines.count()
-
-    async def failing() -> tuple[FailingFeed, ...]:
-        return failing_feeds(await services.feeds.all())
+        return await storage.headlines.count()
 
     services.metrics.read_gauges_from(
         outbox_backlog=backlog, active_chats=active_chats, headlines=headlines
-    )
-    services.health = BotHealthProvider(
-        services.liveness, services.db, failing_feeds=failing, outbox_backlog=backlog
     )
 
 
@@ -217,8 +240,7 @@ async def _post_init(app: BotApp) -> None:
     opening = asyncio.ensure_future(
         open_services(
             settings,
-            app.bot,
-            state.limiter,
+            limiter=state.limiter,
             http_client=state.http_client,
             metrics=state.metrics,
             liveness=state.liveness,
@@ -233,7 +255,7 @@ async def _post_init(app: BotApp) -> None:
         raise
     app.bot_data.services = services
     await register_commands(app, settings)
-    services.delivery.start()
+    services.delivery.start(app.bot)
     assert app.job_queue is not None, "python-telegram-bot needs its job-queue extra"
     # The first poll at start-up is a one-off job: a repeating job whose first run is due
     # before the scheduler starts is skipped by APScheduler until the next interval. It runs
@@ -382,11 +404,16 @@ async def _post_stop(app: BotApp) -> None:
         await services.delivery.stop(grace=5.0)
 
 
+async def close_services(services: Services) -> None:
+    """Close what open_services opened: the feed fetcher's connections and the database."""
+    await services.fetcher.aclose()
+    await services.storage.close()
+
+
 async def _post_shutdown(app: BotApp) -> None:
     services = app.bot_data.services
     if services is not None:
-        await services.fetcher.aclose()
-        await services.db.close()
+        await close_services(services)
         app.bot_data.services = None
 
 

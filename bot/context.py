@@ -1,14 +1,15 @@
-"""The typed services handlers reach through their callback context."""
+"""The typed services handlers reach through their callback context (built in bot/app.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+from storage.feeds import FeedRepo
 from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, CallbackContext, ExtBot
 
@@ -20,56 +21,61 @@ from bot.delivery.announce import BroadcastReporter
 from bot.delivery.limiter import SlidingWindowLimiter
 from bot.delivery.worker import Delivery
 from bot.feeds import FeedFetcher
+from bot.feeds.admin import FeedAdmin
 from bot.feeds.poller import Poller
 from bot.ops.metrics import Metrics
 from bot.ops.status import HealthProvider, Liveness, StatusServer
 from bot.routing import TopicIndex
-from storage.sqlite.broadcasts import BroadcastRepo
-from storage.sqlite.counters import CounterRepo
-from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedRepo
-from storage.sqlite.headlines import HeadlineRepo
-from storage.sqlite.outbox import OutboxRepo
+from storage import Storage
+from storage.broadcasts import BroadcastRepo
+from storage.headlines import HeadlineRepo
+from storage.outbox import OutboxRepo
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Services:
-    """Everything the handlers and jobs use, built once at start-up."""
+    """Everything the handlers and jobs use, built once by the assembly (bot/app.py)."""
 
     settings: Settings
-    db: Database
+    storage: Storage  # the database and its repositories
     index: TopicIndex
     fetcher: FeedFetcher
+    chats: ChatService  # every chat's life and topics, database and index together
+    preferences: PreferencesService  # each chat's preferences, read by routing and delivery
     poller: Poller
+    feed_admin: FeedAdmin
     delivery: Delivery
     limiter: SlidingWindowLimiter
-    chats: ChatService  # every chat's life and topics, database and index together
-    metrics: Metrics = field(default_factory=Metrics)
-    liveness: Liveness = field(default_factory=Liveness)  # when it last polled, heard the API
-    health: HealthProvider | None = None  # what /healthz asks, set by the assembly
-    status_server: StatusServer | None = None  # on METRICS_PORT, when set
+    reporter: BroadcastReporter
+    admins: AdminCache
+    metrics: Metrics
+    liveness: Liveness  # when it last polled, heard the API
+    health: HealthProvider  # what /healthz asks
     # epoch seconds for every part that reckons with the time of day (injectable: tests
-    # move it); each chat's settings, read by routing, delivery and the handlers
+    # move it)
     clock: Callable[[], float] = time.time
-    preferences: PreferencesService = field(init=False)
-    headlines: HeadlineRepo = field(init=False)
-    feeds: FeedRepo = field(init=False)
-    outbox: OutboxRepo = field(init=False)
-    broadcasts: BroadcastRepo = field(init=False)
-    counters: CounterRepo = field(init=False)
-    admins: AdminCache = field(init=False)
-    reporter: BroadcastReporter = field(init=False)
-    poll_task: asyncio.Task[None] | None = field(init=False, default=None)
+    status_server: StatusServer | None = None  # on METRICS_PORT, when set
+    poll_task: asyncio.Task[None] | None = None
 
-    def __post_init__(self) -> None:
-        self.admins = AdminCache()
-        self.headlines = HeadlineRepo(self.db)
-        self.feeds = FeedRepo(self.db)
-        self.outbox = OutboxRepo(self.db)
-        self.broadcasts = BroadcastRepo(self.db)
-        self.reporter = BroadcastReporter(self.broadcasts)
-        self.counters = CounterRepo(self.db)
-        self.preferences = PreferencesService(self.db, clock=self.clock)
+    @property
+    def headlines(self) -> HeadlineRepo:
+        """The headlines the feeds gave."""
+        return self.storage.headlines
+
+    @property
+    def feeds(self) -> FeedRepo:
+        """The feeds and their polling state."""
+        return self.storage.feeds
+
+    @property
+    def outbox(self) -> OutboxRepo:
+        """Every send waiting to happen."""
+        return self.storage.outbox
+
+    @property
+    def broadcasts(self) -> BroadcastRepo:
+        """Admins' announcements."""
+        return self.storage.broadcasts
 
     def is_admin(self, user_id: int | None) -> bool:
         """Whether this Telegram user is a bot admin (from ADMIN_IDS only)."""

@@ -138,7 +138,7 @@ async def cmd_stats(update: Update, context: BotContext) -> None:
     """The bot's figures."""
     services = context.services
     settings = await preferences_of(update, context)
-    stats = await collect_stats(services.db)
+    stats = await collect_stats(services.storage)
     t = translator(settings.language)
     await reply(update, render_stats(stats, t=t, tz=settings.timezone))
 

@@ -13,7 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.chats.preferences import PreferencesService, Setting, quiet_of
+from bot.chats.preferences import Setting, quiet_of
 from bot.context import BotApp, BotContext
 from bot.formatting import escape
 from bot.text.i18n import LANGUAGE_NAMES, N_, Translator, language_for_user, translator
@@ -37,7 +37,7 @@ from handlers.common import (
     split_command,
 )
 from handlers.unknown import is_for_another_bot
-from storage.sqlite.preferences import ChatPreferences, MessageFormat
+from storage.models import ChatPreferences, MessageFormat
 
 PREFIX = "cfg"
 MAX_CALLBACK_BYTES = 64
@@ -80,17 +80,6 @@ REGIONS = {
 
 DIGEST_CHOICES = ("off", "07:00", "08:00", "12:00", "18:00", "20:00", "08:00,18:00", "07:00,19:00")
 QUIET_CHOICES = ("22:00-07:00", "23:00-07:00", "21:00-06:00", "00:00-08:00", "off")
-
-
-def settings_service(context: BotContext) -> PreferencesService:
-    """The chat settings service: the running bot's own once the assembly holds one.
-
-    Until then a service over the bot's database (it keeps no state of its own).
-    """
-    found = getattr(context.services, "preferences", None)
-    if isinstance(found, PreferencesService):
-        return found
-    return PreferencesService(context.services.db)
 
 
 def callback(*parts: str) -> str:
@@ -375,7 +364,7 @@ async def _read(
     context: BotContext, chat_id: int, chat_type: str, language_code: str | None
 ) -> tuple[ChatPreferences, str]:
     default = _default_language(chat_type, language_code)
-    settings = await settings_service(context).get(chat_id, default_language=default)
+    settings = await context.services.preferences.get(chat_id, default_language=default)
     return settings, default
 
 
@@ -400,7 +389,7 @@ def _setting(name: str) -> Setting | None:
 
 
 def _now(context: BotContext) -> float:
-    return settings_service(context).now()
+    return context.services.preferences.now()
 
 
 async def _change(update: Update, context: BotContext, setting: Setting) -> None:
@@ -420,7 +409,7 @@ async def _change(update: Update, context: BotContext, setting: Setting) -> None
         await reply(update, escape(t._("Only this chat's admins can change its settings.")))
         return
     try:
-        changed = await settings_service(context).change(
+        changed = await context.services.preferences.change(
             chat.id, setting, args, default_language=default
         )
     except SettingError as exc:
@@ -526,7 +515,7 @@ async def on_settings_button(update: Update, context: BotContext) -> None:
         return
     await register_chat(update, context)  # a button may outlive what we knew of the chat
     try:
-        changed = await settings_service(context).change(
+        changed = await context.services.preferences.change(
             chat.id, which, value, default_language=default
         )
     except SettingError as exc:

@@ -1,5 +1,56 @@
-"""Storage: the records the bot keeps and the interfaces it keeps them through.
+"""Storage: the records the bot keeps, and the interfaces it keeps them through.
 
-storage/sqlite/ is the SQLite implementation: the connection, migrations, repositories and
-the FTS5 compiler.
+The rest of the bot depends on this face only: :func:`open_storage` opens the database the
+settings name and hands back a :class:`Storage`, the store and one repository per table
+family, each typed by its interface (storage/chats.py, storage/outbox.py, ...). The SQLite
+implementation lives in storage/sqlite/; nothing above storage/ knows which one runs.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from storage.store import SchemaTooNewError, Store, Transaction
+
+if TYPE_CHECKING:
+    from storage.broadcasts import BroadcastRepo
+    from storage.chats import ChatRepo, SubscriptionRepo
+    from storage.counters import CounterRepo
+    from storage.feeds import FeedRepo
+    from storage.headlines import HeadlineRepo
+    from storage.outbox import OutboxRepo
+    from storage.preferences import PreferencesRepo
+
+__all__ = ["SchemaTooNewError", "Storage", "Store", "Transaction", "open_storage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """An open database and its repositories, built once by :func:`open_storage`."""
+
+    store: Store
+    headlines: HeadlineRepo
+    feeds: FeedRepo
+    chats: ChatRepo
+    subscriptions: SubscriptionRepo
+    outbox: OutboxRepo
+    broadcasts: BroadcastRepo
+    counters: CounterRepo
+    preferences: PreferencesRepo
+
+    async def close(self) -> None:
+        """Close the database."""
+        await self.store.close()
+
+
+async def open_storage(path: str | Path) -> Storage:
+    """Open (creating and migrating) the database at path, with its repositories.
+
+    Raises SchemaTooNewError for a database a newer version wrote, OSError when the file
+    cannot be opened, and the driver's own error for a file that is not a database.
+    """
+    from storage.sqlite import open_sqlite  # the implementation is chosen here, and only here
+
+    return await open_sqlite(path)

@@ -11,6 +11,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 
+class SchemaTooNewError(RuntimeError):
+    """The database was written by a newer version of the bot."""
+
+
 class Transaction(Protocol):
     """An open unit of work: handed out by :meth:`Store.transaction`, passed to repositories.
 

@@ -26,9 +26,8 @@ from bot.text.schedule import (
     parse_timezone,
     queue_at,
 )
-from storage.sqlite.db import Database
-from storage.sqlite.outbox import OutboxRepo
-from storage.sqlite.preferences import ChatPreferences, MessageFormat, PreferencesRepo
+from storage import Storage
+from storage.models import ChatPreferences, MessageFormat
 
 
 class Setting(StrEnum):
@@ -124,9 +123,9 @@ def schedule_of(settings: ChatPreferences) -> Schedule:
 class PreferencesService:
     """Owns every chat's settings."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
-        self._repo = PreferencesRepo(db)
-        self._outbox = OutboxRepo(db)
+    def __init__(self, storage: Storage, *, clock: Callable[[], float] = time.time) -> None:
+        self._repo = storage.preferences
+        self._outbox = storage.outbox
         self._clock = clock
 
     def now(self) -> float:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from storage.models import Chat, Subscription
 
 if TYPE_CHECKING:  # the module stays pure: no database driver imported
-    from storage.sqlite.preferences import ChatPreferences
+    from storage.models import ChatPreferences
 
 EXPORT_VERSION = 1
 

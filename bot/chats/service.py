@@ -15,11 +15,8 @@ from dataclasses import dataclass, field
 
 from bot.routing import TopicIndex, topic_of_key
 from bot.text.query import Refusal, Topic, parse_topic_list
+from storage import Storage
 from storage.models import Chat, ChatKind, Subscription
-from storage.sqlite.broadcasts import BroadcastRepo
-from storage.sqlite.chats import ChatRepo, SubscriptionRepo
-from storage.sqlite.db import Database
-from storage.sqlite.outbox import OutboxRepo
 
 PAUSED = "paused with /stop"  # the inactive reason of a chat that asked for the pause
 MIGRATED = "migrated"  # the inactive reason of a group whose supergroup had an id already
@@ -56,7 +53,7 @@ class ChatService:
 
     def __init__(
         self,
-        db: Database,
+        storage: Storage,
         index: TopicIndex,
         *,
         max_topics: int,
@@ -64,10 +61,12 @@ class ChatService:
     ) -> None:
         self.index = index
         self.max_topics = max_topics
-        self._db = db
+        self._store = storage.store
         self._clock = clock
-        self._chats = ChatRepo(db)
-        self._subscriptions = SubscriptionRepo(db)
+        self._chats = storage.chats
+        self._subscriptions = storage.subscriptions
+        self._outbox = storage.outbox
+        self._broadcasts = storage.broadcasts
 
     # --- a chat's life -----------------------------------------------------------------
 
@@ -103,20 +102,20 @@ class ChatService:
         False when pushes were off already (paused, or inactive for another reason, which
         the pause then replaces: the chat is evidently reachable).
         """
-        async with self._db.transaction() as conn:
-            chat = await self._chats.fetch(conn, chat_id)
+        async with self._store.transaction() as tx:
+            chat = await self._chats.fetch(tx, chat_id)
             if chat is None:
                 return False
             now = self._clock()
-            await self._chats.set_inactive(conn, chat_id, reason=PAUSED, now=now)
-            await OutboxRepo.drop_pending(conn, chat_id, reason=PAUSED, now=now)
+            await self._chats.set_inactive(tx, chat_id, reason=PAUSED, now=now)
+            await self._outbox.drop_pending(tx, chat_id, reason=PAUSED, now=now)
         self.index.remove_chat(chat_id)
         return chat.active
 
     async def resume(self, chat_id: int) -> bool:
         """Turn pushes back on; whether the chat was paused or inactive (False if unknown)."""
-        async with self._db.transaction() as conn:
-            resumed = await self._chats.set_active(conn, chat_id, now=self._clock())
+        async with self._store.transaction() as tx:
+            resumed = await self._chats.set_active(tx, chat_id, now=self._clock())
         if resumed:
             await self.load_chat(chat_id)
         return resumed
@@ -127,10 +126,10 @@ class ChatService:
         Returns how many rows were dropped. The chat leaves the topic index at once, so
         routing no longer considers it; its topics stay in the database for a resume.
         """
-        async with self._db.transaction() as conn:
+        async with self._store.transaction() as tx:
             now = self._clock()
-            await self._chats.set_inactive(conn, chat_id, reason=reason, now=now)
-            dropped = await OutboxRepo.drop_pending(conn, chat_id, reason=reason, now=now)
+            await self._chats.set_inactive(tx, chat_id, reason=reason, now=now)
+            dropped = await self._outbox.drop_pending(tx, chat_id, reason=reason, now=now)
         self.index.remove_chat(chat_id)
         return dropped
 
@@ -143,16 +142,16 @@ class ChatService:
         """
         if old_id == new_id:
             return
-        async with self._db.transaction() as conn:
+        async with self._store.transaction() as tx:
             now = self._clock()
-            if await self._chats.fetch(conn, old_id) is not None:
-                if await self._chats.fetch(conn, new_id) is None:
-                    await self._chats.rename(conn, old_id, new_id, now=now)
+            if await self._chats.fetch(tx, old_id) is not None:
+                if await self._chats.fetch(tx, new_id) is None:
+                    await self._chats.rename(tx, old_id, new_id, now=now)
                 else:
-                    await self._subscriptions.move(conn, old_id, new_id)
-                    await OutboxRepo.move_chat(conn, old_id, new_id, now=now)
-                    await self._chats.carry_pushed_upto(conn, old_id, new_id)
-                    await self._chats.set_inactive(conn, old_id, reason=MIGRATED, now=now)
+                    await self._subscriptions.move(tx, old_id, new_id)
+                    await self._outbox.move_chat(tx, old_id, new_id, now=now)
+                    await self._chats.carry_pushed_upto(tx, old_id, new_id)
+                    await self._chats.set_inactive(tx, old_id, reason=MIGRATED, now=now)
         self.index.remove_chat(old_id)
         await self.load_chat(new_id)
 
@@ -170,9 +169,9 @@ class ChatService:
     async def load_chat(self, chat_id: int) -> None:
         """Make the index hold the chat's topics as stored: all of them if active, else none."""
         # One transaction for both reads: a deactivation cannot fall between them.
-        async with self._db.transaction() as conn:
-            chat = await self._chats.fetch(conn, chat_id)
-            subscriptions = await self._subscriptions.fetch(conn, chat_id)
+        async with self._store.transaction() as tx:
+            chat = await self._chats.fetch(tx, chat_id)
+            subscriptions = await self._subscriptions.fetch(tx, chat_id)
         # no await from here on: the index changes before any other task runs
         self.index.remove_chat(chat_id)
         if chat is not None and chat.active:
@@ -294,21 +293,21 @@ class ChatService:
         rows go through that table's own repository. The chat leaves the topic index too;
         the bot knows it again only once it writes to the bot again (/start).
         """
-        async with self._db.transaction() as conn:
-            broadcasts = await BroadcastRepo.of_chat(conn, chat_id)
-            deleted = await OutboxRepo.delete_chat(conn, chat_id)
-            deleted += await OutboxRepo.delete_broadcasts(conn, broadcasts)
-            deleted += await BroadcastRepo.delete(conn, broadcasts)
-            deleted += await self._subscriptions.delete_chat(conn, chat_id)
-            deleted += await self._chats.delete(conn, chat_id)
+        async with self._store.transaction() as tx:
+            broadcasts = await self._broadcasts.of_chat(tx, chat_id)
+            deleted = await self._outbox.delete_chat(tx, chat_id)
+            deleted += await self._outbox.delete_broadcasts(tx, broadcasts)
+            deleted += await self._broadcasts.delete(tx, broadcasts)
+            deleted += await self._subscriptions.delete_chat(tx, chat_id)
+            deleted += await self._chats.delete(tx, chat_id)
         self.index.remove_chat(chat_id)
         return deleted
 
     async def export(self, chat_id: int) -> tuple[Chat | None, list[Subscription]]:
         """What /export sends: the chat as stored and its topics, read together."""
-        async with self._db.transaction() as conn:
-            chat = await self._chats.fetch(conn, chat_id)
-            subscriptions = await self._subscriptions.fetch(conn, chat_id)
+        async with self._store.transaction() as tx:
+            chat = await self._chats.fetch(tx, chat_id)
+            subscriptions = await self._subscriptions.fetch(tx, chat_id)
         return chat, subscriptions
 
     # --- figures -----------------------------------------------------------------------

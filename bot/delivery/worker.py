@@ -20,16 +20,12 @@ from bot.chats.preferences import PreferencesService, schedule_of
 from bot.delivery.http import AiohttpRequest, encode_form
 from bot.delivery.limiter import PRIORITY_BROADCAST, PRIORITY_PUSH, SlidingWindowLimiter
 from bot.delivery.policy import Action, Decision, backoff, decide
-from bot.formatting import html_to_text, more_buttons, push_page_size, push_pages, render_push
+from bot.formatting import html_to_text, push_page_size, render_push, render_push_page
 from bot.ops.metrics import Metrics
 from bot.text.i18n import translator
 from bot.text.schedule import next_push_at
+from storage import Storage
 from storage.models import Broadcast, BroadcastStatus, OutboxItem
-from storage.sqlite.broadcasts import BroadcastRepo
-from storage.sqlite.counters import CounterRepo
-from storage.sqlite.db import Database
-from storage.sqlite.headlines import HeadlineRepo
-from storage.sqlite.outbox import OutboxRepo
 
 if TYPE_CHECKING:
     from bot.chats.service import ChatService
@@ -64,31 +60,28 @@ class Delivery:
 
     def __init__(
         self,
-        bot: ExtBot[Any],
-        db: Database,
+        storage: Storage,
         limiter: SlidingWindowLimiter,
         chats: ChatService,
+        preferences: PreferencesService,
         *,
         paid_broadcast: bool = False,
         concurrency: int | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
-        preferences: PreferencesService | None = None,
     ) -> None:
-        self.bot = bot
         self._clock = clock  # epoch seconds: injectable, so that tests move time
         # each chat's format, language, previews and schedule, read again at every send
-        self.preferences = preferences or PreferencesService(db, clock=clock)
+        self.preferences = preferences
         self.metrics = metrics  # messages sent by kind (failures are counted by the request)
-        self.db = db
         self.limiter = limiter
         self.chats = chats
         self.paid_broadcast = paid_broadcast
         self.concurrency = concurrency or (32 if paid_broadcast else 1)
-        self.outbox = OutboxRepo(db)
-        self.headlines = HeadlineRepo(db)
-        self.broadcasts = BroadcastRepo(db)
-        self.counters = CounterRepo(db)
+        self.outbox = storage.outbox
+        self.headlines = storage.headlines
+        self.broadcasts = storage.broadcasts
+        self.counters = storage.counters
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -107,17 +100,27 @@ class Delivery:
         self._broadcast_cache: dict[int, tuple[float, Broadcast | None]] = {}
         # A broadcast's form body but for the chat id, encoded once for all its chats.
         self._encoded: dict[tuple[int, str], bytes] = {}
-        # The fast path needs our own request class; any other (the console's) gets the
-        # library's methods.
-        request = bot.request
-        self._form = request if isinstance(request, AiohttpRequest) else None
+        self._bot: ExtBot[Any] | None = None  # given by start()
+        self._form: AiohttpRequest | None = None
 
     def wake(self) -> None:
         """New rows were queued: look at the outbox now."""
         self._wake.set()
 
-    def start(self) -> None:
-        """Run the worker in the background."""
+    @property
+    def bot(self) -> ExtBot[Any]:
+        """The bot it sends with (set by start())."""
+        if self._bot is None:
+            raise RuntimeError("delivery has not been started")
+        return self._bot
+
+    def start(self, bot: ExtBot[Any]) -> None:
+        """Run the worker in the background, sending with bot."""
+        self._bot = bot
+        # The fast path needs our own request class; any other (the console's) gets the
+        # library's methods.
+        request = bot.request
+        self._form = request if isinstance(request, AiohttpRequest) else None
         self._stopping = False
         self._task = asyncio.create_task(self.run(), name="delivery")
 
@@ -327,12 +330,8 @@ class Delivery:
         t = translator(settings.language)
         digest = bool(settings.digest_times)
         fmt = str(settings.format)
-        paged = len(items) > push_page_size(fmt)
-        texts = render_push(
-            items, more=dropped, t=t, fmt=fmt, digest=digest, paged=paged, tz=settings.timezone
-        )
         markup: dict[str, Any] | None = None
-        if paged:
+        if len(items) > push_page_size(fmt):  # paged: the first page, More shows the others
             list_id = await self.outbox.keep_more_list(
                 chat_id,
                 unit[0].id,
@@ -341,12 +340,19 @@ class Delivery:
                 digest=digest,
                 now=now,
             )
-            buttons = more_buttons(t, list_id, 0, push_pages(len(items), fmt))
+            first, buttons = render_push_page(
+                items, list_id, 0, more=dropped, t=t, fmt=fmt, digest=digest, tz=settings.timezone
+            )
+            texts = [first]
             markup = {
                 "inline_keyboard": [
                     [{"text": text, "callback_data": data} for text, data in buttons]
                 ]
             }
+        else:
+            texts = render_push(
+                items, more=dropped, t=t, fmt=fmt, digest=digest, tz=settings.timezone
+            )
         single = len(items) == 1 and dropped == 0
         for n, text in enumerate(texts, start=1):
             await self._send_text(

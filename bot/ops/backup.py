@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Settings
-from bot.process.lock import AlreadyRunningError, acquire_lock
-from storage.sqlite.backup import (
+from storage.backup import (
     PAGES_PER_STEP,
     PAUSE_SECONDS,
     BackupError,
@@ -31,8 +30,9 @@ from storage.sqlite.backup import (
     fold_wal,
     fsync,
     inspect_database,
+    latest_version,
 )
-from storage.sqlite.migrate import latest_version
+from storage.lock import AlreadyRunningError, acquire_lock
 
 __all__ = [
     "BackupError",

@@ -9,13 +9,8 @@ from bot.chats.service import PAUSED
 from bot.feeds.admin import describe_reason
 from bot.formatting import escape
 from bot.text.i18n import N_, Translator, translator
+from storage import Storage
 from storage.models import ChatKind, FeedState
-from storage.sqlite.chats import ChatRepo, SubscriptionRepo
-from storage.sqlite.counters import CounterRepo
-from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedRepo
-from storage.sqlite.headlines import HeadlineRepo
-from storage.sqlite.outbox import OutboxRepo
 
 DAY = 86400.0
 
@@ -37,21 +32,21 @@ class Stats:
     blocked_chats: int
 
 
-async def collect_stats(db: Database) -> Stats:
+async def collect_stats(storage: Storage) -> Stats:
     """Read every figure of the report: every feed in the database, however it was added."""
     now = time.time()
-    chat_repo = ChatRepo(db)
+    chat_repo = storage.chats
     chats = await chat_repo.count_by_kind()
-    subs = SubscriptionRepo(db)
-    counters = CounterRepo(db)
+    subs = storage.subscriptions
+    counters = storage.counters
     return Stats(
         chats=chats,
         subscriptions=await subs.count(),
         top_topics=await subs.top_topics(10),
-        headlines=await HeadlineRepo(db).count(),
-        headlines_24h=await HeadlineRepo(db).count_since(now - DAY),
-        feeds=await FeedRepo(db).all(),
-        backlog=await OutboxRepo(db).backlog(),
+        headlines=await storage.headlines.count(),
+        headlines_24h=await storage.headlines.count_since(now - DAY),
+        feeds=await storage.feeds.all(),
+        backlog=await storage.outbox.backlog(),
         sent_24h=await counters.total_since("sent", now - DAY),
         blocked_24h=await counters.total_since("blocked", now - DAY),
         floods_24h=await counters.total_since("429", now - DAY),

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from bot.ops.metrics import CONTENT_TYPE, Metrics
-from storage.sqlite.db import Database, Probed, database_write_error
+from storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -172,21 +172,21 @@ class Liveness:
 
 
 class WriteProbe:
-    """`database_write_error` with a time limit, never cancelling a probe half-way.
+    """The store's write probe with a time limit, never cancelling a probe half-way.
 
     A probe still running after `within` seconds is reported as a failure and left to
     finish; the next call waits for that one instead of starting a second.
     """
 
-    def __init__(self, db: Probed, *, within: float = WRITE_TIMEOUT_SECONDS) -> None:
-        self._db = db
+    def __init__(self, store: Store, *, within: float = WRITE_TIMEOUT_SECONDS) -> None:
+        self._store = store
         self.within = within
         self._running: asyncio.Task[str | None] | None = None
 
     async def __call__(self) -> str | None:
         """None when the database took a write, else why not."""
         if self._running is None or self._running.done():
-            self._running = asyncio.create_task(database_write_error(self._db))
+            self._running = asyncio.create_task(self._store.write_error())
         try:
             return await asyncio.wait_for(asyncio.shield(self._running), self.within)
         except TimeoutError:
@@ -199,14 +199,14 @@ class BotHealthProvider:
     def __init__(
         self,
         liveness: Liveness,
-        database: Database,
+        store: Store,
         *,
         failing_feeds: Callable[[], Awaitable[Sequence[FailingFeed]]],
         outbox_backlog: Callable[[], Awaitable[int]],
         write_timeout: float = WRITE_TIMEOUT_SECONDS,
     ) -> None:
         self._liveness = liveness
-        self._probe = WriteProbe(database, within=write_timeout)
+        self._probe = WriteProbe(store, within=write_timeout)
         self._failing_feeds = failing_feeds
         self._outbox_backlog = outbox_backlog
 

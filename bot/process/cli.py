@@ -10,45 +10,37 @@ from pathlib import Path
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
-from bot.chats.service import ChatService
+from bot.app import close_services, open_services
 from bot.config import Settings
+from bot.context import Services
 from bot.feeds import FeedFetcher, parse_feed
-from bot.feeds.poller import Poller
 from bot.formatting import format_date, html_to_text
 from bot.ops.stats import collect_stats, render_stats
-from bot.routing import TopicIndex
-from storage.sqlite.db import Database
-from storage.sqlite.headlines import HeadlineRepo
-from storage.sqlite.migrate import SchemaTooNewError
+from bot.text.query import Refusal, parse_search
+from storage import SchemaTooNewError
 
 
-async def _open(settings: Settings) -> Database | None:
+async def _open(settings: Settings) -> Services | None:
+    """The bot's services over the database the settings name; None (said) when it fails."""
     try:
-        return await Database.open(settings.database_path)
+        return await open_services(settings)
     except (SchemaTooNewError, OSError) as exc:
         print(f"database {settings.database_path}: {exc}", file=sys.stderr)
         return None
-    except Exception as exc:  # e.g. sqlite3.DatabaseError: file is not a database
+    except Exception as exc:  # e.g. the driver's error for a file that is not a database
         print(f"database {settings.database_path}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
 
 
 async def poll(settings: Settings) -> int:
     """Poll every feed once; pushes for subscribers are queued for the running bot."""
-    db = await _open(settings)
-    if db is None:
+    services = await _open(settings)
+    if services is None:
         return 1
-    fetcher = FeedFetcher(timeout=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes)
     try:
-        index = TopicIndex()
-        await ChatService(db, index, max_topics=settings.max_topics_per_chat).load_all()
-        poller = Poller(
-            db, fetcher, index, urls=settings.feed_urls, interval=settings.poll_interval_seconds
-        )
-        reports = await poller.poll_all(force=True)
+        reports = await services.poller.poll_all(force=True)
     finally:
-        await fetcher.aclose()
-        await db.close()
+        await close_services(services)
     for report in reports:
         print(report.describe())
     return 0 if all(r.ok for r in reports) else 1
@@ -82,13 +74,18 @@ async def search(
     if limit < 1:
         print(f"{prog} search: -n must be 1 or more", file=sys.stderr)
         return 2
-    db = await _open(settings)
-    if db is None:
+    services = await _open(settings)
+    if services is None:
         return 1
+    parsed = parse_search(query)
     try:
-        page = await HeadlineRepo(db).search(query, limit=min(limit, MAX_SHOWN))
+        page = (
+            None
+            if isinstance(parsed, Refusal)
+            else await services.headlines.search(parsed, limit=min(limit, MAX_SHOWN))
+        )
     finally:
-        await db.close()
+        await close_services(services)
     if page is None:
         print(f"no words to search for: try e.g. {prog} search lithium")
         return 1
@@ -108,13 +105,13 @@ async def search(
 
 async def stats(settings: Settings) -> int:
     """Print the /stats report as plain text."""
-    db = await _open(settings)
-    if db is None:
+    services = await _open(settings)
+    if services is None:
         return 1
     try:
-        report = await collect_stats(db)
+        report = await collect_stats(services.storage)
     finally:
-        await db.close()
+        await close_services(services)
     print(html_to_text(render_stats(report)))
     return 0
 
@@ -133,10 +130,10 @@ async def check(settings: Settings) -> int:
         True,
         f"settings: {feeds} {'feed' if feeds == 1 else 'feeds'}, database {settings.database_path}",
     )
-    db = await _open(settings)
-    line(db is not None, f"database {settings.database_path} opened and migrated")
-    if db is not None:
-        await db.close()
+    services = await _open(settings)
+    line(services is not None, f"database {settings.database_path} opened and migrated")
+    if services is not None:
+        await services.storage.close()
     fetcher = FeedFetcher(timeout=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes)
     try:
         for url in settings.feed_urls:
@@ -172,20 +169,16 @@ async def check(settings: Settings) -> int:
 async def feeds(settings: Settings, action: str, args: list[str]) -> int:
     """`feeds list|add URL [NAME]|remove|pause|resume URL|N|import FILE|export FILE`."""
     from bot.feeds.admin import (
-        FeedAdmin,
         render_added,
         render_change,
         render_feeds,
         render_import,
     )
 
-    db = await _open(settings)
-    if db is None:
+    services = await _open(settings)
+    if services is None:
         return 1
-    fetcher = FeedFetcher(timeout=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes)
-    admin = FeedAdmin(
-        db, fetcher, configured=settings.feed_urls, allow_private=settings.allow_private_feeds
-    )
+    admin = services.feed_admin
     out: list[str] = []
     code = 0
     try:
@@ -215,8 +208,7 @@ async def feeds(settings: Settings, action: str, args: list[str]) -> int:
             count = len(await admin.feeds.records())
             out = [f"{count} {'feed' if count == 1 else 'feeds'} written to {args[0]} (OPML 2.0)"]
     finally:
-        await fetcher.aclose()
-        await db.close()
+        await close_services(services)
     for text in out:
         print(html_to_text(text))
     return code

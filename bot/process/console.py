@@ -37,8 +37,8 @@ from bot.config import Settings
 from bot.context import BotApp, Services
 from bot.delivery.limiter import Limits
 from bot.formatting import html_to_console
-from bot.process.lock import AlreadyRunningError, acquire_lock
 from bot.process.logs import ConsoleLogHandler
+from storage.lock import AlreadyRunningError, acquire_lock
 
 log = logging.getLogger(__name__)
 

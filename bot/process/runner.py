@@ -24,11 +24,11 @@ from bot.app import ALLOWED_UPDATES, build_application, stop_application
 from bot.config import Settings
 from bot.context import BotApp
 from bot.delivery.http import AiohttpRequest
-from bot.process.lock import AlreadyRunningError, acquire_lock
 from bot.process.logs import redact
 from bot.process.startup import until_up
 from bot.process.webhook import WebhookServer
-from storage.sqlite.migrate import SchemaTooNewError
+from storage import SchemaTooNewError
+from storage.lock import AlreadyRunningError, acquire_lock
 
 log = logging.getLogger(__name__)
 

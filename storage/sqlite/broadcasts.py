@@ -13,10 +13,10 @@ from storage.models import (
     BroadcastProgress,
     BroadcastStatus,
     OutboxStatus,
+    audience_kinds,
 )
-from storage.sqlite.chats import audience_kinds
 from storage.sqlite.db import Database, conn_of
-from storage.sqlite.outbox import OutboxRepo
+from storage.sqlite.outbox import SqliteOutboxRepo
 from storage.store import Transaction
 
 
@@ -38,8 +38,8 @@ def _broadcast(row: sqlite3.Row) -> Broadcast:
     )
 
 
-class BroadcastRepo:
-    """Reads and writes broadcasts; their outbox rows are OutboxRepo's, in one transaction."""
+class SqliteBroadcastRepo:
+    """Reads and writes broadcasts; their outbox rows are SqliteOutboxRepo's, in one transaction."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -86,7 +86,7 @@ class BroadcastRepo:
             row = await cur.fetchone()
             if row is None:
                 return None
-            total = await OutboxRepo.queue_broadcast(
+            total = await SqliteOutboxRepo.queue_broadcast(
                 conn, broadcast_id, kinds=audience_kinds(row[0]), now=now
             )
             await conn.execute(
@@ -118,7 +118,7 @@ class BroadcastRepo:
             )
             if cur.rowcount == 0:
                 return False
-            await OutboxRepo.cancel_broadcast(conn, broadcast_id, now=now)
+            await SqliteOutboxRepo.cancel_broadcast(conn, broadcast_id, now=now)
             return True
 
     async def set_report_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None:
@@ -173,7 +173,7 @@ class BroadcastRepo:
 
     @staticmethod
     async def delete(tx: Transaction, broadcast_ids: Collection[int]) -> int:
-        """Delete these broadcasts (their outbox rows are OutboxRepo's to delete first)."""
+        """Delete these broadcasts (their outbox rows are SqliteOutboxRepo's to delete first)."""
         conn = conn_of(tx)
         if not broadcast_ids:
             return 0

@@ -7,17 +7,9 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
-from storage.models import AUDIENCE_KINDS, Audience, Chat, ChatKind, Subscription
+from storage.models import Chat, ChatKind, Subscription, audience_kinds
 from storage.sqlite.db import Database, conn_of
 from storage.store import Transaction
-
-
-def audience_kinds(audience: str) -> tuple[ChatKind, ...]:
-    """Return the chat kinds an audience covers; ValueError for an unknown audience."""
-    try:
-        return AUDIENCE_KINDS[Audience(audience)]
-    except ValueError:
-        raise ValueError(f"unknown audience {audience!r}") from None
 
 
 def _chat(row: sqlite3.Row) -> Chat:
@@ -36,7 +28,7 @@ def _json_list(values: Iterable[object]) -> str:
     return json.dumps(list(values))
 
 
-class ChatRepo:
+class SqliteChatRepo:
     """Reads and writes the chats table.
 
     Methods taking a connection run inside the caller's transaction, so that a change of a
@@ -212,7 +204,7 @@ def _subscription(row: Sequence[object]) -> Subscription:
     )
 
 
-class SubscriptionRepo:
+class SqliteSubscriptionRepo:
     """Reads and writes the topics chats follow: each topic's key, beside what was typed."""
 
     def __init__(self, db: Database) -> None:
@@ -288,35 +280,6 @@ class SubscriptionRepo:
             )
             gone = {row[0] for row in await cur.fetchall()}
         return [topic for topic in dict.fromkeys(topics) if topic in gone]
-
-    @staticmethod
-    async def rekey(tx: Transaction) -> int:
-        """Give every stored topic the key today's parser gives it (migration 006).
-
-        Keys stored before were the folded words, so the old key is also the best display
-        text there is; `bolivia s` (Bolivia's) and `at t` (AT&T) become `bolivia` and `att`
-        (see upgrade_key). A topic the parser refuses keeps its key (the index still matches
-        its words); two topics that now share a key become one. Returns the rows re-keyed.
-        """
-        conn = conn_of(tx)
-        from bot.routing.tokens import upgrade_key  # pure; only this step needs it
-
-        await conn.execute("UPDATE subscriptions SET display = topic WHERE display = ''")
-        cur = await conn.execute("SELECT chat_id, topic FROM subscriptions")
-        rows = list(await cur.fetchall())
-        changed = 0
-        for chat_id, topic in rows:
-            key = upgrade_key(topic)
-            if key != topic:
-                await conn.execute(
-                    "UPDATE OR IGNORE subscriptions SET topic = ? WHERE chat_id = ? AND topic = ?",
-                    (key, chat_id, topic),
-                )
-                await conn.execute(
-                    "DELETE FROM subscriptions WHERE chat_id = ? AND topic = ?", (chat_id, topic)
-                )
-                changed += 1
-        return changed
 
     async def clear(self, chat_id: int) -> int:
         """Remove every topic of the chat; return how many there were."""

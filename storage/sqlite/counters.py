@@ -7,7 +7,7 @@ from storage.sqlite.db import Database
 HOUR = 3600
 
 
-class CounterRepo:
+class SqliteCounterRepo:
     """Adds to and sums the hourly counters."""
 
     def __init__(self, db: Database) -> None:

@@ -106,6 +106,10 @@ class Database:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def write_error(self) -> str | None:
+        """Try a write that rolls back: None when the file takes writes, else why not."""
+        return await database_write_error(self)
+
     async def integrity_check(self) -> str:
         """Return SQLite's integrity check verdict ('ok' when the file is sound)."""
         return str(await self.scalar("PRAGMA integrity_check"))

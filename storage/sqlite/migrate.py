@@ -8,13 +8,11 @@ from importlib import resources
 
 import aiosqlite
 
+from bot.text.query import upgrade_key
 from storage.sqlite import fts
+from storage.store import SchemaTooNewError
 
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-
-
-class SchemaTooNewError(RuntimeError):
-    """The database was written by a newer version of the bot."""
 
 
 def migration_files() -> list[tuple[int, str]]:
@@ -37,12 +35,34 @@ def latest_version() -> int:
 
 
 async def _language_step(conn: aiosqlite.Connection) -> None:
-    from storage.sqlite.chats import (
-        SubscriptionRepo,  # storage.sqlite.chats imports storage.sqlite.db
-    )
-
     await fts.reindex(conn)
-    await SubscriptionRepo.rekey(conn)
+    await _rekey_topics(conn)
+
+
+async def _rekey_topics(conn: aiosqlite.Connection) -> int:
+    """Give every stored topic the key today's parser gives it (migration 006).
+
+    Keys stored before were the folded words, so the old key is also the best display
+    text there is; `bolivia s` (Bolivia's) and `at t` (AT&T) become `bolivia` and `att`
+    (see upgrade_key). A topic the parser refuses keeps its key (the index still matches
+    its words); two topics that now share a key become one. Returns the rows re-keyed.
+    """
+    await conn.execute("UPDATE subscriptions SET display = topic WHERE display = ''")
+    cur = await conn.execute("SELECT chat_id, topic FROM subscriptions")
+    rows = list(await cur.fetchall())
+    changed = 0
+    for chat_id, topic in rows:
+        key = upgrade_key(topic)
+        if key != topic:
+            await conn.execute(
+                "UPDATE OR IGNORE subscriptions SET topic = ? WHERE chat_id = ? AND topic = ?",
+                (key, chat_id, topic),
+            )
+            await conn.execute(
+                "DELETE FROM subscriptions WHERE chat_id = ? AND topic = ?", (chat_id, topic)
+            )
+            changed += 1
+    return changed
 
 
 # Work a migration's SQL cannot do, run after it inside the same transaction.

@@ -1,6 +1,6 @@
 """The outbox: every send waiting to happen, and what became of it.
 
-OutboxRepo is the only writer of the outbox table. Other tables' changes that go with
+SqliteOutboxRepo is the only writer of the outbox table. Other tables' changes that go with
 outbox rows (a chat blocked, a broadcast confirmed) pass their connection to its methods, so
 both commit in one transaction.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from operator import attrgetter
 
 from storage.models import (
@@ -23,11 +22,12 @@ from storage.models import (
     BroadcastStatus,
     ChatKind,
     ChatPush,
+    MoreList,
     OutboxItem,
     OutboxStatus,
     Priority,
 )
-from storage.sqlite.chats import ChatRepo
+from storage.sqlite.chats import SqliteChatRepo
 from storage.sqlite.db import Database, conn_of
 from storage.store import Transaction
 
@@ -79,17 +79,6 @@ def _items_json(items: Items, memo: dict[tuple[int, tuple[str, ...]], str] | Non
 
 def _ids(ids: Collection[int]) -> str:
     return json.dumps(list(ids))
-
-
-@dataclass(frozen=True, slots=True)
-class MoreList:
-    """The headlines behind a More button: what a sent message held, in headline order."""
-
-    id: int
-    chat_id: int
-    items: tuple[tuple[int, tuple[str, ...]], ...]
-    dropped: int  # older headlines the row no longer kept
-    digest: bool
 
 
 _OPEN = json.dumps(list(OPEN_STATUSES))  # for `status IN (SELECT value FROM json_each(?))`
@@ -149,12 +138,12 @@ _SET_SENDING = (
 )
 
 
-class OutboxRepo:
+class SqliteOutboxRepo:
     """Queues sends and tracks their state (pending -> sending -> sent/failed/dropped)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._chats = ChatRepo(db)
+        self._chats = SqliteChatRepo(db)
 
     async def enqueue_pushes(
         self,
@@ -175,7 +164,7 @@ class OutboxRepo:
         chat's `pushed_upto` was queued to it before (routing goes in headline order) and
         is left out, so a routing pass repeated after a crash queues nothing twice. All of
         a chat's pushes of one pass must come in the same call. The chats' new marks are
-        written by ChatRepo, in the same transaction.
+        written by SqliteChatRepo, in the same transaction.
         """
         conn = conn_of(tx)
         if not pushes:
@@ -332,7 +321,7 @@ class OutboxRepo:
 
         new_id is queued the headlines of old_id's push rows that it has not had (a row per
         thread), and old_id's broadcasts it has no copy of. Whatever old_id still held is
-        dropped as 'migrated'. The chats' `pushed_upto` marks are ChatRepo's to carry over.
+        dropped as 'migrated'. The chats' `pushed_upto` marks are SqliteChatRepo's to carry over.
         """
         conn = conn_of(tx)
         cur = await conn.execute(
@@ -364,7 +353,7 @@ class OutboxRepo:
             " AND broadcast_id IS NOT NULL",
             (new_id, old_id, _OPEN),
         )
-        await OutboxRepo.drop_pending(conn, old_id, reason="migrated", now=now)
+        await SqliteOutboxRepo.drop_pending(conn, old_id, reason="migrated", now=now)
 
     async def reset_inflight(self) -> int:
         """Put rows a crash left 'sending' back to 'pending'; return how many."""

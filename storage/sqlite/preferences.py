@@ -9,41 +9,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from datetime import time
-from enum import StrEnum
 from typing import Any
 
+from storage.models import ChatPreferences, MessageFormat
 from storage.sqlite.db import Database, conn_of
 from storage.store import Transaction
 
-DEFAULT_TIMEZONE = "UTC"
-DEFAULT_LANGUAGE = "en"
 _CHUNK = 500  # chat ids per IN (...) list
-
-
-class MessageFormat(StrEnum):
-    """How pushes and digests show headlines."""
-
-    FULL = "full"  # title as a link, summary, date, matched topics
-    COMPACT = "compact"  # linked titles only
-
-
-@dataclass(frozen=True, slots=True)
-class ChatPreferences:
-    """One chat's settings (the defaults for a chat that never changed any)."""
-
-    chat_id: int
-    digest_times: tuple[time, ...] = ()  # local times of day, sorted; () = no digest
-    timezone: str = DEFAULT_TIMEZONE
-    quiet_start: time | None = None  # local; both None = no quiet hours
-    quiet_end: time | None = None
-    language: str = DEFAULT_LANGUAGE
-    format: MessageFormat = MessageFormat.FULL
-    previews: bool = True
-    digest_since: float | None = None  # when the digest times were set
-    last_digest_at: float | None = None  # when the last digest was sent
-    stored: bool = False  # whether the chat has a row (False: these are the defaults)
 
 
 def _hhmm(value: time) -> str:
@@ -77,7 +50,7 @@ def _settings(row: sqlite3.Row) -> ChatPreferences:
     )
 
 
-class PreferencesRepo:
+class SqlitePreferencesRepo:
     """Reads and writes chat_settings.
 
     Every change is an upsert: the first change of a chat creates its row, in

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from handlers.settings import settings_service
 from tests.e2e.harness import Harness, item, running_bot
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.telegram import Call, FakeTelegram
@@ -125,12 +124,8 @@ async def test_settings_buttons_change_each_setting_in_place(
 
 
 def settings_service_of(bot: Harness) -> Any:
-    """The settings service the handlers use, over the running bot's database."""
-
-    class _Context:
-        services = bot.services
-
-    return settings_service(_Context())  # type: ignore[arg-type]
+    """The preferences service the handlers use, the running bot's own."""
+    return bot.services.preferences
 
 
 async def test_every_command_and_its_errors(
@@ -262,7 +257,7 @@ async def test_channel_posts_change_a_channels_settings(
         assert "Digest at 09:00" in posted[-1].params["text"]
         other = len(bot.texts(CHANNEL))
         fake_tg.push_update(fake_tg.channel_post_update(CHANNEL, "/digest@other_bot 10:00"))
-        await bot.settle(0.5)
+        await bot.quiet()
         assert len(bot.texts(CHANNEL)) == other, "a command for another bot is not ours"
         message_id, sent = await open_settings(bot, CHANNEL)
         markup = sent.params["reply_markup"]

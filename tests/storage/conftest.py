@@ -10,13 +10,14 @@ import pytest
 from bot.chats.service import ChatService
 from bot.routing import TopicIndex
 from storage.models import ChatPush, Headline, HeadlineInput, OutboxItem
-from storage.sqlite.broadcasts import BroadcastRepo
-from storage.sqlite.chats import ChatRepo, SubscriptionRepo
-from storage.sqlite.counters import CounterRepo
+from storage.sqlite import repositories
+from storage.sqlite.broadcasts import SqliteBroadcastRepo
+from storage.sqlite.chats import SqliteChatRepo, SqliteSubscriptionRepo
+from storage.sqlite.counters import SqliteCounterRepo
 from storage.sqlite.db import Database
 from storage.sqlite.feeds import FeedRepo
 from storage.sqlite.headlines import HeadlineRepo
-from storage.sqlite.outbox import MAX_UNIT_ROWS, OutboxRepo
+from storage.sqlite.outbox import MAX_UNIT_ROWS, SqliteOutboxRepo
 
 NOW = 1_750_000_000.0
 
@@ -59,34 +60,34 @@ def headlines(db: Database) -> HeadlineRepo:
 
 
 @pytest.fixture
-def chats(db: Database) -> ChatRepo:
-    return ChatRepo(db)
+def chats(db: Database) -> SqliteChatRepo:
+    return SqliteChatRepo(db)
 
 
 @pytest.fixture
-def subscriptions(db: Database) -> SubscriptionRepo:
-    return SubscriptionRepo(db)
+def subscriptions(db: Database) -> SqliteSubscriptionRepo:
+    return SqliteSubscriptionRepo(db)
 
 
 @pytest.fixture
 def service(db: Database) -> ChatService:
     """The chat service over the test's database and an index of its own."""
-    return ChatService(db, TopicIndex(), max_topics=10, clock=lambda: NOW)
+    return ChatService(repositories(db), TopicIndex(), max_topics=10, clock=lambda: NOW)
 
 
 @pytest.fixture
-def outbox(db: Database) -> OutboxRepo:
-    return OutboxRepo(db)
+def outbox(db: Database) -> SqliteOutboxRepo:
+    return SqliteOutboxRepo(db)
 
 
 @pytest.fixture
-def broadcasts(db: Database) -> BroadcastRepo:
-    return BroadcastRepo(db)
+def broadcasts(db: Database) -> SqliteBroadcastRepo:
+    return SqliteBroadcastRepo(db)
 
 
 @pytest.fixture
-def counters(db: Database) -> CounterRepo:
-    return CounterRepo(db)
+def counters(db: Database) -> SqliteCounterRepo:
+    return SqliteCounterRepo(db)
 
 
 async def store(
@@ -109,11 +110,11 @@ async def peek(
 ) -> list[OutboxItem]:
     """The unit claim_units would hand out next for the chat, left unclaimed."""
     async with db.transaction() as conn:
-        units = await OutboxRepo.units(conn, [chat_id], now=now, max_rows=max_rows)
+        units = await SqliteOutboxRepo.units(conn, [chat_id], now=now, max_rows=max_rows)
     return units.get(chat_id, [])
 
 
-async def claim(outbox: OutboxRepo, *chat_ids: int, now: float = NOW) -> list[int]:
+async def claim(outbox: SqliteOutboxRepo, *chat_ids: int, now: float = NOW) -> list[int]:
     """Claim the chats' next units, as delivery does; return the claimed row ids."""
     units = await outbox.claim_units(chat_ids, now=now)
     return [item.id for unit in units.values() for item in unit]
@@ -131,4 +132,4 @@ async def push(
         for chat, ids in by_chat.items()
     ]
     async with db.transaction() as conn:
-        return await OutboxRepo(db).enqueue_pushes(conn, pushes, batch=batch, now=NOW)
+        return await SqliteOutboxRepo(db).enqueue_pushes(conn, pushes, batch=batch, now=NOW)

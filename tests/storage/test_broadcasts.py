@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from storage.sqlite.broadcasts import BroadcastRepo
-from storage.sqlite.chats import ChatRepo
+from storage.sqlite.broadcasts import SqliteBroadcastRepo
+from storage.sqlite.chats import SqliteChatRepo
 from storage.sqlite.db import Database
-from storage.sqlite.outbox import OutboxRepo
+from storage.sqlite.outbox import SqliteOutboxRepo
 from tests.storage.conftest import NOW, claim
 
 
-async def _audience(chats: ChatRepo) -> None:
+async def _audience(chats: SqliteChatRepo) -> None:
     await chats.upsert(1, kind="private", now=NOW)
     await chats.upsert(2, kind="private", now=NOW)
     await chats.upsert(3, kind="private", now=NOW, activate=False)
@@ -17,7 +17,7 @@ async def _audience(chats: ChatRepo) -> None:
     await chats.upsert(-1001, kind="channel", now=NOW)
 
 
-async def test_create_and_get(broadcasts: BroadcastRepo) -> None:
+async def test_create_and_get(broadcasts: SqliteBroadcastRepo) -> None:
     draft = await broadcasts.create(admin_id=42, audience="users", text="<b>Hi</b>", now=NOW)
     assert (draft.status, draft.total, draft.confirmed_at) == ("draft", 0, None)
     assert await broadcasts.get(draft.id) == draft
@@ -29,7 +29,7 @@ async def test_create_and_get(broadcasts: BroadcastRepo) -> None:
 
 
 async def test_confirm_twice_queues_once(
-    db: Database, chats: ChatRepo, broadcasts: BroadcastRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, broadcasts: SqliteBroadcastRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _audience(chats)
     draft = await broadcasts.create(admin_id=42, audience="users", text="Hi", now=NOW)
@@ -45,7 +45,7 @@ async def test_confirm_twice_queues_once(
 
 
 async def test_confirm_with_nobody_to_reach_is_done(
-    chats: ChatRepo, broadcasts: BroadcastRepo
+    chats: SqliteChatRepo, broadcasts: SqliteBroadcastRepo
 ) -> None:
     await chats.upsert(1, kind="private", now=NOW)
     draft = await broadcasts.create(admin_id=42, audience="channels", text="Hi", now=NOW)
@@ -57,7 +57,7 @@ async def test_confirm_with_nobody_to_reach_is_done(
 
 
 async def test_cancel(
-    db: Database, chats: ChatRepo, broadcasts: BroadcastRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, broadcasts: SqliteBroadcastRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _audience(chats)
     draft = await broadcasts.create(admin_id=42, audience="all", text="Hi", now=NOW)
@@ -78,7 +78,7 @@ async def test_cancel(
 
 
 async def test_progress_and_finish(
-    db: Database, chats: ChatRepo, broadcasts: BroadcastRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, broadcasts: SqliteBroadcastRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _audience(chats)
     draft = await broadcasts.create(admin_id=42, audience="all", text="Hi", now=NOW)

@@ -9,7 +9,8 @@ from bot.feeds import FeedFetcher
 from bot.feeds.poller import Poller
 from bot.routing import TopicIndex
 from storage.models import ChatKind, OutboxStatus
-from storage.sqlite.chats import SubscriptionRepo
+from storage.sqlite import repositories
+from storage.sqlite.chats import SqliteSubscriptionRepo
 from storage.sqlite.db import Database
 from tests.storage.conftest import NOW, entry, peek, push, store
 
@@ -77,7 +78,9 @@ async def test_a_blocked_chat_is_not_even_considered_by_routing(
         await _reader(service, chat_id)
     fetcher = FeedFetcher()
     await fetcher.aclose()  # routing never fetches
-    poller = Poller(db, fetcher, service.index, urls=[], interval=60, clock=lambda: NOW)
+    poller = Poller(
+        repositories(db), fetcher, service.index, urls=[], interval=60, clock=lambda: NOW
+    )
     await service.deactivate(2, reason="Forbidden: bot was blocked by the user")
     (h,) = await store(db, [entry("1", "Lithium prices climb")])
     routed = await poller.route_pass([h], limit=1000)
@@ -220,12 +223,12 @@ async def test_load_all_fills_the_index_with_active_chats_fast(db: Database) -> 
             " INSERT INTO subscriptions (chat_id, topic, thread_id, created_at)"
             " SELECT i / 10, 'topic' || (i % 97) || '-' || (i % 10), NULL, 0 FROM n"
         )
-    service = ChatService(db, TopicIndex(), max_topics=50)
+    service = ChatService(repositories(db), TopicIndex(), max_topics=50)
     started = time.perf_counter()
     loaded = await service.load_all()
     elapsed = time.perf_counter() - started
     assert loaded == len(service.index) == 99_990  # chat 7 is inactive
     assert 7 not in service.index
     assert "topic0 0" in service.index.topics_of(0)  # the index holds topics normalised
-    assert await SubscriptionRepo(db).count() == 100_000
+    assert await SqliteSubscriptionRepo(db).count() == 100_000
     assert elapsed < 5.0, elapsed  # benchmarks/store.py times 500,000

@@ -13,30 +13,31 @@ from bot.chats.service import ChatService
 from bot.routing import TopicIndex
 from bot.text.schedule import SettingError, next_push_at
 from storage.models import ChatKind
-from storage.sqlite.chats import ChatRepo
+from storage.sqlite import repositories
+from storage.sqlite.chats import SqliteChatRepo
 from storage.sqlite.db import Database
-from storage.sqlite.preferences import ChatPreferences, MessageFormat, PreferencesRepo
+from storage.sqlite.preferences import ChatPreferences, MessageFormat, SqlitePreferencesRepo
 from tests.storage.conftest import NOW
 
 CHAT, GROUP = 101, -500
 
 
 async def _chat(db: Database, chat_id: int = CHAT, kind: ChatKind = ChatKind.PRIVATE) -> None:
-    await ChatRepo(db).upsert(chat_id, kind=kind, now=NOW)
+    await SqliteChatRepo(db).upsert(chat_id, kind=kind, now=NOW)
 
 
 @pytest.fixture
-def repo(db: Database) -> PreferencesRepo:
-    return PreferencesRepo(db)
+def repo(db: Database) -> SqlitePreferencesRepo:
+    return SqlitePreferencesRepo(db)
 
 
 @pytest.fixture
 def settings(db: Database) -> PreferencesService:
-    return PreferencesService(db, clock=lambda: NOW)
+    return PreferencesService(repositories(db), clock=lambda: NOW)
 
 
 async def test_a_chat_that_never_chose_has_the_defaults(
-    db: Database, repo: PreferencesRepo, settings: PreferencesService
+    db: Database, repo: SqlitePreferencesRepo, settings: PreferencesService
 ) -> None:
     await _chat(db)
     assert await repo.get(CHAT) is None
@@ -54,7 +55,7 @@ async def test_a_chat_that_never_chose_has_the_defaults(
 
 
 async def test_each_setting_changes_alone_and_reads_back_typed(
-    db: Database, repo: PreferencesRepo
+    db: Database, repo: SqlitePreferencesRepo
 ) -> None:
     await _chat(db)
     first = await repo.set_digest_times(CHAT, [time(18), time(8)], now=NOW, language_if_new="es")
@@ -185,19 +186,19 @@ async def test_settings_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite3"
     db = await Database.open(path)
     await _chat(db)
-    await PreferencesService(db).change(CHAT, "digest", "07:30")
+    await PreferencesService(repositories(db)).change(CHAT, "digest", "07:30")
     await db.close()
     db = await Database.open(path)
     try:
-        got = await PreferencesService(db).get(CHAT)
+        got = await PreferencesService(repositories(db)).get(CHAT)
         assert got.digest_times == (time(7, 30),)
     finally:
         await db.close()
 
 
 async def test_settings_follow_a_group_that_becomes_a_supergroup(db: Database) -> None:
-    chats = ChatService(db, TopicIndex(), max_topics=10, clock=lambda: NOW)
-    service = PreferencesService(db, clock=lambda: NOW)
+    chats = ChatService(repositories(db), TopicIndex(), max_topics=10, clock=lambda: NOW)
+    service = PreferencesService(repositories(db), clock=lambda: NOW)
     await chats.register(GROUP, kind=ChatKind.GROUP)
     await service.change(GROUP, "language", "es")
     await chats.migrate(GROUP, -1001)  # renamed: the row follows through ON UPDATE CASCADE
@@ -207,5 +208,5 @@ async def test_settings_follow_a_group_that_becomes_a_supergroup(db: Database) -
     await chats.register(-1002, kind=ChatKind.SUPERGROUP)
     await service.change(-2, "timezone", "Europe/Madrid")
     async with db.transaction() as conn:
-        await PreferencesRepo.move(conn, -2, -1002)
+        await SqlitePreferencesRepo.move(conn, -2, -1002)
     assert (await service.get(-1002)).timezone == "Europe/Madrid"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from storage.models import ChatKind
-from storage.sqlite.chats import ChatRepo, SubscriptionRepo
+from storage.sqlite.chats import SqliteChatRepo, SqliteSubscriptionRepo
 from storage.sqlite.db import Database
 from tests.storage.conftest import NOW
 
 
-async def test_upsert_inserts_then_updates(chats: ChatRepo) -> None:
+async def test_upsert_inserts_then_updates(chats: SqliteChatRepo) -> None:
     chat = await chats.upsert(5, kind="private", username="ann", now=NOW)
     assert (chat.id, chat.kind, chat.username, chat.active) == (5, "private", "ann", True)
     renamed = await chats.upsert(5, kind="private", username="anna", now=NOW + 1)
@@ -25,7 +25,7 @@ async def test_upsert_inserts_then_updates(chats: ChatRepo) -> None:
     assert forum.title == "Forum"
 
 
-async def test_count_active_and_by_kind(chats: ChatRepo) -> None:
+async def test_count_active_and_by_kind(chats: SqliteChatRepo) -> None:
     await chats.upsert(1, kind="private", now=NOW)
     await chats.upsert(2, kind="private", now=NOW, activate=False)
     await chats.upsert(-3, kind="group", now=NOW)
@@ -47,7 +47,7 @@ async def test_count_active_and_by_kind(chats: ChatRepo) -> None:
 
 
 async def test_subscriptions_add_limit_and_threads(
-    chats: ChatRepo, subscriptions: SubscriptionRepo
+    chats: SqliteChatRepo, subscriptions: SqliteSubscriptionRepo
 ) -> None:
     await chats.upsert(-1001, kind="supergroup", is_forum=True, now=NOW)
     added = await subscriptions.add(
@@ -72,7 +72,7 @@ async def test_subscriptions_add_limit_and_threads(
 
 
 async def test_top_topics_and_active_chunks(
-    db: Database, chats: ChatRepo, subscriptions: SubscriptionRepo
+    db: Database, chats: SqliteChatRepo, subscriptions: SqliteSubscriptionRepo
 ) -> None:
     for chat_id in (1, 2, 3):
         await chats.upsert(chat_id, kind="private", now=NOW)

@@ -6,9 +6,9 @@ import time
 
 from bot.chats.service import ChatService
 from storage.models import ChatKind, ChatPush, OutboxItem, OutboxStatus, Priority
-from storage.sqlite.chats import ChatRepo
+from storage.sqlite.chats import SqliteChatRepo
 from storage.sqlite.db import Database
-from storage.sqlite.outbox import KEEP_PER_ROW, OutboxRepo
+from storage.sqlite.outbox import KEEP_PER_ROW, SqliteOutboxRepo
 from tests.storage.conftest import NOW, claim, entry, peek, push, store
 
 
@@ -21,13 +21,13 @@ async def row_ids(db: Database) -> list[int]:
     return [r[0] for r in await db.fetchall("SELECT id FROM outbox ORDER BY id")]
 
 
-async def _chats(chats: ChatRepo, *ids: int) -> None:
+async def _chats(chats: SqliteChatRepo, *ids: int) -> None:
     for chat_id in ids:
         await chats.upsert(chat_id, kind="private", now=NOW)
 
 
 async def test_push_is_queued_once_per_chat_and_headline(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1, 2)
     (h,) = await store(db, [entry("1", "Once")])
@@ -38,7 +38,7 @@ async def test_push_is_queued_once_per_chat_and_headline(
 
 
 async def test_pushes_join_the_waiting_row_and_a_repeated_pass_queues_nothing(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1, 2)
     h = await store(db, [entry(str(i), f"T{i}") for i in range(4)])
@@ -68,7 +68,7 @@ async def _broadcast(db: Database, broadcast_id: int = 7) -> None:
 
 
 async def test_broadcast_rows_go_to_active_chats_of_the_kinds_once(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1, 2)
     await chats.upsert(3, kind="private", now=NOW, activate=False)
@@ -85,7 +85,7 @@ async def test_broadcast_rows_go_to_active_chats_of_the_kinds_once(
 
 
 async def test_a_unit_takes_every_push_of_one_thread(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1)
     h = await store(db, [entry(str(i), f"T{i}") for i in range(6)])
@@ -108,7 +108,7 @@ async def test_a_unit_takes_every_push_of_one_thread(
 
 
 async def test_pushes_go_before_broadcasts(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1)
     await _broadcast(db)
@@ -126,7 +126,7 @@ async def test_pushes_go_before_broadcasts(
 
 
 async def test_ready_chats_one_per_chat_oldest_first(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1, 2, 3)
     h = await store(db, [entry(str(i), f"T{i}") for i in range(5)])
@@ -145,7 +145,7 @@ async def test_ready_chats_one_per_chat_oldest_first(
 
 
 async def test_broadcast_chats_come_after_push_chats(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1)
     await chats.upsert(2, kind="group", now=NOW)
@@ -157,7 +157,9 @@ async def test_broadcast_chats_come_after_push_chats(
     assert await outbox.ready_chats(now=NOW, limit=10) == [2, 1]
 
 
-async def test_defer_and_wakeup(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
+async def test_defer_and_wakeup(
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
+) -> None:
     await _chats(chats, 1, 2)
     assert await outbox.next_wakeup() is None
     (h,) = await store(db, [entry("1", "Later")])
@@ -174,7 +176,9 @@ async def test_defer_and_wakeup(db: Database, chats: ChatRepo, outbox: OutboxRep
     assert await outbox.ready_chats(now=NOW + 31, limit=10) == [1]
 
 
-async def test_final_states_and_counts(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
+async def test_final_states_and_counts(
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
+) -> None:
     await _chats(chats, 1)
     for n, x in enumerate(await store(db, [entry(str(i), f"T{i}") for i in range(4)])):
         await push(db, [(1, x.id)], thread_id=n)  # a row each
@@ -198,7 +202,9 @@ async def test_final_states_and_counts(db: Database, chats: ChatRepo, outbox: Ou
     assert await outbox.mark_sent([], now=NOW) == 0
 
 
-async def test_reset_inflight(db: Database, chats: ChatRepo, outbox: OutboxRepo) -> None:
+async def test_reset_inflight(
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
+) -> None:
     await _chats(chats, 1)
     for n, x in enumerate(await store(db, [entry(str(i), f"T{i}") for i in range(3)])):
         await push(db, [(1, x.id)], thread_id=n)  # a row each
@@ -210,7 +216,7 @@ async def test_reset_inflight(db: Database, chats: ChatRepo, outbox: OutboxRepo)
     assert [i.id for i in await peek(db, 1)] == ids[1:2]
 
 
-async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> None:
+async def test_large_backlog_stays_fast(db: Database, outbox: SqliteOutboxRepo) -> None:
     async with db.transaction() as conn:
         await conn.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)"
@@ -240,7 +246,7 @@ async def test_large_backlog_stays_fast(db: Database, outbox: OutboxRepo) -> Non
 
 
 async def test_prune_deletes_only_rows_finished_before_the_cutoff(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo, service: ChatService
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo, service: ChatService
 ) -> None:
     await _chats(chats, 1, 2)
     h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
@@ -263,11 +269,13 @@ async def _enqueue(
     db: Database, pushes: list[ChatPush], *, release: dict[int, float] | None = None
 ) -> int:
     async with db.transaction() as conn:
-        return await OutboxRepo(db).enqueue_pushes(conn, pushes, batch=1, now=NOW, release=release)
+        return await SqliteOutboxRepo(db).enqueue_pushes(
+            conn, pushes, batch=1, now=NOW, release=release
+        )
 
 
 async def test_a_held_row_waits_for_its_release_and_keeps_collecting(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1, 2)
     h = await store(db, [entry(str(i), f"T{i}") for i in range(3)])
@@ -284,7 +292,7 @@ async def test_a_held_row_waits_for_its_release_and_keeps_collecting(
 
 
 async def test_due_rows_go_in_due_order_then_age(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1, 2, 3)
     (h,) = await store(db, [entry("1", "Due")])
@@ -298,7 +306,7 @@ async def test_due_rows_go_in_due_order_then_age(
 
 
 async def test_a_full_row_keeps_the_newest_and_counts_the_rest(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1)
     h = await store(db, [entry(str(i), f"T{i}") for i in range(KEEP_PER_ROW + 25)])
@@ -310,7 +318,7 @@ async def test_a_full_row_keeps_the_newest_and_counts_the_rest(
 
 
 async def test_reschedule_hold_and_more_lists(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await _chats(chats, 1, 2)
     (h,) = await store(db, [entry("1", "Moved")])

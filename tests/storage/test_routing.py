@@ -8,7 +8,8 @@ import bot.feeds.poller
 from bot.feeds import FeedFetcher
 from bot.feeds.poller import Poller
 from bot.routing import TopicIndex
-from storage.sqlite.chats import ChatRepo
+from storage.sqlite import repositories
+from storage.sqlite.chats import SqliteChatRepo
 from storage.sqlite.db import Database
 from tests.storage.conftest import NOW, entry, store
 
@@ -19,12 +20,12 @@ CHATS = range(1, 8)
 async def poller(db: Database) -> Poller:
     index = TopicIndex()
     for chat in CHATS:
-        await ChatRepo(db).upsert(chat, kind="private", now=NOW, activate=True)
+        await SqliteChatRepo(db).upsert(chat, kind="private", now=NOW, activate=True)
         index.add(chat, "lithium")
     index.add(3, "deals", thread_id=9)  # a headline matching both goes to its thread
     fetcher = FeedFetcher()
     await fetcher.aclose()  # routing never fetches
-    return Poller(db, fetcher, index, urls=[], interval=60, clock=lambda: NOW)
+    return Poller(repositories(db), fetcher, index, urls=[], interval=60, clock=lambda: NOW)
 
 
 async def pairs(db: Database) -> list[tuple[int, int, int | None]]:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from bot.chats.preferences import PreferencesService
 from storage.models import ChatPush
-from storage.sqlite.chats import ChatRepo
+from storage.sqlite import repositories
+from storage.sqlite.chats import SqliteChatRepo
 from storage.sqlite.db import Database
-from storage.sqlite.outbox import OutboxRepo
+from storage.sqlite.outbox import SqliteOutboxRepo
 from tests.storage.conftest import NOW, entry, store
 
 
 async def test_changing_digest_or_quiet_hours_moves_the_waiting_rows(
-    db: Database, chats: ChatRepo, outbox: OutboxRepo
+    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
 ) -> None:
     await chats.upsert(1, kind="private", now=NOW)
     (h,) = await store(db, [entry("1", "Waiting")])
     async with db.transaction() as conn:
         await outbox.enqueue_pushes(conn, [ChatPush(1, None, ((h.id, ("t",)),))], batch=1, now=NOW)
-    service = PreferencesService(db, clock=lambda: NOW)
+    service = PreferencesService(repositories(db), clock=lambda: NOW)
     assert await outbox.ready_chats(now=NOW, limit=5) == [1]
     await service.change(1, "digest", "08:00")
     release = (await service.release_times([1]))[1]
