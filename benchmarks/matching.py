@@ -31,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.routing import TopicIndex, headline_terms, topic_of_key
+from bot.routing import TopicIndex, topic_of_key
 from bot.text.language import stems
-from bot.text.query import HeadlineTerms, Part, Refusal, Topic, parse_topic
+from bot.text.query import HeadlineTerms, Part, Refusal, Topic, headline_terms, parse_topic
 
 
 def _split(text: str) -> list[str]:

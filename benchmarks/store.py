@@ -5,7 +5,7 @@ Run with `python benchmarks/store.py [--headlines N]`; it works in a temporary f
 Searches are the fixed QUERIES plus one- to three-word queries drawn from the same Zipf
 distribution the headlines are written with, whose top ranks are English function words
 ("the", "of", ...): common words come up as often as they do in real searches. Each goes
-through HeadlineRepo.search as /search does (parse, rank the newest matches, snippets).
+through SqliteHeadlineRepo.search as /search does (parse, rank the newest matches, snippets).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.text.query import Refusal, parse_search
 from storage.models import ChatPush, HeadlineInput
-from storage.sqlite.chats import SubscriptionRepo
+from storage.sqlite.chats import SqliteSubscriptionRepo
 from storage.sqlite.db import Database
 from storage.sqlite.feeds import FeedRepo
-from storage.sqlite.headlines import HeadlineRepo
-from storage.sqlite.outbox import OutboxRepo
+from storage.sqlite.headlines import SqliteHeadlineRepo
+from storage.sqlite.outbox import SqliteOutboxRepo
 
 NEWS_WORDS = """
 government minister president election vote parliament court judge police protest
@@ -150,7 +151,7 @@ async def bench(headline_count: int, runs: int) -> None:
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as folder:
         db = await Database.open(Path(folder) / "bench.sqlite3")
-        feeds, headlines = FeedRepo(db), HeadlineRepo(db)
+        feeds, headlines = FeedRepo(db), SqliteHeadlineRepo(db)
 
         # Ingest: one 5,000-item feed, first as new rows, then again unchanged.
         feed = await feeds.ensure("https://news.example/big.xml")
@@ -195,7 +196,10 @@ async def bench(headline_count: int, runs: int) -> None:
         for text in queries:
 
             async def run_fts(text: str = text) -> object:
-                return await headlines.search(text, limit=5)
+                parsed = parse_search(text)
+                return (
+                    None if isinstance(parsed, Refusal) else await headlines.search(parsed, limit=5)
+                )
 
             clause, params = _like_query(text)
 
@@ -239,7 +243,7 @@ async def bench(headline_count: int, runs: int) -> None:
 
 async def outbox_bench(db: Database, now: float) -> None:
     """Fan-out of 100,000 pushes, the delivery loop's queries, the matcher's start-up read."""
-    outbox, subscriptions = OutboxRepo(db), SubscriptionRepo(db)
+    outbox, subscriptions = SqliteOutboxRepo(db), SqliteSubscriptionRepo(db)
     async with db.transaction() as conn:
         await conn.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)"
@@ -265,7 +269,7 @@ async def outbox_bench(db: Database, now: float) -> None:
 
     async def next_unit() -> object:
         async with db.transaction() as conn:
-            return await OutboxRepo.units(conn, [25_000], now=now)
+            return await SqliteOutboxRepo.units(conn, [25_000], now=now)
 
     unit = await _timed(next_unit, 20)
     backlog = await _timed(outbox.backlog, 5)

@@ -479,6 +479,28 @@ def render_push(
     return texts[:1]
 
 
+def render_push_page(
+    items: PushItems,
+    list_id: int,
+    page: int,
+    *,
+    more: int = 0,
+    t: Translator | None = None,
+    fmt: str = "full",
+    digest: bool = False,
+    tz: str = "UTC",
+) -> tuple[str, list[tuple[str, str]]]:
+    """Page `page` of a push or digest kept as More list `list_id`, and (label, callback data)
+    of its paging buttons: the page a push sends first, and those its More button shows."""
+    t = t or translator(None)
+    pages = push_pages(len(items), fmt)
+    page = min(max(page, 0), pages - 1)
+    [text, *_] = render_push(
+        items, more=more, t=t, fmt=fmt, digest=digest, page=page, paged=True, tz=tz
+    )
+    return text, more_buttons(t, list_id, page, pages)
+
+
 def render_latest(
     headlines: Sequence[Headline],
     *,

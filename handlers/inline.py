@@ -8,7 +8,7 @@ from telegram.constants import ParseMode
 from bot.context import BotContext
 from bot.formatting import headline_block, html_to_text, safe_url, truncate
 from bot.text.i18n import Translator, translator
-from bot.text.query import Refusal
+from bot.text.query import Refusal, parse_search
 from handlers.topics import reader_language
 from storage.models import Headline
 
@@ -42,9 +42,11 @@ async def on_inline_query(update: Update, context: BotContext) -> None:
     if not text:
         found = await repo.latest(MAX_RESULTS)
     else:
-        parsed = await repo.parse_search(text, language=reader_language(update, context))
-        page = None if isinstance(parsed, Refusal) else await repo.search(parsed, limit=MAX_RESULTS)
-        found = [hit.headline for hit in page.hits] if page is not None else []
+        parsed = parse_search(text, language=reader_language(update, context))
+        if isinstance(parsed, Refusal):
+            found = []
+        else:
+            found = [hit.headline for hit in (await repo.search(parsed, limit=MAX_RESULTS)).hits]
     t = translator(query.from_user.language_code)  # no chat yet: the user's own language
     results = [_article(h, t) for h in found if html_to_text(headline_block(h)).strip()]
     await query.answer(results, cache_time=CACHE_SECONDS, is_personal=False)

@@ -77,10 +77,7 @@ async def cmd_latest(update: Update, context: BotContext) -> None:
             await reply(update, f"{mute}\n{usage(t)}")
             return
         topic = parsed
-    if topic is None:
-        found = await repo.latest(args.count)
-    else:
-        found = await repo.latest(args.count, match=await repo.topic_match(topic))
+    found = await repo.latest(args.count, topic=topic)
     capped = t._("(at most {n} at a time)").format(n=MAX_COUNT)
     note = f"\n{escape(capped)}" if args.capped else ""
     if not found:

@@ -7,7 +7,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
 from bot.context import BotApp, BotContext
-from bot.formatting import MORE_PREFIX, more_buttons, parse_more_data, push_pages, render_push
+from bot.formatting import MORE_PREFIX, parse_more_data, render_push_page
 from bot.text.i18n import translator
 from handlers.common import edit_in_place
 
@@ -25,24 +25,17 @@ async def more_page(
     items = [(headlines[hid], topics) for hid, topics in held.items if hid in headlines]
     if not items:
         return None
-    t = translator(settings.language)
-    fmt = str(settings.format)
-    pages = push_pages(len(items), fmt)
-    page = min(max(page, 0), pages - 1)
-    [text, *_] = render_push(
+    text, labels = render_push_page(
         items,
+        list_id,
+        page,
         more=held.dropped,
-        t=t,
-        fmt=fmt,
+        t=translator(settings.language),
+        fmt=str(settings.format),
         digest=held.digest,
-        page=page,
-        paged=True,
         tz=settings.timezone,
     )
-    buttons = [
-        InlineKeyboardButton(label, callback_data=data)
-        for label, data in more_buttons(t, list_id, page, pages)
-    ]
+    buttons = [InlineKeyboardButton(label, callback_data=data) for label, data in labels]
     return text, InlineKeyboardMarkup([buttons]) if buttons else None
 
 

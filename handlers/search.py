@@ -1,6 +1,6 @@
 """/search <query>: ranked matches from the archive, five a page with Next/Previous buttons.
 
-The query language is bot/query.py's: all words (stemmed), `a OR b`, `"a phrase"`, `pre*`,
+The query language is bot/text/query.py's: all words (stemmed), `a OR b`, `"a phrase"`, `pre*`,
 `-word` or `NOT word`. A search longer than the limit says which words it used.
 """
 
@@ -13,7 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from bot.context import BotContext
 from bot.formatting import escape, render_search
 from bot.text.i18n import Translator, translator
-from bot.text.query import Refusal
+from bot.text.query import Refusal, parse_search
 from handlers.common import (
     button_label,
     command_args,
@@ -58,8 +58,7 @@ async def _page(
     tz: str = "UTC",
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     t = t or translator(None)
-    repo = context.services.headlines
-    query = await repo.parse_search(text, language=language)
+    query = parse_search(text, language=language)
     if isinstance(query, Refusal):
         hint = t._("Send words to look for, e.g. <code>/search lithium</code>.")
         return f"{escape(query.describe(t))} {hint}", None
@@ -70,12 +69,12 @@ async def _page(
         )
     if query.dropped:
         notes.append(escape(t._("Left out: {words}.").format(words=", ".join(query.dropped))))
-    page = await repo.search(query, limit=PER_PAGE, offset=offset)
-    if page is None or page.total == 0 or not page.hits:
+    page = await context.services.headlines.search(query, limit=PER_PAGE, offset=offset)
+    if page.total == 0 or not page.hits:
         notes.append(
             t._("Nothing in the archive matches <b>{query}</b>.").format(query=escape(query.used))
         )
-        if page is None or page.total == 0:
+        if page.total == 0:
             notes.append(
                 t._(
                     "Try dropping a word, or either word with OR: "

@@ -6,24 +6,22 @@ import hashlib
 import html
 import time
 
-from telegram import ChatFullInfo, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import TelegramError
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.chats.service import Conflict, TopicChange
+from bot.chats.topics import ChannelRefusal, Verb, parse_topic_command, resolve_channel
 from bot.context import BotContext
 from bot.formatting import escape, safe_url, truncate
 from bot.routing import suggest_topics, topic_of_key
 from bot.text.i18n import N_, Translator, translator
 from bot.text.language import language_of
-from bot.text.query import Refusal, Topic, parse_topic, parse_topic_list
+from bot.text.query import DASHES, Refusal, Topic, is_mute_text, parse_topic, parse_topic_list
 from handlers.common import (
     button_label,
     chat_translator,
     command_args,
     edit_in_place,
     register_chat,
-    remember_chat,
     reply,
     thread_of,
 )
@@ -53,12 +51,9 @@ def _topic_key(topic: str) -> str:
 def shown_topic(key: str, display: str = "") -> str:
     """A topic as the reader typed it (key or display text); a mute as "🔇 israel"."""
     text = display or key
-    if key[:1] in _DASHES:
-        return "🔇 " + text.lstrip(_DASHES).lstrip()
+    if is_mute_text(key):
+        return "🔇 " + text.lstrip(DASHES).lstrip()
     return text
-
-
-_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212"
 
 
 def _names(topics: list[str]) -> str:
@@ -145,7 +140,7 @@ async def preview(context: BotContext, topic: Topic, t: Translator | None = None
     t = t or translator(None)
     repo = context.services.headlines
     since = time.time() - PREVIEW_DAYS * 86400
-    count, newest = await repo.preview(await repo.topic_match(topic), since=since, limit=3)
+    count, newest = await repo.preview(topic, since=since, limit=3)
     name = escape(shown_topic(topic.key, topic.display))
     if count == 0:
         return t._("🔎 <b>{topic}</b> matched no headline in the last {days} days.").format(
@@ -168,13 +163,12 @@ async def preview(context: BotContext, topic: Topic, t: Translator | None = None
 
 async def related_keyboard(context: BotContext, keys: list[str]) -> InlineKeyboardMarkup | None:
     """Buttons for names that co-occur with the chat's topics in the last 30 days."""
-    repo = context.services.headlines
     followed = [k for k in keys if not k.startswith("-")]
     topics = [t for k in followed[:10] if (t := topic_of_key(k)) is not None]
     if not topics:
         return None
-    match = " OR ".join([f"({await repo.topic_match(t)})" for t in topics])
-    texts = await repo.recent_texts(since=time.time() - RELATED_DAYS * 86400, match=match)
+    since = time.time() - RELATED_DAYS * 86400
+    texts = await context.services.headlines.recent_texts(since=since, topics=topics)
     labels = suggest_topics(texts, n=4, exclude=keys, min_count=2)
     buttons = []
     for label in labels:
@@ -216,41 +210,13 @@ async def topics_listing(
     return "\n".join(lines), InlineKeyboardMarkup(buttons)
 
 
-async def _channel_target(
-    update: Update, context: BotContext, name: str, t: Translator
-) -> ChatFullInfo | None:
-    """Resolve '@channel' for a private-chat user who is admin there, with the bot admin too."""
-    bot = context.bot
-    user = update.effective_user
-    shown = escape(name)
-    try:
-        target = await bot.get_chat(name)
-    except TelegramError:
-        await reply(
-            update, t._("I can't find {name}. Add me to it as an admin first.").format(name=shown)
-        )
-        return None
-    if target.type not in (ChatType.CHANNEL, ChatType.GROUP, ChatType.SUPERGROUP):
-        await reply(update, t._("{name} is not a channel or group.").format(name=shown))
-        return None
-    admins = context.services.admins
-    user_ok = user is not None and await admins.is_admin(bot, target.id, user.id)
-    if not user_ok:
-        await reply(update, t._("Only admins of {name} can change its topics.").format(name=shown))
-        return None
-    try:
-        me = await bot.get_chat_member(target.id, bot.id)
-        bot_ok = me.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
-    except TelegramError:
-        bot_ok = False
-    if not bot_ok:
-        await reply(
-            update, t._("Make me an admin of {name} first, so I can post there.").format(name=shown)
-        )
-        return None
-    await remember_chat(context, target)
-    await context.services.chats.resume(target.id)
-    return target
+# What the reader is told when a `@channel` cannot be managed from here.
+CHANNEL_REFUSALS = {
+    ChannelRefusal.NOT_FOUND: N_("I can't find {name}. Add me to it as an admin first."),
+    ChannelRefusal.NOT_A_CHANNEL: N_("{name} is not a channel or group."),
+    ChannelRefusal.NOT_ADMIN: N_("Only admins of {name} can change its topics."),
+    ChannelRefusal.BOT_NOT_ADMIN: N_("Make me an admin of {name} first, so I can post there."),
+}
 
 
 async def cmd_topic(update: Update, context: BotContext) -> None:
@@ -259,39 +225,44 @@ async def cmd_topic(update: Update, context: BotContext) -> None:
     if message is None:
         return
     services = context.services
-    args = command_args(update)
-    words = args.split(maxsplit=1)
     chat = await register_chat(update, context)
     t = await chat_translator(update, context)
+    command = parse_topic_command(command_args(update), private=chat.kind == ChatKind.PRIVATE)
     chat_id = chat.id
     where = ""
-    if words and words[0].startswith("@") and chat.kind == ChatKind.PRIVATE:
-        target = await _channel_target(update, context, words[0], t)
-        if target is None:
+    if command.channel is not None:
+        user = update.effective_user
+        target = await resolve_channel(
+            context.bot,
+            services.admins,
+            services.chats,
+            command.channel,
+            user.id if user else None,
+        )
+        if isinstance(target, ChannelRefusal):
+            refused = t._(CHANNEL_REFUSALS[target]).format(name=escape(command.channel))
+            await reply(update, refused)
             return
         chat_id = target.id
-        where = " " + t._("(for {channel})").format(channel=escape(words[0]))
-        args = words[1] if len(words) > 1 else ""
-        words = args.split(maxsplit=1)
-    verb = words[0].lower() if words else ""
-    rest = words[1] if len(words) > 1 else ""
-    if verb in ("", "list"):
+        where = " " + t._("(for {channel})").format(channel=escape(command.channel))
+    verb, rest = command.verb, command.rest
+    if verb is Verb.LIST:
         text, markup = await topics_listing(context, chat_id, t)
         await reply(update, text, markup=markup)
         return
-    if verb == "try":
+    if verb is Verb.TRY:
         await reply(update, await _try(update, context, rest, t))
         return
-    if verb not in ("add", "remove", "rm", "del", "delete", "clear"):
+    if verb is Verb.UNKNOWN:
         guess = t._("Did you mean <code>/topic add {topics}</code>?").format(
-            topics=escape(args[:64])
+            topics=escape(command.args[:64])
         )
         await reply(update, f"{guess}\n{t._(USAGE)}")
         return
     if not where and not await services.admins.may_manage(context.bot, message):
         await reply(update, escape(t._(NOT_ADMIN)))
         return
-    if verb == "clear":
+    if verb is Verb.CLEAR:
         count = await services.chats.clear_topics(chat_id)
         if count:
             cleared = t.ngettext("🗑 Removed {n} topic.", "🗑 Removed {n} topics.", count)
@@ -304,7 +275,7 @@ async def cmd_topic(update: Update, context: BotContext) -> None:
         await reply(update, t._(USAGE))
         return
     max_topics = services.chats.max_topics
-    if verb == "add":
+    if verb is Verb.ADD:
         change = await services.chats.add_topics(
             chat_id,
             rest,

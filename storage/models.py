@@ -95,6 +95,16 @@ class Headline:
 
 
 @dataclass(frozen=True, slots=True)
+class SourcedHeadline(Headline):
+    """A headline with the names of the feeds that carry its story (first one first).
+
+    Returned only when the bot reads more than one feed; otherwise there is nothing to name.
+    """
+
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class UpsertResult:
     """What storing one feed's entries changed."""
 

@@ -15,8 +15,9 @@ from bot.feeds import FeedFetcher, FetchResult, parse_feed
 from bot.feeds.policy import failure_delay, interval_after_429, interval_after_read
 from bot.ops.metrics import Metrics
 from bot.ops.status import Liveness
-from bot.routing import Route, TopicIndex, headline_terms
+from bot.routing import Route, TopicIndex
 from bot.text.language import language_of
+from bot.text.query import headline_terms
 from storage.models import ChatPush, Headline
 from storage.sqlite.db import Database
 from storage.sqlite.feeds import FeedRecord, FeedRepo

@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.text.language import stemmer_name, stems, words
-from bot.text.query import HeadlineTerms, Part, Refusal, Topic, parse_topic
+from bot.text.query import HeadlineTerms, Part, Refusal, Topic, is_mute_text, parse_topic
 
 __all__ = ["Route", "TopicIndex", "topic_of_key"]
 
 _UNSTEMMED = "none"
-_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +40,7 @@ def topic_of_key(key: str) -> Topic | None:
     if not isinstance(parsed, Refusal):
         return parsed
     text = key.strip()
-    mute = bool(text) and text[0] in _DASHES
+    mute = is_mute_text(text)
     found = tuple(words(text))
     if not found:
         return None

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from importlib import resources
 
-from bot.routing.tokens import MAX_TOPIC_CHARS, fold
-from bot.text.query import Refusal, parse_topic
+from bot.text.language import fold
+from bot.text.query import MAX_TOPIC_CHARS, Refusal, parse_topic
 
 __all__ = ["stop_words", "suggest_topics"]
 

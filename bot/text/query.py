@@ -32,23 +32,21 @@ retyped, not kept). Common words (`the`, `de`) are not required when other words
 separates as a space does (`lithium + chile` needs both), and the words of one chunk must be
 adjacent (`co-operation`, `0:0`). A search longer than max_chars is cut at a space.
 
-The FTS5 table the expressions run on (built elsewhere) has two columns over the text
-`index_columns()` gives: `stems` (a language marker, then the stemmed words) and `words`
-(the folded words), tokenize='unicode61 remove_diacritics 2'. Stemmed forms are searched in
-`stems`, exact and prefix forms in `words`. Every token reaches MATCH as a quoted string.
+Storage compiles these values into its own query dialect (storage/sqlite/search.py); this
+module only parses. `matches()` is the reference semantics every index must keep.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from bot.text.i18n import N_, Translator, translator
-from bot.text.language import is_stop_word, stemmer_name, stemmer_names, stems, words
+from bot.text.language import is_stop_word, stems, words
 
 __all__ = [
+    "DASHES",
     "FIELD_BOUNDARY",
     "MAX_SEARCH_CHARS",
     "MAX_SEARCH_TERMS",
@@ -58,15 +56,16 @@ __all__ = [
     "Refusal",
     "RefusalReason",
     "SearchQuery",
+    "Term",
+    "TermKind",
     "Topic",
     "headline_terms",
-    "index_columns",
-    "language_marker",
+    "is_mute_text",
     "matches",
     "parse_search",
     "parse_topic",
     "parse_topic_list",
-    "topic_to_fts",
+    "upgrade_key",
 ]
 
 MAX_TOPIC_CHARS = 64  # of a topic's key
@@ -75,15 +74,13 @@ MAX_SEARCH_TERMS = 32  # more only make a search slower, never more precise
 # Longer input is refused before any work, so hostile text stays cheap.
 _MAX_TOPIC_INPUT = 4 * MAX_TOPIC_CHARS
 
-# Private-use characters: FTS5's unicode61 keeps them as token characters, words() never
-# yields them, so no user text can produce these tokens. The boundary sits between fields
-# (no phrase spans a title and a summary), the marker opens a row's `stems`, followed by
-# the name of the stemmer that made them.
+# A private-use character: words() never yields it, so no topic or search word can equal it.
+# It sits between a headline's fields, so that no phrase spans a title and a summary.
 FIELD_BOUNDARY = "\ue001"
-_MARK = "\ue000"
-_UNSTEMMED = "none"
 
-_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212"
+# The dashes people type (or phones substitute): one in front of a topic mutes it, one in
+# front of a word excludes it.
+DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212"
 _QUOTES = '"\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\uff02'
 _OPERATORS = frozenset({"OR", "AND", "NOT"})
 
@@ -200,7 +197,7 @@ def _scan_topic(text: str) -> list[_Item] | None:
                 items.append(("+", ""))
                 at_start = True
                 i += 1
-        elif ch in _DASHES and at_start and i + 1 < n and not text[i + 1].isspace():
+        elif ch in DASHES and at_start and i + 1 < n and not text[i + 1].isspace():
             flush()
             items.append(("-", ""))
             at_start = False
@@ -269,9 +266,9 @@ def parse_topic(text: str, *, language: str = "en") -> Topic | Refusal:
     if len(display) > _MAX_TOPIC_INPUT:
         return Refusal(display, "too_long", str(MAX_TOPIC_CHARS))
     body = display
-    mute = body[0] in _DASHES
+    mute = body[0] in DASHES
     if mute:
-        body = body.lstrip(_DASHES).lstrip()
+        body = body.lstrip(DASHES).lstrip()
     items = _scan_topic(body)
     if items is None:
         return Refusal(display, "unclosed_quote")
@@ -349,6 +346,29 @@ def parse_topic_list(text: str, *, language: str = "en") -> tuple[list[Topic], l
     return topics, refusals
 
 
+def is_mute_text(text: str) -> bool:
+    """Whether topic text (a key, or as typed) is a mute: it starts with a dash."""
+    return text[:1] in DASHES if text else False
+
+
+def upgrade_key(old: str) -> str:
+    """The key parse_topic() gives a topic stored by the older parser (folded words only).
+
+    Those keys lost what was typed, but two of their forms can be read back: a lone `s`
+    after a word was a possessive (`Bolivia's` was `bolivia s`, now `bolivia`), and single
+    letters split off by `&` (`AT&T` was `at t`, `R&D` `r d`) are one word now (`att`, `rd`)
+    when the parser would refuse them apart. Anything the parser refuses stays as it was.
+    """
+    mute = old.startswith("-")
+    phrase = old[1:] if mute else old
+    kept = [w for i, w in enumerate(phrase.split()) if not (i and w == "s")]
+    sign = "-" if mute else ""
+    parsed = parse_topic(sign + " ".join(kept))
+    if isinstance(parsed, Refusal) and 1 < len(kept) <= 3 and any(len(w) == 1 for w in kept):
+        parsed = parse_topic(sign + "".join(kept))
+    return old if isinstance(parsed, Refusal) else parsed.key
+
+
 # --- headlines ---------------------------------------------------------------------------------
 
 
@@ -375,20 +395,6 @@ def headline_terms(
         all_words.extend(found)
         all_stems.extend(stems(found, language))
     return HeadlineTerms(language, tuple(all_words), tuple(all_stems))
-
-
-def language_marker(language: str) -> str:
-    """The token that opens the `stems` column of a headline in this language."""
-    return _MARK + (stemmer_name(language) or _UNSTEMMED)
-
-
-def index_columns(
-    title: str, summary: str, categories: Iterable[str], language: str
-) -> tuple[str, str]:
-    """The `stems` and `words` texts to index for a headline, so search and topics agree."""
-    terms = headline_terms(title, summary, categories, language)
-    stems_text = " ".join((language_marker(language), *terms.stems))
-    return stems_text, " ".join(terms.words)
 
 
 def _occurs(needle: Sequence[str], haystack: Sequence[str]) -> bool:
@@ -418,78 +424,21 @@ def matches(topic: Topic, terms: HeadlineTerms) -> bool:
     return not any(_part_in(p, terms) for p in topic.excluded)
 
 
-# --- FTS5 expressions --------------------------------------------------------------------------
-
-
-def _string(tokens: Iterable[str]) -> str:
-    """One FTS5 string: the tokens in double quotes, any inner quote doubled."""
-    return '"' + " ".join(tokens).replace('"', '""') + '"'
-
-
-def _groups(languages: Iterable[str] | None) -> tuple[str, ...]:
-    """The stemmers (and `none`) whose rows an expression must cover."""
-    if languages is None:
-        return (*stemmer_names(), _UNSTEMMED)
-    return tuple(sorted({stemmer_name(lang) or _UNSTEMMED for lang in languages}))
-
-
-def _markers(groups: Iterable[str]) -> str:
-    return "stems : (" + " OR ".join(_string([_MARK + g]) for g in groups) + ")"
-
-
-def _stemmed(part_words: Sequence[str], groups: Sequence[str]) -> str:
-    """Where the words occur stemmed, each row in its own language's stems.
-
-    Rows are stemmed in their language, so the words are stemmed once per stemmer; where
-    stemmers disagree, each stem is searched only in rows marked with its stemmers. The
-    stem most stemmers share is searched in every row not marked for another.
-    """
-    by_stem: dict[tuple[str, ...], list[str]] = {}
-    for group in groups:
-        stemmed = tuple(part_words) if group == _UNSTEMMED else tuple(stems(part_words, group))
-        by_stem.setdefault(stemmed, []).append(group)
-    if len(by_stem) == 1:
-        return "stems : " + _string(next(iter(by_stem)))
-    ranked = sorted(by_stem.items(), key=lambda item: (-len(item[1]), item[0]))
-    (common, _), rest = ranked[0], ranked[1:]
-    others = [g for _, gs in rest for g in gs]
-    pieces = [f"(stems : {_string(common)} NOT {_markers(others)})"]
-    pieces.extend(f"(stems : {_string(s)} AND {_markers(gs)})" for s, gs in rest)
-    return "(" + " OR ".join(pieces) + ")"
-
-
-def _part_fts(part: Part, groups: Sequence[str]) -> str:
-    if part.exact:
-        return "words : " + _string(part.words)
-    return _stemmed(part.words, groups)
-
-
-def topic_to_fts(topic: Topic, languages: Iterable[str] | None = None) -> str:
-    """The FTS5 expression that finds the headlines a topic matches.
-
-    languages: the languages the index holds (codes or tags), which keeps the expression
-    short; None covers every stemmer.
-    """
-    groups = _groups(languages)
-    positive = " AND ".join(_part_fts(p, groups) for p in topic.parts)
-    if not topic.excluded:
-        return positive
-    excluded = " OR ".join(_part_fts(p, groups) for p in topic.excluded)
-    return f"({positive}) NOT ({excluded})"
-
-
 # --- searches ----------------------------------------------------------------------------------
 
-_Kind = Literal["stem", "exact", "prefix"]
+TermKind = Literal["stem", "exact", "prefix"]
 
 
 @dataclass(frozen=True, slots=True)
-class _Term:
+class Term:
+    """One search term: folded words that must be adjacent, stemmed, exact or a prefix."""
+
     words: tuple[str, ...]
-    kind: _Kind
+    kind: TermKind
 
     @property
     def shown(self) -> str:
+        """The term as the reader would retype it: `co-operation`, `"la paz"`, `pre*`."""
         text = " ".join(self.words)
         if self.kind == "exact":
             return f'"{text}"'
@@ -500,16 +449,18 @@ class _Term:
 
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
-    """A parsed search: the FTS5 expression to run and what of the reader's text it used."""
+    """A parsed search: what it requires and excludes, and what of the reader's text it used."""
 
-    fts: str
+    clauses: tuple[tuple[Term, ...], ...]  # all required; each is satisfied by any of its terms
+    excluded: tuple[Term, ...]  # none may occur
     used: str  # the search as understood: `bolivia OR peru "la paz" pre* -israel`
     dropped: tuple[str, ...] = ()  # words left out: too common, or past the term limit
     truncated: bool = False  # the text was cut (at a space) to the length limit
-    negative_only: bool = False  # only exclusions: everything else matches, rank by date
 
-
-_PIECE = re.compile(r"\S+")
+    @property
+    def negative_only(self) -> bool:
+        """Only exclusions: everything else matches (ranked by date)."""
+        return not self.clauses
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,7 +480,7 @@ def _scan_search(text: str) -> list[_Chunk]:
         if ch.isspace() or ch == "+":
             i += 1
             continue
-        negative = ch in _DASHES and i + 1 < n and not (text[i + 1].isspace() or text[i + 1] == "+")
+        negative = ch in DASHES and i + 1 < n and not (text[i + 1].isspace() or text[i + 1] == "+")
         if negative:
             i += 1
             ch = text[i]
@@ -564,22 +515,18 @@ def parse_search(
     *,
     max_chars: int = MAX_SEARCH_CHARS,
     language: str = "en",
-    languages: Iterable[str] | None = None,
 ) -> SearchQuery | Refusal:
-    """Parse a search as the module docstring describes into a safe FTS5 expression.
-
-    language is the reader's (for its common words); languages those the index holds
-    (None: every stemmer), as for topic_to_fts().
-    """
+    """Parse a search as the module docstring describes; language is the reader's (for its
+    common words)."""
     stripped = " ".join(text.split())
     kept, truncated = _cut(stripped, max_chars)
     if not kept and stripped:
         return Refusal(stripped, "too_long", str(max_chars))
 
-    clauses: list[list[_Term]] = []  # positive, ANDed; each clause ORs its terms
-    negatives: list[_Term] = []
+    clauses: list[list[Term]] = []  # positive, ANDed; each clause ORs its terms
+    negatives: list[Term] = []
     dropped: list[str] = []
-    seen: set[tuple[bool, _Term]] = set()
+    seen: set[tuple[bool, Term]] = set()
     count = 0
     negate = False
     join = False  # an OR came after the last positive term
@@ -595,10 +542,10 @@ def parse_search(
         found = tuple(words(chunk.text))
         if not found:
             continue
-        kind: _Kind = "exact" if chunk.quoted else "stem"
+        kind: TermKind = "exact" if chunk.quoted else "stem"
         if chunk.prefix and len(found[-1]) >= 2:
             kind = "prefix"
-        term = _Term(found, kind)
+        term = Term(found, kind)
         if (negative, term) in seen:
             continue  # a repeated term says nothing more
         seen.add((negative, term))
@@ -620,26 +567,18 @@ def parse_search(
     clauses, common = _drop_common(clauses, language)
     dropped[:0] = common
 
-    groups = _groups(languages)
-    positive = " AND ".join(_clause_fts(c, groups) for c in clauses)
-    excluded = " OR ".join(_term_fts(t, groups) for t in negatives)
-    if positive and excluded:
-        fts = f"({positive}) NOT ({excluded})"
-    elif positive:
-        fts = positive
-    else:
-        # Every row's `stems` opens with a marker: this prefix matches them all.
-        fts = f"stems : {_string([_MARK])}* NOT ({excluded})"
     used = " ".join(
         [" OR ".join(t.shown for t in c) for c in clauses] + [f"-{t.shown}" for t in negatives]
     )
-    return SearchQuery(fts, used, tuple(dropped), truncated, negative_only=not clauses)
+    return SearchQuery(
+        tuple(tuple(c) for c in clauses), tuple(negatives), used, tuple(dropped), truncated
+    )
 
 
-def _drop_common(clauses: list[list[_Term]], language: str) -> tuple[list[list[_Term]], list[str]]:
+def _drop_common(clauses: list[list[Term]], language: str) -> tuple[list[list[Term]], list[str]]:
     """Leave out lone common words (`the`, `de`), unless nothing else would be left."""
 
-    def common(clause: list[_Term]) -> bool:
+    def common(clause: list[Term]) -> bool:
         if len(clause) != 1 or clause[0].kind != "stem":
             return False
         return all(is_stop_word(w, "en") or is_stop_word(w, language) for w in clause[0].words)
@@ -648,17 +587,3 @@ def _drop_common(clauses: list[list[_Term]], language: str) -> tuple[list[list[_
     if not kept:
         return clauses, []
     return kept, [c[0].shown for c in clauses if common(c)]
-
-
-def _clause_fts(clause: Sequence[_Term], groups: Sequence[str]) -> str:
-    if len(clause) == 1:
-        return _term_fts(clause[0], groups)
-    return "(" + " OR ".join(_term_fts(t, groups) for t in clause) + ")"
-
-
-def _term_fts(term: _Term, groups: Sequence[str]) -> str:
-    if term.kind == "exact":
-        return "words : " + _string(term.words)
-    if term.kind == "prefix":
-        return "words : " + _string(term.words) + "*"
-    return _stemmed(term.words, groups)

@@ -3,15 +3,13 @@
 The index (`headlines_fts`, migration 006) has two columns over the text
 :func:`index_texts` gives: `stems` (a marker naming the headline's stemmer, then its stemmed
 words) and `words` (its folded words), so that /search and topic routing read a headline
-alike (bot/query.py builds the expressions). The title is indexed twice, which makes bm25
-rank a match in the title above one in the summary; matching itself is unaffected.
+alike (storage/sqlite/search.py compiles topics and searches to expressions over them). The
+title is indexed twice, which makes bm25 rank a match in the title above one in the summary;
+matching itself is unaffected.
 
 SQLite computes the columns itself, in the triggers on `headlines` and through the view
 `headlines_indexed`, by calling the functions :func:`install` registers on a connection:
-every connection that writes headlines must have them (storage/db.py opens it so).
-
-User text never reaches MATCH raw: bot/query.py quotes every token. build_match_query()
-below is the older plain-words form, kept for callers that want no query language.
+every connection that writes headlines must have them (storage/sqlite/db.py opens it so).
 """
 
 from __future__ import annotations
@@ -20,86 +18,29 @@ import functools
 import logging
 import re
 import time
-import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import aiosqlite
 
-from bot.text.language import stems
-from bot.text.language import words as language_words
-from bot.text.query import FIELD_BOUNDARY, headline_terms, language_marker
+from bot.text.language import stemmer_name, stems, words
+from bot.text.query import FIELD_BOUNDARY, SearchQuery, headline_terms
 
 log = logging.getLogger(__name__)
 
 # Beyond this many headlines, the migration that re-indexes them says how far it got.
 REINDEX_CHUNK = 20_000
 
-# FTS5's unicode61 tokenizer keeps letters, digits and private-use characters together and
-# treats everything else as a separator; `[^\W_]` is Python's letters-and-digits.
-_WORD = re.compile(r"(?:[^\W_]|[\ue000-\uf8ff])+")
-# A word, an optional prefix star right behind it, or a double quote opening/closing a phrase.
-_PIECE = re.compile(
-    r'(?P<word>(?:[^\W_]|[\ue000-\uf8ff])+)(?P<star>\*)?|(?P<quote>")(?P<qstar>\*)?'
-)
-
-# More terms than this only make a query slower, never more precise.
-MAX_TERMS = 32
+# Private-use characters: FTS5's unicode61 keeps them as token characters and words() never
+# yields them, so no user text can produce these tokens. MARK opens a row's `stems`, followed
+# by the name of the stemmer that made them (UNSTEMMED for a language without one); the
+# field boundary (bot.text.query.FIELD_BOUNDARY) sits between fields.
+MARK = "\ue000"
+UNSTEMMED = "none"
 
 
-def _strip_marks(text: str) -> str:
-    """Drop combining marks, which unicode61 (remove_diacritics 2) folds away inside a word."""
-    if text.isascii():
-        return text
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-
-
-def words(text: str) -> list[str]:
-    """Split text into the words FTS5's unicode61 tokenizer would see."""
-    return _WORD.findall(_strip_marks(text))
-
-
-def _quoted(tokens: Iterable[str]) -> str:
-    # Tokens hold only letters and digits, so a double quote can never occur inside.
-    return '"' + " ".join(tokens) + '"'
-
-
-def phrase_query(tokens: Sequence[str]) -> str | None:
-    """Return an exact-phrase MATCH expression for the words of tokens (None if no word)."""
-    found = [w for token in tokens for w in words(token)]
-    return _quoted(found) if found else None
-
-
-def build_match_query(text: str) -> str | None:
-    """Return a safe MATCH expression ANDing the words of text, or None when it has no word.
-
-    "Quoted text" is a phrase (an unterminated quote runs to the end), and a `*` right after
-    a word or a closing quote asks for a prefix match; nothing else has any meaning.
-    """
-    terms: list[str] = []
-    seen: set[str] = set()
-    phrase: list[str] | None = None
-
-    def add(term: str) -> None:
-        key = term.casefold()
-        if key not in seen and len(terms) < MAX_TERMS:
-            seen.add(key)
-            terms.append(term)
-
-    for piece in _PIECE.finditer(_strip_marks(text)):
-        if piece.group("quote"):
-            if phrase is None:
-                phrase = []
-            else:
-                if phrase:
-                    add(_quoted(phrase) + ("*" if piece.group("qstar") else ""))
-                phrase = None
-        elif phrase is not None:
-            phrase.append(piece.group("word"))
-        else:
-            add(_quoted([piece.group("word")]) + ("*" if piece.group("star") else ""))
-    if phrase:
-        add(_quoted(phrase))
-    return " ".join(terms) if terms else None
+def language_marker(language: str) -> str:
+    """The token that opens the `stems` column of a headline in this language."""
+    return MARK + (stemmer_name(language) or UNSTEMMED)
 
 
 # --- the index's columns -----------------------------------------------------------------------
@@ -118,6 +59,16 @@ def index_texts(title: str, summary: str, categories: str, language: str) -> tup
     words_text = " ".join((*title_words, FIELD_BOUNDARY, *terms.words))
     stems_text = " ".join((language_marker(language), *title_stems, FIELD_BOUNDARY, *terms.stems))
     return stems_text, words_text
+
+
+def index_columns(
+    title: str, summary: str, categories: Iterable[str], language: str
+) -> tuple[str, str]:
+    """The `stems` and `words` texts of a headline without the title's second copy: the
+    plainest layout the search expressions must work on (their tests index this)."""
+    terms = headline_terms(title, summary, categories, language)
+    stems_text = " ".join((language_marker(language), *terms.stems))
+    return stems_text, " ".join(terms.words)
 
 
 def _stems_sql(
@@ -175,16 +126,11 @@ async def reindex(conn: aiosqlite.Connection) -> int:
 _SNIPPET_WORD = re.compile(r"[^\W_]+(?:['’&][^\W_]+)*")
 
 
-def query_words(used: str) -> tuple[frozenset[str], bool]:
+def query_words(query: SearchQuery) -> tuple[frozenset[str], bool]:
     """The folded words a search asked for (its exclusions left out); True if any is a prefix."""
-    found: set[str] = set()
-    prefix = False
-    for piece in used.replace(" OR ", " ").split():
-        if piece[:1] in "-\u2010\u2011\u2012\u2013\u2014\u2212" and len(piece) > 1:
-            continue
-        prefix = prefix or piece.endswith("*")
-        found.update(language_words(piece))
-    return frozenset(found), prefix
+    terms = [term for clause in query.clauses for term in clause]
+    found = frozenset(word for term in terms for word in term.words)
+    return found, any(term.kind == "prefix" for term in terms)
 
 
 def mark_snippet(
@@ -206,7 +152,7 @@ def mark_snippet(
     spans: list[tuple[int, int]] = []
     hit_at: list[int] = []
     matches = list(_SNIPPET_WORD.finditer(text))
-    per_match = [language_words(m.group()) for m in matches]
+    per_match = [words(m.group()) for m in matches]
     flat = [w for found in per_match for w in found]
     flat_stems = iter(stems(flat, language))  # one call: the stemmer's own loop is in C
     for n, (match, found) in enumerate(zip(matches, per_match, strict=True)):

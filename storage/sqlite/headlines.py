@@ -7,11 +7,10 @@ import re
 import sqlite3
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bot.text.language import is_stop_word
-from bot.text.query import Refusal, SearchQuery, Topic, parse_search, topic_to_fts
+from bot.text.query import SearchQuery, Topic
 from storage.models import (
     SNIPPET_CLOSE,
     SNIPPET_OPEN,
@@ -19,14 +18,16 @@ from storage.models import (
     HeadlineInput,
     SearchHit,
     SearchPage,
+    SourcedHeadline,
     UpsertResult,
 )
 from storage.sqlite.db import Database, conn_of
 from storage.sqlite.fts import mark_snippet, query_words
+from storage.sqlite.search import search_to_fts, topic_to_fts, topics_to_fts
 from storage.store import Transaction
 
 SNIPPET_TOKENS = 24
-SEARCH_CANDIDATES = 500  # the newest matches a search ranks (see HeadlineRepo.search)
+SEARCH_CANDIDATES = 500  # the newest matches a search ranks (see SqliteHeadlineRepo.search)
 _NEWEST_SCORED = (
     "SELECT rowid, bm25(headlines_fts) FROM headlines_fts WHERE headlines_fts MATCH ?"
     " ORDER BY rowid DESC LIMIT ?"
@@ -35,7 +36,7 @@ _NEWEST_BY_DATE = (
     "SELECT rowid, 0 FROM headlines_fts WHERE headlines_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
 )
 ELLIPSIS = "…"
-# How far back a new guid is compared with stored stories (see HeadlineRepo.upsert).
+# How far back a new guid is compared with stored stories (see SqliteHeadlineRepo.upsert).
 SAME_STORY_WINDOW_SECONDS = 7 * 86400
 
 # Across feeds, the same normalised title is the same story only this close in time.
@@ -46,16 +47,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _WORD = re.compile(r"\w+")
 
 Story = tuple[str, str | None, str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class SourcedHeadline(Headline):
-    """A headline with the names of the feeds that carry its story (first one first).
-
-    Returned only when the bot reads more than one feed; otherwise there is nothing to name.
-    """
-
-    sources: tuple[str, ...] = ()
 
 
 def canonical_link(link: str | None) -> str | None:
@@ -125,8 +116,8 @@ def _headline(row: sqlite3.Row) -> Headline:
     )
 
 
-class HeadlineRepo:
-    """Reads and writes the headlines table and its full-text index."""
+class SqliteHeadlineRepo:
+    """Reads and writes the headlines table and its full-text index (storage.headlines)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -374,19 +365,20 @@ class HeadlineRepo:
         return {h.id: h for h in await self._sourced(rows)}
 
     async def latest(
-        self, limit: int, offset: int = 0, *, match: str | None = None
+        self, limit: int, offset: int = 0, *, topic: Topic | None = None
     ) -> list[Headline]:
-        """Return the newest headlines, optionally only those matching an FTS expression.
+        """Return the newest headlines, optionally only those a topic matches.
 
         A story several feeds carry is listed once, as its first headline, naming them all.
         """
-        if match is None:
+        if topic is None:
             rows = await self._db.fetchall(
                 "SELECT * FROM headlines WHERE story_id IS NULL"
                 " ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
                 (limit, offset),
             )
         else:
+            match = topic_to_fts(topic, await self.languages())
             rows = await self._db.fetchall(
                 "SELECT * FROM headlines WHERE story_id IS NULL AND id IN"
                 " (SELECT coalesce(story_id, id) FROM headlines WHERE id IN"
@@ -401,18 +393,8 @@ class HeadlineRepo:
         rows = await self._db.fetchall("SELECT DISTINCT language FROM feed_languages")
         return sorted({"en", *(row[0] for row in rows)})
 
-    async def parse_search(self, text: str, *, language: str = "en") -> SearchQuery | Refusal:
-        """A reader's search parsed for this archive (its expression covers its languages)."""
-        return parse_search(text, language=language, languages=await self.languages())
-
-    async def topic_match(self, topic: Topic) -> str:
-        """The FTS5 expression that finds the stored headlines a topic matches."""
-        return topic_to_fts(topic, await self.languages())
-
-    async def search(
-        self, query: str | SearchQuery, *, limit: int = 5, offset: int = 0
-    ) -> SearchPage | None:
-        """Rank headlines matching a search; None when the query has no word.
+    async def search(self, query: SearchQuery, *, limit: int = 5, offset: int = 0) -> SearchPage:
+        """Rank the headlines a search finds.
 
         Only the newest SEARCH_CANDIDATES matches are ranked (by bm25, then newest first), so a
         search for a common word costs the same as one for a rare word: FTS5 walks its
@@ -420,18 +402,16 @@ class HeadlineRepo:
         A search of exclusions only, or of common words only, lists the newest. The total is
         capped at the same figure.
         """
-        parsed = await self.parse_search(query) if isinstance(query, str) else query
-        if isinstance(parsed, Refusal):
-            return None
-        wanted, prefix = query_words(parsed.used)
+        wanted, prefix = query_words(query)
         # Only common words ("the", "of the"): every headline has them, so relevance says
         # nothing, and scoring their many occurrences is what costs most: newest first.
-        by_date = parsed.negative_only or (
+        by_date = query.negative_only or (
             bool(wanted) and not prefix and all(is_stop_word(w, "en") for w in wanted)
         )
         # Two plain reads: SQLite would join the FTS5 matches to the table a row at a time.
+        match = search_to_fts(query, await self.languages())
         scored = await self._db.fetchall(
-            _NEWEST_BY_DATE if by_date else _NEWEST_SCORED, (parsed.fts, SEARCH_CANDIDATES)
+            _NEWEST_BY_DATE if by_date else _NEWEST_SCORED, (match, SEARCH_CANDIDATES)
         )
         score = {row[0]: row[1] for row in scored}
         rows = await self._db.fetchall(
@@ -480,9 +460,9 @@ class HeadlineRepo:
         return SearchPage(hits=hits, total=total)
 
     async def preview(
-        self, match: str, *, since: float, limit: int = 3
+        self, topic: Topic, *, since: float, limit: int = 3
     ) -> tuple[int, list[Headline]]:
-        """How many headlines first seen since `since` match an FTS expression, and the newest.
+        """How many headlines first seen since `since` a topic matches, and the newest.
 
         The window is a range of ids (they grow with time), which FTS5 narrows to at once.
         """
@@ -491,6 +471,7 @@ class HeadlineRepo:
         )
         if first is None:
             return 0, []
+        match = topic_to_fts(topic, await self.languages())
         count = int(
             await self._db.scalar(
                 "SELECT count(*) FROM headlines WHERE story_id IS NULL AND id IN"
@@ -508,22 +489,23 @@ class HeadlineRepo:
         return count, await self._sourced(rows)
 
     async def recent_texts(
-        self, *, since: float, limit: int = 300, match: str | None = None
+        self, *, since: float, limit: int = 300, topics: Sequence[Topic] = ()
     ) -> list[str]:
-        """Titles and summaries of the newest headlines first seen since `since` (matching an
-        FTS expression, when given): the text topic suggestions are drawn from."""
+        """Titles and summaries of the newest headlines first seen since `since` (matching any
+        of these topics, when given): the text topic suggestions are drawn from."""
         first = await self._db.scalar(
             "SELECT min(id) FROM headlines WHERE first_seen_at >= ?", (since,)
         )
         if first is None:
             return []
-        if match is None:
+        if not topics:
             rows = await self._db.fetchall(
                 "SELECT title, summary FROM headlines WHERE id >= ? AND story_id IS NULL"
                 " ORDER BY id DESC LIMIT ?",
                 (first, limit),
             )
         else:
+            match = topics_to_fts(topics, await self.languages())
             rows = await self._db.fetchall(
                 "SELECT title, summary FROM headlines WHERE story_id IS NULL AND id IN"
                 " (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ? AND rowid >= ?"
@@ -586,3 +568,8 @@ class HeadlineRepo:
             "SELECT title FROM headlines ORDER BY published_at DESC, id DESC LIMIT ?", (limit,)
         )
         return [row[0] for row in rows]
+
+
+# The name callers used before the interface (storage.headlines.HeadlineRepo) existed; those
+# that build the repository themselves still import it.
+HeadlineRepo = SqliteHeadlineRepo

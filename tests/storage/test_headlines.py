@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import time
 
+from bot.text.query import SearchQuery, Topic, parse_search, parse_topic
 from storage.sqlite.db import Database
-from storage.sqlite.fts import build_match_query, phrase_query
-from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.headlines import SqliteHeadlineRepo
 from tests.storage.conftest import NOW, entry, store
 
 
-async def test_new_entries_are_returned_with_ids(db: Database, headlines: HeadlineRepo) -> None:
+def _query(text: str) -> SearchQuery:
+    parsed = parse_search(text)
+    assert isinstance(parsed, SearchQuery), parsed
+    return parsed
+
+
+async def test_new_entries_are_returned_with_ids(
+    db: Database, headlines: SqliteHeadlineRepo
+) -> None:
     new = await store(db, [entry("a", "Alpha", categories=("World", "Europe")), entry("b", "Beta")])
     assert [h.title for h in new] == ["Alpha", "Beta"]
     assert all(h.id > 0 and not h.baseline and h.first_seen_at == NOW for h in new)
@@ -20,7 +28,7 @@ async def test_new_entries_are_returned_with_ids(db: Database, headlines: Headli
     assert stored[new[1].id].categories == ()
 
 
-async def test_re_upsert_adds_nothing(db: Database, headlines: HeadlineRepo) -> None:
+async def test_re_upsert_adds_nothing(db: Database, headlines: SqliteHeadlineRepo) -> None:
     entries = [entry(str(i), f"Title {i}") for i in range(10)]
     assert len(await store(db, entries)) == 10
     feed_id = (await headlines.latest(1))[0].feed_id
@@ -35,19 +43,23 @@ async def test_same_key_in_two_feeds_is_two_headlines(db: Database) -> None:
     assert len(await store(db, [entry("x", "One")], url="https://b.example/feed")) == 1
 
 
-async def test_duplicate_key_in_one_batch_first_wins(db: Database, headlines: HeadlineRepo) -> None:
+async def test_duplicate_key_in_one_batch_first_wins(
+    db: Database, headlines: SqliteHeadlineRepo
+) -> None:
     new = await store(db, [entry("k", "First"), entry("k", "Second")])
     assert [h.title for h in new] == ["First"]
     assert await headlines.recent_titles(5) == ["First"]
 
 
-async def test_baseline_flag_is_stored(db: Database, headlines: HeadlineRepo) -> None:
+async def test_baseline_flag_is_stored(db: Database, headlines: SqliteHeadlineRepo) -> None:
     new = await store(db, [entry("a", "Old news")], baseline=True)
     assert new[0].baseline
     assert (await headlines.get_many([new[0].id]))[new[0].id].baseline
 
 
-async def test_changed_entry_is_updated_in_place(db: Database, headlines: HeadlineRepo) -> None:
+async def test_changed_entry_is_updated_in_place(
+    db: Database, headlines: SqliteHeadlineRepo
+) -> None:
     (old,) = await store(db, [entry("a", "Volcano erupts", "Ash over the island")])
     async with db.transaction() as conn:
         result = await headlines.upsert(
@@ -59,17 +71,17 @@ async def test_changed_entry_is_updated_in_place(db: Database, headlines: Headli
         )
     assert (result.new, result.updated, result.unchanged) == ((), 1, 0)
     assert (await headlines.get_many([old.id]))[old.id].title == "Earthquake strikes"
-    found = await headlines.search("earthquake")
+    found = await headlines.search(_query("earthquake"))
     assert found is not None
     assert [hit.headline.id for hit in found.hits] == [old.id]
-    gone = await headlines.search("volcano")
+    gone = await headlines.search(_query("volcano"))
     assert gone is not None
     assert gone.total == 0
     assert await headlines.count() == 1
 
 
 async def test_link_or_categories_change_counts_as_update(
-    db: Database, headlines: HeadlineRepo
+    db: Database, headlines: SqliteHeadlineRepo
 ) -> None:
     (old,) = await store(db, [entry("a", "Same", link="https://x.example/1")])
     async with db.transaction() as conn:
@@ -86,7 +98,7 @@ async def test_link_or_categories_change_counts_as_update(
 
 
 async def test_upsert_of_five_thousand_entries_is_fast(
-    db: Database, headlines: HeadlineRepo
+    db: Database, headlines: SqliteHeadlineRepo
 ) -> None:
     entries = [
         entry(f"k{i}", f"Headline number {i} about markets", "Some summary text " * 5)
@@ -107,7 +119,9 @@ async def test_upsert_of_five_thousand_entries_is_fast(
     assert time.perf_counter() - started < 3.0
 
 
-async def test_latest_is_newest_first_and_pages(db: Database, headlines: HeadlineRepo) -> None:
+async def test_latest_is_newest_first_and_pages(
+    db: Database, headlines: SqliteHeadlineRepo
+) -> None:
     await store(db, [entry(str(i), f"Item {i}", published_at=NOW + i) for i in range(7)])
     first = await headlines.latest(3)
     second = await headlines.latest(3, offset=3)
@@ -116,7 +130,7 @@ async def test_latest_is_newest_first_and_pages(db: Database, headlines: Headlin
     assert [h.title for h in await headlines.latest(3, offset=6)] == ["Item 0"]
 
 
-async def test_latest_filtered_by_match(db: Database, headlines: HeadlineRepo) -> None:
+async def test_latest_filtered_by_topic(db: Database, headlines: SqliteHeadlineRepo) -> None:
     await store(
         db,
         [
@@ -126,18 +140,18 @@ async def test_latest_filtered_by_match(db: Database, headlines: HeadlineRepo) -
             entry("4", "Weather", categories=("New York",), published_at=NOW + 4),
         ],
     )
-    phrase = phrase_query(["new york"])
-    assert phrase is not None
-    assert [h.title for h in await headlines.latest(10, match=phrase)] == [
+    phrase = parse_topic("new york")
+    assert isinstance(phrase, Topic)
+    assert [h.title for h in await headlines.latest(10, topic=phrase)] == [
         "Weather",
         "New York marathon",
     ]
-    words = build_match_query("york")
-    assert words is not None
-    assert len(await headlines.latest(10, match=words)) == 4
+    words = parse_topic("york")
+    assert isinstance(words, Topic)
+    assert len(await headlines.latest(10, topic=words)) == 4
 
 
-async def test_counts_and_recent_titles(db: Database, headlines: HeadlineRepo) -> None:
+async def test_counts_and_recent_titles(db: Database, headlines: SqliteHeadlineRepo) -> None:
     await store(db, [entry("a", "A", published_at=NOW - 10)], now=NOW - 100)
     await store(db, [entry("b", "B", published_at=NOW), entry("c", "C", published_at=NOW - 5)])
     assert await headlines.count() == 3

@@ -8,14 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from bot.routing import TopicIndex, headline_terms
-from bot.text.query import Refusal, parse_topic
+from bot.routing import TopicIndex
+from bot.text.query import Refusal, headline_terms, parse_search, parse_topic
+from storage.models import SearchPage
 from storage.sqlite import fts
 from storage.sqlite.db import Database
 from storage.sqlite.feeds import FeedRepo
-from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.headlines import SqliteHeadlineRepo
 from storage.sqlite.migrate import migration_files
 from tests.storage.conftest import NOW, entry, store
+
+
+async def search(repo: SqliteHeadlineRepo, text: str, **kwargs: int) -> SearchPage | None:
+    """Search as /search does: parse the text (None when it is refused), then run it."""
+    parsed = parse_search(text)
+    return None if isinstance(parsed, Refusal) else await repo.search(parsed, **kwargs)
 
 
 async def test_an_existing_database_is_reindexed_and_its_topics_rekeyed(
@@ -43,8 +50,8 @@ async def test_an_existing_database_is_reindexed_and_its_topics_rekeyed(
     try:
         assert "re-indexing 3 headlines" in caplog.text
         assert "re-indexed 3 of 3 headlines" in caplog.text
-        repo = HeadlineRepo(db)
-        page = await repo.search("election protest")
+        repo = SqliteHeadlineRepo(db)
+        page = await search(repo, "election protest")
         assert page is not None
         assert [h.headline.title for h in page.hits] == ["Elections In Bolivia"]
         rows = await db.fetchall("SELECT topic, display FROM subscriptions ORDER BY topic")
@@ -62,44 +69,46 @@ async def test_an_existing_database_is_reindexed_and_its_topics_rekeyed(
         await db.close()
 
 
-async def test_a_feeds_language_stems_its_headlines(db: Database, headlines: HeadlineRepo) -> None:
+async def test_a_feeds_language_stems_its_headlines(
+    db: Database, headlines: SqliteHeadlineRepo
+) -> None:
     feed = await FeedRepo(db).ensure("https://example.org/es.xml")
     async with db.transaction() as conn:
-        await HeadlineRepo.set_language(conn, feed.id, "es")
+        await SqliteHeadlineRepo.set_language(conn, feed.id, "es")
     found = await store(
         db, [entry("1", "Las elecciones en Bolivia", "Mineros en huelga")], url=feed.url
     )
     assert await headlines.languages_of([found[0].id]) == {found[0].id: "es"}
     assert await headlines.languages() == ["en", "es"]
     for query in ("elección", "eleccion", "minero", '"elecciones"'):
-        page = await headlines.search(query)
+        page = await search(headlines, query)
         assert page is not None
         assert page.total == 1, query
-    page = await headlines.search('"eleccion"')
+    page = await search(headlines, '"eleccion"')
     assert page is not None
     assert page.total == 0  # exact: not stemmed
 
 
 async def test_updates_and_deletes_keep_the_index_exact(
-    db: Database, headlines: HeadlineRepo
+    db: Database, headlines: SqliteHeadlineRepo
 ) -> None:
     await store(db, [entry("1", "Volcano erupts", "Ash everywhere")])
     await store(db, [entry("1", "Earthquake strikes", "Ash everywhere")], now=NOW + 60)
-    volcano = await headlines.search("volcano")
-    quake = await headlines.search("earthquakes")
+    volcano = await search(headlines, "volcano")
+    quake = await search(headlines, "earthquakes")
     assert volcano is not None and quake is not None
     assert (volcano.total, quake.total) == (0, 1)
     await db.execute("DELETE FROM headlines")
-    quake = await headlines.search("earthquake")
+    quake = await search(headlines, "earthquake")
     assert quake is not None and quake.total == 0
     await db.execute("INSERT INTO headlines_fts (headlines_fts) VALUES ('integrity-check')")
 
 
 async def test_search_snippets_mark_the_stemmed_matches(
-    db: Database, headlines: HeadlineRepo
+    db: Database, headlines: SqliteHeadlineRepo
 ) -> None:
     await store(db, [entry("1", "Vote today", "Thousands of protesters marched to the square.")])
-    page = await headlines.search("protest")
+    page = await search(headlines, "protest")
     assert page is not None
     assert "\x02protesters\x03" in page.hits[0].snippet
 
@@ -125,7 +134,7 @@ TOPICS = [
 ]
 
 
-async def test_routing_and_search_agree(db: Database, headlines: HeadlineRepo) -> None:
+async def test_routing_and_search_agree(db: Database, headlines: SqliteHeadlineRepo) -> None:
     stored = await store(db, [entry(str(i), t, s) for i, (t, s) in enumerate(HEADLINES)])
     index = TopicIndex()
     for n, topic in enumerate(TOPICS):
@@ -137,6 +146,6 @@ async def test_routing_and_search_agree(db: Database, headlines: HeadlineRepo) -
     for topic in TOPICS:
         parsed = parse_topic(topic)
         assert not isinstance(parsed, Refusal)
-        found = await headlines.latest(50, match=await headlines.topic_match(parsed))
+        found = await headlines.latest(50, topic=parsed)
         assert {h.id for h in found} == routed[topic], topic
         assert routed[topic], f"{topic} should match something in this test"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from bot.text.query import SearchQuery, parse_search
+from storage.models import SourcedHeadline
 from storage.sqlite.db import Database
 from storage.sqlite.feeds import FeedRepo
-from storage.sqlite.headlines import SourcedHeadline
 from tests.storage.conftest import NOW, entry, store
 
 A = "https://a.example/feed.xml"
@@ -41,7 +42,9 @@ async def test_same_canonical_link_is_one_story_naming_both_feeds(db: Database) 
     assert listed.id == first.id
     assert isinstance(listed, SourcedHeadline)
     assert listed.sources == ("Alpha News", "Beta Digest")
-    page = await repo.search("bolivia")
+    query = parse_search("bolivia")
+    assert isinstance(query, SearchQuery)
+    page = await repo.search(query)
     assert page is not None
     assert [hit.headline.id for hit in page.hits] == [first.id]
     assert page.total == 1

@@ -5,9 +5,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage.models import SNIPPET_CLOSE, SNIPPET_OPEN
+from bot.text.query import Refusal, parse_search
+from storage.models import SNIPPET_CLOSE, SNIPPET_OPEN, SearchPage
 from storage.sqlite.db import Database
-from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.headlines import SqliteHeadlineRepo
 from tests.storage.conftest import NOW, entry, store
 
 HOSTILE = [
@@ -39,7 +40,15 @@ HOSTILE = [
 ]
 
 
-async def test_title_match_ranks_above_summary_match(db: Database, headlines: HeadlineRepo) -> None:
+async def search(repo: SqliteHeadlineRepo, text: str, **kwargs: int) -> SearchPage | None:
+    """Search as /search does: parse the text (None when it is refused), then run it."""
+    parsed = parse_search(text)
+    return None if isinstance(parsed, Refusal) else await repo.search(parsed, **kwargs)
+
+
+async def test_title_match_ranks_above_summary_match(
+    db: Database, headlines: SqliteHeadlineRepo
+) -> None:
     await store(
         db,
         [
@@ -47,37 +56,39 @@ async def test_title_match_ranks_above_summary_match(db: Database, headlines: He
             entry("t", "Harbour strike ends", "Dockers return to work", published_at=NOW),
         ],
     )
-    page = await headlines.search("harbour")
+    page = await search(headlines, "harbour")
     assert page is not None
     assert page.total == 2
     assert [hit.headline.title for hit in page.hits] == ["Harbour strike ends", "Markets today"]
 
 
-async def test_equal_matches_are_newest_first(db: Database, headlines: HeadlineRepo) -> None:
+async def test_equal_matches_are_newest_first(db: Database, headlines: SqliteHeadlineRepo) -> None:
     await store(
         db,
         [entry(str(i), "Storm warning", "Wind", published_at=NOW + i) for i in (3, 1, 2)],
     )
-    page = await headlines.search("storm")
+    page = await search(headlines, "storm")
     assert page is not None
     assert [hit.headline.published_at for hit in page.hits] == [NOW + 3, NOW + 2, NOW + 1]
 
 
-async def test_paging_and_total(db: Database, headlines: HeadlineRepo) -> None:
+async def test_paging_and_total(db: Database, headlines: SqliteHeadlineRepo) -> None:
     await store(db, [entry(str(i), f"Budget vote {i}", published_at=NOW + i) for i in range(12)])
     seen: list[int] = []
     for offset in (0, 5, 10):
-        page = await headlines.search("budget", limit=5, offset=offset)
+        page = await search(headlines, "budget", limit=5, offset=offset)
         assert page is not None
         assert page.total == 12
         seen.extend(hit.headline.id for hit in page.hits)
     assert len(seen) == len(set(seen)) == 12
-    beyond = await headlines.search("budget", limit=5, offset=20)
+    beyond = await search(headlines, "budget", limit=5, offset=20)
     assert beyond is not None
     assert (beyond.hits, beyond.total) == ((), 12)
 
 
-async def test_words_are_anded_and_phrases_exact(db: Database, headlines: HeadlineRepo) -> None:
+async def test_words_are_anded_and_phrases_exact(
+    db: Database, headlines: SqliteHeadlineRepo
+) -> None:
     await store(
         db,
         [
@@ -86,39 +97,39 @@ async def test_words_are_anded_and_phrases_exact(db: Database, headlines: Headli
             entry("3", "River bank erosion"),
         ],
     )
-    both = await headlines.search("central bank")
-    phrase = await headlines.search('"central bank"')
+    both = await search(headlines, "central bank")
+    phrase = await search(headlines, '"central bank"')
     assert both is not None
     assert phrase is not None
     assert both.total == 2
     assert [hit.headline.title for hit in phrase.hits] == ["Central bank raises rates"]
 
 
-async def test_prefix_query(db: Database, headlines: HeadlineRepo) -> None:
+async def test_prefix_query(db: Database, headlines: SqliteHeadlineRepo) -> None:
     await store(db, [entry("1", "Elections in Chile"), entry("2", "Electric cars")])
-    page = await headlines.search("elect*")
-    exact = await headlines.search("elect")
+    page = await search(headlines, "elect*")
+    exact = await search(headlines, "elect")
     assert page is not None
     assert exact is not None
     # a plain word is stemmed: `elect` finds "Elections" too, but not "Electric"
     assert (page.total, exact.total) == (2, 1)
 
 
-async def test_diacritics_are_ignored(db: Database, headlines: HeadlineRepo) -> None:
+async def test_diacritics_are_ignored(db: Database, headlines: SqliteHeadlineRepo) -> None:
     await store(db, [entry("1", "Protests in Bogotá"), entry("2", "Zürich votes")])
     for query, title in [("bogota", "Protests in Bogotá"), ("ZURICH", "Zürich votes")]:
-        page = await headlines.search(query)
+        page = await search(headlines, query)
         assert page is not None
         assert [hit.headline.title for hit in page.hits] == [title]
-    decomposed = await headlines.search("Bogota\u0301")
+    decomposed = await search(headlines, "Bogota\u0301")
     assert decomposed is not None
     assert decomposed.total == 1
 
 
-async def test_snippet_marks_the_summary_match(db: Database, headlines: HeadlineRepo) -> None:
+async def test_snippet_marks_the_summary_match(db: Database, headlines: SqliteHeadlineRepo) -> None:
     words = " ".join(f"filler{i}" for i in range(60))
     await store(db, [entry("1", "Weekly digest", f"{words} volcano {words}")])
-    page = await headlines.search("volcano")
+    page = await search(headlines, "volcano")
     assert page is not None
     snippet = page.hits[0].snippet
     assert f"{SNIPPET_OPEN}volcano{SNIPPET_CLOSE}" in snippet
@@ -127,9 +138,9 @@ async def test_snippet_marks_the_summary_match(db: Database, headlines: Headline
     assert len(snippet.split()) <= 26
 
 
-async def test_snippet_falls_back_to_the_title(db: Database, headlines: HeadlineRepo) -> None:
+async def test_snippet_falls_back_to_the_title(db: Database, headlines: SqliteHeadlineRepo) -> None:
     await store(db, [entry("1", "Volcano erupts", "Flights cancelled"), entry("2", "Volcano")])
-    page = await headlines.search("volcano")
+    page = await search(headlines, "volcano")
     assert page is not None
     assert {hit.snippet for hit in page.hits} == {
         f"{SNIPPET_OPEN}Volcano{SNIPPET_CLOSE} erupts",
@@ -137,25 +148,25 @@ async def test_snippet_falls_back_to_the_title(db: Database, headlines: Headline
     }
 
 
-async def test_category_only_match_is_found(db: Database, headlines: HeadlineRepo) -> None:
+async def test_category_only_match_is_found(db: Database, headlines: SqliteHeadlineRepo) -> None:
     await store(db, [entry("1", "Match report", "Late goal", categories=("Football",))])
-    page = await headlines.search("football")
+    page = await search(headlines, "football")
     assert page is not None
     assert page.total == 1
     assert page.hits[0].snippet  # never empty, even with no marked word
 
 
-async def test_query_without_words_is_none(headlines: HeadlineRepo) -> None:
+async def test_query_without_words_is_none(headlines: SqliteHeadlineRepo) -> None:
     for text in ["", "   ", "*", '"', "-", "()", "🔥"]:
-        assert await headlines.search(text) is None
+        assert await search(headlines, text) is None
 
 
-async def test_hostile_queries_never_raise(db: Database, headlines: HeadlineRepo) -> None:
+async def test_hostile_queries_never_raise(db: Database, headlines: SqliteHeadlineRepo) -> None:
     await store(db, [entry("1", "Title secret fire", "a b start word")])
     for text in HOSTILE:
         page = await headlines.search(text)
         assert page is None or page.total >= 0, text
-    secret = await headlines.search("title:secret")
+    secret = await search(headlines, "title:secret")
     assert secret is not None
     assert secret.total == 1  # the column filter is two plain words, not FTS syntax
 
@@ -164,6 +175,6 @@ async def test_hostile_queries_never_raise(db: Database, headlines: HeadlineRepo
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(text=st.text(max_size=60))
-async def test_any_text_is_a_valid_query(headlines: HeadlineRepo, text: str) -> None:
-    page = await headlines.search(text)
+async def test_any_text_is_a_valid_query(headlines: SqliteHeadlineRepo, text: str) -> None:
+    page = await search(headlines, text)
     assert page is None or page.total == 0

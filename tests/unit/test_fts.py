@@ -1,81 +1,64 @@
-"""Quoting user text for FTS5 MATCH (pure; the storage tests run the output on SQLite)."""
+"""Compiling parsed topics and searches to FTS5 (storage/sqlite/search.py), and the words a
+search marks in snippets (pure; tests/unit/test_query.py runs the expressions on SQLite)."""
 
 from __future__ import annotations
 
-import pytest
+import re
+import sqlite3
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage.sqlite.fts import MAX_TERMS, build_match_query, phrase_query, words
+from bot.text.query import SearchQuery, Topic, parse_search, parse_topic
+from storage.sqlite.fts import index_columns, query_words
+from storage.sqlite.search import search_to_fts, topic_to_fts, topics_to_fts
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("ukraine", '"ukraine"'),
-        ("Central bank", '"Central" "bank"'),
-        ('"central bank" rates', '"central bank" "rates"'),
-        ('rates "central bank', '"rates" "central bank"'),
-        ("elect*", '"elect"*'),
-        ("elect *", '"elect"'),
-        ('"new yo"*', '"new yo"*'),
-        ("a:b", '"a" "b"'),
-        ("-x", '"x"'),
-        ("snake_case", '"snake" "case"'),
-        ("NOT AND OR", '"NOT" "AND" "OR"'),
-        ("NEAR(a b, 3)", '"NEAR" "a" "b" "3"'),
-        ('"((AND*', '"AND"'),
-        ("^start", '"start"'),
-        ("covid-19", '"covid" "19"'),
-        ("Bogotá", '"Bogotá"'),
-        ("Bogota\u0301", '"Bogota"'),
-        ("日本語", '"日本語"'),
-        ("bank Bank BANK", '"bank"'),
-        ("🔥 fire", '"fire"'),
-    ],
-)
-def test_build_match_query(text: str, expected: str) -> None:
-    assert build_match_query(text) == expected
+def _topic(text: str) -> Topic:
+    parsed = parse_topic(text)
+    assert isinstance(parsed, Topic), parsed
+    return parsed
 
 
-@pytest.mark.parametrize(
-    "text", ["", "   ", "*", '"', '""', '" "', "-", "()", "🔥🚀", "__", "\u0301"]
-)
-def test_no_word_gives_none(text: str) -> None:
-    assert build_match_query(text) is None
+def _search(text: str) -> SearchQuery:
+    parsed = parse_search(text)
+    assert isinstance(parsed, SearchQuery), parsed
+    return parsed
 
 
-def test_long_input_is_capped() -> None:
-    query = build_match_query(" ".join(f"w{i}" for i in range(5000)))
-    assert query is not None
-    assert query.count('"') == 2 * MAX_TERMS
-    assert build_match_query("x" * 10_000) == '"' + "x" * 10_000 + '"'
+# Outside its quoted strings an expression holds only column names, operators and brackets.
+_STRING = re.compile(r'"(?:[^"]|"")*"')
+_SYNTAX = re.compile(r"(?:stems|words|AND|OR|NOT|[():* ])*")
 
 
-def test_phrase_query() -> None:
-    assert phrase_query(["New York"]) == '"New York"'
-    assert phrase_query(["new", "york:city"]) == '"new york city"'
-    assert phrase_query(['say "hi"']) == '"say hi"'
-    assert phrase_query(["--", ""]) is None
-    assert phrase_query([]) is None
+@given(st.text(max_size=80))
+def test_user_text_only_reaches_fts5_quoted(text: str) -> None:
+    parsed = parse_search(text)
+    if isinstance(parsed, SearchQuery):
+        assert _SYNTAX.fullmatch(_STRING.sub("", search_to_fts(parsed)))
+    topic = parse_topic(text)
+    if isinstance(topic, Topic):
+        assert _SYNTAX.fullmatch(_STRING.sub("", topic_to_fts(topic, ["en", "es"])))
 
 
-def test_words_split_like_unicode61() -> None:
-    assert words("x²y ½, a_b; café") == ["x²y", "½", "a", "b", "café"]
+def test_any_of_several_topics() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(stems, words)")
+    rows = [("Lithium prices", "", (), "en"), ("Chile votes", "", (), "en"), ("Rain", "", (), "en")]
+    conn.executemany(
+        "INSERT INTO t (rowid, stems, words) VALUES (?, ?, ?)",
+        [(i, *index_columns(*row)) for i, row in enumerate(rows)],
+    )
+    expression = topics_to_fts([_topic("lithium"), _topic("chile")], ["en"])
+    assert expression == f'({topic_to_fts(_topic("lithium"), ["en"])}) OR (stems : "chile")'
+    found = {row[0] for row in conn.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,))}
+    assert found == {0, 1}
 
 
-@given(st.text())
-def test_output_is_only_quoted_words(text: str) -> None:
-    query = build_match_query(text)
-    if query is None:
-        assert words(text) == []
-        return
-    # Between the quotes only letters and digits; outside them only spaces and prefix stars.
-    parts = query.split('"')
-    assert len(parts) % 2 == 1
-    assert all(p in ("", " ", "*", "* ") for p in parts[0::2])
-    assert all(p and all(_is_word(w) for w in p.split(" ")) for p in parts[1::2])
-
-
-def _is_word(word: str) -> bool:
-    return bool(word) and all(ch.isalnum() or "\ue000" <= ch <= "\uf8ff" for ch in word)
+def test_query_words_leave_exclusions_out() -> None:
+    assert query_words(_search('bolivia OR "la paz" -israel')) == (
+        frozenset({"bolivia", "la", "paz"}),
+        False,
+    )
+    assert query_words(_search("elect* -open")) == (frozenset({"elect"}), True)
+    assert query_words(_search("-israel")) == (frozenset(), False)

@@ -1,31 +1,18 @@
-"""Topic normalisation, whole-word matching and routing through the TopicIndex."""
+"""Folding, whole-word topic matching and routing through the TopicIndex."""
 
 from __future__ import annotations
 
-import sqlite3
 import tracemalloc
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.routing import (
-    FIELD_BOUNDARY,
-    Route,
-    TopicIndex,
-    fold,
-    headline_terms,
-    headline_tokens,
-    normalize_topic,
-    parse_topic_list,
-    suggest_topics,
-    tokenize,
-    topic_matches,
-    topic_of_key,
-)
-from bot.text.query import matches
+from bot.routing import Route, TopicIndex, suggest_topics, topic_of_key
+from bot.text.language import fold
+from bot.text.query import FIELD_BOUNDARY, Refusal, Topic, headline_terms, matches, parse_topic
 
-# --- fold / tokenize ---------------------------------------------------------------------------
+# --- fold --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -48,91 +35,6 @@ def test_fold(text: str, expected: str) -> None:
     assert fold(text) == expected
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("South Africa’s case", ["south", "africa", "s", "case"]),
-        ("Marquéz", ["marquez"]),
-        ("well-known snake_case", ["well", "known", "snake", "case"]),
-        ("COVID-19: 2,000 cases", ["covid", "19", "2", "000", "cases"]),
-        ("  ...  ", []),
-        ("हिन्दी समाचार", ["हिन्दी", "समाचार"]),  # vowel signs and viramas stay inside words
-        ("한국 뉴스", ["한국", "뉴스"]),  # Hangul syllables are recomposed, not split into jamo
-        ("Привет, мир", ["привет", "мир"]),
-    ],
-)
-def test_tokenize(text: str, expected: list[str]) -> None:
-    assert tokenize(text) == expected
-
-
-def _fts5_tokens(text: str) -> list[str]:
-    """The terms SQLite's own unicode61 remove_diacritics 2 tokenizer produces, in order."""
-    db = sqlite3.connect(":memory:")
-    try:
-        db.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='unicode61 remove_diacritics 2')")
-        db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
-        db.execute("INSERT INTO t(x) VALUES (?)", (text,))
-        rows = db.execute("SELECT term, offset FROM v ORDER BY offset").fetchall()
-    finally:
-        db.close()
-    return [term for term, _ in rows]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "South Africa’s case against Israel",
-        "Marquéz and Peña Nieto in Bogotá",
-        "Evo Morales: «no me voy», dice el ex-presidente",
-        "São Tomé e Príncipe — 2026 elections",
-        "L'économie française à l'épreuve",
-        "snake_case & kebab-case 3.14",
-        "Ñuñoa, Curaçao, Citroën, naïve façade",
-    ],
-)
-def test_tokenize_agrees_with_sqlite_fts5(text: str) -> None:
-    assert tokenize(text) == _fts5_tokens(text)
-
-
-# --- topics ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("  Bogotá!! ", "bogota"),
-        ("-Israel", "-israel"),
-        ("- Israel", "-israel"),
-        ("—Israel", "-israel"),  # phones turn '--' into an em dash
-        ("south  africa", "south africa"),
-        ("South Africa's", "south africa s"),
-        ("x" * 64, "x" * 64),
-        ("", None),
-        ("   ", None),
-        ("!!!", None),
-        ("-", None),
-        ("x" * 65, None),
-        ("-" + "x" * 64, None),
-    ],
-)
-def test_normalize_topic(raw: str, expected: str | None) -> None:
-    assert normalize_topic(raw) == expected
-
-
-def test_parse_topic_list() -> None:
-    valid, invalid = parse_topic_list("Bolivia, -Israel\nsouth  africa,, !!, BOLIVIA,\n")
-    assert valid == ["bolivia", "-israel", "south africa"]
-    assert invalid == ["!!"]
-
-
-@given(st.text(max_size=200))
-def test_normalized_topics_are_stable(raw: str) -> None:
-    topic = normalize_topic(raw)
-    if topic is not None:
-        assert 1 <= len(topic) <= 64
-        assert normalize_topic(topic) == topic
-
-
 # --- matching ----------------------------------------------------------------------------------
 
 
@@ -152,16 +54,27 @@ def test_normalized_topics_are_stable(raw: str) -> None:
     ],
 )
 def test_topic_matches(topic: str, text: str, expected: bool) -> None:
-    assert topic_matches(topic, tokenize(text)) is expected
+    assert matches(_topic(topic), headline_terms(text, "", (), "en")) is expected
 
 
-def test_headline_tokens_keep_phrases_inside_one_field() -> None:
-    tokens = headline_tokens("Talks in South", "Africa watches", ["Politics", "Latin America"])
-    assert FIELD_BOUNDARY in tokens
-    assert not topic_matches("south africa", tokens)
-    assert not topic_matches("politics latin", tokens)
-    assert topic_matches("latin america", tokens)
-    assert topic_matches("africa watches", tokens)
+def test_headline_terms_keep_phrases_inside_one_field() -> None:
+    terms = headline_terms("Talks in South", "Africa watches", ["Politics", "Latin America"], "en")
+    assert FIELD_BOUNDARY in terms.words
+    assert not matches(_topic("south africa"), terms)
+    assert not matches(_topic("politics latin"), terms)
+    assert matches(_topic("latin america"), terms)
+    assert matches(_topic("africa watches"), terms)
+
+
+def _topic(text: str) -> Topic:
+    parsed = parse_topic(text)
+    assert isinstance(parsed, Topic), parsed
+    return parsed
+
+
+def _key(text: str) -> str | None:
+    parsed = parse_topic(text)
+    return None if isinstance(parsed, Refusal) else parsed.key
 
 
 # --- the index ---------------------------------------------------------------------------------
@@ -323,7 +236,7 @@ def test_suggest_topics_finds_names() -> None:
     assert "Police" not in suggestions  # a sentence's first word is not a name
     assert "South" not in suggestions  # "South Africa" took its uses
     for topic in suggestions:
-        normalized = normalize_topic(topic)
+        normalized = _key(topic)
         assert normalized is not None
         assert len(("t:" + normalized).encode()) <= 64
 
@@ -353,7 +266,7 @@ def test_suggest_topics_with_nothing() -> None:
 def test_suggest_topics_are_always_usable(titles: list[str]) -> None:
     suggestions = suggest_topics(titles, n=4)
     assert len(suggestions) <= 4
-    normalized = [normalize_topic(s) for s in suggestions]
+    normalized = [_key(s) for s in suggestions]
     assert None not in normalized
     assert len(set(normalized)) == len(normalized)
     for topic in normalized:

@@ -1,7 +1,8 @@
-"""The query language (bot/query.py): topics, searches and the FTS5 expressions they become.
+"""The query language (bot/text/query.py): topics, searches and the FTS5 expressions they become.
 
-bot/query.py is pure; these tests run its expressions on an in-memory SQLite FTS5 table with
-the two columns it assumes, filled from index_columns().
+bot/text/query.py is pure; storage/sqlite/search.py compiles what it parses to FTS5, and these
+tests run the expressions on an in-memory SQLite FTS5 table with the two columns they assume,
+filled from storage/sqlite/fts.py's index_columns().
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ from bot.text.query import (
     SearchQuery,
     Topic,
     headline_terms,
-    index_columns,
-    language_marker,
     matches,
     parse_search,
     parse_topic,
     parse_topic_list,
-    topic_to_fts,
 )
+from storage.sqlite.fts import index_columns, language_marker
+from storage.sqlite.search import search_to_fts, topic_to_fts
 
 Headline = tuple[str, str, tuple[str, ...], str]  # title, summary, categories, language
 
@@ -50,7 +50,7 @@ HEADLINES: list[Headline] = [
 
 @pytest.fixture
 def db() -> Iterator[sqlite3.Connection]:
-    """An in-memory FTS5 table with the columns bot/query.py writes for: stems, words."""
+    """An in-memory FTS5 table with the columns the expressions are written for: stems, words."""
     conn = _table(HEADLINES)
     yield conn
     conn.close()
@@ -272,9 +272,9 @@ def test_search_words_are_all_required_and_stemmed(db: sqlite3.Connection) -> No
     query = _search("bolivia elections")
     assert query.used == "bolivia elections"
     # Each headline is stemmed in its language: English "elections" is not Spanish.
-    assert _titles(_found(db, query.fts)) == {"Elections In Bolivia"}
+    assert _titles(_found(db, search_to_fts(query))) == {"Elections In Bolivia"}
     query = _search("Bolivia elecciones")
-    assert _titles(_found(db, query.fts)) == {"Elecciones en Bolivia"}
+    assert _titles(_found(db, search_to_fts(query))) == {"Elecciones en Bolivia"}
     assert _search("co-operation").used == "co-operation"
     assert _search("lithium+chile").used == "lithium chile"
 
@@ -282,7 +282,7 @@ def test_search_words_are_all_required_and_stemmed(db: sqlite3.Connection) -> No
 def test_search_or(db: sqlite3.Connection) -> None:
     query = _search("bolivia OR peru")
     assert query.used == "bolivia OR peru"
-    assert _titles(_found(db, query.fts)) == {
+    assert _titles(_found(db, search_to_fts(query))) == {
         "Elections In Bolivia",
         "Elecciones en Bolivia",
         "Protesters gather in Lima",
@@ -290,7 +290,7 @@ def test_search_or(db: sqlite3.Connection) -> None:
     }
     # OR binds the two terms beside it; the rest is still required.
     both = _search("bolivia OR peru protest")
-    assert _titles(_found(db, both.fts)) == {
+    assert _titles(_found(db, search_to_fts(both))) == {
         "Protesters gather in Lima",
         "Elecciones en Bolivia",
         "La elección en Perú",
@@ -305,13 +305,15 @@ def test_search_without(db: sqlite3.Connection) -> None:
         query = _search(text)
         assert query.negative_only
         assert query.used == "-israel"
-        assert _found(db, query.fts) == every - _found(db, _search("israel").fts)
+        assert _found(db, search_to_fts(query)) == every - _found(
+            db, search_to_fts(_search("israel"))
+        )
     query = _search("bolivia -elections")
-    assert _titles(_found(db, query.fts)) == {"Elecciones en Bolivia"}
+    assert _titles(_found(db, search_to_fts(query))) == {"Elecciones en Bolivia"}
     query = _search("bolivia -elections -elecciones")
-    assert _found(db, query.fts) == set()
+    assert _found(db, search_to_fts(query)) == set()
     query = _search("NOT bolivia lithium")
-    assert _titles(_found(db, query.fts)) == {
+    assert _titles(_found(db, search_to_fts(query))) == {
         "Chile bets on lithium",
         "Lithium mining expands in Argentina",
         "Bolivian miners strike",  # "bolivian" is not "bolivia"
@@ -319,16 +321,16 @@ def test_search_without(db: sqlite3.Connection) -> None:
 
 
 def test_search_phrase_and_prefix(db: sqlite3.Connection) -> None:
-    assert _titles(_found(db, _search('"la paz"').fts)) == {"Elections In Bolivia"}
-    assert _found(db, _search('"paz la"').fts) == set()
-    assert _titles(_found(db, _search("pre*").fts)) == {"Preview: predictions for 2025"}
-    assert _titles(_found(db, _search("protest*").fts)) == {
+    assert _titles(_found(db, search_to_fts(_search('"la paz"')))) == {"Elections In Bolivia"}
+    assert _found(db, search_to_fts(_search('"paz la"'))) == set()
+    assert _titles(_found(db, search_to_fts(_search("pre*")))) == {"Preview: predictions for 2025"}
+    assert _titles(_found(db, search_to_fts(_search("protest*")))) == {
         "Protesters gather in Lima",
         "Elecciones en Bolivia",
         "La elección en Perú",
     }
     # A prefix is not stemmed: "elect*" finds "elections", "eleccion*" the Spanish ones.
-    assert _titles(_found(db, _search("eleccion*").fts)) == {
+    assert _titles(_found(db, search_to_fts(_search("eleccion*")))) == {
         "Elecciones en Bolivia",
         "La elección en Perú",
     }
@@ -387,6 +389,12 @@ def test_search_never_passes_syntax_through(text: str, db: sqlite3.Connection) -
     parsed = parse_search(text)
     if isinstance(parsed, SearchQuery):
         _found(db, parsed.fts)  # runs
+        words = [w for group in (*parsed.clauses, parsed.excluded) for t in group for w in t.words]
+        # only plain words go on: no quote, colon, star, caret, brace or bracket, no operator
+        assert words and all(word.isalnum() for word in words), (text, parsed)
+        assert not {"AND", "NOT", "NEAR"} & {word.upper() for word in words}, parsed
+    else:
+        assert parsed.reason == "empty", parsed  # syntax and nothing else: no words at all
 
 
 def test_languages_shorten_expressions(db: sqlite3.Connection) -> None:
@@ -446,7 +454,7 @@ def test_topic_fts_finds_what_matches_says(text: str, db: sqlite3.Connection) ->
     assert _found(db, topic_to_fts(topic, ["en", "es", "ja"])) == expected
     if not topic.mute and not topic.excluded:
         # What a topic matches, a search with the same words finds.
-        assert expected <= _found(db, _search(text).fts)
+        assert expected <= _found(db, search_to_fts(_search(text)))
 
 
 _VOCAB = [
@@ -544,7 +552,7 @@ def test_fts_agrees_with_matches(headlines: list[Headline], data: st.DataObject)
             if not topic.mute and not topic.excluded:
                 search = parse_search(topic.display)
                 assert isinstance(search, SearchQuery)
-                assert expected <= _found(conn, search.fts), (text, search)
+                assert expected <= _found(conn, search_to_fts(search)), (text, search)
     finally:
         conn.close()
 
@@ -587,11 +595,11 @@ def test_parse_search_never_raises(empty: sqlite3.Connection, text: str, max_cha
     if isinstance(parsed, Refusal):
         assert parsed.message
         return
-    _found(empty, parsed.fts)
+    _found(empty, search_to_fts(parsed))
     # What was used, searched again, is the same search.
     again = parse_search(parsed.used, max_chars=10_000)
     assert isinstance(again, SearchQuery)
-    assert (again.used, again.fts) == (parsed.used, parsed.fts)
+    assert (again.used, search_to_fts(again)) == (parsed.used, search_to_fts(parsed))
 
 
 @given(st.lists(st.text(), max_size=3))
