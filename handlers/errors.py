@@ -9,20 +9,11 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import (
-    BadRequest,
-    ChatMigrated,
-    Conflict,
-    Forbidden,
-    InvalidToken,
-    NetworkError,
-    RetryAfter,
-    TelegramError,
-)
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext
 from bot.delivery.limiter import was_reported
+from bot.delivery.policy import Action, Cause, decide
 from bot.formatting import escape
 from bot.text.i18n import N_, translator
 from handlers.common import reply
@@ -33,32 +24,38 @@ FAILURE_TEXT = N_("Something went wrong on my side; it has been logged.")
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    """Log errors raised by handlers and jobs; a revoked token stops the bot."""
+    """Log what a handler or job raised, as the send policy judges it; a refused token stops."""
     exc = context.error
+    if exc is None:  # python-telegram-bot always passes one; nothing to report otherwise
+        return
     chat_id = (
         update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
     )
-    if isinstance(exc, InvalidToken):
+    decision = decide(exc)
+    cause = decision.cause
+    if decision.action is Action.STOP_BOT:
         log.critical("the Bot API refused the token (revoked?); stopping")
         context.bot_data.exit_code = 3
         context.application.stop_running()
     elif was_reported(exc):  # an undelivered reply: the limiter has logged it once
         log.debug("chat %s: reply not delivered (logged by the limiter)", chat_id)
-    elif isinstance(exc, Conflict):
+    elif cause is Cause.CONFLICT:
         log.warning("another process is polling with this token (409 Conflict); retrying")
-    elif isinstance(exc, Forbidden):
-        log.info("chat %s: reply not delivered: %s", chat_id, exc.message)
-    elif isinstance(exc, RetryAfter):
-        log.warning("chat %s: reply hit flood control: %s", chat_id, exc.message)
-    elif isinstance(exc, ChatMigrated):
-        log.info("chat %s: reply not delivered: the group moved to %s", chat_id, exc.new_chat_id)
-    elif isinstance(exc, BadRequest):
-        log.warning("chat %s: request refused: %s", chat_id, exc.message)
-    elif isinstance(exc, NetworkError):
+    elif cause is Cause.FORBIDDEN:
+        log.info("chat %s: reply not delivered: %s", chat_id, decision.reason)
+    elif cause is Cause.FLOOD:
+        log.warning("chat %s: reply hit flood control: %s", chat_id, exc)
+    elif cause is Cause.MIGRATED:
+        log.info(
+            "chat %s: reply not delivered: the group moved to %s", chat_id, decision.new_chat_id
+        )
+    elif cause is Cause.REFUSED:
+        log.warning("chat %s: request refused: %s", chat_id, decision.reason)
+    elif cause is Cause.NETWORK:
         log.warning("chat %s: network error: %s", chat_id, exc)
-    elif isinstance(exc, TelegramError):
+    elif cause is Cause.UNDOCUMENTED:
         log.warning("chat %s: Bot API error: %s", chat_id, exc)
-    elif not isinstance(update, Update):
+    elif not isinstance(update, Update):  # a bug of ours, or a transport failure outside PTB
         log.error("unhandled error outside any update (a job?)", exc_info=exc)
     else:
         log.error("update %s in chat %s failed", update.update_id, chat_id, exc_info=exc)

@@ -1,7 +1,8 @@
 """What a Bot API error means for the message that met it: a pure function of the exception.
 
-The send paths (bot/ratelimit.py for handler replies, bot/delivery.py for the outbox) act on
-the Decision; nothing here sends, logs or writes.
+The send paths (bot/delivery/limiter.py for handler replies, bot/delivery/worker.py for the
+outbox) act on the Decision, start-up waits by it, and the error handler logs by its Cause;
+nothing here sends, logs or writes.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import datetime as dtm
 import enum
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram.error import (
     BadRequest,
@@ -45,6 +46,21 @@ class Action(enum.Enum):
     DROP = "drop the message"  # Telegram will never accept this message
 
 
+class Cause(enum.Enum):
+    """What happened, as a log line names it: who failed, and how."""
+
+    FLOOD = "429 flood control"
+    MIGRATED = "the group became a supergroup"
+    UNAUTHORIZED = "401: the token was refused"
+    FORBIDDEN = "403: the bot may not write there"
+    REFUSED = "400: the request was refused"
+    CONFLICT = "409: another process polls with the token"
+    NETWORK = "the Bot API is out of reach (5xx, timeout, transport)"
+    UNDOCUMENTED = "a Bot API error nothing documents"
+    TRANSPORT = "a transport failure outside python-telegram-bot's mapping"
+    BUG = "not a failure of the Bot API: a bug on our side"
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """An Action with what it needs: the wait, the new chat id, the reason to record."""
@@ -54,6 +70,8 @@ class Decision:
     after: float | None = None  # SEND_AGAIN: Telegram's retry_after; None = transient
     new_chat_id: int | None = None  # MIGRATE
     noop: bool = False  # DROP of an edit to the same content: the chat already shows it
+    # Why, for the log line only: two decisions that act alike are equal whatever the cause.
+    cause: Cause = field(default=Cause.UNDOCUMENTED, compare=False)
 
     @property
     def transient(self) -> bool:
@@ -84,38 +102,51 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 
 def _bad_request(exc: BadRequest) -> Decision:
     text = exc.message.lower()
+    refused = Cause.REFUSED
     if any(words in text for words in _CHAT_GONE):
-        return Decision(Action.DEACTIVATE, exc.message)
+        return Decision(Action.DEACTIVATE, exc.message, cause=refused)
     if any(words in text for words in _MARKUP):
-        return Decision(Action.RESEND_PLAIN, exc.message)
+        return Decision(Action.RESEND_PLAIN, exc.message, cause=refused)
     if any(words in text for words in _THREAD):
-        return Decision(Action.RESEND_WITHOUT_THREAD, exc.message)
-    return Decision(Action.DROP, exc.message, noop=_NOT_MODIFIED in text)
+        return Decision(Action.RESEND_WITHOUT_THREAD, exc.message, cause=refused)
+    return Decision(Action.DROP, exc.message, noop=_NOT_MODIFIED in text, cause=refused)
 
 
 def decide(exc: BaseException) -> Decision:
     """What this exception, raised by a Bot API call that sends a message, means for it."""
     # Subclasses before their bases: BadRequest and TimedOut are NetworkErrors.
     if isinstance(exc, RetryAfter):
-        return Decision(Action.SEND_AGAIN, "429 flood control", after=retry_after_seconds(exc))
+        return Decision(
+            Action.SEND_AGAIN,
+            "429 flood control",
+            after=retry_after_seconds(exc),
+            cause=Cause.FLOOD,
+        )
     if isinstance(exc, ChatMigrated):
         return Decision(
-            Action.MIGRATE, "the group became a supergroup", new_chat_id=int(exc.new_chat_id)
+            Action.MIGRATE,
+            "the group became a supergroup",
+            new_chat_id=int(exc.new_chat_id),
+            cause=Cause.MIGRATED,
         )
     if isinstance(exc, InvalidToken | EndPointNotFound):
         # Bot.do_api_request reports a refused token as EndPointNotFound once initialized
-        return Decision(Action.STOP_BOT, exc.message)
+        return Decision(Action.STOP_BOT, exc.message, cause=Cause.UNAUTHORIZED)
     if isinstance(exc, Forbidden):
-        return Decision(Action.DEACTIVATE, exc.message)
+        return Decision(Action.DEACTIVATE, exc.message, cause=Cause.FORBIDDEN)
     if isinstance(exc, BadRequest):
         return _bad_request(exc)
     if isinstance(exc, Conflict):
-        return Decision(Action.DROP, exc.message)
+        return Decision(Action.DROP, exc.message, cause=Cause.CONFLICT)
     if isinstance(exc, NetworkError):  # 5xx, TimedOut, transport failures
-        return Decision(Action.SEND_AGAIN, f"{type(exc).__name__}: {exc.message}")
+        return Decision(
+            Action.SEND_AGAIN, f"{type(exc).__name__}: {exc.message}", cause=Cause.NETWORK
+        )
     if isinstance(exc, TelegramError):  # nothing Telegram documents: never loop on it
-        return Decision(Action.DROP, f"{type(exc).__name__}: {exc.message}")
+        return Decision(
+            Action.DROP, f"{type(exc).__name__}: {exc.message}", cause=Cause.UNDOCUMENTED
+        )
     if isinstance(exc, OSError):  # a transport failure outside python-telegram-bot's mapping
-        return Decision(Action.SEND_AGAIN, f"{type(exc).__name__}: {exc}")
+        return Decision(Action.SEND_AGAIN, f"{type(exc).__name__}: {exc}", cause=Cause.TRANSPORT)
     # a bug on our side: the message is kept and tried again later, as for a 5xx
-    return Decision(Action.SEND_AGAIN, f"unexpected {type(exc).__name__}: {exc}")
+    return Decision(Action.SEND_AGAIN, f"unexpected {type(exc).__name__}: {exc}", cause=Cause.BUG)

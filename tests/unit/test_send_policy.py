@@ -23,7 +23,7 @@ from telegram.error import (
 )
 
 import bot.delivery.policy
-from bot.delivery.policy import MAX_BACKOFF, Action, Decision, backoff, decide
+from bot.delivery.policy import MAX_BACKOFF, Action, Cause, Decision, backoff, decide
 
 FACTS = Path(__file__).resolve().parents[3] / "shared" / "design" / "telegram-facts.md"
 
@@ -218,3 +218,46 @@ def test_every_error_in_the_telegram_facts_is_decided() -> None:
             assert decide(exc).action is _EXPECTED[case], (case, message)
         seen.add(case)
     assert seen == set(_EXPECTED), seen ^ set(_EXPECTED)
+
+
+@pytest.mark.parametrize(
+    ("exc", "cause"),
+    [
+        (ChatMigrated(-100123), Cause.MIGRATED),
+        (InvalidToken(), Cause.UNAUTHORIZED),
+        (EndPointNotFound("Endpoint 'x' not found in Bot API"), Cause.UNAUTHORIZED),
+        (Forbidden("Forbidden: bot was blocked by the user"), Cause.FORBIDDEN),
+        (BadRequest("Bad Request: chat not found"), Cause.REFUSED),
+        (BadRequest("Bad Request: can't parse entities: x"), Cause.REFUSED),
+        (BadRequest("Bad Request: message thread not found"), Cause.REFUSED),
+        (BadRequest("Bad Request: message is not modified"), Cause.REFUSED),
+        (Conflict("Conflict: terminated by other getUpdates request"), Cause.CONFLICT),
+        (NetworkError("the Bot API answered 502 with a non-JSON page"), Cause.NETWORK),
+        (TimedOut(), Cause.NETWORK),
+        (TelegramError("something Telegram never documented"), Cause.UNDOCUMENTED),
+        (ConnectionResetError("reset by peer"), Cause.TRANSPORT),
+        (ValueError("a bug of ours"), Cause.BUG),
+    ],
+    ids=lambda value: value.name if isinstance(value, Cause) else type(value).__name__,
+)
+def test_each_error_names_its_cause(exc: BaseException, cause: Cause) -> None:
+    """What the error handler logs by: the cause, decided beside the action."""
+    assert decide(exc).cause is cause
+
+
+def test_flood_control_is_its_own_cause() -> None:
+    assert decide(RetryAfter(5)).cause is Cause.FLOOD  # built with PTB_TIMEDELTA=1
+
+
+def test_a_conflict_is_told_from_other_drops() -> None:
+    conflict = decide(Conflict("Conflict: terminated by other getUpdates request"))
+    refused = decide(BadRequest("Bad Request: message is too long"))
+    assert conflict.action is refused.action is Action.DROP
+    assert (conflict.cause, refused.cause) == (Cause.CONFLICT, Cause.REFUSED)
+
+
+def test_the_cause_explains_and_does_not_tell_decisions_apart() -> None:
+    """Two decisions that act alike are equal: the cause is for the log line only."""
+    decided = decide(Forbidden("Forbidden: bot was blocked by the user"))
+    assert decided == Decision(Action.DEACTIVATE, "Forbidden: bot was blocked by the user")
+    assert decided.cause is Cause.FORBIDDEN
