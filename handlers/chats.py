@@ -6,9 +6,9 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import TelegramError
 
 from bot.context import BotContext
+from bot.delivery.limiter import delivered
 from bot.formatting import escape
 from bot.text.i18n import translator
 from handlers.common import register_chat
@@ -57,10 +57,8 @@ async def on_my_chat_member(update: Update, context: BotContext) -> None:
             "Choose its topics here with <code>/topic {name} add bolivia</code>, "
             "or post <code>/topic add bolivia</code> in the channel itself."
         ).format(title=escape(chat.title or name), name=name)
-        try:  # works only if this person has started the bot
-            await context.bot.send_message(change.from_user.id, text)
-        except TelegramError as exc:
-            log.info("channel %s: could not message the admin who added me: %s", chat.id, exc)
+        # reaches them only if they have started the bot; the send path logs a refusal
+        await delivered(context.bot.send_message(change.from_user.id, text))
 
 
 async def on_migrate(update: Update, context: BotContext) -> None:

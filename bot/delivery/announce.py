@@ -10,8 +10,8 @@ import time
 from typing import Protocol
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, TelegramError
 
+from bot.delivery.limiter import delivered
 from bot.text.i18n import N_, Translator, translator
 from storage.models import Audience, Broadcast, BroadcastProgress, BroadcastStatus
 from storage.sqlite.broadcasts import BroadcastRepo
@@ -156,17 +156,15 @@ class BroadcastReporter:
         markup = (
             cancel_keyboard(broadcast.id, t) if broadcast.status == BroadcastStatus.QUEUED else None
         )
-        try:
-            await bot.edit_message_text(
+        # the reply path judges a failure by the send policy and logs it (an edit that
+        # changes nothing is its no-op); the next report tries again
+        await delivered(
+            bot.edit_message_text(
                 text,
                 chat_id=broadcast.report_chat_id,
                 message_id=broadcast.report_message_id,
                 reply_markup=markup,
             )
-        except BadRequest as exc:
-            if "not modified" not in exc.message.lower():
-                log.warning("broadcast %s: report not updated: %s", broadcast.id, exc.message)
-        except TelegramError as exc:
-            log.warning("broadcast %s: report not updated: %s", broadcast.id, exc)
+        )
         if broadcast.status != BroadcastStatus.QUEUED:
             self._last.pop(broadcast.id, None)

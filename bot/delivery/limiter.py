@@ -476,6 +476,20 @@ def was_reported(exc: BaseException | None) -> bool:
     return bool(getattr(exc, _REPORTED, False))
 
 
+async def delivered(send: Awaitable[Result]) -> Result | None:
+    """The answer to a message sent by the reply path, or None when the policy gave it up.
+
+    The limiter has then logged why, once (an edit that changed nothing at DEBUG); what the
+    send path did not judge, a bug of ours, is raised.
+    """
+    try:
+        return await send
+    except Exception as exc:
+        if was_reported(exc):
+            return None
+        raise
+
+
 def _log_undelivered(endpoint: str, key: ChatKey | None, decision: Decision, tries: int) -> None:
     if decision.noop:  # an edit to the content the message already has
         log.debug("chat %s: %s changed nothing: %s", key, endpoint, decision.reason)

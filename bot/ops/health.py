@@ -6,9 +6,9 @@ import logging
 import time
 
 from telegram import Bot
-from telegram.error import TelegramError
 
 from bot.context import Services
+from bot.delivery.limiter import delivered
 from bot.feeds.admin import describe_reason
 from bot.formatting import escape
 from bot.text.i18n import Translator, translator
@@ -67,9 +67,7 @@ async def alert_feed_health(bot: Bot, services: Services, *, now: float | None =
             text = render_alert(
                 feed, failing=failing, t=translator(admin.language), tz=admin.timezone
             )
-            try:
-                await bot.send_message(admin_id, text)
+            # the reply path: retried by the send policy, logged there when given up
+            if await delivered(bot.send_message(admin_id, text)) is not None:
                 sent += 1
-            except TelegramError as exc:
-                log.warning("admin %s: feed alert not delivered: %s", admin_id, exc)
     return sent
