@@ -9,6 +9,11 @@ failures, form-encoded bodies (multipart when files are sent).
 `post_form` is the bulk send path's way in: a body encoded once by `encode_form` (the
 outbox sends one broadcast text to many chats), posted through python-telegram-bot's public
 `BaseRequest.post`, so that its own code still maps every error answer to its exceptions.
+
+An answer that is not the Bot API's JSON (the HTML "502 Bad Gateway" page a proxy serves
+while Telegram is out of reach) never reaches python-telegram-bot's JSON decoding, which
+would log an ERROR with a traceback for each one: it becomes an error answer of its status
+with a one-line description, so each attempt is one line in the caller's log.
 """
 
 from __future__ import annotations
@@ -34,10 +39,34 @@ _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 # context variable is the calling task's own, so parallel sends never see each other's).
 _FORM_BODY: ContextVar[tuple[str, bytes] | None] = ContextVar("form_body", default=None)
 _TOKEN_IN_URL = re.compile(r"/bot[^/\s'\"]+")
+# How far into an answer its JSON object must have begun (Telegram's starts at byte 0).
+_JSON_START_WITHIN = 64
 # Methods whose time from request to answer is the send latency the metrics show.
 _SENDS = ("send", "copyMessage", "forwardMessage")
 
 JSONValue = bool | dict[str, Any] | list[dict[str, Any]]
+
+
+def is_json_object(payload: bytes) -> bool:
+    """Whether an answer can be the Bot API's JSON, whose every answer is an object.
+
+    Only its first byte is looked at: a send's answer is parsed once, by python-telegram-bot.
+    """
+    return payload[:_JSON_START_WITHIN].lstrip()[:1] == b"{"
+
+
+def not_json_answer(status: int) -> tuple[int, bytes]:
+    """An answer that is not JSON, as the Bot API's error answer of the same status.
+
+    python-telegram-bot then maps the status as for any error (5xx: NetworkError, 404:
+    InvalidToken ...) with a one-line description instead of the page. A success status
+    with a page is no answer at all: NetworkError, as for a broken connection.
+    """
+    description = f"the Bot API answered {status} with a non-JSON page"
+    if 200 <= status <= 299:
+        raise NetworkError(description)
+    body = {"ok": False, "error_code": status, "description": description}
+    return status, json.dumps(body).encode()
 
 
 def encode_form(fields: Mapping[str, object]) -> bytes:
@@ -226,4 +255,20 @@ class AiohttpRequest(BaseRequest):
             self.metrics.observe_send(time.monotonic() - began)
         if status == 401 and self.on_unauthorized is not None:
             self.on_unauthorized()
+        # a Bot API call (POST) answers JSON; a file download (GET) answers the file
+        if method == "POST" and not is_json_object(payload):
+            return not_json_answer(status)
         return status, payload
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        """The answer's JSON; an answer that begins as JSON but is not is a NetworkError.
+
+        python-telegram-bot's own logs an ERROR with a traceback first; the caller logs the
+        failure once, as the send policy judges it.
+        """
+        try:
+            data: dict[str, Any] = json.loads(payload.decode("utf-8", "replace"))
+        except ValueError as exc:
+            raise NetworkError("the Bot API answered with broken JSON") from exc
+        return data

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dtm
 import logging
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
+from telegram.error import TelegramError
+
+from bot.delivery.policy import Action, Cause, decide
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +27,14 @@ def backoff(retry: int, *, first: float = FIRST_WAIT, cap: float = MAX_WAIT) -> 
 def retry_wait(exc: BaseException, retry: int) -> float | None:
     """How long to wait before retrying a start-up call that failed with `exc`; None: give up.
 
-    Transport failures, timeouts and 5xx (all NetworkError) are the Bot API being out of
-    reach, worth waiting for; a 400 (BadRequest, itself a NetworkError) or a 401 is not.
+    The send policy judges it: what it would send again (transport failures, timeouts, 5xx,
+    a non-JSON page from a proxy, 429) is the Bot API being out of reach, worth waiting for;
+    a refusal (400, 401, 403, 409) is not.
     """
-    if isinstance(exc, RetryAfter):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PTBDeprecationWarning)
-            value = exc.retry_after
-        seconds = value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
-        return max(seconds, backoff(retry))
-    if isinstance(exc, NetworkError) and not isinstance(exc, BadRequest):
-        return backoff(retry)
-    return None
+    decision = decide(exc)
+    if decision.action is not Action.SEND_AGAIN or decision.cause is Cause.BUG:
+        return None  # a refusal, or a bug of ours: raised at once
+    return max(decision.after or 0.0, backoff(retry))
 
 
 async def until_up(
@@ -50,8 +45,8 @@ async def until_up(
 ) -> T:
     """Run `call` until the Bot API answers it; one WARNING line per failed attempt.
 
-    Any other error is raised at once. The traceback of a failure is logged at DEBUG only:
-    an unreachable API is a state to wait out, not a bug.
+    Any other error is raised at once. No traceback, at any level: an unreachable API is a
+    state to wait out, not a bug, and the line says what failed.
     """
     retry = 0
     while True:
@@ -69,5 +64,4 @@ async def until_up(
                 retry,
                 wait,
             )
-            log.debug("%s failed", what, exc_info=exc)
             await sleep(wait)

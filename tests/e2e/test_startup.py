@@ -17,7 +17,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 from bot.process.startup import backoff, retry_wait
 from tests.e2e.harness import FEED, item
@@ -109,6 +118,14 @@ def test_only_an_unreachable_api_is_waited_for() -> None:
     assert retry_wait(RetryAfter(dtm.timedelta(seconds=7)), 1) == 7
     for refusal in (BadRequest("chat not found"), InvalidToken(), Forbidden("blocked")):
         assert retry_wait(refusal, 1) is None
+
+
+def test_the_send_policy_judges_what_start_up_waits_for() -> None:
+    """A proxy's page, a 409 and a bug, as decide() sees them."""
+    assert retry_wait(NetworkError("the Bot API answered 502 with a non-JSON page"), 2) == 2
+    assert retry_wait(Conflict("Conflict: terminated by other getUpdates request"), 1) is None
+    assert retry_wait(TelegramError("something Telegram never documented"), 1) is None
+    assert retry_wait(ValueError("a bug of ours"), 1) is None
 
 
 async def test_api_down_at_start_then_up(

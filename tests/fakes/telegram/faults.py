@@ -34,6 +34,12 @@ _SERVER_ERRORS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+# The page nginx serves in front of an unreachable upstream (with html=True).
+_PROXY_PAGE = (
+    "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
 
 
 class Window:
@@ -89,7 +95,7 @@ class Faults:
         self._not_found: set[int] = set()
         self._floods: dict[int, list[int]] = {}
         self._injection: _FloodInjection | None = None
-        self._fails: defaultdict[str, deque[tuple[int, str]]] = defaultdict(deque)
+        self._fails: defaultdict[str, deque[tuple[int, str, str | None]]] = defaultdict(deque)
         self._delays: dict[str, float] = {}
         self._conflicts = 0
         self._canned: dict[str, Any] = {}
@@ -197,13 +203,21 @@ class Faults:
     # ------------------------------------------------------------------ methods
 
     def fail(
-        self, method: str, status: int = 502, times: int = 1, description: str | None = None
+        self,
+        method: str,
+        status: int = 502,
+        times: int = 1,
+        description: str | None = None,
+        *,
+        html: bool = False,
     ) -> None:
-        """The next `times` calls of method (or '*' for any but getUpdates) fail with status."""
+        """The next `times` calls of method (or '*' for any but getUpdates) fail with status;
+        `html`: answered as a proxy's HTML error page, not the Bot API's JSON."""
         if description is None:
             description = _SERVER_ERRORS.get(status, f"Error {status}")
+        page = _PROXY_PAGE.format(status=status, phrase=description) if html else None
         key = "*" if method == "*" else method.lower()
-        self._fails[key].extend([(status, description)] * times)
+        self._fails[key].extend([(status, description, page)] * times)
 
     def delay(self, method: str, seconds: float) -> None:
         """Answer method only after a pause (0 removes the delay)."""
@@ -241,8 +255,8 @@ class Faults:
         else:
             queue = self._fails.get(lower) or self._fails.get("*")
         if queue:
-            status, description = queue.popleft()
-            raise ApiError(status, description)
+            status, description, page = queue.popleft()
+            raise ApiError(status, description, page=page)
 
     def _raise_chat_faults(self, method: str, chat_id: int) -> None:
         if chat_id in self._not_found:

@@ -66,13 +66,24 @@ Json = dict[str, Any]
 
 
 class ApiError(Exception):
-    """An error answer: HTTP status, description and optional ResponseParameters."""
+    """An error answer: HTTP status, description and optional ResponseParameters.
 
-    def __init__(self, status: int, description: str, parameters: Json | None = None) -> None:
+    With a `page`, the answer is that HTML page instead of JSON (a proxy's error page).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        description: str,
+        parameters: Json | None = None,
+        *,
+        page: str | None = None,
+    ) -> None:
         super().__init__(f"{status} {description}")
         self.status = status
         self.description = description
         self.parameters = parameters
+        self.page = page
 
     def body(self) -> Json:
         out: Json = {"ok": False, "error_code": self.status, "description": self.description}

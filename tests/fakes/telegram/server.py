@@ -281,6 +281,10 @@ class FakeTelegram(World, Faults, Methods):
         except ApiError as err:
             response = err.body()
             call.status = err.status
+            if err.page is not None:  # a proxy's page stands in for the Bot API's answer
+                call.response = response
+                self._notify()
+                return web.Response(text=err.page, status=err.status, content_type="text/html")
         except Exception as exc:  # a request the fake cannot model must fail the test loudly
             self.violations.append(f"{method}: the fake could not answer: {exc!r}")
             response = ApiError(500, "Internal Server Error").body()
