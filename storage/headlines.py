@@ -84,7 +84,3 @@ class HeadlineRepo(Protocol):
     async def count_since(self, ts: float) -> int:
         """How many headlines were first seen at or after ts."""
         ...
-
-    async def recent_titles(self, limit: int) -> list[str]:
-        """The titles of the newest headlines."""
-        ...

@@ -324,10 +324,6 @@ class TopicIndex:
             self._scan(terms.stems, lookup, found)
         return found
 
-    def matching_parts(self, terms: HeadlineTerms) -> set[Part]:
-        """The indexed parts that occur in a headline; O(len(headline) + candidates)."""
-        return {self._parts[pid] for pid in self._matching_ids(terms)}
-
     def matching_topics(self, terms: HeadlineTerms) -> set[str]:
         """The indexed topic keys (mutes included) that match a headline."""
         return self._topics_from(self._matching_ids(terms))

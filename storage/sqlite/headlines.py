@@ -562,13 +562,6 @@ class SqliteHeadlineRepo:
             await self._db.scalar("SELECT count(*) FROM headlines WHERE first_seen_at >= ?", (ts,))
         )
 
-    async def recent_titles(self, limit: int) -> list[str]:
-        """Return the titles of the newest headlines."""
-        rows = await self._db.fetchall(
-            "SELECT title FROM headlines ORDER BY published_at DESC, id DESC LIMIT ?", (limit,)
-        )
-        return [row[0] for row in rows]
-
 
 # The name callers used before the interface (storage.headlines.HeadlineRepo) existed; those
 # that build the repository themselves still import it.

@@ -48,7 +48,7 @@ async def test_duplicate_key_in_one_batch_first_wins(
 ) -> None:
     new = await store(db, [entry("k", "First"), entry("k", "Second")])
     assert [h.title for h in new] == ["First"]
-    assert await headlines.recent_titles(5) == ["First"]
+    assert [h.title for h in await headlines.latest(5)] == ["First"]
 
 
 async def test_baseline_flag_is_stored(db: Database, headlines: SqliteHeadlineRepo) -> None:
@@ -151,10 +151,10 @@ async def test_latest_filtered_by_topic(db: Database, headlines: SqliteHeadlineR
     assert len(await headlines.latest(10, topic=words)) == 4
 
 
-async def test_counts_and_recent_titles(db: Database, headlines: SqliteHeadlineRepo) -> None:
+async def test_counts_and_latest_titles(db: Database, headlines: SqliteHeadlineRepo) -> None:
     await store(db, [entry("a", "A", published_at=NOW - 10)], now=NOW - 100)
     await store(db, [entry("b", "B", published_at=NOW), entry("c", "C", published_at=NOW - 5)])
     assert await headlines.count() == 3
     assert await headlines.count_since(NOW - 50) == 2
-    assert await headlines.recent_titles(2) == ["B", "C"]
+    assert [h.title for h in await headlines.latest(2)] == ["B", "C"]
     assert await headlines.get_many([]) == {}
