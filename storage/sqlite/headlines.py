@@ -561,8 +561,3 @@ class SqliteHeadlineRepo:
         return int(
             await self._db.scalar("SELECT count(*) FROM headlines WHERE first_seen_at >= ?", (ts,))
         )
-
-
-# The name callers used before the interface (storage.headlines.HeadlineRepo) existed; those
-# that build the repository themselves still import it.
-HeadlineRepo = SqliteHeadlineRepo

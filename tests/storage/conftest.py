@@ -16,7 +16,7 @@ from storage.sqlite.chats import SqliteChatRepo, SqliteSubscriptionRepo
 from storage.sqlite.counters import SqliteCounterRepo
 from storage.sqlite.db import Database
 from storage.sqlite.feeds import FeedRepo
-from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.headlines import SqliteHeadlineRepo
 from storage.sqlite.outbox import MAX_UNIT_ROWS, SqliteOutboxRepo
 
 NOW = 1_750_000_000.0
@@ -55,8 +55,8 @@ def feeds(db: Database) -> FeedRepo:
 
 
 @pytest.fixture
-def headlines(db: Database) -> HeadlineRepo:
-    return HeadlineRepo(db)
+def headlines(db: Database) -> SqliteHeadlineRepo:
+    return SqliteHeadlineRepo(db)
 
 
 @pytest.fixture
@@ -101,7 +101,9 @@ async def store(
     """Store entries for a feed and return the new headlines."""
     feed = await FeedRepo(db).ensure(url)
     async with db.transaction() as conn:
-        result = await HeadlineRepo(db).upsert(conn, feed.id, entries, baseline=baseline, now=now)
+        result = await SqliteHeadlineRepo(db).upsert(
+            conn, feed.id, entries, baseline=baseline, now=now
+        )
     return list(result.new)
 
 

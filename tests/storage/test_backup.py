@@ -17,7 +17,7 @@ from bot.ops.backup import (
 )
 from bot.process.lock import acquire_lock
 from storage.sqlite.db import Database
-from storage.sqlite.headlines import HeadlineRepo
+from storage.sqlite.headlines import SqliteHeadlineRepo
 from tests.storage.conftest import entry, store
 
 
@@ -114,7 +114,7 @@ async def test_restore_refuses_while_a_bot_holds_the_lock(tmp_path: Path) -> Non
                 restore_database(backup, path)
         finally:
             lock.close()
-        assert await HeadlineRepo(db).count() == 8  # untouched
+        assert await SqliteHeadlineRepo(db).count() == 8  # untouched
     finally:
         await db.close()
 
@@ -138,7 +138,7 @@ async def test_restore_replaces_the_database(tmp_path: Path) -> None:
     assert not list(path.parent.glob(".*restoring"))
     db = await Database.open(path)  # the bot starts on it (migrations, WAL) as usual
     try:
-        assert await HeadlineRepo(db).count() == 5
+        assert await SqliteHeadlineRepo(db).count() == 5
         assert await db.integrity_check() == "ok"
     finally:
         await db.close()
@@ -173,4 +173,4 @@ async def test_restore_checks_the_backup_first(db: Database, tmp_path: Path) -> 
         restore_database(newer, path)
     with pytest.raises(BackupError, match="no such file"):
         restore_database(tmp_path / "missing.sqlite3", path)
-    assert await HeadlineRepo(db).count() == 4
+    assert await SqliteHeadlineRepo(db).count() == 4

@@ -35,9 +35,9 @@ async def test_same_canonical_link_is_one_story_naming_both_feeds(db: Database) 
     assert await db.scalar("SELECT story_id FROM headlines WHERE id = ?", (copy.id,)) == first.id
     assert await _unrouted(db) == ["Bolivia votes"]  # routed (pushed) once
 
-    from storage.sqlite.headlines import HeadlineRepo
+    from storage.sqlite.headlines import SqliteHeadlineRepo
 
-    repo = HeadlineRepo(db)
+    repo = SqliteHeadlineRepo(db)
     (listed,) = await repo.latest(10)
     assert listed.id == first.id
     assert isinstance(listed, SourcedHeadline)
@@ -81,10 +81,10 @@ async def test_short_or_different_titles_stay_apart(db: Database) -> None:
 
 
 async def test_a_single_feed_names_no_source(db: Database) -> None:
-    from storage.sqlite.headlines import HeadlineRepo
+    from storage.sqlite.headlines import SqliteHeadlineRepo
 
     (h,) = await store(db, [entry("a1", "Bolivia votes")], url=A)
-    (listed,) = await HeadlineRepo(db).latest(1)
+    (listed,) = await SqliteHeadlineRepo(db).latest(1)
     assert type(listed) is not SourcedHeadline and listed == h
 
 
