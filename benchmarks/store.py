@@ -27,7 +27,7 @@ from bot.text.query import Refusal, parse_search
 from storage.models import ChatPush, HeadlineInput
 from storage.sqlite.chats import SqliteSubscriptionRepo
 from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.feeds import SqliteFeedRepo
 from storage.sqlite.headlines import SqliteHeadlineRepo
 from storage.sqlite.outbox import SqliteOutboxRepo
 
@@ -151,7 +151,7 @@ async def bench(headline_count: int, runs: int) -> None:
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as folder:
         db = await Database.open(Path(folder) / "bench.sqlite3")
-        feeds, headlines = FeedRepo(db), SqliteHeadlineRepo(db)
+        feeds, headlines = SqliteFeedRepo(db), SqliteHeadlineRepo(db)
 
         # Ingest: one 5,000-item feed, first as new rows, then again unchanged.
         feed = await feeds.ensure("https://news.example/big.xml")

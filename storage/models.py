@@ -147,9 +147,50 @@ class FeedState:
     consecutive_failures: int
     failing_since: float | None
     next_attempt_at: float
-    last_error: str | None
+    last_error: str | None  # the failure in English (logs, /healthz)
     baseline_done: bool
     alerted: bool
+    # the failure as a value (bot/feeds/failures.py rebuilds it): its reason code and detail
+    last_error_reason: str | None = None
+    last_error_detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRecord:
+    """A feed as admins manage it: its polling state and how it is run."""
+
+    state: FeedState
+    name: str | None  # given with /feeds add URL name
+    paused: bool
+    added_at: float | None
+    added_by: int | None
+    interval_seconds: float | None  # its own interval when a server stretched it
+    removed_at: float | None = None
+
+    @property
+    def id(self) -> int:
+        """The feed's id."""
+        return self.state.id
+
+    @property
+    def url(self) -> str:
+        """The feed's URL (or file path)."""
+        return self.state.url
+
+    @property
+    def label(self) -> str:
+        """What people call it: the given name, else the feed's title, else its URL."""
+        return self.name or self.state.title or self.state.url
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """A feed with its recent output, for /feeds."""
+
+    feed: FeedRecord
+    last_new_at: float | None  # when its newest headline was first seen (baseline excluded)
+    new_recent: int  # headlines first seen since the time asked for
+    stored: int  # headlines stored for it
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import re
 import socket
 import time
 import urllib.parse
@@ -20,12 +19,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.feeds import FeedFetcher, parse_feed
+from bot.feeds.failures import FeedFailure, Reason, address_refusal, describe, stored_failure
 from bot.feeds.opml import OpmlError, OpmlFeed, read_opml, write_opml
+from bot.feeds.reads import store_read
 from bot.formatting import escape, split_messages, truncate
 from bot.text.i18n import N_, Translator, translator
-from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedHealth, FeedRecord, FeedRepo
-from storage.sqlite.headlines import HeadlineRepo
+from storage import Storage
+from storage.models import FeedHealth, FeedRecord
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ __all__ = [
     "FeedAdmin",
     "ImportReport",
     "address_refusal",
-    "describe_reason",
     "render_added",
     "render_change",
     "render_feeds",
@@ -46,27 +45,6 @@ __all__ = [
 MAX_NAME_CHARS = 64
 MAX_URL_CHARS = 2048
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-def address_refusal(address: str) -> str | None:
-    """Why an IP address may not be fetched from (loopback, private ...), or None. Pure."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_unspecified or ip.is_reserved:
-        return "reserved"
-    if ip.is_private or not ip.is_global:
-        return "private"
-    return None
 
 
 async def _resolve(host: str, port: int) -> list[str]:
@@ -83,7 +61,8 @@ class AddResult:
     outcome: Literal["added", "present", "refused"]
     title: str | None = None
     entries: int = 0
-    reason: str | None = None  # why it was refused
+    failure: FeedFailure | None = None  # why it was refused
+    redirected: bool = False  # refused at the address a redirect led to
 
     @property
     def added(self) -> bool:
@@ -97,7 +76,7 @@ class ChangeResult:
 
     outcome: Literal["done", "unchanged", "not found", "refused"]
     feed: FeedRecord | None = None
-    reason: str | None = None
+    failure: FeedFailure | None = None  # why it was refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +86,7 @@ class ImportReport:
     added: list[AddResult] = field(default_factory=list)
     present: list[str] = field(default_factory=list)
     refused: list[AddResult] = field(default_factory=list)
-    error: str | None = None  # the file itself was refused
+    error: FeedFailure | None = None  # the file itself was refused
 
 
 class FeedAdmin:
@@ -115,22 +94,24 @@ class FeedAdmin:
 
     def __init__(
         self,
-        db: Database,
+        storage: Storage,
         fetcher: FeedFetcher,
         *,
         configured: Sequence[str],
         allow_private: bool,
         clock: Callable[[], float] = time.time,
         resolve: Resolver = _resolve,
+        default_language: str = "en",
     ) -> None:
-        self.db = db
+        self.db = storage.store
         self.fetcher = fetcher
         self.configured = frozenset(configured)
         self.allow_private = allow_private
         self.clock = clock
         self.resolve = resolve
-        self.feeds = FeedRepo(db)
-        self.headlines = HeadlineRepo(db)
+        self.default_language = default_language  # for feeds that declare no language
+        self.feeds = storage.feeds
+        self.headlines = storage.headlines
 
     async def health(self, *, window: float = 86400.0) -> list[FeedHealth]:
         """Every feed with its status and output over the last `window` seconds, in /feeds
@@ -146,20 +127,20 @@ class FeedAdmin:
             return records[number - 1] if 1 <= number <= len(records) else None
         return next((r for r in records if r.url == ref), None)
 
-    async def check_url(self, url: str) -> str | None:
+    async def check_url(self, url: str) -> FeedFailure | None:
         """Why this URL may not be added (scheme, host, a private address), or None."""
         try:
             parts = urllib.parse.urlsplit(url)
             port = parts.port
         except ValueError:
-            return "not a valid URL"
+            return FeedFailure(Reason.BAD_URL)
         if parts.scheme.lower() not in ("http", "https"):
-            return "only http:// and https:// feeds can be added"
+            return FeedFailure(Reason.SCHEME_REFUSED)
         host = parts.hostname
         if not host:
-            return "the URL has no host"
+            return FeedFailure(Reason.NO_HOST)
         if len(url) > MAX_URL_CHARS:
-            return f"the URL is longer than {MAX_URL_CHARS} characters"
+            return FeedFailure(Reason.URL_TOO_LONG, str(MAX_URL_CHARS))
         if self.allow_private:
             return None
         try:
@@ -168,14 +149,10 @@ class FeedAdmin:
             try:
                 addresses = await self.resolve(host, port or 443)
             except (OSError, UnicodeError):
-                return f"host not found: {host}"
+                return FeedFailure(Reason.DNS, host)
         for address in addresses:
-            kind = address_refusal(address)
-            if kind is not None:
-                return (
-                    f"{host} is a {kind} address ({address}); feeds on private networks "
-                    "are refused unless ALLOW_PRIVATE_FEEDS=true"
-                )
+            if address_refusal(address) is not None:
+                return FeedFailure(Reason.PRIVATE_ADDRESS, address, host=host)
         return None
 
     async def add(
@@ -189,14 +166,15 @@ class FeedAdmin:
             return AddResult(url, "present", title=existing.label)
         refusal = await self.check_url(url)
         if refusal is not None:
-            return AddResult(url, "refused", reason=refusal)
+            return AddResult(url, "refused", failure=refusal)
         result = await self.fetcher.fetch(url)
         if result.status != "ok":
-            return AddResult(url, "refused", reason=result.error or "fetch failed")
+            failure = result.failure or FeedFailure(Reason.FETCH_FAILED)
+            return AddResult(url, "refused", failure=failure)
         if result.final_url and result.final_url != url:
             refusal = await self.check_url(result.final_url)  # a redirect into a private net
             if refusal is not None:
-                return AddResult(url, "refused", reason=f"redirected: {refusal}")
+                return AddResult(url, "refused", failure=refusal, redirected=True)
         now = self.clock()
         parsed = await asyncio.to_thread(
             parse_feed,
@@ -205,19 +183,21 @@ class FeedAdmin:
             fetched_at=now,
             content_type=result.content_type,
         )
-        if parsed.error:
-            return AddResult(url, "refused", reason=parsed.error)
-        async with self.db.transaction() as conn:
-            state = await self.feeds.add(conn, url, name=name, added_by=added_by, now=now)
+        if parsed.failure is not None:
+            return AddResult(url, "refused", failure=parsed.failure)
+        async with self.db.transaction() as tx:
+            state = await self.feeds.add(tx, url, name=name, added_by=added_by, now=now)
             # the first read is the baseline: stored, never pushed
-            await self.headlines.upsert(conn, state.id, parsed.entries, baseline=True, now=now)
-            await self.feeds.record_success(
-                conn,
+            await store_read(
+                tx,
+                self.feeds,
+                self.headlines,
                 state.id,
+                result,
+                parsed,
+                baseline=True,
+                default_language=self.default_language,
                 now=now,
-                etag=result.etag,
-                last_modified=result.last_modified,
-                title=parsed.title,
             )
         log.info("feed %s added by %s: %d entries", url, added_by, len(parsed.entries))
         return AddResult(url, "added", title=name or parsed.title, entries=len(parsed.entries))
@@ -228,12 +208,7 @@ class FeedAdmin:
         if feed is None:
             return ChangeResult("not found")
         if feed.url in self.configured:
-            return ChangeResult(
-                "refused",
-                feed,
-                "it is in FEED_URLS and would come back at the next start: pause it, "
-                "or take it out of FEED_URLS",
-            )
+            return ChangeResult("refused", feed, FeedFailure(Reason.CONFIGURED))
         done = await self.feeds.remove(feed.id, now=self.clock())
         log.info("feed %s removed", feed.url)
         return ChangeResult("done" if done else "unchanged", feed)
@@ -259,7 +234,7 @@ class FeedAdmin:
         try:
             listed = read_opml(data)
         except OpmlError as exc:
-            return ImportReport(error=str(exc))
+            return ImportReport(error=exc.failure)
         results = await asyncio.gather(
             *(self.add(feed.url, feed.title, added_by=added_by) for feed in listed)
         )
@@ -279,134 +254,13 @@ class FeedAdmin:
         return write_opml(feeds, title="headline-bot feeds", created=self.clock())
 
 
-# --- why a feed was refused, in the admin's language -------------------------------------
-# The reasons are English where they are made (fetcher, parser, OPML reader, check_url): that
-# is what the logs and `last_error` keep. Each pattern here names the message id that says
-# the same in the catalogs; its named groups fill the placeholders. Groups named `reason` are
-# reasons themselves (described again), `n` and `seconds` are numbers written the admin's
-# way, `kind` is an address kind; every other group is kept as it came (a host, a URL, a
-# message from a library). A reason no pattern knows is shown as it is.
-_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.DOTALL), message)
-    for pattern, message in (
-        # check_url and FeedAdmin
-        (r"redirected: (?P<reason>.+)", N_("redirected: {reason}")),
-        (r"not a valid URL", N_("not a valid URL")),
-        (
-            r"only http:// and https:// feeds can be added",
-            N_("only http:// and https:// feeds can be added"),
-        ),
-        (r"the URL has no host", N_("the URL has no host")),
-        (
-            r"the URL is longer than (?P<n>\d+) characters",
-            N_("the URL is longer than {n} characters"),
-        ),
-        (r"host not found: (?P<host>.+)", N_("host not found: {host}")),
-        (
-            r"(?P<host>\S+) is an? (?P<kind>[a-z -]+?) address \((?P<address>[^()]*)\); "
-            r"feeds on private networks are refused unless ALLOW_PRIVATE_FEEDS=true",
-            N_(
-                "{host} is {kind} ({address}); feeds on private networks are refused "
-                "unless ALLOW_PRIVATE_FEEDS=true"
-            ),
-        ),
-        (r"fetch failed", N_("fetch failed")),
-        (r"refused", N_("refused")),
-        (
-            r"it is in FEED_URLS and would come back at the next start: pause it, "
-            r"or take it out of FEED_URLS",
-            N_(
-                "it is in FEED_URLS and would come back at the next start: pause it, "
-                "or take it out of FEED_URLS"
-            ),
-        ),
-        # the fetcher
-        (r"unsupported URL scheme (?P<scheme>'.*')", N_("unsupported URL scheme {scheme}")),
-        (r"timed out after (?P<seconds>[0-9.e+]+) s", N_("timed out after {seconds} s")),
-        (
-            r"connect timed out after (?P<seconds>[0-9.e+]+) s",
-            N_("connect timed out after {seconds} s"),
-        ),
-        (r"HTTP (?P<status>\d{3})", N_("HTTP {status}")),
-        (
-            r"body larger than (?P<size>\d+ (?:MB|KB|bytes))",
-            N_("body larger than {size}"),
-        ),
-        (r"file not found", N_("file not found")),
-        (r"permission denied", N_("permission denied")),
-        (r"is a directory", N_("is a directory")),
-        (r"cannot read file: (?P<detail>.+)", N_("cannot read file: {detail}")),
-        (r"invalid URL: (?P<detail>.+)", N_("invalid URL: {detail}")),
-        (r"redirect loop", N_("redirect loop")),
-        (r"too many redirects", N_("too many redirects")),
-        (r"protocol error: (?P<detail>.+)", N_("protocol error: {detail}")),
-        (r"bad content encoding", N_("bad content encoding")),
-        (r"connection lost: (?P<detail>.+)", N_("connection lost: {detail}")),
-        (r"connection refused", N_("connection refused")),
-        (r"host not found", N_("host not found")),
-        (r"TLS error: (?P<detail>.+)", N_("TLS error: {detail}")),
-        (r"connection failed: (?P<detail>.+)", N_("connection failed: {detail}")),
-        # the parser
-        (
-            r"not a feed: XML entities expand beyond the safe limit",
-            N_("not a feed: XML entities expand beyond the safe limit"),
-        ),
-        (r"not a feed: empty document", N_("not a feed: empty document")),
-        (r"not a feed: no feed found", N_("not a feed: no feed found")),
-        (r"not a feed: unrecognised document", N_("not a feed: unrecognised document")),
-        (r"not a feed: (?P<detail>.+)", N_("not a feed: {detail}")),
-        # the poller (a stored last_error)
-        (r"internal error: (?P<detail>.+)", N_("internal error: {detail}")),
-        # the OPML reader
-        (r"larger than (?P<n>\d+) MB", N_("larger than {n} MB")),
-        (
-            r"declares XML entities, which an OPML file never needs",
-            N_("declares XML entities, which an OPML file never needs"),
-        ),
-        (r"not XML \((?P<detail>.*)\)", N_("not XML ({detail})")),
-        (
-            r"not OPML \(the root element is (?P<element><.*>)\)",
-            N_("not OPML (the root element is {element})"),
-        ),
-        (r"not OPML \(no (?P<element><body>)\)", N_("not OPML (no {element})")),
-        (r"more than (?P<n>\d+) feeds", N_("more than {n} feeds")),
-    )
-)
-_ADDRESS_KINDS = {
-    "loopback": N_("a loopback address"),
-    "link-local": N_("a link-local address"),
-    "multicast": N_("a multicast address"),
-    "reserved": N_("a reserved address"),
-    "private": N_("a private address"),
-}
-
-
-def describe_reason(reason: str, t: Translator) -> str:
-    """A refusal or fetch error said in the translator's language (plain text, not HTML);
-    a reason no pattern knows comes back as it is. Pure."""
-    for pattern, message in _REASONS:
-        match = pattern.fullmatch(reason)
-        if match is None:
-            continue
-        values: dict[str, str] = {}
-        for name, value in match.groupdict().items():
-            if name == "reason":
-                value = describe_reason(value, t)
-            elif name in ("n", "seconds"):
-                try:
-                    value = t.format_number(float(value))
-                except ValueError:  # "1.2.3 s": no number, so no message of ours
-                    return reason
-            elif name == "kind":
-                if value not in _ADDRESS_KINDS:
-                    return reason  # a kind with no words yet: the English is still exact
-                value = t._(_ADDRESS_KINDS[value])
-            values[name] = value
-        return t._(message).format(**values)
-    return reason
-
-
 # --- what /feeds says (pure: values in, Telegram HTML out, in the admin's language) ---------
+
+
+def _refusal(failure: FeedFailure | None, t: Translator, *, redirected: bool = False) -> str:
+    """Why something was refused, in the admin's language (plain text)."""
+    said = describe(failure, t) if failure is not None else t._("refused")
+    return t._("redirected: {reason}").format(reason=said) if redirected else said
 
 
 def _status(feed: FeedRecord, *, t: Translator, tz: str) -> str:
@@ -415,8 +269,8 @@ def _status(feed: FeedRecord, *, t: Translator, tz: str) -> str:
         return t._("⏸ paused")
     if state.consecutive_failures and state.failing_since is not None:
         since = t.format_datetime(state.failing_since, tz)
-        error = state.last_error
-        why = escape(truncate(describe_reason(error, t) if error else t._("unknown error"), 120))
+        failure = stored_failure(state)
+        why = escape(truncate(describe(failure, t) if failure else t._("unknown error"), 120))
         return t._("⚠️ failing since {since}: {error}").format(since=since, error=why)
     if state.last_success_at is None:
         return t._("⏳ not read yet")
@@ -472,7 +326,7 @@ def render_added(result: AddResult, t: Translator | None = None) -> str:
         title = escape(result.title or result.url)
         return t._("Already there: <b>{title}</b>").format(title=title) + f"\n<code>{url}</code>"
     if result.outcome == "refused":
-        reason = escape(describe_reason(result.reason or "refused", t))
+        reason = escape(_refusal(result.failure, t, redirected=result.redirected))
         return t._("❌ Not added: {reason}").format(reason=reason) + f"\n<code>{url}</code>"
     title = escape(truncate(result.title or t._("(untitled feed)"), 120))
     added = t.ngettext(
@@ -496,7 +350,7 @@ def render_change(
         return t._("No such feed: give its number in /feeds or its URL.")
     name = escape(truncate(result.feed.label, 80))
     if result.outcome == "refused":
-        reason = escape(describe_reason(result.reason or "refused", t))
+        reason = escape(_refusal(result.failure, t))
         return t._("❌ <b>{name}</b> was not removed: {reason}.").format(name=name, reason=reason)
     if result.outcome == "unchanged":
         already = {
@@ -518,7 +372,7 @@ def render_import(report: ImportReport, t: Translator | None = None) -> list[str
     t = t or translator(None)
     n = t.format_number
     if report.error is not None:
-        error = escape(describe_reason(report.error, t))
+        error = escape(describe(report.error, t))
         return [t._("❌ That file was not imported: {error}.").format(error=error)]
     head = t._(
         "📥 <b>OPML import</b>: {added} added, {present} already present, {refused} refused."
@@ -534,7 +388,7 @@ def render_import(report: ImportReport, t: Translator | None = None) -> list[str
     ]
     blocks += [
         f"❌ <code>{escape(truncate(r.url, 200))}</code>: "
-        + escape(describe_reason(r.reason or "refused", t))
+        + escape(_refusal(r.failure, t, redirected=r.redirected))
         for r in report.refused
     ]
     return split_messages(blocks, header=head)

@@ -1,7 +1,7 @@
 """Fetching feeds: conditional GET with httpx, or a local file, within time and size limits.
 
 :class:`FeedFetcher` does the network and file I/O and never raises for network or HTTP
-problems: every failure comes back as a short readable ``FetchResult.error``.
+problems: every failure comes back as a :class:`FeedFailure` in ``FetchResult.failure``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Literal
 
 import httpx
 
+from bot.feeds.failures import FeedFailure, Reason
 from bot.feeds.policy import parse_max_age, parse_retry_after
 from bot.feeds.text import collapse, truncate
 
@@ -56,7 +57,7 @@ ACCEPT = (
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """The outcome of one fetch; ``error`` is a short readable reason when status is error."""
+    """The outcome of one fetch; ``failure`` says why when status is error."""
 
     status: Literal["ok", "not_modified", "error"]
     body: bytes
@@ -64,11 +65,16 @@ class FetchResult:
     last_modified: str | None
     final_url: str
     content_type: str | None
-    error: str | None
+    failure: FeedFailure | None
     elapsed: float
     http_status: int | None = None
     retry_after: float | None = None  # seconds the server asked us to wait (Retry-After)
     max_age: float | None = None  # seconds it may be cached for (Cache-Control)
+
+    @property
+    def error(self) -> str | None:
+        """The failure in English (for logs), or None."""
+        return None if self.failure is None else self.failure.text
 
 
 class _HostSlots:
@@ -113,37 +119,45 @@ def _size_text(n: int) -> str:
 
 
 def _seconds_text(seconds: float) -> str:
-    return f"{seconds:g} s"
+    return f"{seconds:g}"
 
 
 class _Failure(Exception):
-    """Ends a fetch early with a readable reason."""
+    """Ends a fetch early with the reason why."""
 
     def __init__(
-        self, reason: str, http_status: int | None = None, retry_after: float | None = None
+        self,
+        failure: FeedFailure,
+        http_status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(failure.text)
+        self.failure = failure
         self.http_status = http_status
         self.retry_after = retry_after
 
 
-def _connect_reason(exc: BaseException) -> str:
+def _message(exc: BaseException, limit: int = 100) -> str:
+    """A library's message, short and on one line (its type when it says nothing)."""
+    return truncate(collapse(str(exc)), limit) or type(exc).__name__
+
+
+def _connect_failure(exc: BaseException) -> FeedFailure:
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
+            return FeedFailure(Reason.CONNECTION_REFUSED)
         cause = cause.__cause__ or cause.__context__
     text = str(exc).lower()
     if "refused" in text:
-        return "connection refused"
+        return FeedFailure(Reason.CONNECTION_REFUSED)
     if "name or service not known" in text or "nodename nor servname" in text:
-        return "host not found"
+        return FeedFailure(Reason.DNS)
     if "temporary failure in name resolution" in text or "getaddrinfo" in text:
-        return "host not found"
+        return FeedFailure(Reason.DNS)
     if "certificate" in text or "ssl" in text:
-        return "TLS error: " + truncate(collapse(str(exc)), 100)
-    return "connection failed: " + (truncate(collapse(str(exc)), 100) or type(exc).__name__)
+        return FeedFailure(Reason.TLS, truncate(collapse(str(exc)), 100))
+    return FeedFailure(Reason.CONNECTION_FAILED, _message(exc))
 
 
 class FeedFetcher:
@@ -218,23 +232,30 @@ class FeedFetcher:
             started = time.monotonic()
             return await asyncio.to_thread(self._fetch_file, url, etag, last_modified, started)
         if scheme not in ("http", "https"):
-            return self._error(url, f"unsupported URL scheme {scheme!r}", time.monotonic())
+            failure = FeedFailure(Reason.UNSUPPORTED_SCHEME, scheme)
+            return self._error(url, failure, time.monotonic())
         async with self._slots.hold(_host_key(url)):
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.timeout):
                     return await self._fetch_http(url, etag, last_modified, started)
             except TimeoutError:
-                return self._error(url, f"timed out after {_seconds_text(self.timeout)}", started)
-            except _Failure as failure:
+                return self._error(url, self._timed_out(), started)
+            except _Failure as failed:
                 return self._error(
-                    url, failure.reason, started, failure.http_status, failure.retry_after
+                    url, failed.failure, started, failed.http_status, failed.retry_after
                 )
+
+    def _timed_out(self) -> FeedFailure:
+        return FeedFailure(Reason.TIMEOUT, _seconds_text(self.timeout))
+
+    def _too_large(self) -> FeedFailure:
+        return FeedFailure(Reason.TOO_LARGE, _size_text(self.max_bytes))
 
     def _error(
         self,
         url: str,
-        reason: str,
+        failure: FeedFailure,
         started: float,
         http_status: int | None = None,
         retry_after: float | None = None,
@@ -246,7 +267,7 @@ class FeedFetcher:
             last_modified=None,
             final_url=url,
             content_type=None,
-            error=reason,
+            failure=failure,
             elapsed=time.monotonic() - started,
             http_status=http_status,
             retry_after=retry_after,
@@ -272,7 +293,9 @@ class FeedFetcher:
                 "GET", url, headers=self._headers(etag, last_modified), timeout=self._http_timeout()
             )
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError) as exc:
-            raise _Failure("invalid URL: " + truncate(collapse(str(exc)), 80)) from exc
+            raise _Failure(
+                FeedFailure(Reason.INVALID_URL, truncate(collapse(str(exc)), 80))
+            ) from exc
         visited = {str(request.url)}
         redirects = 0
         while True:
@@ -283,9 +306,9 @@ class FeedFetcher:
                     redirects += 1
                     target = str(request.url)
                     if target in visited:
-                        raise _Failure("redirect loop", response.status_code)
+                        raise _Failure(FeedFailure(Reason.REDIRECT_LOOP), response.status_code)
                     if redirects > self.max_redirects:
-                        raise _Failure("too many redirects", response.status_code)
+                        raise _Failure(FeedFailure(Reason.TOO_MANY_REDIRECTS), response.status_code)
                     visited.add(target)
                     continue
                 return await self._finish(response, etag, last_modified, started)
@@ -298,17 +321,21 @@ class FeedFetcher:
             return await self._client.send(request, stream=True, follow_redirects=False)
         except httpx.ConnectTimeout as exc:
             connect = min(10.0, self.timeout)
-            raise _Failure(f"connect timed out after {_seconds_text(connect)}") from exc
+            failure = FeedFailure(Reason.CONNECT_TIMEOUT, _seconds_text(connect))
+            raise _Failure(failure) from exc
         except httpx.TimeoutException as exc:
-            raise _Failure(f"timed out after {_seconds_text(self.timeout)}") from exc
+            raise _Failure(self._timed_out()) from exc
         except httpx.ConnectError as exc:
-            raise _Failure(_connect_reason(exc)) from exc
+            raise _Failure(_connect_failure(exc)) from exc
         except (httpx.RemoteProtocolError, httpx.LocalProtocolError) as exc:
-            raise _Failure("protocol error: " + truncate(collapse(str(exc)), 100)) from exc
+            failure = FeedFailure(Reason.PROTOCOL_ERROR, truncate(collapse(str(exc)), 100))
+            raise _Failure(failure) from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise _Failure("invalid URL: " + truncate(collapse(str(exc)), 80)) from exc
+            raise _Failure(
+                FeedFailure(Reason.INVALID_URL, truncate(collapse(str(exc)), 80))
+            ) from exc
         except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
-            raise _Failure(_connect_reason(exc)) from exc
+            raise _Failure(_connect_failure(exc)) from exc
 
     async def _finish(
         self,
@@ -329,14 +356,14 @@ class FeedFetcher:
                 last_modified=response.headers.get("last-modified") or last_modified,
                 final_url=final_url,
                 content_type=response.headers.get("content-type"),
-                error=None,
+                failure=None,
                 elapsed=time.monotonic() - started,
                 http_status=status,
                 retry_after=retry_after,
                 max_age=max_age,
             )
         if not 200 <= status < 300:
-            raise _Failure(f"HTTP {status}", status, retry_after)
+            raise _Failure(FeedFailure(Reason.HTTP_STATUS, str(status)), status, retry_after)
         declared = response.headers.get("content-length")
         if (
             declared
@@ -344,7 +371,7 @@ class FeedFetcher:
             and int(declared) > self.max_bytes
             and not response.headers.get("content-encoding")
         ):
-            raise _Failure(f"body larger than {_size_text(self.max_bytes)}", status)
+            raise _Failure(self._too_large(), status)
         body = await self._read_body(response)
         return FetchResult(
             status="ok",
@@ -353,7 +380,7 @@ class FeedFetcher:
             last_modified=response.headers.get("last-modified"),
             final_url=final_url,
             content_type=response.headers.get("content-type"),
-            error=None,
+            failure=None,
             elapsed=time.monotonic() - started,
             http_status=status,
             retry_after=retry_after,
@@ -369,18 +396,14 @@ class FeedFetcher:
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > self.max_bytes:
-                    raise _Failure(
-                        f"body larger than {_size_text(self.max_bytes)}", response.status_code
-                    )
+                    raise _Failure(self._too_large(), response.status_code)
                 chunks.append(chunk)
         except httpx.DecodingError as exc:
-            raise _Failure("bad content encoding", response.status_code) from exc
+            raise _Failure(FeedFailure(Reason.BAD_ENCODING), response.status_code) from exc
         except httpx.TimeoutException as exc:
-            raise _Failure(f"timed out after {_seconds_text(self.timeout)}") from exc
+            raise _Failure(self._timed_out()) from exc
         except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
-            raise _Failure(
-                "connection lost: " + (truncate(collapse(str(exc)), 100) or type(exc).__name__)
-            ) from exc
+            raise _Failure(FeedFailure(Reason.CONNECTION_LOST, _message(exc))) from exc
         return b"".join(chunks)
 
     def _fetch_file(
@@ -405,23 +428,24 @@ class FeedFetcher:
                     last_modified=stamp,
                     final_url=url,
                     content_type=None,
-                    error=None,
+                    failure=None,
                     elapsed=time.monotonic() - started,
                 )
             if info.st_size > self.max_bytes:
-                return self._error(url, f"body larger than {_size_text(self.max_bytes)}", started)
+                return self._error(url, self._too_large(), started)
             with path.open("rb") as handle:
                 body = handle.read(self.max_bytes + 1)
         except FileNotFoundError:
-            return self._error(url, "file not found", started)
+            return self._error(url, FeedFailure(Reason.FILE_NOT_FOUND), started)
         except PermissionError:
-            return self._error(url, "permission denied", started)
+            return self._error(url, FeedFailure(Reason.PERMISSION_DENIED), started)
         except IsADirectoryError:
-            return self._error(url, "is a directory", started)
+            return self._error(url, FeedFailure(Reason.IS_A_DIRECTORY), started)
         except OSError as exc:
-            return self._error(url, f"cannot read file: {os.strerror(exc.errno or 0)}", started)
+            unreadable = FeedFailure(Reason.FILE_UNREADABLE, os.strerror(exc.errno or 0))
+            return self._error(url, unreadable, started)
         if len(body) > self.max_bytes:
-            return self._error(url, f"body larger than {_size_text(self.max_bytes)}", started)
+            return self._error(url, self._too_large(), started)
         return FetchResult(
             status="ok",
             body=body,
@@ -429,6 +453,6 @@ class FeedFetcher:
             last_modified=stamp,
             final_url=url,
             content_type=None,
-            error=None,
+            failure=None,
             elapsed=time.monotonic() - started,
         )

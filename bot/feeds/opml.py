@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.feeds.entities import MAX_ENTITY_EXPANSION, entity_expansion
+from bot.feeds.failures import FeedFailure, Reason
 
 __all__ = ["MAX_OPML_BYTES", "MAX_OPML_FEEDS", "OpmlError", "OpmlFeed", "read_opml", "write_opml"]
 
@@ -24,7 +25,11 @@ _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
 
 class OpmlError(ValueError):
-    """The document is not an OPML list of feeds; the message says why, in a few words."""
+    """The document is not an OPML list of feeds; ``failure`` says why (its message too)."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        self.failure = FeedFailure(reason, detail)
+        super().__init__(self.failure.text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +53,18 @@ def _attr(element: ET.Element, name: str) -> str | None:
 def read_opml(data: bytes) -> list[OpmlFeed]:
     """The feeds an OPML document lists, each URL once, in document order."""
     if len(data) > MAX_OPML_BYTES:
-        raise OpmlError(f"larger than {MAX_OPML_BYTES // (1024 * 1024)} MB")
+        raise OpmlError(Reason.OPML_TOO_LARGE, str(MAX_OPML_BYTES // (1024 * 1024)))
     if _ENTITY_DECLARATION.search(data) or entity_expansion(data) > MAX_ENTITY_EXPANSION:
-        raise OpmlError("declares XML entities, which an OPML file never needs")
+        raise OpmlError(Reason.OPML_ENTITIES)
     try:
         root = ET.fromstring(data)  # noqa: S314 (entities refused above; expat fetches nothing)
     except ET.ParseError as exc:
-        raise OpmlError(f"not XML ({exc})") from None
+        raise OpmlError(Reason.NOT_XML, str(exc)) from None
     if root.tag.lower() != "opml":
-        raise OpmlError(f"not OPML (the root element is <{root.tag[:40]}>)")
+        raise OpmlError(Reason.NOT_OPML, f"<{root.tag[:40]}>")
     body = next((child for child in root if child.tag.lower() == "body"), None)
     if body is None:
-        raise OpmlError("not OPML (no <body>)")
+        raise OpmlError(Reason.OPML_NO_BODY)
     feeds: list[OpmlFeed] = []
     seen: set[str] = set()
     for outline in body.iter():
@@ -72,7 +77,7 @@ def read_opml(data: bytes) -> list[OpmlFeed]:
         title = _attr(outline, "title") or _attr(outline, "text")
         feeds.append(OpmlFeed(url=url, title=title, html_url=_attr(outline, "htmlUrl")))
         if len(feeds) > MAX_OPML_FEEDS:
-            raise OpmlError(f"more than {MAX_OPML_FEEDS} feeds")
+            raise OpmlError(Reason.TOO_MANY_FEEDS, str(MAX_OPML_FEEDS))
     return feeds
 
 

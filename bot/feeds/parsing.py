@@ -20,6 +20,7 @@ from typing import Any
 import feedparser
 
 from bot.feeds.entities import MAX_ENTITY_EXPANSION, entity_expansion
+from bot.feeds.failures import FeedFailure, Reason
 from bot.feeds.text import MAX_TITLE_CHARS, clean_text, collapse, first_sentence, truncate
 from storage.models import HeadlineInput
 
@@ -43,26 +44,31 @@ MAX_CATEGORY_CHARS = 100
 class ParsedFeed:
     """What one feed document holds: its title and normalised entries.
 
-    ``error`` is set when the document is not a feed (zero entries and feedparser found it
+    ``failure`` is set when the document is not a feed (zero entries and feedparser found it
     malformed or unrecognisable). A malformed feed that still yields entries is ingested:
-    ``bozo`` is True and ``error`` is None.
+    ``bozo`` is True and ``failure`` is None.
     """
 
     title: str | None
     entries: tuple[HeadlineInput, ...]
     bozo: bool
-    error: str | None
+    failure: FeedFailure | None
     ttl_seconds: float | None = None  # RSS <ttl>: how long the feed asks to be cached
     language: str | None = None  # declared: RSS <language>, Atom xml:lang ('es-419'), as given
 
+    @property
+    def error(self) -> str | None:
+        """Why the document is not a feed, in English (for logs), or None."""
+        return None if self.failure is None else self.failure.text
 
-def _describe_bozo(exc: object) -> str:
+
+def _bozo_failure(exc: object) -> FeedFailure:
     if exc is None:
-        return "unrecognised document"
+        return FeedFailure(Reason.UNRECOGNISED)
     message = str(exc).strip() or type(exc).__name__
     # SAX messages start with "<unknown>:LINE:COL:"; keep the position, drop the file.
     message = re.sub(r"^<unknown>:(\d+):(\d+):\s*", r"line \1: ", message)
-    return truncate(collapse(message), 120)
+    return FeedFailure(Reason.NOT_A_FEED, truncate(collapse(message), 120))
 
 
 def _absolute_link(value: str | None, base: str) -> str | None:
@@ -207,7 +213,7 @@ def parse_feed(
             title=None,
             entries=(),
             bozo=True,
-            error="not a feed: XML entities expand beyond the safe limit",
+            failure=FeedFailure(Reason.ENTITIES),
         )
     result = feedparser_result(data, url=url, content_type=content_type)
     return normalise(result, url=url, fetched_at=fetched_at)
@@ -250,19 +256,19 @@ def normalise(result: Any, *, url: str, fetched_at: float) -> ParsedFeed:
         for d in _unique_keys(drafts)
     )
 
-    error: str | None = None
+    failure: FeedFailure | None = None
     if not raw_entries:
         if bozo:
-            error = "not a feed: " + _describe_bozo(result.get("bozo_exception"))
+            failure = _bozo_failure(result.get("bozo_exception"))
         elif "encoding" not in result:  # feedparser stops before decoding empty input
-            error = "not a feed: empty document"
+            failure = FeedFailure(Reason.EMPTY_DOCUMENT)
         elif not result.get("version"):
-            error = "not a feed: no feed found"
+            failure = FeedFailure(Reason.NO_FEED)
     return ParsedFeed(
         title=title,
         entries=entries,
         bozo=bozo,
-        error=error,
+        failure=failure,
         ttl_seconds=_ttl(feed_info),
         language=_language(feed_info),
     )

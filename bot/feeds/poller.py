@@ -12,17 +12,15 @@ from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
 
 from bot.feeds import FeedFetcher, FetchResult, parse_feed
+from bot.feeds.failures import FeedFailure, Reason
 from bot.feeds.policy import failure_delay, interval_after_429, interval_after_read
+from bot.feeds.reads import store_read
 from bot.ops.metrics import Metrics
 from bot.ops.status import Liveness
 from bot.routing import Route, TopicIndex
-from bot.text.language import language_of
 from bot.text.query import headline_terms
-from storage.models import ChatPush, Headline
-from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedRecord, FeedRepo
-from storage.sqlite.headlines import HeadlineRepo
-from storage.sqlite.outbox import OutboxRepo
+from storage import Storage
+from storage.models import ChatPush, FeedRecord, Headline
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +106,8 @@ class FeedReport:
     unchanged: int = 0
     queued: int = 0
     baseline: bool = False
-    error: str | None = None
+    error: str | None = None  # why it failed (in English: the failure's text) or is waiting
+    failure: FeedFailure | None = None  # why it failed, as a value
 
     @property
     def ok(self) -> bool:
@@ -140,36 +139,41 @@ def backoff_seconds(failures: int, interval: float) -> float:
     return float(min(MAX_BACKOFF_SECONDS, interval * 2 ** max(0, failures - 1)))
 
 
+# When chats' pushes routed at a time may go: chat id -> epoch seconds.
+ReleaseTimes = Callable[[Collection[int], float], Awaitable[dict[int, float]]]
+
+
 class Poller:
     """Polls feeds into the store and queues pushes for matching chats."""
 
-    # The language of headlines whose feed declares none: DEFAULT_LANGUAGE, set by the assembly.
-    default_language = "en"
-    # When chats' pushes routed now may go (PreferencesService.release_times), set by the
-    # assembly; None: every push may go at once.
-    release_times: Callable[[Collection[int], float], Awaitable[dict[int, float]]] | None = None
-
     def __init__(
         self,
-        db: Database,
+        storage: Storage,
         fetcher: FeedFetcher,
         index: TopicIndex,
         *,
         urls: Sequence[str],
         interval: float,
+        default_language: str = "en",
+        release_times: ReleaseTimes | None = None,
         on_queued: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
         liveness: Liveness | None = None,
     ) -> None:
-        self.db = db
+        self.db = storage.store
         self.fetcher = fetcher
         self.index = index
         self.urls = list(urls)
         self.interval = interval
-        self.feeds = FeedRepo(db)
-        self.headlines = HeadlineRepo(db)
-        self.outbox = OutboxRepo(db)
+        # the language of headlines whose feed declares none (DEFAULT_LANGUAGE)
+        self.default_language = default_language
+        # when chats' pushes routed now may go (PreferencesService.release_times); None:
+        # every push may go at once
+        self.release_times = release_times
+        self.feeds = storage.feeds
+        self.headlines = storage.headlines
+        self.outbox = storage.outbox
         self.on_queued = on_queued
         self.clock = clock
         self.metrics = metrics  # fetch outcomes and round durations, when given
@@ -265,7 +269,8 @@ class Poller:
                 report = await self._poll(feed)
             except Exception as exc:  # a bug or a storage failure must not stop the others
                 log.exception("feed %s: unexpected failure", url)
-                report = await self._fail(feed, f"internal error: {type(exc).__name__}: {exc}")
+                failure = FeedFailure(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
+                report = await self._fail(feed, failure)
         if self.metrics is not None:
             self.metrics.fetched(report.outcome)
         if report.outcome == "error":
@@ -286,7 +291,7 @@ class Poller:
         if result.status == "error":
             return await self._fail(
                 feed,
-                result.error or "fetch failed",
+                result.failure or FeedFailure(Reason.FETCH_FAILED),
                 retry_after=result.retry_after,
                 throttled=result.http_status == 429,
             )
@@ -297,23 +302,20 @@ class Poller:
             fetched_at=now,
             content_type=result.content_type,
         )
-        if parsed.error:
-            return await self._fail(feed, parsed.error)
+        if parsed.failure is not None:
+            return await self._fail(feed, parsed.failure)
         baseline = not state.baseline_done
-        async with self._writes, self.db.transaction() as conn:
-            # new headlines are indexed (by the table's triggers) in the feed's language
-            language = language_of(parsed.language, self.default_language)
-            await self.headlines.set_language(conn, state.id, language)
-            stored = await self.headlines.upsert(
-                conn, state.id, parsed.entries, baseline=baseline, now=now
-            )
-            await self.feeds.record_success(
-                conn,
+        async with self._writes, self.db.transaction() as tx:
+            stored = await store_read(
+                tx,
+                self.feeds,
+                self.headlines,
                 state.id,
+                result,
+                parsed,
+                baseline=baseline,
+                default_language=self.default_language,
                 now=now,
-                etag=result.etag,
-                last_modified=result.last_modified,
-                title=parsed.title,
             )
         async with self._writes:
             await self._schedule(feed, result, parsed.ttl_seconds, now=now)
@@ -442,7 +444,7 @@ class Poller:
     async def _fail(
         self,
         feed: FeedRecord,
-        error: str,
+        failure: FeedFailure,
         *,
         retry_after: float | None = None,
         throttled: bool = False,
@@ -456,7 +458,12 @@ class Poller:
         )
         async with self._writes:
             await self.feeds.record_failure(
-                state.id, now=now, error=error, next_attempt_at=now + delay
+                state.id,
+                now=now,
+                error=failure.text,
+                reason=failure.reason,
+                detail=failure.detail,
+                next_attempt_at=now + delay,
             )
             if throttled:
                 own = interval_after_429(
@@ -465,4 +472,4 @@ class Poller:
                 await self.feeds.set_schedule(
                     state.id, interval_seconds=own, next_attempt_at=now + max(delay, own)
                 )
-        return FeedReport(state.url, "error", error=error)
+        return FeedReport(state.url, "error", error=failure.text, failure=failure)

@@ -9,7 +9,7 @@ from telegram import Bot
 
 from bot.context import Services
 from bot.delivery.limiter import delivered
-from bot.feeds.admin import describe_reason
+from bot.feeds.failures import describe, stored_failure
 from bot.formatting import escape
 from bot.text.i18n import Translator, translator
 from storage.models import FeedState
@@ -22,6 +22,7 @@ def render_alert(feed: FeedState, *, failing: bool, t: Translator, tz: str) -> s
     if not failing:
         return t._("✅ <b>Feed recovered</b>: {url}").format(url=escape(feed.url))
     since = feed.failing_since if feed.failing_since is not None else 0.0
+    failure = stored_failure(feed)
     attempts = t.ngettext(
         "Since {since}, {n} failed attempt.",
         "Since {since}, {n} failed attempts.",
@@ -32,9 +33,7 @@ def render_alert(feed: FeedState, *, failing: bool, t: Translator, tz: str) -> s
             t._("⚠️ <b>Feed failing</b>: {url}").format(url=escape(feed.url)),
             escape(attempts),
             t._("Last error: {error}").format(
-                error=escape(
-                    describe_reason(feed.last_error, t) if feed.last_error else t._("unknown")
-                )
+                error=escape(describe(failure, t) if failure else t._("unknown"))
             ),
         ]
     )

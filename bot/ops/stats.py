@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from bot.chats.service import PAUSED
-from bot.feeds.admin import describe_reason
+from bot.feeds.failures import describe, stored_failure
 from bot.formatting import escape
 from bot.text.i18n import N_, Translator, translator
 from storage import Storage
@@ -98,9 +98,10 @@ def render_stats(stats: Stats, *, t: Translator | None = None, tz: str = "UTC") 
         ).format(when=when(feed.last_success_at), n=n(failures))
         if failures:
             line += t._(", next attempt {when}").format(when=when(feed.next_attempt_at))
-        if feed.last_error:
+        failure = stored_failure(feed)
+        if failure is not None:
             line += "\n   " + t._("last error: {error}").format(
-                error=escape(describe_reason(feed.last_error, t)[:200])
+                error=escape(describe(failure, t)[:200])
             )
         lines.append(line)
     backlog = stats.backlog

@@ -1,13 +1,12 @@
-"""Feeds and their polling state; the list of feeds the poller reads and admins manage."""
+"""Feeds and their polling state in SQLite: the list the poller reads and admins manage."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from storage.models import FeedState
+from storage.models import FeedHealth, FeedRecord, FeedState
 from storage.sqlite.db import Database, conn_of
 from storage.store import Transaction
 
@@ -29,45 +28,9 @@ def _feed(row: sqlite3.Row) -> FeedState:
         last_error=row["last_error"],
         baseline_done=bool(row["baseline_done"]),
         alerted=bool(row["alerted"]),
+        last_error_reason=row["last_error_reason"],
+        last_error_detail=row["last_error_detail"],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class FeedRecord:
-    """A feed as admins manage it: its polling state and how it is run."""
-
-    state: FeedState
-    name: str | None  # given with /feeds add URL name
-    paused: bool
-    added_at: float | None
-    added_by: int | None
-    interval_seconds: float | None  # its own interval when a server stretched it
-    removed_at: float | None = None
-
-    @property
-    def id(self) -> int:
-        """The feed's id."""
-        return self.state.id
-
-    @property
-    def url(self) -> str:
-        """The feed's URL (or file path)."""
-        return self.state.url
-
-    @property
-    def label(self) -> str:
-        """What people call it: the given name, else the feed's title, else its URL."""
-        return self.name or self.state.title or self.state.url
-
-
-@dataclass(frozen=True, slots=True)
-class FeedHealth:
-    """A feed with its recent output, for /feeds."""
-
-    feed: FeedRecord
-    last_new_at: float | None  # when its newest headline was first seen (baseline excluded)
-    new_recent: int  # headlines first seen since the time asked for
-    stored: int  # headlines stored for it
 
 
 def _record(row: sqlite3.Row) -> FeedRecord:
@@ -82,8 +45,8 @@ def _record(row: sqlite3.Row) -> FeedRecord:
     )
 
 
-class FeedRepo:
-    """Reads and updates the feeds table."""
+class SqliteFeedRepo:
+    """Reads and updates the feeds table (storage.feeds.FeedRepo)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -176,7 +139,8 @@ class FeedRepo:
             " ON CONFLICT (url) DO UPDATE SET removed_at = NULL, paused = 0, baseline_done = 0,"
             " name = coalesce(excluded.name, name), added_at = excluded.added_at,"
             " added_by = excluded.added_by, consecutive_failures = 0, failing_since = NULL,"
-            " last_error = NULL, next_attempt_at = 0, etag = NULL, last_modified = NULL"
+            " last_error = NULL, last_error_reason = NULL, last_error_detail = NULL,"
+            " next_attempt_at = 0, etag = NULL, last_modified = NULL"
             " WHERE removed_at IS NOT NULL",
             (url, name, now, added_by),
         )
@@ -228,6 +192,7 @@ class FeedRepo:
         await conn.execute(
             "UPDATE feeds SET etag = ?, last_modified = ?, title = COALESCE(?, title),"
             " consecutive_failures = 0, failing_since = NULL, last_error = NULL,"
+            " last_error_reason = NULL, last_error_detail = NULL,"
             " last_success_at = ?, last_attempt_at = ?, next_attempt_at = 0,"
             " baseline_done = MAX(baseline_done, ?)"
             " WHERE id = ?",
@@ -238,6 +203,7 @@ class FeedRepo:
         """Record a 304 answer: a success that keeps the validators and title."""
         await self._db.execute(
             "UPDATE feeds SET consecutive_failures = 0, failing_since = NULL, last_error = NULL,"
+            " last_error_reason = NULL, last_error_detail = NULL,"
             " last_success_at = ?, last_attempt_at = ?, next_attempt_at = 0"
             " WHERE id = ?",
             (now, now, feed_id),
@@ -250,21 +216,39 @@ class FeedRepo:
         None, when it is next due: 0 for the next round)."""
         await self._db.executemany(
             "UPDATE feeds SET consecutive_failures = 0, failing_since = NULL, last_error = NULL,"
+            " last_error_reason = NULL, last_error_detail = NULL,"
             " last_success_at = ?2, last_attempt_at = ?2, interval_seconds = ?3,"
             " next_attempt_at = ?4 WHERE id = ?1",
             rows,
         )
 
     async def record_failure(
-        self, feed_id: int, *, now: float, error: str, next_attempt_at: float
+        self,
+        feed_id: int,
+        *,
+        now: float,
+        error: str,
+        next_attempt_at: float,
+        reason: str | None = None,
+        detail: str = "",
     ) -> None:
-        """Record a failed fetch and when to try again."""
+        """Record a failed fetch and when to try again: its English text, and the reason code
+        and detail that rebuild it as a value (None: a text with no reason)."""
         await self._db.execute(
             "UPDATE feeds SET consecutive_failures = consecutive_failures + 1,"
             " failing_since = COALESCE(failing_since, ?), last_error = ?,"
+            " last_error_reason = ?, last_error_detail = ?,"
             " last_attempt_at = ?, next_attempt_at = ?"
             " WHERE id = ?",
-            (now, error[:MAX_ERROR_CHARS], now, next_attempt_at, feed_id),
+            (
+                now,
+                error[:MAX_ERROR_CHARS],
+                reason,
+                detail[:MAX_ERROR_CHARS],
+                now,
+                next_attempt_at,
+                feed_id,
+            ),
         )
 
     async def set_alerted(self, feed_id: int, alerted: bool) -> None:

@@ -24,8 +24,9 @@ from aiohttp import web
 from bot.feeds import USER_AGENT, FeedFetcher
 from bot.feeds.poller import Poller
 from bot.routing import TopicIndex
+from storage.sqlite import repositories
 from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.feeds import SqliteFeedRepo
 from tests.e2e.harness import FEED, Harness, item, running_bot
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import Call, FakeTelegram
@@ -100,7 +101,7 @@ async def test_add_list_pause_resume_remove(
         _, again = await ask(bot, f"/feeds add {url}", replies=2)
         assert "Already there" in again
         await bot.poll()
-        await bot.settle(0.5)
+        await bot.quiet()
         assert len(bot.texts(READER)) == pushes, "the first read is the baseline, never pushed"
 
         (listing,) = await ask(bot, "/feeds")
@@ -260,7 +261,7 @@ async def test_import_as_a_reply_to_a_document(
     async with admin_bot(fake_tg, feed_server, tmp_path / "db.sqlite3") as bot:
         upload = bot.fake.document_update(ADMIN, opml, file_name="subs.xml")
         bot.fake.push_update(upload)
-        await bot.settle(0.3)  # a document without a caption gets no answer
+        await bot.quiet()  # a document without a caption gets no answer
         texts = await ask_reply(bot, "/feeds import", upload["message"]["message_id"])
         assert "1 added, 0 already present, 0 refused" in texts[-1]
         assert [f.url for f in await bot.services.feeds.all()][-1] == feed_server.url(SECOND)
@@ -270,6 +271,23 @@ async def ask_reply(bot: Harness, text: str, reply_to: int) -> list[str]:
     before = len(bot.fake.sent_to(ADMIN))
     calls = await bot.say(ADMIN, text, replies=2, reply_to=reply_to)
     return [str(c.params.get("text", "")) for c in calls[before:]]
+
+
+async def test_a_feed_added_in_spanish_is_indexed_in_spanish(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """/feeds add stores its first read in the language the feed declares, as the poller
+    does: its headlines are found by another inflection of their words."""
+    spanish = rss([item(60, "Los mineros protestaron en Potosí", "Huelga en las minas")])
+    feed_server.set_feed(SECOND, spanish.replace(b"<channel>", b"<channel><language>es</language>"))
+    async with admin_bot(fake_tg, feed_server, tmp_path / "db.sqlite3") as bot:
+        _, added = await ask(bot, f"/feeds add {feed_server.url(SECOND)}", replies=2)
+        assert "Added" in added and "1 entry" in added, added
+        # `protesta` and `protestaron` share a stem in Spanish only (English keeps both)
+        (found,) = await ask(bot, "/search protesta", chat=READER)
+        assert "Los mineros protestaron en Potosí" in found, found
+        (found,) = await ask(bot, "/search minero", chat=READER)
+        assert "Los mineros protestaron en Potosí" in found, found
 
 
 async def test_a_story_two_feeds_carry_is_pushed_once_naming_both(
@@ -290,7 +308,7 @@ async def test_a_story_two_feeds_carry_is_pushed_once_naming_both(
         feed_server.set_feed(SECOND, rss([copy, item(40, "Older story")], title="Second Wire"))
         await bot.poll()
         await bot.wait_sent(READER, count + 1)
-        await bot.settle(1.5)
+        await bot.quiet()
         pushed = bot.texts(READER)[count:]
         assert len(pushed) == 1, pushed
         assert pushed[0].count("Bolivia Elects A President") == 1
@@ -301,7 +319,7 @@ async def test_a_story_two_feeds_carry_is_pushed_once_naming_both(
         assert re.search(r"📡 (Test feed, Second Wire|Second Wire, Test feed)", latest), latest
         (found,) = await ask(bot, "/search elects", chat=READER)
         assert found.count("Bolivia Elects A President") == 1
-        stored = await bot.services.db.scalar(
+        stored = await bot.services.storage.store.scalar(
             "SELECT count(*) FROM headlines WHERE title = ?", ("Bolivia Elects A President",)
         )
         assert stored == 2  # once per feed
@@ -327,9 +345,11 @@ async def test_server_hints_stretch_a_feeds_own_interval(
     fetcher = FeedFetcher(timeout=2)
     paths = {"/cached.xml": "cached", "/ttl.xml": "ttl", "/busy.xml": "busy", "/plain.xml": "x"}
     urls = [feed_server.url(p) for p in paths]
-    poller = Poller(db, fetcher, TopicIndex(), urls=urls, interval=interval, clock=clock)
+    poller = Poller(
+        repositories(db), fetcher, TopicIndex(), urls=urls, interval=interval, clock=clock
+    )
     poller.spread_fraction = 0.0  # rounds at once: the clock here is the test's
-    repo = FeedRepo(db)
+    repo = SqliteFeedRepo(db)
     try:
         feed_server.set_feed("/cached.xml", rss(BASE), headers={"Cache-Control": "max-age=1800"})
         feed_server.set_feed("/ttl.xml", rss(BASE, ttl=60))
@@ -405,7 +425,7 @@ async def test_a_round_spreads_its_feeds_over_the_interval(
     for p in paths:
         feed_server.set_feed(p, rss(BASE))
     urls = [feed_server.url(p) for p in paths]
-    poller = Poller(db, fetcher, TopicIndex(), urls=urls, interval=2.0)
+    poller = Poller(repositories(db), fetcher, TopicIndex(), urls=urls, interval=2.0)
     try:
         started = time.monotonic()
         await poller.poll_all(force=True)

@@ -25,9 +25,10 @@ from bot.feeds import FeedFetcher
 from bot.feeds.poller import FeedReport, Poller
 from bot.routing import TopicIndex
 from storage.models import FeedState
-from storage.sqlite.chats import ChatRepo
+from storage.sqlite import repositories
+from storage.sqlite.chats import SqliteChatRepo
 from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.feeds import SqliteFeedRepo
 from tests.e2e.harness import FEED, item, running_bot
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import FakeTelegram
@@ -61,7 +62,7 @@ class Rig:
     url: str
 
     async def state(self) -> FeedState:
-        found = await FeedRepo(self.db).get(self.url)
+        found = await SqliteFeedRepo(self.db).get(self.url)
         assert found is not None
         return found
 
@@ -100,10 +101,12 @@ async def poller_rig(feeds: FeedServer, db_path: Path, path: str = FEED) -> Asyn
     index = TopicIndex()
     fetcher = FeedFetcher(timeout=TIMEOUT, max_bytes=MAX_BYTES)
     url = feeds.url(path)
-    poller = Poller(db, fetcher, index, urls=[url], interval=INTERVAL, clock=clock)
+    poller = Poller(repositories(db), fetcher, index, urls=[url], interval=INTERVAL, clock=clock)
     try:
-        await ChatRepo(db).upsert(READER, kind="private", now=clock.now, activate=True)
-        await ChatService(db, index, max_topics=50).add_topics(READER, "bolivia, lithium")
+        await SqliteChatRepo(db).upsert(READER, kind="private", now=clock.now, activate=True)
+        await ChatService(repositories(db), index, max_topics=50).add_topics(
+            READER, "bolivia, lithium"
+        )
         feeds.set_feed(path, rss(BASE))
         (report,) = await poller.poll_all()
         assert report.baseline and report.new == len(BASE)
@@ -337,7 +340,13 @@ async def test_admins_are_alerted_once_and_told_of_recovery(
         state = await bot.services.feeds.get(feed_server.url(FEED))
         assert state is not None and state.consecutive_failures >= 1
         failures = state.consecutive_failures
-        await bot.settle(1.5)  # more failed polls, no second alert
+
+        async def failed_again() -> bool:
+            state = await bot.services.feeds.get(feed_server.url(FEED))
+            return state is not None and state.consecutive_failures > failures
+
+        await bot.wait_until(failed_again, 15)  # more failed polls, no second alert
+        await bot.quiet()
         assert len(bot.texts(admin)) == 1
         # still failing (backoff 1 s, 2 s, 4 s ...: at most a couple more attempts)
         state = await bot.services.feeds.get(feed_server.url(FEED))
@@ -347,9 +356,9 @@ async def test_admins_are_alerted_once_and_told_of_recovery(
         await bot.wait_sent(admin, 2, timeout=15)
         assert "Feed recovered" in bot.texts(admin)[1]
         await bot.wait_sent(READER, count + 1)
-        await bot.settle(1.2)
+        await bot.quiet()
         assert sum("Bolivia Recovered Story" in t for t in bot.texts(READER)) == 1
         assert len(bot.texts(admin)) == 2
         latest = await bot.say(READER, "/latest 5")
         assert "Bolivia Severs Ties" in latest[-1].params["text"]
-        assert await asyncio.wait_for(bot.services.db.integrity_check(), 5) == "ok"
+        assert await asyncio.wait_for(bot.services.storage.store.integrity_check(), 5) == "ok"

@@ -15,7 +15,7 @@ from storage.sqlite.broadcasts import SqliteBroadcastRepo
 from storage.sqlite.chats import SqliteChatRepo, SqliteSubscriptionRepo
 from storage.sqlite.counters import SqliteCounterRepo
 from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.feeds import SqliteFeedRepo
 from storage.sqlite.headlines import SqliteHeadlineRepo
 from storage.sqlite.outbox import MAX_UNIT_ROWS, SqliteOutboxRepo
 
@@ -50,8 +50,8 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def feeds(db: Database) -> FeedRepo:
-    return FeedRepo(db)
+def feeds(db: Database) -> SqliteFeedRepo:
+    return SqliteFeedRepo(db)
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ async def store(
     now: float = NOW,
 ) -> list[Headline]:
     """Store entries for a feed and return the new headlines."""
-    feed = await FeedRepo(db).ensure(url)
+    feed = await SqliteFeedRepo(db).ensure(url)
     async with db.transaction() as conn:
         result = await SqliteHeadlineRepo(db).upsert(
             conn, feed.id, entries, baseline=baseline, now=now

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from storage.sqlite.counters import CounterRepo
+from pathlib import Path
+
+import aiosqlite
+
+from bot.feeds.failures import FeedFailure, Reason, stored_failure
+from storage.sqlite import fts
+from storage.sqlite.counters import SqliteCounterRepo
 from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.feeds import SqliteFeedRepo
 from tests.storage.conftest import NOW
 
 URL = "https://example.org/feed.xml"
 
 
-async def test_ensure_is_idempotent(feeds: FeedRepo) -> None:
+async def test_ensure_is_idempotent(feeds: SqliteFeedRepo) -> None:
     first = await feeds.ensure(URL)
     again = await feeds.ensure(URL)
     assert first == again
@@ -20,7 +26,7 @@ async def test_ensure_is_idempotent(feeds: FeedRepo) -> None:
     assert [f.url for f in await feeds.all()] == [URL, "https://other.example/"]
 
 
-async def test_failure_then_success(db: Database, feeds: FeedRepo) -> None:
+async def test_failure_then_success(db: Database, feeds: SqliteFeedRepo) -> None:
     feed = await feeds.ensure(URL)
     await feeds.record_failure(feed.id, now=NOW, error="timeout " * 200, next_attempt_at=NOW + 60)
     await feeds.record_failure(feed.id, now=NOW + 60, error="HTTP 500", next_attempt_at=NOW + 180)
@@ -48,7 +54,7 @@ async def test_failure_then_success(db: Database, feeds: FeedRepo) -> None:
     assert not cleared.alerted
 
 
-async def test_error_is_truncated(feeds: FeedRepo) -> None:
+async def test_error_is_truncated(feeds: SqliteFeedRepo) -> None:
     feed = await feeds.ensure(URL)
     await feeds.record_failure(feed.id, now=NOW, error="x" * 2000, next_attempt_at=NOW)
     stored = await feeds.get(URL)
@@ -56,7 +62,7 @@ async def test_error_is_truncated(feeds: FeedRepo) -> None:
     assert stored.last_error == "x" * 500
 
 
-async def test_not_modified_keeps_validators(db: Database, feeds: FeedRepo) -> None:
+async def test_not_modified_keeps_validators(db: Database, feeds: SqliteFeedRepo) -> None:
     feed = await feeds.ensure(URL)
     async with db.transaction() as conn:
         await feeds.record_success(
@@ -71,7 +77,7 @@ async def test_not_modified_keeps_validators(db: Database, feeds: FeedRepo) -> N
     assert (state.last_success_at, state.next_attempt_at) == (NOW + 70, 0)
 
 
-async def test_counters_sum_by_hour(counters: CounterRepo) -> None:
+async def test_counters_sum_by_hour(counters: SqliteCounterRepo) -> None:
     hour = 3600.0
     start = NOW - NOW % hour
     await counters.bump("sent", now=start - 1)
@@ -82,3 +88,74 @@ async def test_counters_sum_by_hour(counters: CounterRepo) -> None:
     assert await counters.total_since("sent", start - hour) == 6
     assert await counters.total_since("flood", start) == 1
     assert await counters.total_since("missing", 0) == 0
+
+
+async def test_a_failure_keeps_its_reason_and_detail(db: Database, feeds: SqliteFeedRepo) -> None:
+    feed = await feeds.ensure(URL)
+    await feeds.record_failure(
+        feed.id,
+        now=NOW,
+        error="HTTP 503",
+        reason=Reason.HTTP_STATUS,
+        detail="503",
+        next_attempt_at=NOW + 60,
+    )
+    failing = await feeds.get(URL)
+    assert failing is not None
+    assert stored_failure(failing) == FeedFailure(Reason.HTTP_STATUS, "503")
+    assert failing.last_error == "HTTP 503"  # the English text stays for logs and /healthz
+    async with db.transaction() as tx:
+        await feeds.record_success(
+            tx, feed.id, now=NOW + 1, etag=None, last_modified=None, title=None
+        )
+    ok = await feeds.get(URL)
+    assert ok is not None and (ok.last_error_reason, ok.last_error_detail) == (None, None)
+    assert stored_failure(ok) is None
+
+
+async def test_failures_stored_before_reasons_get_theirs(tmp_path: Path) -> None:
+    """Migration 010 reads the reasons back from the English texts rows already hold."""
+    path = tmp_path / "old.sqlite3"
+    db = await Database.open(path)
+    await db.close()
+    old = {
+        "https://a.example/": ("HTTP 503", FeedFailure(Reason.HTTP_STATUS, "503")),
+        "https://b.example/": ("timed out after 2.5 s", FeedFailure(Reason.TIMEOUT, "2.5")),
+        "https://c.example/": ("host not found", FeedFailure(Reason.DNS)),
+        "https://d.example/": (
+            "not a feed: line 3: mismatched tag",
+            FeedFailure(Reason.NOT_A_FEED, "line 3: mismatched tag"),
+        ),
+        "https://e.example/": ("not a feed: empty document", FeedFailure(Reason.EMPTY_DOCUMENT)),
+        "https://f.example/": (
+            "unsupported URL scheme 'ftp'",
+            FeedFailure(Reason.UNSUPPORTED_SCHEME, "ftp"),
+        ),
+        "https://g.example/": ("body larger than 10 MB", FeedFailure(Reason.TOO_LARGE, "10 MB")),
+        "https://h.example/": ("something odd", FeedFailure(Reason.OTHER, "something odd")),
+    }
+    async with aiosqlite.connect(path) as conn:
+        await fts.install(conn)  # the headline triggers call its functions on a schema change
+        await conn.executescript(
+            "ALTER TABLE feeds DROP COLUMN last_error_reason;"
+            "ALTER TABLE feeds DROP COLUMN last_error_detail;"
+            "PRAGMA user_version = 9;"
+        )
+        await conn.executemany(
+            "INSERT INTO feeds (url, last_error, consecutive_failures) VALUES (?, ?, 1)",
+            [(url, text) for url, (text, _) in old.items()],
+        )
+        await conn.execute("INSERT INTO feeds (url) VALUES ('https://ok.example/')")
+        await conn.commit()
+    db = await Database.open(path)
+    try:
+        feeds = SqliteFeedRepo(db)
+        for url, (text, failure) in old.items():
+            state = await feeds.get(url)
+            assert state is not None and state.last_error == text
+            assert stored_failure(state) == failure, url
+            assert failure.text == text
+        fine = await feeds.get("https://ok.example/")
+        assert fine is not None and stored_failure(fine) is None
+    finally:
+        await db.close()

@@ -13,7 +13,7 @@ from bot.text.query import Refusal, headline_terms, parse_search, parse_topic
 from storage.models import SearchPage
 from storage.sqlite import fts
 from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.feeds import SqliteFeedRepo
 from storage.sqlite.headlines import SqliteHeadlineRepo
 from storage.sqlite.migrate import migration_files
 from tests.storage.conftest import NOW, entry, store
@@ -72,7 +72,7 @@ async def test_an_existing_database_is_reindexed_and_its_topics_rekeyed(
 async def test_a_feeds_language_stems_its_headlines(
     db: Database, headlines: SqliteHeadlineRepo
 ) -> None:
-    feed = await FeedRepo(db).ensure("https://example.org/es.xml")
+    feed = await SqliteFeedRepo(db).ensure("https://example.org/es.xml")
     async with db.transaction() as conn:
         await SqliteHeadlineRepo.set_language(conn, feed.id, "es")
     found = await store(

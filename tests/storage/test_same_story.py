@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.text.query import SearchQuery, parse_search
 from storage.models import SourcedHeadline
 from storage.sqlite.db import Database
-from storage.sqlite.feeds import FeedRepo
+from storage.sqlite.feeds import SqliteFeedRepo
 from tests.storage.conftest import NOW, entry, store
 
 A = "https://a.example/feed.xml"
@@ -14,7 +14,7 @@ HOUR = 3600.0
 
 
 async def _name(db: Database, url: str, name: str) -> None:
-    await FeedRepo(db).ensure(url)
+    await SqliteFeedRepo(db).ensure(url)
     await db.execute("UPDATE feeds SET name = ? WHERE url = ?", (name, url))
 
 
