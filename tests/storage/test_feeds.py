@@ -6,11 +6,14 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.feeds import FetchResult, ParsedFeed, parse_feed
 from bot.feeds.failures import FeedFailure, Reason, stored_failure
+from bot.feeds.reads import store_read
 from storage.sqlite import fts
 from storage.sqlite.counters import SqliteCounterRepo
 from storage.sqlite.db import Database
 from storage.sqlite.feeds import SqliteFeedRepo
+from storage.sqlite.headlines import SqliteHeadlineRepo
 from tests.storage.conftest import NOW
 
 URL = "https://example.org/feed.xml"
@@ -159,3 +162,43 @@ async def test_failures_stored_before_reasons_get_theirs(tmp_path: Path) -> None
         assert fine is not None and stored_failure(fine) is None
     finally:
         await db.close()
+
+
+def _read(language: str | None) -> tuple[FetchResult, ParsedFeed]:
+    declared = f"<language>{language}</language>" if language else ""
+    body = (
+        f"<rss version='2.0'><channel><title>Wire</title>{declared}"
+        "<item><guid>1</guid><title>Los mineros protestaron</title></item></channel></rss>"
+    ).encode()
+    fetched = FetchResult("ok", body, '"v1"', None, URL, "application/rss+xml", None, 0.0)
+    return fetched, parse_feed(body, url=URL, fetched_at=NOW)
+
+
+async def test_a_read_is_stored_in_the_feeds_language_else_the_default(
+    db: Database, feeds: SqliteFeedRepo, headlines: SqliteHeadlineRepo
+) -> None:
+    for url, declared, default, expected in [
+        ("https://es.example/", "es-419", "en", "es"),
+        ("https://none.example/", None, "es", "es"),
+        ("https://en.example/", "en-US", "es", "en"),
+    ]:
+        feed = await feeds.ensure(url)
+        fetched, parsed = _read(declared)
+        async with db.transaction() as tx:
+            stored = await store_read(
+                tx,
+                feeds,
+                headlines,
+                feed.id,
+                fetched,
+                parsed,
+                baseline=True,
+                default_language=default,
+                now=NOW,
+            )
+        (headline,) = stored.new
+        assert headline.baseline
+        assert await headlines.languages_of([headline.id]) == {headline.id: expected}, url
+        state = await feeds.get(url)
+        assert state is not None
+        assert (state.baseline_done, state.etag, state.title) == (True, '"v1"', "Wire")
