@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -173,6 +173,7 @@ async def open_services(
         fetcher,
         configured=settings.feed_urls,
         allow_private=settings.allow_private_feeds,
+        default_language=settings.default_language,
     )
     services = Services(
         settings=settings,
@@ -203,21 +204,26 @@ def _health(storage: Storage, liveness: Liveness) -> BotHealthProvider:
     """What /healthz asks: every feed of the database (those added with /feeds as well as
     FEED_URLS, as /stats and the alerts count them), the store's writes, the backlog."""
 
-    async def backlog() -> int:
-        return (await storage.outbox.backlog())["total"]
-
     async def failing() -> tuple[FailingFeed, ...]:
         return failing_feeds(await storage.feeds.all())
 
-    return BotHealthProvider(liveness, storage.store, failing_feeds=failing, outbox_backlog=backlog)
+    return BotHealthProvider(
+        liveness, storage.store, failing_feeds=failing, outbox_backlog=_backlog(storage)
+    )
+
+
+def _backlog(storage: Storage) -> Callable[[], Awaitable[int]]:
+    """A reader of the number of messages waiting in the outbox."""
+
+    async def backlog() -> int:
+        return (await storage.outbox.backlog())["total"]
+
+    return backlog
 
 
 def _watch(services: Services) -> None:
     """Feed the metrics' gauges from the database."""
     storage = services.storage
-
-    async def backlog() -> int:
-        return (await storage.outbox.backlog())["total"]
 
     async def active_chats() -> float:
         return await services.chats.audience_size("all")
@@ -226,7 +232,7 @@ def _watch(services: Services) -> None:
         return await storage.headlines.count()
 
     services.metrics.read_gauges_from(
-        outbox_backlog=backlog, active_chats=active_chats, headlines=headlines
+        outbox_backlog=_backlog(storage), active_chats=active_chats, headlines=headlines
     )
 
 

@@ -15,7 +15,6 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot.context import BotApp, BotContext
 from bot.feeds.admin import (
-    FeedAdmin,
     render_added,
     render_change,
     render_feeds,
@@ -49,22 +48,10 @@ BUTTON_PATTERN = r"^f:(p|r|x):[0-9]{1,18}\Z"
 MAX_BUTTON_ROWS = 40  # Telegram takes about 100 buttons a message: two a feed, plus room
 
 
-def feed_admin(context: BotContext) -> FeedAdmin:
-    """The feed service over the running bot's database and fetcher."""
-    services = context.services
-    settings = services.settings
-    return FeedAdmin(
-        services.db,
-        services.fetcher,
-        configured=settings.feed_urls,
-        allow_private=settings.allow_private_feeds,
-    )
-
-
 async def _list_messages(
     context: BotContext, t: Translator, tz: str
 ) -> tuple[list[str], InlineKeyboardMarkup | None]:
-    admin = feed_admin(context)
+    admin = context.services.feed_admin
     health = await admin.health()
     texts = render_feeds(health, configured=admin.configured, now=time.time(), t=t, tz=tz)
     if not health or len(health) > MAX_BUTTON_ROWS:
@@ -96,7 +83,7 @@ async def cmd_feeds(update: Update, context: BotContext) -> None:
         return
     sub, _, rest = command_args(update).partition(" ")
     sub, rest = sub.lower(), rest.strip()
-    admin = feed_admin(context)
+    admin = context.services.feed_admin
     settings = await preferences_of(update, context)
     t = translator(settings.language)
     if not sub:
@@ -156,7 +143,7 @@ async def _import(update: Update, context: BotContext, document: Document) -> No
     await reply(update, escape(t._("⏳ Reading the file and each feed in it…")))
     file = await context.bot.get_file(document.file_id)
     data = bytes(await file.download_as_bytearray())
-    report = await feed_admin(context).import_opml(data, added_by=user.id if user else None)
+    report = await context.services.feed_admin.import_opml(data, added_by=user.id if user else None)
     log.info(
         "admin %s imported OPML: %d added, %d present, %d refused",
         user.id if user else None,
@@ -180,7 +167,7 @@ async def on_feed_button(update: Update, context: BotContext) -> None:
         await query.answer(t._("Only the bot's admins can do that."), show_alert=True)
         return
     _, action, raw_id = query.data.split(":", 2)
-    admin = feed_admin(context)
+    admin = context.services.feed_admin
     feed = next((r for r in await admin.feeds.records() if r.id == int(raw_id)), None)
     if feed is None:
         await query.answer(t._("That feed is gone."))

@@ -27,9 +27,8 @@ from bot.ops.status import (
     Liveness,
     StatusServer,
     add_status_routes,
-    database_write_error,
 )
-from storage.sqlite.db import Database
+from storage.sqlite.db import Database, database_write_error
 from tests.e2e.test_process import ROOT, SAMPLE, clean_env, run
 
 INTERVAL = 60.0
