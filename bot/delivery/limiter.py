@@ -15,7 +15,8 @@ cost is the round trip: the rate is limit / (period + latency), 29.9/s at 3 ms.
 
 Replies from handlers (requests without an outbox priority) are sent again here when they
 meet a 429 or a transient failure, for about a minute; the outbox's own requests are tried
-once, and bot/delivery.py defers them in the database instead.
+once, and bot/delivery/worker.py defers them in the database instead. What a failure means
+is bot/delivery/policy.py's decide(), here as everywhere.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from telegram.error import RetryAfter, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import BaseRateLimiter
 
-from bot.delivery.policy import Action, Decision, decide, retry_after_seconds
+from bot.delivery.policy import Action, Cause, Decision, decide
 from bot.ops.metrics import Metrics
 from storage.models import Priority
 
@@ -405,14 +406,14 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
             grant = await self.acquire(key, priority=priority, paid=paid, hold_limit=hold_limit)
         try:
             return await call()
-        except RetryAfter as exc:
-            if key is not None:
-                self.hold(key, retry_after_seconds(exc))
-            if self.metrics is not None:
-                self.metrics.flood_wait()
-            raise
         except TelegramError as exc:  # every Bot API call but getUpdates passes here
-            if self.metrics is not None:
+            decision = decide(exc)
+            if decision.cause is Cause.FLOOD:
+                if key is not None and decision.after is not None:
+                    self.hold(key, decision.after)
+                if self.metrics is not None:
+                    self.metrics.flood_wait()
+            elif self.metrics is not None:
                 self.metrics.failed(exc)
             raise
         finally:
