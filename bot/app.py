@@ -42,6 +42,7 @@ from bot.ops.status import (
 )
 from bot.process.startup import until_up
 from bot.routing import TopicIndex
+from bot.routing.router import Router
 from bot.text.i18n import translator
 from handlers.menu import menu_commands, menu_languages
 from storage import Storage, open_storage
@@ -155,14 +156,14 @@ async def open_services(
         metrics=metrics,
         clock=clock,
     )
+    router = Router(storage, index, release_times=preferences.release_times, clock=clock)
     poller = Poller(
         storage,
         fetcher,
-        index,
+        router,
         urls=settings.feed_urls,
         interval=settings.poll_interval_seconds,
         default_language=settings.default_language,
-        release_times=preferences.release_times,
         on_queued=delivery.wake,
         clock=clock,
         metrics=metrics,

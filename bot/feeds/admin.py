@@ -103,7 +103,7 @@ class FeedAdmin:
         resolve: Resolver = _resolve,
         default_language: str = "en",
     ) -> None:
-        self.db = storage.store
+        self.store = storage.store
         self.fetcher = fetcher
         self.configured = frozenset(configured)
         self.allow_private = allow_private
@@ -185,7 +185,7 @@ class FeedAdmin:
         )
         if parsed.failure is not None:
             return AddResult(url, "refused", failure=parsed.failure)
-        async with self.db.transaction() as tx:
+        async with self.store.transaction() as tx:
             state = await self.feeds.add(tx, url, name=name, added_by=added_by, now=now)
             # the first read is the baseline: stored, never pushed
             await store_read(

@@ -1,15 +1,12 @@
-"""Fetch -> parse -> store -> route -> enqueue, for every configured feed."""
+"""Fetch -> parse -> store, for every feed that is due; then the router queues the pushes."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from array import array
-from bisect import bisect_right
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from heapq import heapify, heappop, heappush
 
 from bot.feeds import FeedFetcher, FetchResult, parse_feed
 from bot.feeds.failures import FeedFailure, Reason
@@ -17,82 +14,15 @@ from bot.feeds.policy import failure_delay, interval_after_429, interval_after_r
 from bot.feeds.reads import store_read
 from bot.ops.metrics import Metrics
 from bot.ops.status import Liveness
-from bot.routing import Route, TopicIndex
-from bot.text.query import headline_terms
+from bot.routing.router import Router
 from storage import Storage
-from storage.models import ChatPush, FeedRecord, Headline
+from storage.models import FeedRecord
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
-ROUTE_PASS = 1_000_000  # pushes matched before they are queued (8 bytes each)
-ROUTE_CHUNK = 25_000  # pushes queued per transaction (whole chats)
-ROUTE_PAUSE_AFTER = 0.02  # a chunk that held the database longer is followed by a pause
-ROUTE_HEADLINES = 500  # unrouted headlines read at a time
 SPREAD_FRACTION = 0.5  # a round's fetches start spread over this share of the interval
 NOT_MODIFIED_BATCH = 64  # 304 answers recorded per transaction
-
-
-@dataclass(frozen=True, slots=True)
-class RoutedPass:
-    """The pushes of a routing pass, kept compact: per headline and outcome, the sorted ids of
-    the chats it goes to (8 bytes a push)."""
-
-    ids: list[int]  # the headlines matched, in order
-    groups: list[tuple[int, Route, array[int]]]  # (headline id, route, sorted chat ids)
-
-    @property
-    def pushes(self) -> int:
-        """How many (chat, headline) pushes the pass holds."""
-        return sum(len(chats) for _, _, chats in self.groups)
-
-    def chunks(self, size: int) -> Iterator[list[ChatPush]]:
-        """One ChatPush per chat and thread, in chat order, about `size` pushes at a time;
-        a chat's pushes always come in one chunk.
-
-        The chunks are ranges of chat ids cut at quantiles of a sample of the pushes (every
-        size/16th push of the pass, counted across its groups), so no list of the pass's
-        chats is ever built. A chunk visits only the groups that reach into it (a heap of
-        each group's next chat), in headline order, so a pass of many small groups costs
-        time in proportion to its pushes, not to its groups times its chunks.
-        """
-        step = max(1, size // 16)
-        sample: list[int] = []
-        offset = 0  # where the next sampled push falls in the next group
-        for _, _, chats in self.groups:
-            sample.extend(chats[offset::step])
-            offset = (offset - len(chats)) % step
-        sample.sort()
-        per_chunk = max(1, size // step)
-        groups = self.groups
-        pos = [0] * len(groups)  # each group's first chat not yet in a chunk
-        ahead = [(chats[0], g) for g, (_, _, chats) in enumerate(groups) if chats]
-        heapify(ahead)
-        for hi in [*sample[per_chunk - 1 :: per_chunk], None]:  # the chunk: chats up to hi
-            reached: list[int] = []
-            while ahead and (hi is None or ahead[0][0] <= hi):
-                reached.append(heappop(ahead)[1])
-            reached.sort()  # headline order, as the groups are
-            per_chat: dict[int, dict[int | None, list[tuple[int, tuple[str, ...]]]]] = {}
-            for g in reached:
-                hid, route, chats = groups[g]
-                start = pos[g]
-                end = len(chats) if hi is None else bisect_right(chats, hi, start)
-                pos[g] = end
-                if end < len(chats):
-                    heappush(ahead, (chats[end], g))
-                item = (hid, route.topics)
-                for chat_id in chats[start:end]:
-                    threads = per_chat.get(chat_id)
-                    if threads is None:
-                        threads = per_chat[chat_id] = {}
-                    threads.setdefault(route.thread_id, []).append(item)
-            if per_chat:
-                yield [
-                    ChatPush(chat_id, thread_id, tuple(items))
-                    for chat_id in sorted(per_chat)
-                    for thread_id, items in per_chat[chat_id].items()
-                ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +69,6 @@ def backoff_seconds(failures: int, interval: float) -> float:
     return float(min(MAX_BACKOFF_SECONDS, interval * 2 ** max(0, failures - 1)))
 
 
-# When chats' pushes routed at a time may go: chat id -> epoch seconds.
-ReleaseTimes = Callable[[Collection[int], float], Awaitable[dict[int, float]]]
-
-
 class Poller:
     """Polls feeds into the store and queues pushes for matching chats."""
 
@@ -150,36 +76,30 @@ class Poller:
         self,
         storage: Storage,
         fetcher: FeedFetcher,
-        index: TopicIndex,
+        router: Router,
         *,
         urls: Sequence[str],
         interval: float,
         default_language: str = "en",
-        release_times: ReleaseTimes | None = None,
         on_queued: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
         liveness: Liveness | None = None,
     ) -> None:
-        self.db = storage.store
+        self.store = storage.store
         self.fetcher = fetcher
-        self.index = index
+        self.router = router  # queues the pushes of what a poll stored
         self.urls = list(urls)
         self.interval = interval
         # the language of headlines whose feed declares none (DEFAULT_LANGUAGE)
         self.default_language = default_language
-        # when chats' pushes routed now may go (PreferencesService.release_times); None:
-        # every push may go at once
-        self.release_times = release_times
         self.feeds = storage.feeds
         self.headlines = storage.headlines
-        self.outbox = storage.outbox
         self.on_queued = on_queued
         self.clock = clock
         self.metrics = metrics  # fetch outcomes and round durations, when given
         self.liveness = liveness  # told when a round completes, for /healthz
         self._lock = asyncio.Lock()  # one spread round at a time
-        self._route_lock = asyncio.Lock()
         self._feed_locks: dict[int, asyncio.Lock] = {}  # one poll of a feed at a time
         # A round's bookkeeping takes the database one write at a time: with 32 fetches
         # finishing together, a reply's query would otherwise queue behind all of them.
@@ -223,7 +143,7 @@ class Poller:
         finally:
             await self._flush_not_modified()
         # headlines a crash left unrouted, even when every feed was unchanged
-        leftover = await self.route_pending()
+        leftover = await self.router.route_pending()
         if self.metrics is not None:
             self.metrics.observe_poll(time.monotonic() - began)
         if self.liveness is not None:
@@ -305,7 +225,7 @@ class Poller:
         if parsed.failure is not None:
             return await self._fail(feed, parsed.failure)
         baseline = not state.baseline_done
-        async with self._writes, self.db.transaction() as tx:
+        async with self._writes, self.store.transaction() as tx:
             stored = await store_read(
                 tx,
                 self.feeds,
@@ -319,7 +239,7 @@ class Poller:
             )
         async with self._writes:
             await self._schedule(feed, result, parsed.ttl_seconds, now=now)
-        queued = await self.route_pending() if stored.new and not baseline else 0
+        queued = await self.router.route_pending() if stored.new and not baseline else 0
         return FeedReport(
             state.url,
             "new" if stored.new else "unchanged",
@@ -365,81 +285,6 @@ class Poller:
         await self.feeds.set_schedule(
             feed.id, interval_seconds=own, next_attempt_at=now + own if own else 0.0
         )
-
-    async def route_pending(self) -> int:
-        """Queue the pushes of every headline not routed yet; return the pushes queued.
-
-        Headlines are stored first and routed after, a pass at a time: a pass matches
-        headlines (oldest first) until it holds ROUTE_PASS pushes, then adds each chat's
-        headlines to the message it is owed (one outbox row per chat and thread), in short
-        transactions of about ROUTE_CHUNK pushes, and finally marks its headlines routed. A poll
-        that matches every chat does not hold the database for minutes: after a chunk that
-        held it for a while, routing pauses as long, so replies and deliveries get the
-        database at least half of the time. A pass a crash cut short is repeated by the next poll;
-        each chat's `pushed_upto` mark keeps it from queuing a headline twice.
-        """
-        queued = 0
-        async with self._route_lock:
-            while headlines := await self.headlines.unrouted(ROUTE_HEADLINES):
-                routed = await self.route_pass(headlines, ROUTE_PASS)
-                batch = int(self.clock() * 1000)
-                for pushes in routed.chunks(ROUTE_CHUNK):
-                    now = self.clock()
-                    # when each chat's new row may go: its digest time, the end of its
-                    # quiet hours, or now (read before the transaction: one read a chunk)
-                    release = (
-                        None
-                        if self.release_times is None
-                        else await self.release_times({p.chat_id for p in pushes}, now)
-                    )
-                    async with self.db.transaction() as conn:
-                        began = time.monotonic()
-                        queued += await self.outbox.enqueue_pushes(
-                            conn, pushes, batch=batch, now=now, release=release
-                        )
-                    held = time.monotonic() - began
-                    if held > ROUTE_PAUSE_AFTER:
-                        await asyncio.sleep(held)
-                async with self.db.transaction() as conn:
-                    await self.headlines.mark_routed(conn, routed.ids)
-        return queued
-
-    async def route_pass(self, headlines: Sequence[Headline], limit: int) -> RoutedPass:
-        """Match headlines (in order) until `limit` pushes are found; the first is always
-        taken. The cost grows with the headlines' text and their matches, not with the
-        chats. Other tasks (replies, delivery) get a turn after every headline.
-        """
-        ids: list[int] = []
-        groups: list[tuple[int, Route, array[int]]] = []
-        found = 0  # pushes so far
-        # each headline is matched in the language it was indexed in, so routing and
-        # /search read it alike
-        languages = await self.headlines.languages_of([h.id for h in headlines])
-        for headline in headlines:
-            if ids and found >= limit:
-                break
-            terms = headline_terms(
-                headline.title,
-                headline.summary,
-                headline.categories,
-                languages.get(headline.id, "en"),
-            )
-            routes = self.index.route(terms)
-            by_route: dict[Route, list[int]] = {}
-            for chat_id, route in routes.items():
-                same = by_route.get(route)
-                if same is None:
-                    by_route[route] = [chat_id]
-                else:
-                    same.append(chat_id)
-            groups.extend(
-                (headline.id, route, array("q", sorted(chat_ids)))
-                for route, chat_ids in by_route.items()
-            )
-            found += len(routes)
-            ids.append(headline.id)
-            await asyncio.sleep(0)
-        return RoutedPass(ids, groups)
 
     async def _fail(
         self,

@@ -24,6 +24,7 @@ from aiohttp import web
 from bot.feeds import USER_AGENT, FeedFetcher
 from bot.feeds.poller import Poller
 from bot.routing import TopicIndex
+from bot.routing.router import Router
 from storage.sqlite import repositories
 from storage.sqlite.db import Database
 from storage.sqlite.feeds import SqliteFeedRepo
@@ -346,7 +347,12 @@ async def test_server_hints_stretch_a_feeds_own_interval(
     paths = {"/cached.xml": "cached", "/ttl.xml": "ttl", "/busy.xml": "busy", "/plain.xml": "x"}
     urls = [feed_server.url(p) for p in paths]
     poller = Poller(
-        repositories(db), fetcher, TopicIndex(), urls=urls, interval=interval, clock=clock
+        repositories(db),
+        fetcher,
+        Router(repositories(db), TopicIndex()),
+        urls=urls,
+        interval=interval,
+        clock=clock,
     )
     poller.spread_fraction = 0.0  # rounds at once: the clock here is the test's
     repo = SqliteFeedRepo(db)
@@ -425,7 +431,9 @@ async def test_a_round_spreads_its_feeds_over_the_interval(
     for p in paths:
         feed_server.set_feed(p, rss(BASE))
     urls = [feed_server.url(p) for p in paths]
-    poller = Poller(repositories(db), fetcher, TopicIndex(), urls=urls, interval=2.0)
+    poller = Poller(
+        repositories(db), fetcher, Router(repositories(db), TopicIndex()), urls=urls, interval=2.0
+    )
     try:
         started = time.monotonic()
         await poller.poll_all(force=True)

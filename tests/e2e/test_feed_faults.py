@@ -24,6 +24,7 @@ from bot.chats.service import ChatService
 from bot.feeds import FeedFetcher
 from bot.feeds.poller import FeedReport, Poller
 from bot.routing import TopicIndex
+from bot.routing.router import Router
 from storage.models import FeedState
 from storage.sqlite import repositories
 from storage.sqlite.chats import SqliteChatRepo
@@ -101,7 +102,14 @@ async def poller_rig(feeds: FeedServer, db_path: Path, path: str = FEED) -> Asyn
     index = TopicIndex()
     fetcher = FeedFetcher(timeout=TIMEOUT, max_bytes=MAX_BYTES)
     url = feeds.url(path)
-    poller = Poller(repositories(db), fetcher, index, urls=[url], interval=INTERVAL, clock=clock)
+    poller = Poller(
+        repositories(db),
+        fetcher,
+        Router(repositories(db), index),
+        urls=[url],
+        interval=INTERVAL,
+        clock=clock,
+    )
     try:
         await SqliteChatRepo(db).upsert(READER, kind="private", now=clock.now, activate=True)
         await ChatService(repositories(db), index, max_topics=50).add_topics(

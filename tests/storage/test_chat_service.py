@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 from bot.chats.service import MIGRATED, PAUSED, ChatService
-from bot.feeds import FeedFetcher
-from bot.feeds.poller import Poller
 from bot.routing import TopicIndex
+from bot.routing.router import Router
 from storage.models import ChatKind, OutboxStatus
 from storage.sqlite import repositories
 from storage.sqlite.chats import SqliteSubscriptionRepo
@@ -76,22 +75,18 @@ async def test_a_blocked_chat_is_not_even_considered_by_routing(
 ) -> None:
     for chat_id in (1, 2, 3):
         await _reader(service, chat_id)
-    fetcher = FeedFetcher()
-    await fetcher.aclose()  # routing never fetches
-    poller = Poller(
-        repositories(db), fetcher, service.index, urls=[], interval=60, clock=lambda: NOW
-    )
+    router = Router(repositories(db), service.index, clock=lambda: NOW)
     await service.deactivate(2, reason="Forbidden: bot was blocked by the user")
     (h,) = await store(db, [entry("1", "Lithium prices climb")])
-    routed = await poller.route_pass([h], limit=1000)
+    routed = await router.route_pass([h], limit=1000)
     assert [list(chats) for _, _, chats in routed.groups] == [[1, 3]]  # no restart needed
     await db.execute("UPDATE headlines SET routed = 0")
-    assert await poller.route_pending() == 2
+    assert await router.route_pending() == 2
     assert await db.scalar("SELECT count(*) FROM outbox WHERE chat_id = 2") == 0
     # a resumed chat is routed again, from its next headline on
     assert await service.resume(2)
     (later,) = await store(db, [entry("2", "Lithium output")])
-    routed = await poller.route_pass([later], limit=1000)
+    routed = await router.route_pass([later], limit=1000)
     assert [list(chats) for _, _, chats in routed.groups] == [[1, 2, 3]]
 
 

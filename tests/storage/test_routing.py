@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import bot.feeds.poller
-from bot.feeds import FeedFetcher
-from bot.feeds.poller import Poller
+import bot.routing.router
 from bot.routing import TopicIndex
+from bot.routing.router import Router
 from storage.sqlite import repositories
 from storage.sqlite.chats import SqliteChatRepo
 from storage.sqlite.db import Database
@@ -17,15 +16,13 @@ CHATS = range(1, 8)
 
 
 @pytest.fixture
-async def poller(db: Database) -> Poller:
+async def router(db: Database) -> Router:
     index = TopicIndex()
     for chat in CHATS:
         await SqliteChatRepo(db).upsert(chat, kind="private", now=NOW, activate=True)
         index.add(chat, "lithium")
     index.add(3, "deals", thread_id=9)  # a headline matching both goes to its thread
-    fetcher = FeedFetcher()
-    await fetcher.aclose()  # routing never fetches
-    return Poller(repositories(db), fetcher, index, urls=[], interval=60, clock=lambda: NOW)
+    return Router(repositories(db), index, clock=lambda: NOW)
 
 
 async def pairs(db: Database) -> list[tuple[int, int, int | None]]:
@@ -36,20 +33,20 @@ async def pairs(db: Database) -> list[tuple[int, int, int | None]]:
 
 
 async def test_a_pass_stops_at_its_limit_but_takes_at_least_one_headline(
-    db: Database, poller: Poller
+    db: Database, router: Router
 ) -> None:
     h = await store(db, [entry(str(i), f"Lithium news {i}") for i in range(3)])
-    routed = await poller.route_pass(h, limit=10)
+    routed = await router.route_pass(h, limit=10)
     assert routed.ids == [h[0].id, h[1].id]  # 7 pushes, then 14 >= 10
     assert routed.pushes == 14
-    assert (await poller.route_pass(h, limit=1)).ids == [h[0].id]
+    assert (await router.route_pass(h, limit=1)).ids == [h[0].id]
 
 
 async def test_chunks_group_by_chat_and_thread_and_never_split_a_chat(
-    db: Database, poller: Poller
+    db: Database, router: Router
 ) -> None:
     h = await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium deals")])
-    chunks = list((await poller.route_pass(h, limit=1000)).chunks(6))  # 2 pushes a chat
+    chunks = list((await router.route_pass(h, limit=1000)).chunks(6))  # 2 pushes a chat
     assert [sorted({p.chat_id for p in chunk}) for chunk in chunks] == [[1, 2, 3], [4, 5, 6], [7]]
     three = [p for p in chunks[0] if p.chat_id == 3]
     # the deals headline matched chat 3's "deals" (thread 9) as well as "lithium"
@@ -61,26 +58,26 @@ async def test_chunks_group_by_chat_and_thread_and_never_split_a_chat(
 
 
 async def test_route_pending_queues_every_push_once_in_small_chunks(
-    db: Database, poller: Poller, monkeypatch: pytest.MonkeyPatch
+    db: Database, router: Router, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.feeds.poller, "ROUTE_CHUNK", 2)
-    monkeypatch.setattr(bot.feeds.poller, "ROUTE_PASS", 7)
+    monkeypatch.setattr(bot.routing.router, "ROUTE_CHUNK", 2)
+    monkeypatch.setattr(bot.routing.router, "ROUTE_PASS", 7)
     h = await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium deals")])
     await db.execute("UPDATE headlines SET routed = 0")
-    assert await poller.route_pending() == 2 * len(CHATS)
+    assert await router.route_pending() == 2 * len(CHATS)
     assert await db.scalar("SELECT count(*) FROM headlines WHERE routed = 0") == 0
-    assert await poller.route_pending() == 0
+    assert await router.route_pending() == 0
     expected = [(c, x.id, 9 if (c, x) == (3, h[1]) else None) for c in CHATS for x in h]
     assert await pairs(db) == expected
 
 
 async def test_a_pass_cut_short_by_a_crash_is_repeated_without_doubles(
-    db: Database, poller: Poller, monkeypatch: pytest.MonkeyPatch
+    db: Database, router: Router, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.feeds.poller, "ROUTE_CHUNK", 6)  # three chats of two pushes each
+    monkeypatch.setattr(bot.routing.router, "ROUTE_CHUNK", 6)  # three chats of two pushes each
     await store(db, [entry("1", "Lithium prices"), entry("2", "Lithium deals")])
     await db.execute("UPDATE headlines SET routed = 0")
-    real = poller.outbox.enqueue_pushes
+    real = router.outbox.enqueue_pushes
     calls = 0
 
     async def crash_on_second_chunk(*args: object, **kwargs: object) -> int:
@@ -90,14 +87,14 @@ async def test_a_pass_cut_short_by_a_crash_is_repeated_without_doubles(
             raise RuntimeError("killed")
         return await real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(poller.outbox, "enqueue_pushes", crash_on_second_chunk)
+    monkeypatch.setattr(router.outbox, "enqueue_pushes", crash_on_second_chunk)
     with pytest.raises(RuntimeError):
-        await poller.route_pending()
+        await router.route_pending()
     assert {c for c, _, _ in await pairs(db)} == {1, 2, 3}  # the first chunk got through
-    monkeypatch.setattr(poller.outbox, "enqueue_pushes", real)
+    monkeypatch.setattr(router.outbox, "enqueue_pushes", real)
     # a new headline arrived before the repeat: it goes to everyone, the others once
     await store(db, [entry("3", "Lithium output")])
-    assert await poller.route_pending() == 3 * 4 + 3  # chats 4-7 all, chats 1-3 the new one
+    assert await router.route_pending() == 3 * 4 + 3  # chats 4-7 all, chats 1-3 the new one
     found = await pairs(db)
     assert len(found) == len(set(found)) == 3 * 7
     assert await db.scalar("SELECT count(*) FROM headlines WHERE routed = 0") == 0
