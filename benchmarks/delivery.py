@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from bot.app import build_application, running  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.delivery.limiter import Limits  # noqa: E402
-from storage.sqlite.chats import ChatRepo  # noqa: E402
+from storage.sqlite.chats import SqliteChatRepo  # noqa: E402
 from storage.sqlite.db import Database  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
@@ -157,7 +157,7 @@ def worker_main(args: argparse.Namespace) -> None:
 async def _populate(path: Path, chats: int) -> None:
     db = await Database.open(path)
     try:
-        repo = ChatRepo(db)
+        repo = SqliteChatRepo(db)
         now = time.time()
         for chat_id in range(1, chats + 1):
             await repo.upsert(chat_id, kind="private", title=f"Reader {chat_id}", now=now)

@@ -134,7 +134,7 @@ async def child_main(cfg: dict[str, Any]) -> None:
 
                 tick = asyncio.create_task(ticker(done, lags))
                 waits: list[float] = []
-                probe = asyncio.create_task(db_waits(services.db, done, waits))
+                probe = asyncio.create_task(db_waits(services.storage.store, done, waits))
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 # "scheduled": a round as the poll job runs it, spread over the interval
                 reports = await services.poller.poll_all(force=line == "round")

@@ -27,22 +27,22 @@ from bot.context import AppState, BotApp, BotContext, PerChatUpdateProcessor, Se
 from bot.delivery.announce import BroadcastReporter
 from bot.delivery.http import AiohttpRequest
 from bot.delivery.limiter import Limits, SlidingWindowLimiter
+from bot.delivery.startup import until_up
 from bot.delivery.worker import Delivery
 from bot.feeds import FeedFetcher
 from bot.feeds.admin import FeedAdmin
 from bot.feeds.poller import Poller
-from bot.ops.health import alert_feed_health
-from bot.ops.metrics import Metrics
+from bot.ops.alerts import alert_feed_health
 from bot.ops.status import (
     BotHealthProvider,
     FailingFeed,
-    Liveness,
     StatusServer,
     failing_feeds,
 )
-from bot.process.startup import until_up
 from bot.routing import TopicIndex
 from bot.routing.router import Router
+from bot.telemetry.liveness import Liveness
+from bot.telemetry.metrics import Metrics
 from bot.text.i18n import translator
 from handlers.menu import menu_commands, menu_languages
 from storage import Storage, open_storage
@@ -370,7 +370,13 @@ async def poll_job(context: BotContext) -> None:
 async def _poll_and_alert(bot: ExtBot[Any], services: Services) -> None:
     try:
         await services.poller.poll_all()
-        await alert_feed_health(bot, services)
+        await alert_feed_health(
+            bot,
+            services.feeds,
+            services.preferences,
+            admin_ids=services.settings.admin_ids,
+            after_seconds=services.settings.feed_alert_after_seconds,
+        )
     except Exception:  # the next interval tries again
         log.exception("poll failed")
 

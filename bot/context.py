@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
-from storage.feeds import FeedRepo
 from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, CallbackContext, ExtBot
 
@@ -23,11 +22,13 @@ from bot.delivery.worker import Delivery
 from bot.feeds import FeedFetcher
 from bot.feeds.admin import FeedAdmin
 from bot.feeds.poller import Poller
-from bot.ops.metrics import Metrics
-from bot.ops.status import HealthProvider, Liveness, StatusServer
+from bot.ops.status import HealthProvider, StatusServer
 from bot.routing import TopicIndex
+from bot.telemetry.liveness import Liveness
+from bot.telemetry.metrics import Metrics
 from storage import Storage
 from storage.broadcasts import BroadcastRepo
+from storage.feeds import FeedRepo
 from storage.headlines import HeadlineRepo
 from storage.outbox import OutboxRepo
 

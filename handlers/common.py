@@ -20,8 +20,7 @@ from telegram.ext import filters
 from bot.context import BotApp, BotContext
 from bot.delivery.policy import decide
 from bot.text.i18n import Translator, translator
-from storage.models import Chat, ChatKind
-from storage.sqlite.preferences import ChatPreferences
+from storage.models import Chat, ChatKind, ChatPreferences
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 BUTTON_TEXT_CHARS = 64  # a label longer than this is cut (Telegram shows about as much)

@@ -7,6 +7,7 @@ Python and SQL parameters share one spelling and a typo is a type error.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 from enum import IntEnum, StrEnum
 
 
@@ -274,3 +275,50 @@ class BroadcastProgress:
     failed: int
     remaining: int
     cancelled: int
+
+
+def audience_kinds(audience: str) -> tuple[ChatKind, ...]:
+    """Return the chat kinds an audience covers; ValueError for an unknown audience."""
+    try:
+        return AUDIENCE_KINDS[Audience(audience)]
+    except ValueError:
+        raise ValueError(f"unknown audience {audience!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class MoreList:
+    """The headlines behind a More button: what a sent message held, in headline order."""
+
+    id: int
+    chat_id: int
+    items: tuple[tuple[int, tuple[str, ...]], ...]
+    dropped: int  # older headlines the row no longer kept
+    digest: bool
+
+
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_LANGUAGE = "en"
+
+
+class MessageFormat(StrEnum):
+    """How pushes and digests show headlines."""
+
+    FULL = "full"  # title as a link, summary, date, matched topics
+    COMPACT = "compact"  # linked titles only
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPreferences:
+    """One chat's settings (the defaults for a chat that never changed any)."""
+
+    chat_id: int
+    digest_times: tuple[time, ...] = ()  # local times of day, sorted; () = no digest
+    timezone: str = DEFAULT_TIMEZONE
+    quiet_start: time | None = None  # local; both None = no quiet hours
+    quiet_end: time | None = None
+    language: str = DEFAULT_LANGUAGE
+    format: MessageFormat = MessageFormat.FULL
+    previews: bool = True
+    digest_since: float | None = None  # when the digest times were set
+    last_digest_at: float | None = None  # when the last digest was sent
+    stored: bool = False  # whether the chat has a row (False: these are the defaults)

@@ -13,9 +13,8 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.delivery.limiter import delivered
 from bot.text.i18n import N_, Translator, translator
-from storage.models import Audience, Broadcast, BroadcastProgress, BroadcastStatus
-from storage.sqlite.broadcasts import BroadcastRepo
-from storage.sqlite.preferences import ChatPreferences
+from storage.broadcasts import BroadcastRepo
+from storage.models import Audience, Broadcast, BroadcastProgress, BroadcastStatus, ChatPreferences
 
 log = logging.getLogger(__name__)
 

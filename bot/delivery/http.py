@@ -31,7 +31,7 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from bot.ops.metrics import Metrics
+from bot.telemetry.metrics import Metrics
 
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 # BaseRequest.post carries a body only as a RequestData, which only python-telegram-bot's

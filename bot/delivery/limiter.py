@@ -36,7 +36,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseRateLimiter
 
 from bot.delivery.policy import Action, Cause, Decision, decide
-from bot.ops.metrics import Metrics
+from bot.telemetry.metrics import Metrics
 from storage.models import Priority
 
 log = logging.getLogger(__name__)

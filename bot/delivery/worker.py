@@ -21,7 +21,7 @@ from bot.delivery.http import AiohttpRequest, encode_form
 from bot.delivery.limiter import PRIORITY_BROADCAST, PRIORITY_PUSH, SlidingWindowLimiter
 from bot.delivery.policy import Action, Decision, backoff, decide
 from bot.formatting import html_to_text, push_page_size, render_push, render_push_page
-from bot.ops.metrics import Metrics
+from bot.telemetry.metrics import Metrics
 from bot.text.i18n import translator
 from bot.text.schedule import next_push_at
 from storage import Storage

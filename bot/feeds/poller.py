@@ -12,9 +12,9 @@ from bot.feeds import FeedFetcher, FetchResult, parse_feed
 from bot.feeds.failures import FeedFailure, Reason
 from bot.feeds.policy import failure_delay, interval_after_429, interval_after_read
 from bot.feeds.reads import store_read
-from bot.ops.metrics import Metrics
-from bot.ops.status import Liveness
 from bot.routing.router import Router
+from bot.telemetry.liveness import Liveness
+from bot.telemetry.metrics import Metrics
 from storage import Storage
 from storage.models import FeedRecord
 

@@ -24,8 +24,8 @@ from bot.app import ALLOWED_UPDATES, build_application, stop_application
 from bot.config import Settings
 from bot.context import BotApp
 from bot.delivery.http import AiohttpRequest
+from bot.delivery.startup import until_up
 from bot.process.logs import redact
-from bot.process.startup import until_up
 from bot.process.webhook import WebhookServer
 from storage import SchemaTooNewError
 from storage.lock import AlreadyRunningError, acquire_lock

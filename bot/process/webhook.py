@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 from telegram import Bot, Update
 
-from bot.ops.metrics import Metrics
 from bot.ops.status import HealthProvider, add_status_routes
+from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

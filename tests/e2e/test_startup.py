@@ -28,7 +28,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.process.startup import backoff, retry_wait
+from bot.delivery.startup import backoff, retry_wait
 from tests.e2e.harness import FEED, item
 from tests.e2e.test_process import bot_env, kill_if_running, run, sigterm_stops_cleanly
 from tests.e2e.test_webhook import free_port

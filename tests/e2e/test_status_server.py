@@ -19,15 +19,15 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import SettingsError, load_settings
-from bot.ops.metrics import Metrics
 from bot.ops.status import (
     BotHealthProvider,
     FailingFeed,
     HealthSnapshot,
-    Liveness,
     StatusServer,
     add_status_routes,
 )
+from bot.telemetry.liveness import Liveness
+from bot.telemetry.metrics import Metrics
 from storage.sqlite.db import Database, database_write_error
 from tests.e2e.test_process import ROOT, SAMPLE, clean_env, run
 

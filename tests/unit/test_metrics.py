@@ -19,8 +19,8 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.ops.metrics import Metrics, api_error_class
 from bot.ops.status import FailingFeed, HealthSnapshot, failing_feeds, health
+from bot.telemetry.metrics import Metrics, api_error_class
 
 NOW = 1_750_000_000.0
 INTERVAL = 300.0

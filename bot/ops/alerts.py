@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 
 from telegram import Bot
 
-from bot.context import Services
+from bot.chats.preferences import PreferencesService
 from bot.delivery.limiter import delivered
 from bot.feeds.failures import describe, stored_failure
 from bot.formatting import escape
 from bot.text.i18n import Translator, translator
+from storage.feeds import FeedRepo
 from storage.models import FeedState
 
 log = logging.getLogger(__name__)
@@ -39,30 +41,37 @@ def render_alert(feed: FeedState, *, failing: bool, t: Translator, tz: str) -> s
     )
 
 
-async def alert_feed_health(bot: Bot, services: Services, *, now: float | None = None) -> int:
-    """Tell admins about feeds failing longer than the threshold, or recovered; return messages.
+async def alert_feed_health(
+    bot: Bot,
+    feeds: FeedRepo,
+    preferences: PreferencesService,
+    *,
+    admin_ids: Collection[int],
+    after_seconds: float,
+    now: float | None = None,
+) -> int:
+    """Tell admins about feeds failing longer than after_seconds, or recovered; return messages.
 
     Every feed in the database counts, those added with /feeds as well as FEED_URLS.
     """
-    settings = services.settings
-    if not settings.admin_ids:
+    if not admin_ids:
         return 0
     now = time.time() if now is None else now
     sent = 0
-    for feed in await services.feeds.all():
+    for feed in await feeds.all():
         failing = (
             feed.consecutive_failures > 0
             and feed.failing_since is not None
-            and now - feed.failing_since >= settings.feed_alert_after_seconds
+            and now - feed.failing_since >= after_seconds
         )
         if not (failing and not feed.alerted) and not (
             feed.alerted and feed.consecutive_failures == 0
         ):
             continue
-        await services.feeds.set_alerted(feed.id, not feed.alerted)
+        await feeds.set_alerted(feed.id, not feed.alerted)
         log.warning("feed %s: %s; telling admins", feed.url, "failing" if failing else "recovered")
-        for admin_id in settings.admin_ids:
-            admin = await services.preferences.get(admin_id)
+        for admin_id in admin_ids:
+            admin = await preferences.get(admin_id)
             text = render_alert(
                 feed, failing=failing, t=translator(admin.language), tz=admin.timezone
             )
