@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -22,3 +23,15 @@ def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say, once, when the fake Bot API ran without the spec it validates requests against."""
+    spec = sys.modules.get("tests.fakes.telegram.spec")
+    if spec is None or spec.load_spec() is not None:
+        return  # no test used the fake, or it validated every request
+    terminalreporter.write_sep("-", "fake Bot API: requests were NOT validated")
+    terminalreporter.write_line(
+        f"{spec.SPEC_PATH} is absent: the fake checked no method's parameters or types, "
+        "so a test's `violations == []` proved less than it says."
+    )

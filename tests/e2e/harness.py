@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,65 @@ class Harness:
         await self.fake.wait_for(lambda: len(self.fake.sent_to(chat_id)) >= n, timeout)
         return self.fake.sent_to(chat_id)
 
-    async def settle(self, seconds: float = 0.3) -> None:
-        """Give the bot a moment (to show that nothing more arrives)."""
-        await asyncio.sleep(seconds)
+    async def quiet(self, timeout: float = 15.0) -> None:
+        """Wait until the bot has nothing more on its way, so a test can show none arrives.
+
+        Quiet is when one look finds, with no request reaching the fake meanwhile: every
+        update pushed to the fake fetched and acknowledged (the bot's next getUpdates moved
+        past it), all of them handled (the application's update queue joined), no background
+        poll running (nor the feed alerts after it), and delivery with no send in flight and
+        no outbox row due by the bot's clock (chats waiting out a 429 wait for their time).
+        Whatever an action caused has then reached the fake.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"the bot did not fall quiet within {timeout}s")
+            requests = self._requests()
+            if await self._idle(remaining) and self._requests() == requests:
+                return
+            # still moving: look again at the fake's next request (or in a moment)
+            with contextlib.suppress(TimeoutError):
+                await self.fake.wait_for(lambda seen=requests: self._requests() != seen, 0.05)
+
+    async def wait_until(self, check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+        """Wait until an async check (of the database, say) holds, looking again at each request."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await check():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"condition not met within {timeout}s")
+            seen = len(self.fake.calls)
+            with contextlib.suppress(TimeoutError):
+                await self.fake.wait_for(
+                    lambda seen=seen: len(self.fake.calls) != seen, min(0.1, remaining)
+                )
+
+    def _requests(self) -> int:
+        """Requests the bot made, but for its long polls (which come and go on their own)."""
+        return len(self.fake.calls) - len(self.fake.calls_of("getUpdates"))
+
+    async def _idle(self, timeout: float) -> bool:
+        """One look at every source of requests: False if one still had work to start."""
+        if self.fake.pending_updates:
+            return False
+        # returns at once when every update taken from the queue has been handled
+        await asyncio.wait_for(self.app.update_queue.join(), timeout)
+        task = self.services.poll_task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=timeout)
+        delivery = self.services.delivery
+        # the worker's own view: chats waiting out a 429 are skipped until their time
+        held = tuple(delivery._held)
+        ready = await self.services.outbox.ready_chats(
+            now=self.services.clock(), limit=1, exclude=held
+        )
+        # read after the query: the worker claims rows in one transaction and records the
+        # sends it starts before the database answers anyone else
+        return not ready and not delivery._inflight
 
     def texts(self, chat_id: int) -> list[str]:
         """Every text the bot sent to the chat (HTML as sent)."""

@@ -25,7 +25,7 @@ async def answers(bot: Harness, chat_id: int, text: str, **kwargs: Any) -> list[
     for sent in (text, "/help"):
         bot.fake.push_update(bot.fake.message_update(chat_id, sent, **kwargs))
     await bot.fake.wait_for(lambda: any(HELP in t for t in bot.texts(chat_id)[before:]))
-    await bot.settle(0.1)  # nothing more is coming, but let a stray answer show if it does
+    await bot.quiet()  # a stray answer, were one sent, has arrived by now
     said = bot.texts(chat_id)[before:]
     assert HELP in said[-1], said
     return said[:-1]

@@ -93,7 +93,7 @@ async def test_broadcast_cancel_and_refusals(
         await press(bot, ADMIN, message_id, keys[0]["callback_data"], user=5)
         await press(bot, ADMIN, message_id, keys[1]["callback_data"])
         await press(bot, ADMIN, message_id, keys[0]["callback_data"])  # stale confirm
-        await bot.settle(0.5)
+        await bot.quiet()
         assert not any("Never sent" in t for t in bot.texts(1))
         bad = await bot.say(ADMIN, "/broadcast <b>unclosed", replies=1)
         assert "Not queued" in bad[-1].params["text"]
@@ -118,7 +118,7 @@ async def test_broadcast_audience_and_copy_message(
         await bot.wait_sent(-11, 1)
         copies = [c for c in fake_tg.calls_of("copyMessage") if c.chat_id in (-12, -11)]
         assert {c.params["message_id"] for c in copies} == {source_id}
-        await bot.settle(0.3)
+        await bot.quiet()
         assert len(bot.texts(1)) == 1, "users were not in the audience"
 
 
@@ -202,7 +202,7 @@ async def test_broadcast_to_300_chats_and_10_groups_at_the_limit(
         await press(bot, ADMIN, message_id, keys[0]["callback_data"])
         everyone = [*readers, *groups]
         await fake_tg.wait_for(lambda: all(fake_tg.sent_to(c) for c in everyone), 40)
-        await bot.settle(1.0)
+        await bot.quiet()
     sends = sorted(c.at for c in fake_tg.calls_of("sendMessage") if c.chat_id in everyone)
     assert all(len(fake_tg.sent_to(c)) == 1 for c in everyone)
     assert fake_tg.too_many_requests == 0

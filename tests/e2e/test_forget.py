@@ -110,7 +110,7 @@ async def test_forget_leaves_no_row_and_no_push(
         h.publish(item(3, "Bolivia counts the votes"))
         await h.poll()
         await h.wait_sent(OTHER, 4)
-        await h.settle()
+        await h.quiet()
         assert len(fake_tg.sent_to(READER)) == sent  # routing skips it: nothing more arrives
 
         # /start again: a new chat, with no topics

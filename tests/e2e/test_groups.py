@@ -40,7 +40,7 @@ async def test_group_admin_changes_topics_member_is_refused(
         assert "Bolivia News" in bot.texts(GROUP)[-1]
         # a command meant for another bot is ignored
         fake_tg.push_update(fake_tg.message_update(GROUP, "/frob@other_bot", from_user=MEMBER))
-        await bot.settle(0.5)
+        await bot.quiet()
         assert len(bot.texts(GROUP)) == count + 1
 
 
@@ -91,7 +91,7 @@ async def test_channel_posts_and_private_management(
         await bot.wait_sent(CHANNEL, count + 1)
         # removed from the channel: inactive
         fake_tg.push_update(fake_tg.my_chat_member_update(CHANNEL, OWNER, "administrator", "left"))
-        await bot.settle(0.5)
+        await bot.quiet()
         chat = await bot.services.chats.get(CHANNEL)
         assert chat is not None and not chat.active
 
@@ -144,7 +144,7 @@ async def test_blocked_reader_is_deactivated_and_others_still_served(
         await bot.poll()
         await bot.wait_sent(402, count + 1)
         await fake_tg.wait_for(lambda: any(c.status == 403 for c in fake_tg.calls), 5)
-        await bot.settle(0.3)
+        await bot.quiet()
         chat = await bot.services.chats.get(401)
         assert chat is not None and not chat.active
         backlog = await bot.services.outbox.backlog()
@@ -212,7 +212,7 @@ async def test_pending_pushes_are_sent_after_a_restart(
         bot.publish(item(13, "Bolivia Restart Test", "x"))
         await bot.poll()
         await fake_tg.wait_for(lambda: any(c.status == 429 for c in fake_tg.calls), 5)
-        await bot.settle(0.3)
+        await bot.quiet()
         assert len(bot.texts(601)) == count
         items = bot.items
     fake_tg.clear_faults()
@@ -245,6 +245,6 @@ async def test_strict_limits_get_no_429(
         await fake_tg.wait_for(
             lambda: all(any(f"Part {n}" in t for t in bot.texts(701)) for n in range(3)), 15
         )
-        await bot.settle(1.5)
+        await bot.quiet()
         assert all(sum(f"Part {n}" in t for t in bot.texts(701)) == 1 for n in range(3))
         assert fake_tg.too_many_requests == 0

@@ -45,7 +45,7 @@ async def test_a_failing_command_replies_once_and_logs_the_update(
         fake_tg.respond("getChat", UNPARSABLE_CHAT)
         update = fake_tg.push_update(fake_tg.message_update(READER, "/topic @somechan add x"))
         await bot.wait_sent(READER, 1)
-        await bot.settle(0.5)
+        await bot.quiet()
         assert bot.texts(READER) == [FAILURE_TEXT]
         [record] = failures(caplog)
         message = record.getMessage()
@@ -69,7 +69,7 @@ async def test_the_reply_goes_to_the_forum_thread_of_the_update(
             FORUM, "/topic add lithium", from_user=MEMBER, message_thread_id=7,
             is_topic_message=True,
         )  # fmt: skip
-        await bot.settle(0.5)
+        await bot.quiet()
         assert [c.params["text"] for c in fake_tg.sent_to(FORUM)] == [FAILURE_TEXT]
         assert calls[-1].params.get("message_thread_id") == 7
 
@@ -87,7 +87,7 @@ async def test_a_failing_button_answers_its_callback_query(
         update = fake_tg.push_update(fake_tg.callback_update(GROUP, 1, "t+:lithium", MEMBER))
         query_id = update["callback_query"]["id"]
         await fake_tg.wait_for(lambda: query_id in fake_tg.callback_answers)
-        await bot.settle(0.5)
+        await bot.quiet()
         assert fake_tg.callback_answers[query_id]["text"] == FAILURE_TEXT
         assert len(fake_tg.calls_of("answerCallbackQuery")) == 1
         assert fake_tg.sent_to(GROUP) == [], "the answer is the only reply"
@@ -111,7 +111,7 @@ async def test_a_reply_that_cannot_be_delivered_raises_nothing_more(
         fake_tg.block(READER)
         fake_tg.push_update(fake_tg.message_update(READER, "/topic @somechan add x"))
         await fake_tg.wait_for(lambda: any(c.status == 403 for c in fake_tg.calls))
-        await bot.settle(0.5)
+        await bot.quiet()
         assert len(failures(caplog)) == 1
         assert uncaught(caplog) == []
         assert len(fake_tg.calls_of("sendMessage")) == 1, "tried once, not again"

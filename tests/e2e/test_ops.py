@@ -67,7 +67,7 @@ async def test_metrics_after_a_poll_and_a_push(
         h.publish(item(2, "Bolivia votes"))
         await h.poll()
         await h.wait_sent(READER, 3, timeout=15)
-        await h.settle()
+        await h.quiet()
         status, text = await get(f"http://127.0.0.1:{port}/metrics")
         assert status == 200
         got = samples(text)

@@ -68,7 +68,7 @@ async def flood_of_starts(
         for reader in READERS:
             fake.push_update(fake.message_update(reader, "/start"))
         await fake.wait_for(lambda: all(fake.sent_to(r) for r in READERS), 90)
-        await bot.settle(1.5)  # a second reply, were one sent, would show by now
+        await bot.quiet()  # a second reply, were one sent, would show by now
         fake.inject_floods(0.0)
     sends = sorted(c.at for r in READERS for c in fake.sent_to(r))
     seconds = sends[-1] - sends[0]
@@ -237,7 +237,7 @@ async def test_refused_markup_is_resent_once_as_plain_text(
         bot.publish(item(2, "Bolivia Plain Story", "x"))
         await bot.poll()
         (push,) = (await bot.wait_sent(reader, count + 1))[count:]
-        await bot.settle(0.5)
+        await bot.quiet()
         assert "parse_mode" not in push.params
         assert "Bolivia Plain Story" in push.params["text"] and "<b>" not in push.params["text"]
         assert len(bot.fake.sent_to(reader)) == count + 1
@@ -277,10 +277,10 @@ async def test_a_message_telegram_will_never_take_is_failed_not_retried(
         bot.publish(item(2, "Bolivia Long Story", "x"))
         await bot.poll()
         await fake_tg.wait_for(lambda: len(fake_tg.calls_of("sendMessage")) > tries, 5)
-        await bot.settle(1.0)
+        await bot.quiet()
         assert len(fake_tg.calls_of("sendMessage")) == tries + 1
         assert len(bot.texts(reader)) == count
-        (row,) = await bot.services.db.fetchall(
+        (row,) = await bot.services.storage.store.fetchall(
             "SELECT status, last_error FROM outbox WHERE chat_id = ?", (reader,)
         )
         assert row["status"] == "failed" and "too long" in row["last_error"]
@@ -300,7 +300,7 @@ async def test_an_undelivered_reply_is_logged_once(
         caplog.clear()
         fake_tg.push_update(fake_tg.message_update(reader, "/help"))
         await fake_tg.wait_for(lambda: any("not delivered" in r.message for r in caplog.records))
-        await bot.settle(0.5)
+        await bot.quiet()
     lines = [r for r in caplog.records if r.levelname == "WARNING" and str(reader) in r.message]
     assert len(lines) == 1, [r.message for r in lines]
     assert "reply not delivered" in lines[0].message

@@ -79,7 +79,7 @@ async def move_to(bot: Harness, clock: Clock, moment: float) -> None:
     """Set the clock and let delivery look at the outbox."""
     clock.set(moment)
     bot.services.delivery.wake()
-    await bot.settle(0.6)
+    await bot.quiet()
 
 
 def pushes(bot: Harness, since: int, chat_id: int = ALICE) -> list[Call]:
@@ -103,7 +103,7 @@ async def test_la_paz_digest_holds_until_eight_then_sends_one_message_grouped_by
             news(4, "Bolivia and Chile talk lithium"),
         )
         await bot.poll()
-        await bot.settle(0.6)
+        await bot.quiet()
         await move_to(bot, clock, local(LA_PAZ, 2026, 3, 11, 3, 0))
         bot.publish(news(5, "Bolivia opens a lithium plant"))
         await bot.poll()
@@ -111,7 +111,7 @@ async def test_la_paz_digest_holds_until_eight_then_sends_one_message_grouped_by
         assert pushes(bot, before) == [], "nothing before 08:00 in La Paz"
         await move_to(bot, clock, local(LA_PAZ, 2026, 3, 11, 8, 0))
         await bot.wait_sent(ALICE, before + 1)
-        await bot.settle(0.6)
+        await bot.quiet()
         [digest] = pushes(bot, before)
         text = digest.params["text"]
         assert "Your digest" in text and "4 headlines" in text
@@ -156,7 +156,7 @@ async def test_quiet_hours_hold_and_release_as_one_message(
         assert pushes(bot, before) == [], "held during quiet hours"
         await move_to(bot, clock, local(LA_PAZ, 2026, 5, 5, 7, 0))
         await bot.wait_sent(ALICE, before + 1)
-        await bot.settle(0.6)
+        await bot.quiet()
         [released] = pushes(bot, before)
         text = released.params["text"]
         assert "at night" in text and "at dawn" in text and "Your digest" not in text
@@ -201,7 +201,7 @@ async def test_a_digest_due_while_the_bot_was_down_is_sent_once_at_the_next_star
     clock.set(local(LA_PAZ, 2026, 3, 11, 10, 30))  # down through 08:00
     async with bot_at(fake_tg, feed_server, db, clock, items=items) as bot:
         await bot.wait_sent(ALICE, before + 1)
-        await bot.settle(1.0)
+        await bot.quiet()
         [digest] = pushes(bot, before)
         assert digest.params["text"].count("held overnight") == 2
         await move_to(bot, clock, local(LA_PAZ, 2026, 3, 11, 11, 0))
@@ -253,7 +253,7 @@ async def test_the_more_button_pages_through_exactly_the_held_headlines_in_place
         bot.publish(news(99, "Peru, not followed"))
         await bot.poll()
         await bot.wait_sent(ALICE, before + 1)
-        await bot.settle(0.6)
+        await bot.quiet()
         [first] = pushes(bot, before)
         text = first.params["text"]
         assert "+4 más" in text, text

@@ -84,7 +84,7 @@ async def test_5xx_storm_loses_and_doubles_nothing(
         )
         for reader in readers:
             await bot.wait_sent(reader, counts[reader] + 1, timeout=20)
-        await bot.settle(0.5)
+        await bot.quiet()
         for reader in readers:
             assert pushes(bot, reader, "Bolivia Storm Story") == 1
             assert [r["status"] for r in await outbox_rows(bot, reader)] == ["sent"]
@@ -118,7 +118,7 @@ async def test_a_timed_out_send_is_sent_again_once(
         await bot.wait_sent(reader, count + 1, timeout=15)
         elapsed = time.monotonic() - started
         assert 5 <= elapsed < 12, elapsed
-        await bot.settle(0.5)
+        await bot.quiet()
         assert pushes(bot, reader, "Bolivia Slow Story") == 1
         await still_alive(bot)
 
@@ -136,7 +136,7 @@ async def test_an_hour_of_flood_wait_for_one_chat_holds_up_no_other(
         await bot.poll()
         await bot.wait_sent(other, count + 1, timeout=5)
         await fake_tg.wait_for(lambda: any(c.status == 429 for c in fake_tg.calls), 5)
-        await bot.settle(0.3)
+        await bot.quiet()
         (row,) = await outbox_rows(bot, flooded)
         assert row["status"] == "pending"
         assert row["not_before"] >= started + 3599
@@ -145,7 +145,7 @@ async def test_an_hour_of_flood_wait_for_one_chat_holds_up_no_other(
         bot.publish(item(4, "Bolivia Flood Two", "y"))
         await bot.poll()
         await bot.wait_sent(other, count + 2, timeout=5)
-        await bot.settle(0.5)
+        await bot.quiet()
         assert len([c for c in fake_tg.calls if c.chat_id == flooded]) == calls
         # the new headline joined the message the flooded chat is owed
         assert [r["status"] for r in await outbox_rows(bot, flooded)] == ["pending"]
@@ -162,7 +162,7 @@ async def test_an_hour_of_flood_wait_for_one_chat_holds_up_no_other(
             lambda: min(pushes(bot, flooded, f"Bolivia Flood {n}") for n in ("One", "Two")) >= 1,
             5,
         )
-        await bot.settle(0.5)
+        await bot.quiet()
         assert pushes(bot, flooded, "Bolivia Flood One") == 1
         assert pushes(bot, flooded, "Bolivia Flood Two") == 1
         assert pushes(bot, other, "Bolivia Flood One") == 1
@@ -218,7 +218,7 @@ async def test_chats_that_disappear_are_deactivated_and_others_unaffected(
             ),
             5,
         )
-        await bot.settle(0.5)
+        await bot.quiet()
         for chat_id in failed:
             chat = await bot.services.chats.get(chat_id)
             assert chat is not None and not chat.active, chat_id
@@ -228,7 +228,7 @@ async def test_chats_that_disappear_are_deactivated_and_others_unaffected(
         bot.publish(item(4, "Bolivia Second Act", "y"))
         await bot.poll()
         await bot.wait_sent(kept, 4)
-        await bot.settle(0.5)
+        await bot.quiet()
         assert len(fake_tg.calls_of("sendMessage")) == attempts + 1
         assert pushes(bot, kept, "Bolivia Vanishing Act") == 1
         assert pushes(bot, kept, "Bolivia Second Act") == 1

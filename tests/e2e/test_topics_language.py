@@ -40,7 +40,7 @@ async def test_pushes_for_a_stem_an_exact_form_both_parts_and_an_exclusion(
         await bot.poll()
         for chat in (ALICE, BOB, CARLA):
             await bot.wait_sent(chat, before[chat] + 1)
-        await bot.settle(0.5)
+        await bot.quiet()
 
         alice = "\n".join(bot.texts(ALICE)[before[ALICE] :])
         assert "Elections Called" in alice  # `election` is stemmed
