@@ -95,6 +95,5 @@ def test_search_says_how_many_of_how_many_with_the_query_as_typed() -> None:
     hint = search_more_hint('"south africa"', 10, 57, prog="headline-bot")
     assert hint == "To see 57: headline-bot search -n 57 '\"south africa\"'"
     assert search_more_hint("lithium", 5, 5) == ""
-    assert search_more_hint("lithium", 100, 500).endswith("") and not search_more_hint(
-        "lithium", 100, 500
-    )
+    assert search_more_hint("lithium", 100, 500) == "", "100 is the most `search -n` shows"
+    assert search_more_hint("lithium", 10, 500) == "To see 100: python -m bot search -n 100 lithium"
