@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.config import Settings, SettingsError, load_settings
 
@@ -165,9 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     secrets = [
         secret.get_secret_value()
-        for secret in (settings.bot_token, settings.webhook_secret)
+        for secret in (settings.bot_token, settings.webhook_secret, settings.database_url)
         if secret is not None
     ]
+    if settings.database_url is not None:  # its password alone, as a driver may quote it
+        password = urlsplit(settings.database_url.get_secret_value()).password
+        secrets += [password] if password else []
     # The one-shot commands print their own results; their logs say only what went wrong
     # unless LOG_LEVEL asks for more.
     quiet = command != "run" and "log_level" not in settings.model_fields_set

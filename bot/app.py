@@ -138,7 +138,7 @@ async def open_services(
     liveness = Liveness() if liveness is None else liveness
     limiter = SlidingWindowLimiter() if limiter is None else limiter
     limiter.metrics = metrics
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     index = TopicIndex()
     chats = ChatService(storage, index, max_topics=settings.max_topics_per_chat, clock=clock)
     preferences = PreferencesService(storage, clock=clock)

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     feed_urls: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [DEFAULT_FEED])
     database_path: Path = Path("data/headlines.sqlite3")
+    # postgresql://user:pass@host:port/db (or postgres://, as Heroku writes it): PostgreSQL
+    # instead of the SQLite file at database_path
+    database_url: SecretStr | None = None
     poll_interval_seconds: float = Field(default=300.0, ge=1)
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
@@ -111,6 +114,19 @@ class Settings(BaseSettings):
             raise ValueError("must be an https:// URL (Telegram sends updates only over https)")
         return value
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # empty: SQLite at DATABASE_PATH
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        text = text.strip()
+        scheme, sep, rest = text.partition("://")
+        if not sep or scheme.lower() not in ("postgres", "postgresql"):
+            # the value may hold a password: never echo it
+            raise ValueError("must be a postgresql:// (or postgres://) URL")
+        return SecretStr("postgresql://" + rest)
+
     @field_validator("metrics_port", mode="before")
     @classmethod
     def _metrics_port(cls, value: Any) -> Any:
@@ -131,9 +147,32 @@ class Settings(BaseSettings):
         return self.bot_token is not None and bool(self.bot_token.get_secret_value().strip())
 
     @property
+    def database(self) -> str | Path:
+        """What storage.open_storage() opens: the PostgreSQL URL, else the SQLite path."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.database_path
+
+    @property
+    def database_name(self) -> str:
+        """The database, safe to print: the SQLite path, or the URL without its password."""
+        if self.database_url is None:
+            return str(self.database_path)
+        return redact_url(self.database_url.get_secret_value())
+
+    @property
     def base_url(self) -> str:
         """What python-telegram-bot prefixes to `<token>/<method>`."""
         return f"{self.telegram_api_url}/bot"
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 class MissingTokenError(RuntimeError):

@@ -3,7 +3,8 @@
 The rest of the bot depends on this face only: :func:`open_storage` opens the database the
 settings name and hands back a :class:`Storage`, the store and one repository per table
 family, each typed by its interface (storage/chats.py, storage/outbox.py, ...). The SQLite
-implementation lives in storage/sqlite/; nothing above storage/ knows which one runs.
+implementation lives in storage/sqlite/, the PostgreSQL one in storage/postgres/; nothing
+above storage/ knows which one runs.
 """
 
 from __future__ import annotations
@@ -45,12 +46,17 @@ class Storage:
         await self.store.close()
 
 
-async def open_storage(path: str | Path) -> Storage:
-    """Open (creating and migrating) the database at path, with its repositories.
+async def open_storage(database: str | Path) -> Storage:
+    """Open (creating and migrating) the database, with its repositories: PostgreSQL for a
+    postgresql:// URL, else the SQLite file at that path.
 
-    Raises SchemaTooNewError for a database a newer version wrote, OSError when the file
-    cannot be opened, and the driver's own error for a file that is not a database.
+    Raises SchemaTooNewError for a database a newer version wrote, OSError when it cannot be
+    reached, and the driver's own error for a file that is not a database.
     """
-    from storage.sqlite import open_sqlite  # the implementation is chosen here, and only here
+    if isinstance(database, str) and database.startswith(("postgresql://", "postgres://")):
+        from storage.postgres import open_postgres  # the implementation is chosen here only
 
-    return await open_sqlite(path)
+        return await open_postgres(database)
+    from storage.sqlite import open_sqlite
+
+    return await open_sqlite(database)

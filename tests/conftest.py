@@ -9,6 +9,9 @@ import pytest
 
 from tests.fakes.feed_server import FeedServer
 
+# a real PostgreSQL server for the storage and end-to-end tests on both backends
+pytest_plugins = ["tests.postgres"]
+
 
 @pytest.fixture
 async def feed_server() -> AsyncIterator[FeedServer]:

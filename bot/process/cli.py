@@ -25,10 +25,10 @@ async def _open(settings: Settings) -> Services | None:
     try:
         return await open_services(settings)
     except (SchemaTooNewError, OSError) as exc:
-        print(f"database {settings.database_path}: {exc}", file=sys.stderr)
+        print(f"database {settings.database_name}: {exc}", file=sys.stderr)
         return None
     except Exception as exc:  # e.g. the driver's error for a file that is not a database
-        print(f"database {settings.database_path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"database {settings.database_name}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
 
 
@@ -128,10 +128,10 @@ async def check(settings: Settings) -> int:
     feeds = len(settings.feed_urls)
     line(
         True,
-        f"settings: {feeds} {'feed' if feeds == 1 else 'feeds'}, database {settings.database_path}",
+        f"settings: {feeds} {'feed' if feeds == 1 else 'feeds'}, database {settings.database_name}",
     )
     services = await _open(settings)
-    line(services is not None, f"database {settings.database_path} opened and migrated")
+    line(services is not None, f"database {settings.database_name} opened and migrated")
     if services is not None:
         await services.storage.close()
     fetcher = FeedFetcher(timeout=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes)
