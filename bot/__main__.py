@@ -110,7 +110,7 @@ def _parser(prog: str = "python -m bot") -> argparse.ArgumentParser:
         "backup",
         help="copy the database while the bot runs",
         description="Write a consistent copy of DATABASE_PATH to PATH while the bot keeps "
-        "running (SQLite's online backup), check its integrity and print "
+        "running (SQLite's online backup), check it with PRAGMA integrity_check and print "
         "its size and counts. PATH is replaced if it exists. Exit 1 on failure.",
     )
     backup.add_argument("path", metavar="PATH", help="the backup file to write")
