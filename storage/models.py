@@ -78,6 +78,7 @@ class HeadlineInput:
     summary: str
     categories: tuple[str, ...]
     published_at: float
+    picture: str | None = None  # an absolute http(s) URL of the item's picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class Headline:
     published_at: float
     first_seen_at: float
     baseline: bool
+    picture: str | None = None  # an absolute http(s) URL of the item's picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +247,7 @@ class OutboxItem:
     more: int  # a push's further headlines, counted only
     priority: Priority
     attempts: int
+    posted: int = 0  # a push's headlines already sent, one post each (the post format)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +308,7 @@ class MessageFormat(StrEnum):
 
     FULL = "full"  # title as a link, summary, date, matched topics
     COMPACT = "compact"  # linked titles only
+    POST = "post"  # one message per headline, shaped by the chat's template, with its picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +323,8 @@ class ChatPreferences:
     language: str = DEFAULT_LANGUAGE
     format: MessageFormat = MessageFormat.FULL
     previews: bool = True
+    pictures: bool = True  # posts carry the headline's picture (the post format)
+    template: str | None = None  # the chat's own post template (None: the default)
     digest_since: float | None = None  # when the digest times were set
     last_digest_at: float | None = None  # when the last digest was sent
     stored: bool = False  # whether the chat has a row (False: these are the defaults)
