@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import settings
 
 from tests.fakes.feed_server import FeedServer
+
+# Property tests that can be replayed: in CI (CI set, or HYPOTHESIS_PROFILE=ci) examples
+# come from a fixed seed, so a failure there fails the same way again; everywhere, a
+# failure prints the blob that reproduces it (@reproduce_failure).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 # a real PostgreSQL server for the storage and end-to-end tests on both backends
 pytest_plugins = ["tests.postgres"]

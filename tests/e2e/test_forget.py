@@ -156,3 +156,51 @@ async def test_only_a_groups_admins_may_forget_it(
         assert rows_holding(db, GROUP)  # a member's press deletes nothing
         await press(h, GROUP, ask, "Delete everything", from_user=READER)
         await fake_tg.wait_for(lambda: not rows_holding(db, GROUP))
+
+
+async def test_forget_takes_the_broadcasts_the_chat_shows_and_its_more_lists(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Another admin's broadcast copied from the chat or reporting in it goes with the chat,
+    with its rows for every other chat; the chat's More lists go too; the rest stays."""
+    db = tmp_path / "bot.sqlite3"
+    admin = 777_000_555
+    async with running_bot(
+        fake_tg, feed_server, db, items=[item(1, "Old news")], admin_ids=[admin]
+    ) as h:
+        shown = (await h.say(READER, "/start"))[-1].result["message_id"]
+        await h.say(OTHER, "/start")
+        await h.say(admin, "/start")
+        await h.say(READER, "/topic add bolivia")
+        count = len(fake_tg.sent_to(READER))
+        h.publish(*(item(10 + n, f"Bolivia story number {n}") for n in range(14)))
+        await h.poll()
+        [push] = (await h.wait_sent(READER, count + 1))[count:]
+        assert push.params.get("reply_markup"), "more than a page: a More button and its list"
+        broadcasts = h.services.broadcasts
+        copied = await broadcasts.create(
+            admin_id=admin, audience="all", from_chat_id=READER, from_message_id=shown,
+            now=time.time(),
+        )  # fmt: skip
+        reported = await broadcasts.create(admin_id=admin, audience="all", text="Hi", now=0)
+        await broadcasts.set_report_message(reported.id, READER, shown)
+        assert await broadcasts.confirm(reported.id, now=time.time()) == 3
+        h.services.delivery.wake()
+        for chat_id in (READER, OTHER, admin):
+            await fake_tg.wait_for(lambda c=chat_id: "Hi" in h.texts(c))
+        await h.quiet()
+        kept = await broadcasts.create(admin_id=admin, audience="all", text="Kept", now=0)
+        assert (await broadcasts.progress(reported.id)).sent == 3
+        assert rows_holding(db, READER).keys() >= {"more_lists", "broadcasts", "outbox"}
+
+        [ask] = (await h.say(READER, "/forget"))[-1:]
+        await press(h, READER, ask, "Delete everything")
+        await fake_tg.wait_for(
+            lambda: "Deleted" in (fake_tg.message(READER, ask_id(ask)).text or "")
+        )
+        assert rows_holding(db, READER) == {}
+        assert await broadcasts.get(copied.id) is None
+        assert await broadcasts.get(reported.id) is None
+        assert (await broadcasts.progress(reported.id)).sent == 0, "its rows for others too"
+        assert await broadcasts.get(kept.id) is not None, "the admin's other broadcast stays"
+        assert rows_holding(db, OTHER) and rows_holding(db, admin)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from bot.chats.service import MIGRATED, PAUSED, ChatService
 from bot.routing import TopicIndex
 from bot.routing.router import Router
@@ -206,7 +204,7 @@ async def test_migrate_an_unknown_chat_is_a_no_op(service: ChatService) -> None:
     assert len(service.index) == 0
 
 
-async def test_load_all_fills_the_index_with_active_chats_fast(db: Database) -> None:
+async def test_load_all_fills_the_index_with_active_chats(db: Database) -> None:
     async with db.transaction() as conn:
         await conn.execute(
             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999)"
@@ -219,11 +217,8 @@ async def test_load_all_fills_the_index_with_active_chats_fast(db: Database) -> 
             " SELECT i / 10, 'topic' || (i % 97) || '-' || (i % 10), NULL, 0 FROM n"
         )
     service = ChatService(repositories(db), TopicIndex(), max_topics=50)
-    started = time.perf_counter()
-    loaded = await service.load_all()
-    elapsed = time.perf_counter() - started
+    loaded = await service.load_all()  # benchmarks/limits.py times it
     assert loaded == len(service.index) == 99_990  # chat 7 is inactive
     assert 7 not in service.index
     assert "topic0 0" in service.index.topics_of(0)  # the index holds topics normalised
     assert await SqliteSubscriptionRepo(db).count() == 100_000
-    assert elapsed < 5.0, elapsed  # benchmarks/store.py times 500,000

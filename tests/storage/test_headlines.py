@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from bot.text.query import SearchQuery, Topic, parse_search, parse_topic
 from storage.sqlite.db import Database
 from storage.sqlite.headlines import SqliteHeadlineRepo
@@ -97,26 +95,20 @@ async def test_link_or_categories_change_counts_as_update(
     assert (stored.link, stored.categories) == ("https://x.example/2", ("Sport",))
 
 
-async def test_upsert_of_five_thousand_entries_is_fast(
+async def test_upsert_of_five_thousand_entries_in_one_go(
     db: Database, headlines: SqliteHeadlineRepo
 ) -> None:
     entries = [
         entry(f"k{i}", f"Headline number {i} about markets", "Some summary text " * 5)
         for i in range(5000)
     ]
-    started = time.perf_counter()
     new = await store(db, entries)
-    elapsed = time.perf_counter() - started
     assert len(new) == 5000
     assert len({h.id for h in new}) == 5000
-    # Generous bounds: a per-row round trip would be ten times slower; benchmarks/store.py
-    # reports the real figure.
-    assert elapsed < 5.0, elapsed
-    started = time.perf_counter()
+    # benchmarks/store.py times both (a per-row round trip would be ten times slower)
     async with db.transaction() as conn:
         result = await headlines.upsert(conn, new[0].feed_id, entries, baseline=False, now=NOW)
     assert result.unchanged == 5000
-    assert time.perf_counter() - started < 3.0
 
 
 async def test_latest_is_newest_first_and_pages(

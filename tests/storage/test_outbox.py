@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from bot.chats.service import ChatService
 from storage.models import ChatKind, ChatPush, OutboxItem, OutboxStatus, Priority
 from storage.sqlite.chats import SqliteChatRepo
@@ -216,7 +214,9 @@ async def test_reset_inflight(
     assert [i.id for i in await peek(db, 1)] == ids[1:2]
 
 
-async def test_large_backlog_stays_fast(db: Database, outbox: SqliteOutboxRepo) -> None:
+async def test_large_backlog_owes_one_message_per_chat(
+    db: Database, outbox: SqliteOutboxRepo
+) -> None:
     async with db.transaction() as conn:
         await conn.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)"
@@ -224,25 +224,17 @@ async def test_large_backlog_stays_fast(db: Database, outbox: SqliteOutboxRepo) 
         )
     h = await store(db, [entry(str(i), f"T{i}") for i in range(30)])
     added = 0
-    started = time.perf_counter()
     for x in h:  # 30 polls behind: still one message owed per chat
         pushes = [ChatPush(c, None, ((x.id, ("t",)),)) for c in range(1, 1001)]
         async with db.transaction() as conn:
             added += await outbox.enqueue_pushes(conn, pushes, batch=x.id, now=NOW)
-    enqueue = time.perf_counter() - started
-    assert added == 30_000  # benchmarks/store.py times 100,000
-    started = time.perf_counter()
-    for _ in range(10):
-        ready = await outbox.ready_chats(now=NOW, limit=30)
-        await peek(db, ready[0])
-    per_call = (time.perf_counter() - started) / 10
+    assert added == 30_000  # benchmarks/store.py times the enqueue and ready_chats
+    ready = await outbox.ready_chats(now=NOW, limit=30)
     assert ready == list(range(1, 31))
     (row,) = await peek(db, 1)
     assert headline_ids([row]) == [x.id for x in h], "a row keeps every headline it owes"
     assert row.more == 0
     assert await db.scalar("SELECT count(*) FROM outbox") == 1000
-    assert enqueue < 10.0, enqueue
-    assert per_call < 0.25, per_call
 
 
 async def test_prune_deletes_only_rows_finished_before_the_cutoff(
