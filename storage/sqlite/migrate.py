@@ -9,7 +9,7 @@ from importlib import resources
 import aiosqlite
 
 from bot.text.query import upgrade_key
-from storage.sqlite import fts
+from storage.sqlite import fts, handles
 from storage.store import SchemaTooNewError
 
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -68,6 +68,7 @@ async def _rekey_topics(conn: aiosqlite.Connection) -> int:
 # Work a migration's SQL cannot do, run after it inside the same transaction.
 _PYTHON_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {
     6: _language_step,
+    12: handles.migration_step,  # feed handles, made by bot/text/handles.py
 }
 
 
