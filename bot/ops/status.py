@@ -295,3 +295,60 @@ class StatusServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+class StandbyServer:
+    """/healthz and /metrics while the bot stands by for another on the same database.
+
+    A standby is healthy as a standby: /healthz answers 200 with "status": "standby" (a
+    supervisor must not restart it), and /metrics says so in one gauge.
+    """
+
+    def __init__(
+        self, active: str, *, host: str = "127.0.0.1", port: int = 0, clock: Clock = time.time
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.active = active
+        self._clock = clock
+        self._since = clock()
+        self._runner: web.AppRunner | None = None
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        body: dict[str, Any] = {
+            "status": "standby",
+            "problems": [],
+            "active": self.active,
+            "standby_seconds": _age(self._clock(), self._since),
+        }
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        text = (
+            "# HELP headline_bot_standby 1 while this process stands by for the active bot\n"
+            "# TYPE headline_bot_standby gauge\nheadline_bot_standby 1\n"
+        )
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def start(self) -> None:
+        """Listen; raises OSError when the port is taken."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        if runner.addresses:
+            self.port = int(runner.addresses[0][1])
+        log.info("standby status server on http://%s:%d (/healthz, /metrics)", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop listening (the active bot's server takes the port); safe to call twice."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()

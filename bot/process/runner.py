@@ -1,9 +1,14 @@
-"""Run the bot process: the database lock, then long polling or a webhook.
+"""Run the bot process: the database guard, then long polling or a webhook.
 
 The steps are python-telegram-bot's run_polling/run_webhook (initialize, post_init,
 the webhook bootstrap, start, run until a signal, stop), taken one by one so that
 start-up waits for a Bot API out of reach (bot/startup.py) and a signal during that
 wait stops the process at once and cleanly.
+
+Before any of them the process claims the database's guard (storage/lock.py): one active
+bot per database. On a shared database (PostgreSQL) a second process stands by instead of
+exiting: it retries the guard every few seconds and touches nothing else, then takes over
+when the active one stops or dies. A guard lost while running stops the process.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Coroutine, Iterator
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from telegram.error import InvalidToken, TelegramError
@@ -25,32 +30,34 @@ from bot.config import Settings
 from bot.context import BotApp
 from bot.delivery.http import AiohttpRequest
 from bot.delivery.startup import until_up
+from bot.ops.status import StandbyServer
 from bot.process.logs import redact
 from bot.process.webhook import WebhookServer
 from storage import SchemaTooNewError
-from storage.lock import AlreadyRunningError, acquire_lock
+from storage.lock import Claim, can_stand_by, claim, holder
 
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGABRT)
 FOREVER = -1  # bootstrap_retries: the updater retries on its own instead of giving up
+STANDBY_RETRY_SECONDS = 3.0  # a standby tries the guard this often: takeover within ~5 s
+
+_T = TypeVar("_T")
 
 
 def run_bot(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; return the process exit code."""
-    try:
-        lock = acquire_lock(settings.database_path)
-    except AlreadyRunningError as exc:
-        print(f"headline-bot: {exc}", file=sys.stderr)
-        return 1
-    app = build_application(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    signals = _Signals(loop)
+    signals.install()
     try:
-        code, failure = _run(app, settings, loop)
+        guard, code, failure = _claim(settings, signals)
+        if guard is not None:
+            code, failure = _run_guarded(settings, loop, signals, guard)
     finally:
+        signals.uninstall()
         loop.close()
-        lock.close()
     if failure:
         print(f"headline-bot: {failure}", file=sys.stderr)
         return code
@@ -58,11 +65,101 @@ def run_bot(settings: Settings) -> int:
     return code
 
 
-def _run(app: BotApp, settings: Settings, loop: asyncio.AbstractEventLoop) -> tuple[int, str]:
+def _claim(settings: Settings, signals: _Signals) -> tuple[Claim | None, int, str]:
+    """The guard, else (None, exit code, why): at once, or after standing by."""
+    database = settings.database
+    try:
+        guard = signals.run(claim(database))
+    except _Stopped:
+        return None, 0, ""
+    except OSError as exc:
+        return None, 1, f"database {settings.database_name}: {exc}"
+    if guard is not None:
+        return guard, 0, ""
+    who = signals.loop.run_until_complete(holder(database))
+    busy = f"another headline-bot ({who}) is already running on {settings.database_name}"
+    if not can_stand_by(database):
+        return None, 1, f"{busy}; stop it first (two would push the same headlines twice)"
+    if settings.webhook_url:
+        return (
+            None,
+            1,
+            (
+                f"{busy}; in webhook mode a second one does not stand by (Telegram sends the "
+                "updates to one URL): stop it first"
+            ),
+        )
+    try:
+        return signals.run(_stand_by(settings, who)), 0, ""
+    except _Stopped:
+        return None, 0, ""
+    except OSError as exc:  # the standby's status port is taken
+        return None, 1, f"standby status server: {exc}"
+
+
+async def _stand_by(settings: Settings, active: str) -> Claim:
+    """Wait for the guard, touching nothing but it (and serving /healthz); return it."""
+    log.info(
+        "standing by: another headline-bot (%s) is active on %s; taking over when it stops "
+        "(trying every %g s)",
+        active,
+        settings.database_name,
+        STANDBY_RETRY_SECONDS,
+    )
+    server: StandbyServer | None = None
+    if settings.metrics_port is not None:
+        server = StandbyServer(active, host=settings.metrics_host, port=settings.metrics_port)
+        await server.start()
+    unreachable = False
+    try:
+        while True:
+            await asyncio.sleep(STANDBY_RETRY_SECONDS)
+            try:
+                guard = await claim(settings.database)
+            except OSError as exc:
+                if not unreachable:  # once per outage, not every few seconds
+                    log.warning("standing by: %s; trying again", exc)
+                unreachable = True
+                continue
+            if unreachable:
+                log.info("standing by: the database answers again")
+                unreachable = False
+            if guard is not None:
+                log.info("the active bot is gone: taking over on %s", settings.database_name)
+                return guard
+    finally:
+        if server is not None:
+            await server.stop()
+
+
+def _run_guarded(
+    settings: Settings, loop: asyncio.AbstractEventLoop, signals: _Signals, guard: Claim
+) -> tuple[int, str]:
+    """Run the bot while the guard holds; stop (exit 1) if it is lost; release it last."""
+    lost: list[str] = []
+
+    async def watch() -> None:
+        lost.append(await guard.lost())
+        signals.request_stop()
+
+    watcher = loop.create_task(watch(), name="guard-watch")
+    try:
+        code, failure = _run(build_application(settings), settings, loop, signals)
+    finally:
+        watcher.cancel()
+        loop.run_until_complete(asyncio.wait([watcher]))
+        # released only once the bot has stopped: a standby must not start beside it
+        loop.run_until_complete(guard.release())
+    if lost:
+        return 1, f"{lost[0]}: stopped, so that two bots never run on {settings.database_name}"
+    return code, failure
+
+
+def _run(
+    app: BotApp, settings: Settings, loop: asyncio.AbstractEventLoop, signals: _Signals
+) -> tuple[int, str]:
     """Start, serve, stop; return the exit code and the one line that says why it failed."""
     refused = f"{settings.telegram_api_url} refused BOT_TOKEN (wrong or revoked)"
-    signals = _Signals(loop)
-    signals.install()
     code, failure = 0, ""
     try:
         if signals.start(_start(app, settings)) and not app.bot_data.exit_code:
@@ -79,7 +176,6 @@ def _run(app: BotApp, settings: Settings, loop: asyncio.AbstractEventLoop) -> tu
             loop.run_until_complete(_stop(app))
         except Exception:  # stopping must end in an exit, whatever else is broken
             log.exception("stopping failed")
-        signals.uninstall()
     if not code and app.bot_data.exit_code == 3:  # the token was revoked while running
         code, failure = 3, refused
     return code or app.bot_data.exit_code, failure
@@ -177,12 +273,16 @@ def _refusal_reported_by_runner(app: BotApp) -> Iterator[None]:
         request.on_unauthorized = hook
 
 
+class _Stopped(Exception):
+    """A stop signal cut a start-up step short."""
+
+
 class _Signals:
     """SIGINT/SIGTERM: cancel start-up where it is waiting, or end the running loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.starting: asyncio.Task[None] | None = None
+        self.starting: asyncio.Task[Any] | None = None
         self.phase = "idle"
 
     def install(self) -> None:
@@ -195,18 +295,33 @@ class _Signals:
         for sig in STOP_SIGNALS:
             self.loop.remove_signal_handler(sig)
 
-    def start(self, steps: Coroutine[Any, Any, None]) -> bool:
-        """Run the start-up steps; False when a stop signal cut them short."""
+    def run(self, steps: Coroutine[Any, Any, _T]) -> _T:
+        """Run a start-up step to its end; raise _Stopped when a stop cut it short."""
+        if self.phase == "stop requested":
+            steps.close()
+            raise _Stopped
         self.phase = "starting"
         self.starting = self.loop.create_task(steps, name="start-up")
         try:
-            self.loop.run_until_complete(self.starting)
+            result: _T = self.loop.run_until_complete(self.starting)
         except asyncio.CancelledError:
+            raise _Stopped from None
+        if self.phase != "starting":
+            raise _Stopped
+        return result
+
+    def start(self, steps: Coroutine[Any, Any, None]) -> bool:
+        """Run the start-up steps; False when a stop signal cut them short."""
+        try:
+            self.run(steps)
+        except _Stopped:
             return False
-        return self.phase == "starting"
+        return True
 
     def serve(self) -> None:
         """Run until a stop signal or Application.stop_running (which stops the loop)."""
+        if self.phase == "stop requested":
+            return
         self.phase = "serving"
         self.loop.run_forever()
 
@@ -214,8 +329,8 @@ class _Signals:
         """From here on, signals change nothing: stopping is under way."""
         self.phase = "stopping"
 
-    def _received(self, sig: signal.Signals) -> None:
-        log.info("%s received: stopping", sig.name)
+    def request_stop(self) -> None:
+        """Stop as a signal would: cut start-up short, or end the running loop."""
         if self.phase == "starting":
             self.phase = "stop requested"
             assert self.starting is not None
@@ -224,3 +339,9 @@ class _Signals:
         elif self.phase == "serving":
             self.phase = "stop requested"
             self.loop.stop()
+        elif self.phase == "idle":
+            self.phase = "stop requested"
+
+    def _received(self, sig: signal.Signals) -> None:
+        log.info("%s received: stopping", sig.name)
+        self.request_stop()
