@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +97,7 @@ def entity_guard() -> list[tuple[str, str]]:
     for name, body in bodies.items():
         feed = parse_feed(body, url=URL, fetched_at=time.time())
         refused = "refused" if not feed.entries and feed.error is not None else "NOT REFUSED"
-        seconds = _best_of(3, lambda body=body: parse_feed(body, url=URL, fetched_at=time.time()))
+        seconds = _best_of(3, partial(parse_feed, body, url=URL, fetched_at=time.time()))
         rows.append((name, f"{seconds * 1000:8.1f} ms  {refused}  (target < 1,000 ms)"))
     return rows
 
@@ -106,19 +107,18 @@ async def load_all() -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as folder:
         db = await Database.open(Path(folder) / "bench.sqlite3")
         try:
-            async with db.transaction() as conn:
-                await conn.execute(
-                    "WITH RECURSIVE n(i) AS"
-                    " (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999)"
-                    " INSERT INTO chats (id, kind, active, created_at, updated_at)"
-                    " SELECT i, 'private', 1, 0, 0 FROM n"
-                )
-                await conn.execute(
-                    "WITH RECURSIVE n(i) AS"
-                    " (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)"
-                    " INSERT INTO subscriptions (chat_id, topic, thread_id, created_at)"
-                    " SELECT i / 10, 'topic' || (i % 97) || '-' || (i % 10), NULL, 0 FROM n"
-                )
+            await db.execute(
+                "WITH RECURSIVE n(i) AS"
+                " (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999)"
+                " INSERT INTO chats (id, kind, active, created_at, updated_at)"
+                " SELECT i, 'private', 1, 0, 0 FROM n"
+            )
+            await db.execute(
+                "WITH RECURSIVE n(i) AS"
+                " (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)"
+                " INSERT INTO subscriptions (chat_id, topic, thread_id, created_at)"
+                " SELECT i / 10, 'topic' || (i % 97) || '-' || (i % 10), NULL, 0 FROM n"
+            )
             service = ChatService(repositories(db), TopicIndex(), max_topics=50)
             started = time.perf_counter()
             loaded = await service.load_all()

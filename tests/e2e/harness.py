@@ -94,8 +94,7 @@ class Harness:
             if await self._idle(remaining) and self._requests() == requests:
                 return
             # still moving: look again at the fake's next request (or in a moment)
-            with contextlib.suppress(TimeoutError):
-                await self.fake.wait_for(lambda seen=requests: self._requests() != seen, 0.05)
+            await self._next_request(self._requests, 0.05)
 
     async def wait_until(self, check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
         """Wait until an async check (of the database, say) holds, looking again at each request."""
@@ -105,11 +104,13 @@ class Harness:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"condition not met within {timeout}s")
-            seen = len(self.fake.calls)
-            with contextlib.suppress(TimeoutError):
-                await self.fake.wait_for(
-                    lambda seen=seen: len(self.fake.calls) != seen, min(0.1, remaining)
-                )
+            await self._next_request(lambda: len(self.fake.calls), min(0.1, remaining))
+
+    async def _next_request(self, count: Callable[[], int], timeout: float) -> None:
+        """Wait until `count` moves on from what it is now, or `timeout` passes."""
+        before = count()
+        with contextlib.suppress(TimeoutError):
+            await self.fake.wait_for(lambda: count() != before, timeout)
 
     def _requests(self) -> int:
         """Requests the bot made, but for its long polls (which come and go on their own)."""

@@ -210,11 +210,10 @@ async def test_invalid_documents_fetch_but_do_not_parse(
 async def test_entity_bomb_is_bounded(feed_server: FeedServer, fetcher: FeedFetcher) -> None:
     feed_server.set_feed("/lol.xml", (FEEDS / "entity_bomb.xml").read_bytes())
     result = await fetcher.fetch(feed_server.url("/lol.xml"))
-    started = time.perf_counter()
+    # refused unexpanded (tests/unit/test_feeds.py); benchmarks/limits.py times the refusal
     parsed = await asyncio.to_thread(
         parse_feed, result.body, url=result.final_url, fetched_at=time.time()
     )
-    assert time.perf_counter() - started < 1
     assert parsed.entries == ()
     assert parsed.error is not None
 
