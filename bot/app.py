@@ -142,11 +142,7 @@ async def open_services(
     index = TopicIndex()
     chats = ChatService(storage, index, max_topics=settings.max_topics_per_chat, clock=clock)
     preferences = PreferencesService(storage, clock=clock)
-    fetcher = FeedFetcher(
-        client=http_client,
-        timeout=settings.fetch_timeout_seconds,
-        max_bytes=settings.max_feed_bytes,
-    )
+    fetcher = feed_fetcher(settings, client=http_client)
     delivery = Delivery(
         storage,
         limiter,
@@ -199,6 +195,15 @@ async def open_services(
     loaded = await chats.load_all()
     log.info("database %s ready; %d subscriptions loaded", storage.store.description, loaded)
     return services
+
+
+def feed_fetcher(settings: Settings, *, client: httpx.AsyncClient | None = None) -> FeedFetcher:
+    """The feed fetcher the settings ask for (the services' own, or `check`'s without them)."""
+    return FeedFetcher(
+        client=client,
+        timeout=settings.fetch_timeout_seconds,
+        max_bytes=settings.max_feed_bytes,
+    )
 
 
 def _health(storage: Storage, liveness: Liveness) -> BotHealthProvider:

@@ -10,10 +10,10 @@ from pathlib import Path
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
-from bot.app import close_services, open_services
+from bot.app import close_services, feed_fetcher, open_services
 from bot.config import Settings
 from bot.context import Services
-from bot.feeds import FeedFetcher, parse_feed
+from bot.feeds import parse_feed
 from bot.formatting import format_date, html_to_text
 from bot.ops.stats import collect_stats, render_stats
 from bot.text.query import Refusal, parse_search
@@ -134,7 +134,7 @@ async def check(settings: Settings) -> int:
     line(services is not None, f"database {settings.database_name} opened and migrated")
     if services is not None:
         await services.storage.close()
-    fetcher = FeedFetcher(timeout=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes)
+    fetcher = feed_fetcher(settings)  # the feeds are checked even when the database is not
     try:
         for url in settings.feed_urls:
             result = await fetcher.fetch(url)
