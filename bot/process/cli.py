@@ -133,7 +133,7 @@ async def check(settings: Settings) -> int:
     services = await _open(settings)
     line(services is not None, f"database {settings.database_name} opened and migrated")
     if services is not None:
-        await services.storage.close()
+        await close_services(services)
     fetcher = feed_fetcher(settings)  # the feeds are checked even when the database is not
     try:
         for url in settings.feed_urls:
