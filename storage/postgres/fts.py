@@ -1,0 +1,114 @@
+"""The search vector of a headline on PostgreSQL: explicit lexemes, computed in Python.
+
+`headlines.search` (migration 010) holds the same terms as SQLite's FTS5 index
+(storage/sqlite/fts.py): the headline's stems in its language, its folded words, and a
+marker naming its stemmer, all from bot.text.query.headline_terms, so that routing and
+search agree on both backends. No PostgreSQL text-search configuration touches them: the
+vector is written as a tsvector literal, lexeme by lexeme, with positions.
+
+Three namespaces keep the kinds apart in one vector, as SQLite's two columns do:
+
+- `s:<stem>`  a stemmed word (searched for plain words),
+- `w:<word>`  a folded word (searched for "exact" words and prefixes),
+- `m:<stemmer>` the marker, at position 1 (`m:none` for a language without a stemmer).
+
+Words never hold a colon (bot.text.language.words), so no word reaches another namespace,
+and a prefix of `w:` lexemes never matches an `s:` one. A word and its stem share a
+position, so phrases (`<->`) work in either namespace; one position is left empty between
+fields (title, summary, each category), so that no phrase spans two of them, as SQLite's
+field boundary token does. Title positions carry weight A (others D): ranking puts a title
+match above a summary-only one, as SQLite's second copy of the title does for bm25.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+import asyncpg
+
+from bot.text.language import stemmer_name
+from bot.text.query import FIELD_BOUNDARY, headline_terms
+
+log = logging.getLogger(__name__)
+
+STEM = "s:"
+WORD = "w:"
+MARK = "m:"
+UNSTEMMED = "none"
+
+# PostgreSQL's limits: a position is at most 16383, a lexeme keeps at most 256 positions and
+# is at most 2046 bytes long. Headlines stay far below the first two (summaries are cut to
+# 2,000 characters); a longer lexeme is cut, which no search can tell apart: a search word
+# is at most 256 characters (1,024 bytes), and a prefix still finds the cut word.
+MAX_POSITION = 16383
+MAX_POSITIONS = 256
+MAX_LEXEME_BYTES = 1500
+
+# Beyond this many rows, filling the vectors of copied headlines says how far it got.
+REINDEX_CHUNK = 20_000
+
+
+def language_marker(language: str) -> str:
+    """The marker lexeme of a headline in this language."""
+    return MARK + (stemmer_name(language) or UNSTEMMED)
+
+
+def _lexeme(namespace: str, token: str) -> str:
+    text = namespace + token
+    raw = text.encode()
+    if len(raw) > MAX_LEXEME_BYTES:
+        text = raw[:MAX_LEXEME_BYTES].decode(errors="ignore")
+    return text
+
+
+def quote(lexeme: str) -> str:
+    """A lexeme as tsvector and tsquery literals write it: in single quotes, escaped."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+@functools.lru_cache(maxsize=256)
+def search_vector(title: str, summary: str, categories: str, language: str) -> str:
+    """The tsvector literal of a headline (categories one a line): see the module docstring."""
+    cats = categories.split("\n") if categories else []
+    terms = headline_terms(title, summary, cats, language)
+    at: dict[str, list[str]] = {language_marker(language): ["1"]}
+    position, in_title = 1, True
+    for word, stem in zip(terms.words, terms.stems, strict=True):
+        position += 1
+        if word == FIELD_BOUNDARY:
+            in_title = False  # the boundary's own position stays empty
+            continue
+        entry = str(min(position, MAX_POSITION)) + ("A" if in_title else "")
+        for lexeme in (_lexeme(WORD, word), _lexeme(STEM, stem)):
+            found = at.setdefault(lexeme, [])
+            if len(found) < MAX_POSITIONS:
+                found.append(entry)
+    return " ".join(f"{quote(lexeme)}:{','.join(places)}" for lexeme, places in at.items())
+
+
+async def reindex(conn: asyncpg.Connection) -> int:
+    """Fill the search vector of every headline that has none (rows a copy wrote), in
+    chunks, saying how far it got; return how many it filled."""
+    total = int(await conn.fetchval("SELECT count(*) FROM headlines WHERE search IS NULL"))
+    done, began = 0, time.monotonic()
+    if total > REINDEX_CHUNK:
+        log.info("indexing %d headlines for search", total)
+    while True:
+        rows = await conn.fetch(
+            "SELECT id, title, summary, categories, language FROM headlines"
+            " WHERE search IS NULL ORDER BY id LIMIT $1",
+            REINDEX_CHUNK,
+        )
+        if not rows:
+            return done
+        await conn.execute(
+            "UPDATE headlines AS h SET search = u.search::tsvector"
+            " FROM unnest($1::bigint[], $2::text[]) AS u (id, search) WHERE h.id = u.id",
+            [row["id"] for row in rows],
+            [search_vector(r["title"], r["summary"], r["categories"], r["language"]) for r in rows],
+        )
+        done += len(rows)
+        if total > REINDEX_CHUNK:
+            log.info("indexed %d of %d headlines (%.0f s)", done, total, time.monotonic() - began)

@@ -1,0 +1,598 @@
+"""Headlines on PostgreSQL: storing feed entries and finding them again (storage.headlines).
+
+The same rules as storage/sqlite/headlines.py, statement for statement where the dialects
+allow: the same story under a new guid is an update, a story another feed brought first
+points at it (story_id) and is listed once. Search runs on `headlines.search`, a tsvector
+this module fills from Python (storage/postgres/fts.py) on every insert and on every
+change of a title, summary or categories, as SQLite's triggers refill FTS5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from bot.text.language import is_stop_word
+from bot.text.query import SearchQuery, Topic
+from storage.models import (
+    SNIPPET_CLOSE,
+    SNIPPET_OPEN,
+    Headline,
+    HeadlineInput,
+    SearchHit,
+    SearchPage,
+    SourcedHeadline,
+    UpsertResult,
+)
+from storage.postgres.db import PgDatabase, conn_of
+from storage.postgres.fts import search_vector
+from storage.postgres.search import (
+    rank_tsquery,
+    search_to_tsquery,
+    topic_to_tsquery,
+    topics_to_tsquery,
+)
+from storage.sqlite.fts import mark_snippet, query_words
+from storage.sqlite.headlines import (
+    CROSS_FEED_TITLE_WINDOW_SECONDS,
+    ELLIPSIS,
+    SAME_STORY_WINDOW_SECONDS,
+    SEARCH_CANDIDATES,
+    SNIPPET_TOKENS,
+    Story,
+    canonical_link,
+    story_identity,
+    title_key,
+)
+from storage.store import Transaction
+
+DEFAULT_LANGUAGE = "en"  # a feed without a recorded language, as the column's default says
+# ts_rank's weights for D, C, B, A: a title (A) counts ten times a summary or category (D),
+# so a title match ranks above summary-only ones, as the title's second copy does in FTS5.
+RANK_WEIGHTS = "'{0.1, 0.1, 0.1, 1.0}'"
+# Every column but the search vector: what a Headline is built from.
+COLUMNS = (
+    "id, feed_id, title, link, summary, categories, published_at, first_seen_at, baseline,"
+    " story_id, language, picture"
+)
+
+# The statements' fixed heads (column names only; values are always bound).
+_SELECT = f"SELECT {COLUMNS} FROM headlines"  # noqa: S608 (fixed names)
+_SCORED = "SELECT id, story_id, published_at, {rank} FROM ("  # then the newest matches
+_COUNT = "SELECT count(*) FROM headlines"
+_NEWEST = "SELECT id, story_id, published_at, search FROM headlines"
+
+_Known = tuple[int, str, str | None, str, str, str | None]
+
+
+def tsquery_sql(text: str) -> str:
+    """A tsquery (storage/postgres/search.py's text) as an SQL literal.
+
+    Written into the statement rather than bound, so that PostgreSQL plans each search for
+    its own words: a generic plan cannot tell a common word (walk the newest rows) from a
+    rare one (ask the GIN index). The text holds only quoted lexemes and operators; its
+    quotes are doubled here, so nothing leaves the literal.
+    """
+    return "'" + text.replace("'", "''") + "'::tsquery"
+
+
+def _categories(text: str) -> tuple[str, ...]:
+    return tuple(text.split("\n")) if text else ()
+
+
+def _headline(row: asyncpg.Record) -> Headline:
+    return Headline(
+        id=row["id"],
+        feed_id=row["feed_id"],
+        title=row["title"],
+        link=row["link"],
+        summary=row["summary"],
+        categories=_categories(row["categories"]),
+        published_at=row["published_at"],
+        first_seen_at=row["first_seen_at"],
+        baseline=bool(row["baseline"]),
+        picture=row["picture"],
+    )
+
+
+class PgHeadlineRepo:
+    """Reads and writes the headlines table and its search vectors (storage.headlines)."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    async def upsert(
+        self,
+        tx: Transaction,
+        feed_id: int,
+        entries: Sequence[HeadlineInput],
+        *,
+        baseline: bool,
+        now: float,
+    ) -> UpsertResult:
+        """Insert new entries, update changed ones in place; return what was new.
+
+        Entries are matched by key (the guid) first, then by story (storage/sqlite/
+        headlines.py's story_identity) among the feed's headlines of the last seven days and
+        the batch's earlier entries: a known story under a new guid is updated, never new.
+        """
+        conn = conn_of(tx)
+        batch: dict[str, HeadlineInput] = {}
+        for entry in entries:
+            batch.setdefault(entry.key, entry)  # a key repeated in one feed: first wins
+        if not batch:
+            return UpsertResult(new=(), updated=0, unchanged=0)
+        rows = await conn.fetch(
+            "SELECT id, key, title, link, summary, categories, picture, language FROM headlines"
+            " WHERE feed_id = $1 AND key = ANY($2::text[])",
+            feed_id,
+            list(batch),
+        )
+        known: dict[str, _Known] = {}
+        languages: dict[int, str] = {}
+        for row in rows:
+            known[row["key"]] = (
+                row["id"],
+                row["title"],
+                row["link"],
+                row["summary"],
+                row["categories"],
+                row["picture"],
+            )
+            languages[row["id"]] = row["language"]
+
+        unknown = [entry for key, entry in batch.items() if key not in known]
+        stories = await self._recent_stories(
+            conn, feed_id, unknown, since=now - SAME_STORY_WINDOW_SECONDS, languages=languages
+        )
+        claimed = {old[0] for old in known.values()}  # rows already matched in this batch
+        seen = {
+            story_identity(entry.title, entry.link, entry.summary)
+            for key, entry in batch.items()
+            if key in known
+        }
+        fresh: list[HeadlineInput] = []
+        changes: list[tuple[int, HeadlineInput]] = []
+        unchanged = 0
+        for key, entry in batch.items():
+            categories = "\n".join(entry.categories)
+            old = known.get(key)
+            if old is None:
+                story = story_identity(entry.title, entry.link, entry.summary)
+                old = stories.get(story)
+                if old is None or old[0] in claimed:
+                    if old is None and story not in seen:
+                        seen.add(story)
+                        fresh.append(entry)
+                    else:  # the same story twice in one document
+                        unchanged += 1
+                    continue
+                claimed.add(old[0])
+            if old[1:] != (entry.title, entry.link, entry.summary, categories, entry.picture):
+                changes.append((old[0], entry))
+            else:
+                unchanged += 1
+
+        if changes:
+            await self._update(conn, changes, languages, now=now)
+        new: tuple[Headline, ...] = ()
+        if fresh:
+            new = await self._insert(conn, feed_id, fresh, baseline=baseline, now=now)
+        return UpsertResult(new=new, updated=len(changes), unchanged=unchanged)
+
+    @staticmethod
+    async def _update(
+        conn: asyncpg.Connection,
+        changes: Sequence[tuple[int, HeadlineInput]],
+        languages: dict[int, str],
+        *,
+        now: float,
+    ) -> None:
+        """Rewrite changed headlines and their search vectors (in their stored language)."""
+        cats = ["\n".join(e.categories) for _, e in changes]
+        await conn.execute(
+            "UPDATE headlines AS h SET title = u.title, link = u.link, summary = u.summary,"
+            " categories = u.categories, picture = u.picture, updated_at = $1,"
+            " search = u.search::tsvector"
+            " FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],"
+            " $7::text[], $8::text[]) AS u (id, title, link, summary, categories, picture, search)"
+            " WHERE h.id = u.id",
+            now,
+            [row_id for row_id, _ in changes],
+            [e.title for _, e in changes],
+            [e.link for _, e in changes],
+            [e.summary for _, e in changes],
+            cats,
+            [e.picture for _, e in changes],
+            [
+                search_vector(e.title, e.summary, c, languages[row_id])
+                for (row_id, e), c in zip(changes, cats, strict=True)
+            ],
+        )
+
+    async def _insert(
+        self,
+        conn: asyncpg.Connection,
+        feed_id: int,
+        fresh: Sequence[HeadlineInput],
+        *,
+        baseline: bool,
+        now: float,
+    ) -> tuple[Headline, ...]:
+        """Insert new headlines in the feed's language, in order; return them with their ids."""
+        language = (
+            await conn.fetchval("SELECT language FROM feed_languages WHERE feed_id = $1", feed_id)
+            or DEFAULT_LANGUAGE
+        )
+        story_keys = [(canonical_link(e.link), title_key(e.title)) for e in fresh]
+        roots = await self._other_feeds_stories(conn, feed_id, story_keys, now=now)
+        story_ids = [
+            roots.get(("link", link_key)) or roots.get(("title", t_key))
+            for link_key, t_key in story_keys
+        ]
+        flag = int(baseline)
+        cats = ["\n".join(e.categories) for e in fresh]
+        rows = await conn.fetch(
+            "INSERT INTO headlines (feed_id, key, title, link, summary, categories,"
+            " published_at, first_seen_at, updated_at, baseline, routed, story_id,"
+            " canonical_link, title_key, picture, language, search)"
+            " SELECT $1, u.key, u.title, u.link, u.summary, u.categories, u.published_at,"
+            " $2, $2, $3, u.routed, u.story_id, u.canonical_link, u.title_key, u.picture, $4,"
+            " u.search::tsvector"
+            " FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+            " $10::float8[], $11::int[], $12::bigint[], $13::text[], $14::text[], $15::text[],"
+            " $16::text[]) WITH ORDINALITY AS u (key, title, link, summary, categories,"
+            " published_at, routed, story_id, canonical_link, title_key, picture, search, n)"
+            " ORDER BY u.n RETURNING id, key",
+            feed_id,
+            now,
+            flag,
+            language,
+            [e.key for e in fresh],
+            [e.title for e in fresh],
+            [e.link for e in fresh],
+            [e.summary for e in fresh],
+            cats,
+            [e.published_at for e in fresh],
+            # a baseline needs no routing, nor a story another feed brought first; a new
+            # headline awaits it
+            [1 if root is not None else flag for root in story_ids],
+            story_ids,
+            [link_key for link_key, _ in story_keys],
+            [t_key for _, t_key in story_keys],
+            [e.picture for e in fresh],
+            [
+                search_vector(e.title, e.summary, c, language)
+                for e, c in zip(fresh, cats, strict=True)
+            ],
+        )
+        ids = {row["key"]: row["id"] for row in rows}
+        return tuple(
+            Headline(
+                id=ids[e.key],
+                feed_id=feed_id,
+                title=e.title,
+                link=e.link,
+                summary=e.summary,
+                categories=tuple(e.categories),
+                published_at=e.published_at,
+                first_seen_at=now,
+                baseline=baseline,
+                picture=e.picture,
+            )
+            for e in fresh
+        )
+
+    @staticmethod
+    async def _recent_stories(
+        conn: asyncpg.Connection,
+        feed_id: int,
+        entries: Sequence[HeadlineInput],
+        *,
+        since: float,
+        languages: dict[int, str],
+    ) -> dict[Story, _Known]:
+        """Headlines of the feed first seen since `since` that tell one of these stories
+        (their languages go into `languages`)."""
+        if not entries:
+            return {}
+        rows = await conn.fetch(
+            "SELECT id, title, link, summary, categories, picture, language FROM headlines"
+            " WHERE first_seen_at >= $1 AND feed_id = $2"
+            " AND (link = ANY($3::text[]) OR (link IS NULL AND title = ANY($4::text[])))"
+            " ORDER BY id",
+            since,
+            feed_id,
+            sorted({e.link for e in entries if e.link}),
+            sorted({e.title for e in entries if not e.link}),
+        )
+        found: dict[Story, _Known] = {}
+        for row in rows:
+            story = story_identity(row["title"], row["link"], row["summary"])
+            found.setdefault(
+                story,
+                (
+                    row["id"],
+                    row["title"],
+                    row["link"],
+                    row["summary"],
+                    row["categories"],
+                    row["picture"],
+                ),
+            )
+            languages[row["id"]] = row["language"]
+        return found
+
+    @staticmethod
+    async def _other_feeds_stories(
+        conn: asyncpg.Connection,
+        feed_id: int,
+        keys: Sequence[tuple[str | None, str | None]],
+        *,
+        now: float,
+    ) -> dict[tuple[str, str | None], int]:
+        """The stories other feeds already brought, by ("link", canonical link) and by
+        ("title", title key) for titles first seen in the last 48 hours; each maps to the
+        story's first headline."""
+        links = sorted({link for link, _ in keys if link})
+        titles = sorted({title for _, title in keys if title})
+        if not links and not titles:
+            return {}
+        since = now - CROSS_FEED_TITLE_WINDOW_SECONDS
+        rows = await conn.fetch(
+            "SELECT coalesce(story_id, id), canonical_link, title_key, first_seen_at"
+            " FROM headlines WHERE feed_id <> $1"
+            " AND (canonical_link = ANY($2::text[])"
+            " OR (title_key = ANY($3::text[]) AND first_seen_at >= $4))"
+            " ORDER BY id",
+            feed_id,
+            links,
+            titles,
+            since,
+        )
+        found: dict[tuple[str, str | None], int] = {}
+        wanted_links, wanted_titles = set(links), set(titles)
+        for root, link, title, seen in rows:
+            if link in wanted_links:
+                found.setdefault(("link", link), root)
+            if title in wanted_titles and seen >= since:
+                found.setdefault(("title", title), root)
+        return found
+
+    async def _sourced(self, rows: Sequence[asyncpg.Record]) -> list[Headline]:
+        """Headlines from rows, naming the feeds that carry each story when there are
+        several feeds (a story is its first headline and those pointing at it)."""
+        if not rows:
+            return []
+        feeds = await self._db.fetchval("SELECT count(*) FROM feeds WHERE removed_at IS NULL")
+        if int(feeds or 0) < 2:
+            return [_headline(row) for row in rows]
+        roots = sorted({row["story_id"] or row["id"] for row in rows})
+        names = await self._db.fetch(
+            "SELECT coalesce(h.story_id, h.id), coalesce(f.name, f.title, f.url)"
+            " FROM headlines h JOIN feeds f ON f.id = h.feed_id"
+            " WHERE h.id = ANY($1::bigint[]) OR h.story_id = ANY($1::bigint[]) ORDER BY h.id",
+            roots,
+        )
+        by_root: dict[int, list[str]] = {}
+        for root, name in names:
+            labels = by_root.setdefault(root, [])
+            if name not in labels:
+                labels.append(name)
+        out: list[Headline] = []
+        for row in rows:
+            plain = _headline(row)
+            out.append(
+                SourcedHeadline(
+                    id=plain.id,
+                    feed_id=plain.feed_id,
+                    title=plain.title,
+                    link=plain.link,
+                    summary=plain.summary,
+                    categories=plain.categories,
+                    published_at=plain.published_at,
+                    first_seen_at=plain.first_seen_at,
+                    baseline=plain.baseline,
+                    picture=plain.picture,
+                    sources=tuple(by_root.get(row["story_id"] or row["id"], ())),
+                )
+            )
+        return out
+
+    async def get_many(self, ids: Sequence[int]) -> dict[int, Headline]:
+        """Return the headlines with these ids (missing ids are left out), sourced."""
+        if not ids:
+            return {}
+        rows = await self._db.fetch(
+            _SELECT + " WHERE id = ANY($1::bigint[])",
+            list(ids),
+        )
+        return {h.id: h for h in await self._sourced(rows)}
+
+    async def latest(
+        self, limit: int, offset: int = 0, *, topic: Topic | None = None
+    ) -> list[Headline]:
+        """Return the newest headlines, optionally only those a topic matches.
+
+        A story several feeds carry is listed once, as its first headline, naming them all.
+        """
+        if topic is None:
+            rows = await self._db.fetch(
+                _SELECT + " WHERE story_id IS NULL"
+                " ORDER BY published_at DESC, id DESC LIMIT $1 OFFSET $2",
+                limit,
+                offset,
+            )
+        else:
+            match = tsquery_sql(topic_to_tsquery(topic, await self.languages()))
+            rows = await self._db.fetch(
+                _SELECT + " WHERE story_id IS NULL AND id IN"  # noqa: S608 (tsquery_sql)
+                f" (SELECT coalesce(story_id, id) FROM headlines WHERE search @@ {match})"
+                " ORDER BY published_at DESC, id DESC LIMIT $1 OFFSET $2",
+                limit,
+                offset,
+            )
+        return await self._sourced(rows)
+
+    async def languages(self) -> list[str]:
+        """The languages headlines are indexed in (those of the feeds, and the default)."""
+        rows = await self._db.fetch("SELECT DISTINCT language FROM feed_languages")
+        return sorted({DEFAULT_LANGUAGE, *(row[0] for row in rows)})
+
+    async def search(self, query: SearchQuery, *, limit: int = 5, offset: int = 0) -> SearchPage:
+        """Rank the headlines a search finds.
+
+        As on SQLite, only the newest SEARCH_CANDIDATES matches are ranked (ts_rank over the
+        words asked for, a title weighing above a summary; then newest first), so a common
+        word costs what a rare one does; the total is capped at the same figure. A search
+        of exclusions only, or of common words only, lists the newest.
+        """
+        wanted, prefix = query_words(query)
+        by_date = query.negative_only or (
+            bool(wanted) and not prefix and all(is_stop_word(w, "en") for w in wanted)
+        )
+        languages = await self.languages()
+        match = tsquery_sql(search_to_tsquery(query, languages))
+        ranking = None if by_date else rank_tsquery(query, languages)
+        # the newest matches, then their rank: ts_rank reads 500 vectors, never every match
+        newest = f" WHERE search @@ {match} ORDER BY id DESC LIMIT $1) AS c"
+        if ranking is None:
+            rank = "0::real"
+        else:
+            rank = f"ts_rank({RANK_WEIGHTS}, search, {tsquery_sql(ranking)})"
+        scored = await self._db.fetch(
+            _SCORED.format(rank=rank) + _NEWEST + newest,
+            SEARCH_CANDIDATES,
+        )
+        matched = {row[0] for row in scored}
+        # a story is listed once: a copy is left out when its first headline matches too
+        ranked = [row for row in scored if row[1] is None or row[1] not in matched]
+        ranked.sort(key=lambda row: (-row[3], -row[2], -row[0]))
+        total = len(ranked)
+        ids = [row[0] for row in ranked[offset : offset + limit]]
+        if not ids:
+            return SearchPage(hits=(), total=total)
+        page = await self._db.fetch(
+            _SELECT + " WHERE id = ANY($1::bigint[])",
+            ids,
+        )
+        by_id = {row["id"]: row for row in page}
+        rows_in_order = [by_id[i] for i in ids if i in by_id]
+        snippets: dict[int, str] = {}
+        for row in rows_in_order:
+            snippet = None
+            for text in (row["summary"], row["title"]):
+                snippet = mark_snippet(
+                    text,
+                    wanted,
+                    row["language"],
+                    open_mark=SNIPPET_OPEN,
+                    close_mark=SNIPPET_CLOSE,
+                    ellipsis=ELLIPSIS,
+                    max_words=SNIPPET_TOKENS,
+                    prefix=prefix,
+                )
+                if snippet is not None:
+                    break
+            snippets[row["id"]] = snippet if snippet is not None else row["title"]
+        hits = tuple(
+            SearchHit(headline=h, snippet=snippets.get(h.id, h.title))
+            for h in await self._sourced(rows_in_order)
+        )
+        return SearchPage(hits=hits, total=total)
+
+    async def preview(
+        self, topic: Topic, *, since: float, limit: int = 3
+    ) -> tuple[int, list[Headline]]:
+        """How many headlines first seen since `since` a topic matches, and the newest.
+
+        The window is a range of ids (they grow with time), as on SQLite.
+        """
+        first = await self._db.fetchval(
+            "SELECT min(id) FROM headlines WHERE first_seen_at >= $1", since
+        )
+        if first is None:
+            return 0, []
+        match = tsquery_sql(topic_to_tsquery(topic, await self.languages()))
+        where = f"story_id IS NULL AND id >= $1 AND search @@ {match} AND first_seen_at >= $2"
+        count = int(await self._db.fetchval(_COUNT + where, first, since))
+        rows = await self._db.fetch(
+            _SELECT + where + " ORDER BY published_at DESC, id DESC LIMIT $3",
+            first,
+            since,
+            limit,
+        )
+        return count, await self._sourced(rows)
+
+    async def recent_texts(
+        self, *, since: float, limit: int = 300, topics: Sequence[Topic] = ()
+    ) -> list[str]:
+        """Titles and summaries of the newest headlines first seen since `since` (matching any
+        of these topics, when given): the text topic suggestions are drawn from."""
+        first = await self._db.fetchval(
+            "SELECT min(id) FROM headlines WHERE first_seen_at >= $1", since
+        )
+        if first is None:
+            return []
+        if not topics:
+            rows = await self._db.fetch(
+                "SELECT title, summary FROM headlines WHERE id >= $1 AND story_id IS NULL"
+                " ORDER BY id DESC LIMIT $2",
+                first,
+                limit,
+            )
+        else:
+            match = tsquery_sql(topics_to_tsquery(topics, await self.languages()))
+            rows = await self._db.fetch(
+                "SELECT title, summary FROM headlines WHERE story_id IS NULL AND id IN"  # noqa: S608 (tsquery_sql)
+                f" (SELECT id FROM headlines WHERE search @@ {match} AND id >= $1"
+                " ORDER BY id DESC LIMIT $2) ORDER BY id DESC",
+                first,
+                limit,
+            )
+        return [row[0] for row in rows] + [row[1] for row in rows if row[1]]
+
+    @staticmethod
+    async def set_language(tx: Transaction, feed_id: int, language: str) -> None:
+        """Record the language a feed's new headlines are indexed and routed in."""
+        await conn_of(tx).execute(
+            "INSERT INTO feed_languages (feed_id, language) VALUES ($1, $2)"
+            " ON CONFLICT (feed_id) DO UPDATE SET language = excluded.language"
+            " WHERE feed_languages.language <> excluded.language",
+            feed_id,
+            language,
+        )
+
+    async def languages_of(self, ids: Sequence[int]) -> dict[int, str]:
+        """The language each of these headlines was indexed in (routing uses the same)."""
+        if not ids:
+            return {}
+        rows = await self._db.fetch(
+            "SELECT id, language FROM headlines WHERE id = ANY($1::bigint[])", list(ids)
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def unrouted(self, limit: int) -> list[Headline]:
+        """New headlines not yet routed to chats, oldest first."""
+        rows = await self._db.fetch(
+            _SELECT + " WHERE routed = 0 ORDER BY id LIMIT $1",
+            limit,
+        )
+        return [_headline(row) for row in rows]
+
+    async def mark_routed(self, tx: Transaction, ids: Sequence[int]) -> None:
+        """Record that these headlines' pushes are in the outbox."""
+        await conn_of(tx).execute(
+            "UPDATE headlines SET routed = 1 WHERE id = ANY($1::bigint[])", list(ids)
+        )
+
+    async def count(self) -> int:
+        """Return how many headlines are stored."""
+        return int(await self._db.fetchval("SELECT count(*) FROM headlines"))
+
+    async def count_since(self, ts: float) -> int:
+        """Return how many headlines were first seen at or after ts."""
+        return int(
+            await self._db.fetchval("SELECT count(*) FROM headlines WHERE first_seen_at >= $1", ts)
+        )
