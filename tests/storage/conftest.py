@@ -1,15 +1,28 @@
-"""A freshly migrated SQLite file per test, and the repositories over it."""
+"""A fresh database per test and the repositories over it: on both backends, or on SQLite.
+
+`storage` is the Storage bundle on each backend in turn (a test that takes it runs twice:
+`[sqlite]` on a new SQLite file, `[postgres]` on a new database of the session's PostgreSQL
+server, tests/postgres.py). Tests read and write rows with raw SQL through `rows`, `scalar`
+and `execute`, which take SQLite's `?` placeholders on both. `db` and the Sqlite*Repo
+fixtures are SQLite's own, for tests of what only SQLite has (its migrations from old
+files, its backups, FTS5's integrity check).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.chats.service import ChatService
 from bot.routing import TopicIndex
+from storage import Storage, open_storage
 from storage.models import ChatPush, Headline, HeadlineInput, OutboxItem
+from storage.outbox import OutboxRepo
+from storage.postgres.db import PgDatabase
 from storage.sqlite import repositories
 from storage.sqlite.broadcasts import SqliteBroadcastRepo
 from storage.sqlite.chats import SqliteChatRepo, SqliteSubscriptionRepo
@@ -40,6 +53,68 @@ def entry(
         categories=categories,
         published_at=published_at,
     )
+
+
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the test's database lives on each backend: a SQLite path, a PostgreSQL URL."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")  # skips, or fails in CI, without a server
+        return url
+    return str(tmp_path / "bot.sqlite3")
+
+
+@pytest.fixture
+async def storage(database: str) -> AsyncIterator[Storage]:
+    """The database opened (and migrated) as the bot opens it, with every repository."""
+    opened = await open_storage(database)
+    yield opened
+    await opened.close()
+
+
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?")
+
+
+def _dollars(sql: str) -> str:
+    """SQLite's `?` placeholders as PostgreSQL's `$1, $2, ...` (quoted text left alone)."""
+    count = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal count
+        if match.group() != "?":
+            return match.group()
+        count += 1
+        return f"${count}"
+
+    return _PLACEHOLDER.sub(number, sql)
+
+
+async def rows(storage: Storage, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """The rows a query reads, as tuples, on either backend (`?` placeholders)."""
+    store = storage.store
+    if isinstance(store, PgDatabase):
+        return [tuple(row) for row in await store.fetch(_dollars(sql), *params)]
+    assert isinstance(store, Database)
+    return [tuple(row) for row in await store.fetchall(sql, params)]
+
+
+async def scalar(storage: Storage, sql: str, *params: Any) -> Any:
+    """The first column of the first row a query reads (None without a row)."""
+    found = await rows(storage, sql, *params)
+    return found[0][0] if found else None
+
+
+async def execute(storage: Storage, sql: str, *params: Any) -> None:
+    """Run one write statement on either backend (`?` placeholders)."""
+    store = storage.store
+    if isinstance(store, PgDatabase):
+        await store.execute(_dollars(sql), *params)
+    else:
+        assert isinstance(store, Database)
+        await store.execute(sql, params)
 
 
 @pytest.fixture
@@ -90,40 +165,49 @@ def counters(db: Database) -> SqliteCounterRepo:
     return SqliteCounterRepo(db)
 
 
+def _bundle(target: Database | Storage) -> Storage:
+    return repositories(target) if isinstance(target, Database) else target
+
+
 async def store(
-    db: Database,
+    target: Database | Storage,
     entries: Sequence[HeadlineInput],
     *,
     url: str = "https://example.org/feed.xml",
     baseline: bool = False,
     now: float = NOW,
 ) -> list[Headline]:
-    """Store entries for a feed and return the new headlines."""
-    feed = await SqliteFeedRepo(db).ensure(url)
-    async with db.transaction() as conn:
-        result = await SqliteHeadlineRepo(db).upsert(
-            conn, feed.id, entries, baseline=baseline, now=now
-        )
+    """Store entries for a feed (on a SQLite database or either backend's storage) and return
+    the new headlines."""
+    bundle = _bundle(target)
+    feed = await bundle.feeds.ensure(url)
+    async with bundle.store.transaction() as tx:
+        result = await bundle.headlines.upsert(tx, feed.id, entries, baseline=baseline, now=now)
     return list(result.new)
 
 
 async def peek(
-    db: Database, chat_id: int, *, now: float = NOW, max_rows: int = MAX_UNIT_ROWS
+    target: Database | Storage, chat_id: int, *, now: float = NOW, max_rows: int = MAX_UNIT_ROWS
 ) -> list[OutboxItem]:
     """The unit claim_units would hand out next for the chat, left unclaimed."""
-    async with db.transaction() as conn:
-        units = await SqliteOutboxRepo.units(conn, [chat_id], now=now, max_rows=max_rows)
+    bundle = _bundle(target)
+    async with bundle.store.transaction() as tx:
+        units = await bundle.outbox.units(tx, [chat_id], now=now, max_rows=max_rows)
     return units.get(chat_id, [])
 
 
-async def claim(outbox: SqliteOutboxRepo, *chat_ids: int, now: float = NOW) -> list[int]:
+async def claim(outbox: OutboxRepo, *chat_ids: int, now: float = NOW) -> list[int]:
     """Claim the chats' next units, as delivery does; return the claimed row ids."""
     units = await outbox.claim_units(chat_ids, now=now)
     return [item.id for unit in units.values() for item in unit]
 
 
 async def push(
-    db: Database, routes: Sequence[tuple[int, int]], *, batch: int = 1, thread_id: int | None = None
+    target: Database | Storage,
+    routes: Sequence[tuple[int, int]],
+    *,
+    batch: int = 1,
+    thread_id: int | None = None,
 ) -> int:
     """Queue (chat_id, headline_id) pushes as one routing pass; return how many were added."""
     by_chat: dict[int, set[int]] = {}
@@ -133,5 +217,6 @@ async def push(
         ChatPush(chat, thread_id, tuple((h, ("topic",)) for h in sorted(ids)))
         for chat, ids in by_chat.items()
     ]
-    async with db.transaction() as conn:
-        return await SqliteOutboxRepo(db).enqueue_pushes(conn, pushes, batch=batch, now=NOW)
+    bundle = _bundle(target)
+    async with bundle.store.transaction() as tx:
+        return await bundle.outbox.enqueue_pushes(tx, pushes, batch=batch, now=NOW)

@@ -1,4 +1,4 @@
-"""Feed polling state and the hourly counters."""
+"""Feed polling state and the hourly counters, on both backends (but for a SQLite migration)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,18 @@ import aiosqlite
 from bot.feeds import FetchResult, ParsedFeed, parse_feed
 from bot.feeds.failures import FeedFailure, Reason, stored_failure
 from bot.feeds.reads import store_read
+from storage import Storage
 from storage.sqlite import fts
-from storage.sqlite.counters import SqliteCounterRepo
 from storage.sqlite.db import Database
 from storage.sqlite.feeds import SqliteFeedRepo
-from storage.sqlite.headlines import SqliteHeadlineRepo
+from storage.sqlite.migrate import migration_files
 from tests.storage.conftest import NOW
 
 URL = "https://example.org/feed.xml"
 
 
-async def test_ensure_is_idempotent(feeds: SqliteFeedRepo) -> None:
+async def test_ensure_is_idempotent(storage: Storage) -> None:
+    feeds = storage.feeds
     first = await feeds.ensure(URL)
     again = await feeds.ensure(URL)
     assert first == again
@@ -29,7 +30,8 @@ async def test_ensure_is_idempotent(feeds: SqliteFeedRepo) -> None:
     assert [f.url for f in await feeds.all()] == [URL, "https://other.example/"]
 
 
-async def test_failure_then_success(db: Database, feeds: SqliteFeedRepo) -> None:
+async def test_failure_then_success(storage: Storage) -> None:
+    feeds = storage.feeds
     feed = await feeds.ensure(URL)
     await feeds.record_failure(feed.id, now=NOW, error="timeout " * 200, next_attempt_at=NOW + 60)
     await feeds.record_failure(feed.id, now=NOW + 60, error="HTTP 500", next_attempt_at=NOW + 180)
@@ -41,7 +43,7 @@ async def test_failure_then_success(db: Database, feeds: SqliteFeedRepo) -> None
     assert (failing.last_attempt_at, failing.next_attempt_at) == (NOW + 60, NOW + 180)
 
     await feeds.set_alerted(feed.id, True)
-    async with db.transaction() as conn:
+    async with storage.store.transaction() as conn:
         await feeds.record_success(
             conn, feed.id, now=NOW + 200, etag='"v1"', last_modified="Mon", title="News"
         )
@@ -57,7 +59,8 @@ async def test_failure_then_success(db: Database, feeds: SqliteFeedRepo) -> None
     assert not cleared.alerted
 
 
-async def test_error_is_truncated(feeds: SqliteFeedRepo) -> None:
+async def test_error_is_truncated(storage: Storage) -> None:
+    feeds = storage.feeds
     feed = await feeds.ensure(URL)
     await feeds.record_failure(feed.id, now=NOW, error="x" * 2000, next_attempt_at=NOW)
     stored = await feeds.get(URL)
@@ -65,9 +68,10 @@ async def test_error_is_truncated(feeds: SqliteFeedRepo) -> None:
     assert stored.last_error == "x" * 500
 
 
-async def test_not_modified_keeps_validators(db: Database, feeds: SqliteFeedRepo) -> None:
+async def test_not_modified_keeps_validators(storage: Storage) -> None:
+    feeds = storage.feeds
     feed = await feeds.ensure(URL)
-    async with db.transaction() as conn:
+    async with storage.store.transaction() as conn:
         await feeds.record_success(
             conn, feed.id, now=NOW, etag='"v1"', last_modified="Mon", title="News"
         )
@@ -80,7 +84,8 @@ async def test_not_modified_keeps_validators(db: Database, feeds: SqliteFeedRepo
     assert (state.last_success_at, state.next_attempt_at) == (NOW + 70, 0)
 
 
-async def test_counters_sum_by_hour(counters: SqliteCounterRepo) -> None:
+async def test_counters_sum_by_hour(storage: Storage) -> None:
+    counters = storage.counters
     hour = 3600.0
     start = NOW - NOW % hour
     await counters.bump("sent", now=start - 1)
@@ -93,7 +98,8 @@ async def test_counters_sum_by_hour(counters: SqliteCounterRepo) -> None:
     assert await counters.total_since("missing", 0) == 0
 
 
-async def test_a_failure_keeps_its_reason_and_detail(db: Database, feeds: SqliteFeedRepo) -> None:
+async def test_a_failure_keeps_its_reason_and_detail(storage: Storage) -> None:
+    feeds = storage.feeds
     feed = await feeds.ensure(URL)
     await feeds.record_failure(
         feed.id,
@@ -107,7 +113,7 @@ async def test_a_failure_keeps_its_reason_and_detail(db: Database, feeds: Sqlite
     assert failing is not None
     assert stored_failure(failing) == FeedFailure(Reason.HTTP_STATUS, "503")
     assert failing.last_error == "HTTP 503"  # the English text stays for logs and /healthz
-    async with db.transaction() as tx:
+    async with storage.store.transaction() as tx:
         await feeds.record_success(
             tx, feed.id, now=NOW + 1, etag=None, last_modified=None, title=None
         )
@@ -117,10 +123,11 @@ async def test_a_failure_keeps_its_reason_and_detail(db: Database, feeds: Sqlite
 
 
 async def test_failures_stored_before_reasons_get_theirs(tmp_path: Path) -> None:
-    """Migration 010 reads the reasons back from the English texts rows already hold."""
+    """Migration 010 reads the reasons back from the English texts rows already hold.
+
+    SQLite only: PostgreSQL databases start at schema 010, with the reasons in place.
+    """
     path = tmp_path / "old.sqlite3"
-    db = await Database.open(path)
-    await db.close()
     old = {
         "https://a.example/": ("HTTP 503", FeedFailure(Reason.HTTP_STATUS, "503")),
         "https://b.example/": ("timed out after 2.5 s", FeedFailure(Reason.TIMEOUT, "2.5")),
@@ -139,11 +146,8 @@ async def test_failures_stored_before_reasons_get_theirs(tmp_path: Path) -> None
     }
     async with aiosqlite.connect(path) as conn:
         await fts.install(conn)  # the headline triggers call its functions on a schema change
-        await conn.executescript(
-            "ALTER TABLE feeds DROP COLUMN last_error_reason;"
-            "ALTER TABLE feeds DROP COLUMN last_error_detail;"
-            "PRAGMA user_version = 9;"
-        )
+        for number, sql in migration_files()[:9]:  # a file written before migration 010
+            await conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
         await conn.executemany(
             "INSERT INTO feeds (url, last_error, consecutive_failures) VALUES (?, ?, 1)",
             [(url, text) for url, (text, _) in old.items()],
@@ -174,9 +178,8 @@ def _read(language: str | None) -> tuple[FetchResult, ParsedFeed]:
     return fetched, parse_feed(body, url=URL, fetched_at=NOW)
 
 
-async def test_a_read_is_stored_in_the_feeds_language_else_the_default(
-    db: Database, feeds: SqliteFeedRepo, headlines: SqliteHeadlineRepo
-) -> None:
+async def test_a_read_is_stored_in_the_feeds_language_else_the_default(storage: Storage) -> None:
+    feeds, headlines = storage.feeds, storage.headlines
     for url, declared, default, expected in [
         ("https://es.example/", "es-419", "en", "es"),
         ("https://none.example/", None, "es", "es"),
@@ -184,7 +187,7 @@ async def test_a_read_is_stored_in_the_feeds_language_else_the_default(
     ]:
         feed = await feeds.ensure(url)
         fetched, parsed = _read(declared)
-        async with db.transaction() as tx:
+        async with storage.store.transaction() as tx:
             stored = await store_read(
                 tx,
                 feeds,

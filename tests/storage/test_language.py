@@ -1,4 +1,8 @@
-"""The stemmed index: migration 006, feeds' languages, updates, and routing agreeing with search."""
+"""The stemmed index: migration 006, feeds' languages, updates, and routing agreeing with search.
+
+All but the first test run on both backends; migration 006 re-indexed SQLite files written
+before stemming, which a PostgreSQL database never was.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,17 @@ import pytest
 
 from bot.routing import TopicIndex
 from bot.text.query import Refusal, headline_terms, parse_search, parse_topic
+from storage import Storage
+from storage.headlines import HeadlineRepo
 from storage.models import SearchPage
 from storage.sqlite import fts
 from storage.sqlite.db import Database
-from storage.sqlite.feeds import SqliteFeedRepo
 from storage.sqlite.headlines import SqliteHeadlineRepo
 from storage.sqlite.migrate import migration_files
-from tests.storage.conftest import NOW, entry, store
+from tests.storage.conftest import NOW, entry, execute, store
 
 
-async def search(repo: SqliteHeadlineRepo, text: str, **kwargs: int) -> SearchPage | None:
+async def search(repo: HeadlineRepo, text: str, **kwargs: int) -> SearchPage | None:
     """Search as /search does: parse the text (None when it is refused), then run it."""
     parsed = parse_search(text)
     return None if isinstance(parsed, Refusal) else await repo.search(parsed, **kwargs)
@@ -28,6 +33,7 @@ async def search(repo: SqliteHeadlineRepo, text: str, **kwargs: int) -> SearchPa
 async def test_an_existing_database_is_reindexed_and_its_topics_rekeyed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """SQLite only: an old SQLite file migrated in place."""
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
     for number, sql in migration_files()[:5]:
@@ -69,14 +75,13 @@ async def test_an_existing_database_is_reindexed_and_its_topics_rekeyed(
         await db.close()
 
 
-async def test_a_feeds_language_stems_its_headlines(
-    db: Database, headlines: SqliteHeadlineRepo
-) -> None:
-    feed = await SqliteFeedRepo(db).ensure("https://example.org/es.xml")
-    async with db.transaction() as conn:
-        await SqliteHeadlineRepo.set_language(conn, feed.id, "es")
+async def test_a_feeds_language_stems_its_headlines(storage: Storage) -> None:
+    headlines = storage.headlines
+    feed = await storage.feeds.ensure("https://example.org/es.xml")
+    async with storage.store.transaction() as tx:
+        await headlines.set_language(tx, feed.id, "es")
     found = await store(
-        db, [entry("1", "Las elecciones en Bolivia", "Mineros en huelga")], url=feed.url
+        storage, [entry("1", "Las elecciones en Bolivia", "Mineros en huelga")], url=feed.url
     )
     assert await headlines.languages_of([found[0].id]) == {found[0].id: "es"}
     assert await headlines.languages() == ["en", "es"]
@@ -89,25 +94,28 @@ async def test_a_feeds_language_stems_its_headlines(
     assert page.total == 0  # exact: not stemmed
 
 
-async def test_updates_and_deletes_keep_the_index_exact(
-    db: Database, headlines: SqliteHeadlineRepo
-) -> None:
-    await store(db, [entry("1", "Volcano erupts", "Ash everywhere")])
-    await store(db, [entry("1", "Earthquake strikes", "Ash everywhere")], now=NOW + 60)
+async def test_updates_and_deletes_keep_the_index_exact(storage: Storage) -> None:
+    headlines = storage.headlines
+    await store(storage, [entry("1", "Volcano erupts", "Ash everywhere")])
+    await store(storage, [entry("1", "Earthquake strikes", "Ash everywhere")], now=NOW + 60)
     volcano = await search(headlines, "volcano")
     quake = await search(headlines, "earthquakes")
     assert volcano is not None and quake is not None
     assert (volcano.total, quake.total) == (0, 1)
-    await db.execute("DELETE FROM headlines")
+    await execute(storage, "DELETE FROM headlines")
     quake = await search(headlines, "earthquake")
     assert quake is not None and quake.total == 0
-    await db.execute("INSERT INTO headlines_fts (headlines_fts) VALUES ('integrity-check')")
+    if isinstance(storage.store, Database):  # FTS5's own check (a vector goes with its row)
+        await storage.store.execute(
+            "INSERT INTO headlines_fts (headlines_fts) VALUES ('integrity-check')"
+        )
 
 
-async def test_search_snippets_mark_the_stemmed_matches(
-    db: Database, headlines: SqliteHeadlineRepo
-) -> None:
-    await store(db, [entry("1", "Vote today", "Thousands of protesters marched to the square.")])
+async def test_search_snippets_mark_the_stemmed_matches(storage: Storage) -> None:
+    headlines = storage.headlines
+    await store(
+        storage, [entry("1", "Vote today", "Thousands of protesters marched to the square.")]
+    )
     page = await search(headlines, "protest")
     assert page is not None
     assert "\x02protesters\x03" in page.hits[0].snippet
@@ -134,8 +142,9 @@ TOPICS = [
 ]
 
 
-async def test_routing_and_search_agree(db: Database, headlines: SqliteHeadlineRepo) -> None:
-    stored = await store(db, [entry(str(i), t, s) for i, (t, s) in enumerate(HEADLINES)])
+async def test_routing_and_search_agree(storage: Storage) -> None:
+    headlines = storage.headlines
+    stored = await store(storage, [entry(str(i), t, s) for i, (t, s) in enumerate(HEADLINES)])
     index = TopicIndex()
     for n, topic in enumerate(TOPICS):
         index.add(n, topic)

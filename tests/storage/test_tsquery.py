@@ -1,0 +1,254 @@
+"""PostgreSQL's search (storage/postgres/fts.py, search.py) finds what SQLite's FTS5 finds.
+
+The cases of tests/unit/test_query.py and tests/unit/test_fts.py, run on a real PostgreSQL
+server: each headline's vector is written from Python as the repository writes it, each
+topic and search compiled to a tsquery, and what it finds is compared with
+bot.text.query.matches() (the reference) and with the FTS5 expression on SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.text.query import Refusal, SearchQuery, Topic, parse_search, parse_topic
+from storage.postgres.fts import MAX_LEXEME_BYTES, search_vector
+from storage.postgres.search import (
+    rank_tsquery,
+    search_to_tsquery,
+    topic_to_tsquery,
+    topics_to_tsquery,
+)
+from storage.sqlite.search import search_to_fts, topic_to_fts
+from tests.unit.test_query import (
+    HEADLINES,
+    Headline,
+    _headlines,
+    _matching,
+    _slices,
+    _table,
+    _texts,
+    _topic_texts,
+)
+from tests.unit.test_query import _found as fts_found
+
+
+@pytest.fixture
+async def conn(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to an empty database, with the test's headlines table `t` to fill."""
+    connection = await asyncpg.connect(pg_url)
+    yield connection
+    await connection.close()
+
+
+async def _fill(conn: asyncpg.Connection, headlines: Sequence[Headline]) -> None:
+    await conn.execute("DROP TABLE IF EXISTS t")
+    await conn.execute("CREATE TABLE t (id integer PRIMARY KEY, v tsvector)")
+    await conn.executemany(
+        "INSERT INTO t VALUES ($1, $2::text::tsvector)",
+        [
+            (i, search_vector(t, s, "\n".join(c), lang))
+            for i, (t, s, c, lang) in enumerate(headlines)
+        ],
+    )
+
+
+async def _found(conn: asyncpg.Connection, query: str) -> set[int]:
+    return {row[0] for row in await conn.fetch("SELECT id FROM t WHERE v @@ $1::tsquery", query)}
+
+
+def _topic(text: str) -> Topic:
+    parsed = parse_topic(text)
+    assert isinstance(parsed, Topic), parsed
+    return parsed
+
+
+def _search(text: str) -> SearchQuery:
+    parsed = parse_search(text)
+    assert isinstance(parsed, SearchQuery), parsed
+    return parsed
+
+
+def _titles(ids: set[int]) -> set[str]:
+    return {HEADLINES[i][0] for i in ids}
+
+
+TOPICS = [
+    "election",
+    "elección",
+    "protest",
+    "bolivia",
+    '"bolivian"',
+    "lithium + chile",
+    "lithium -mining",
+    "-israel",
+    "bogota",
+    "at&t",
+    "la paz",
+    "peru + protest",
+    '"elecciones" + bolivia',
+    "lithium -mining -chile",
+    "日本語",
+    "elections + bolivia",
+]
+
+
+async def test_topics_find_what_matches_says(conn: asyncpg.Connection) -> None:
+    await _fill(conn, HEADLINES)
+    fts = _table(HEADLINES)
+    for text in TOPICS:
+        topic = _topic(text)
+        expected = _matching(topic)
+        assert await _found(conn, topic_to_tsquery(topic)) == expected, text
+        assert await _found(conn, topic_to_tsquery(topic, ["en", "es", "ja"])) == expected, text
+        assert fts_found(fts, topic_to_fts(topic)) == expected, text
+        if not topic.mute and not topic.excluded:
+            # What a topic matches, a search with the same words finds.
+            assert expected <= await _found(conn, search_to_tsquery(_search(text)))
+    fts.close()
+
+
+SEARCHES = [
+    "bolivia elections",
+    "Bolivia elecciones",
+    "bolivia OR peru",
+    "bolivia OR peru protest",
+    "-israel",
+    "NOT israel",
+    "bolivia -elections",
+    "bolivia -elections -elecciones",
+    "NOT bolivia lithium",
+    '"la paz"',
+    '"paz la"',
+    "pre*",
+    "protest*",
+    "eleccion*",
+    '"la pa"*',
+    "the elections in bolivia",
+    "co-operation",
+    "g20 OR at&t",
+    "sao paulo",
+]
+
+
+async def test_searches_find_what_fts5_finds(conn: asyncpg.Connection) -> None:
+    await _fill(conn, HEADLINES)
+    fts = _table(HEADLINES)
+    for text in SEARCHES:
+        query = _search(text)
+        expected = fts_found(fts, search_to_fts(query))
+        assert await _found(conn, search_to_tsquery(query)) == expected, text
+        assert await _found(conn, search_to_tsquery(query, ["en", "es", "ja"])) == expected, text
+    fts.close()
+    # the issue's examples, as tests/unit/test_query.py states them
+    assert _titles(await _found(conn, search_to_tsquery(_search("bolivia elections")))) == {
+        "Elections In Bolivia"
+    }
+    assert _titles(await _found(conn, search_to_tsquery(_search("eleccion*")))) == {
+        "Elecciones en Bolivia",
+        "La elección en Perú",
+    }
+    assert await _found(conn, search_to_tsquery(_search('"paz la"'))) == set()
+
+
+async def test_any_of_several_topics(conn: asyncpg.Connection) -> None:
+    rows: list[Headline] = [
+        ("Lithium prices", "", (), "en"),
+        ("Chile votes", "", (), "en"),
+        ("Rain", "", (), "en"),
+    ]
+    await _fill(conn, rows)
+    query = topics_to_tsquery([_topic("lithium"), _topic("chile")], ["en"])
+    assert query == f"({topic_to_tsquery(_topic('lithium'), ['en'])}) | ('s:chile')"
+    assert await _found(conn, query) == {0, 1}
+
+
+async def test_phrases_do_not_span_fields(conn: asyncpg.Connection) -> None:
+    await _fill(conn, [("Talks in La", "Paz today", ("Bolivia",), "en")])
+    assert await _found(conn, topic_to_tsquery(_topic("la paz"))) == set()
+    assert await _found(conn, search_to_tsquery(_search('"la paz"'))) == set()
+    assert await _found(conn, topic_to_tsquery(_topic("la + paz"))) == {0}
+
+
+async def test_a_title_match_ranks_above_a_summary_match(conn: asyncpg.Connection) -> None:
+    await _fill(
+        conn,
+        [
+            ("Markets today", "Shares in the harbour company fell", (), "en"),
+            ("Harbour strike ends", "Dockers return to work", (), "en"),
+        ],
+    )
+    rank = rank_tsquery(_search("harbour"))
+    assert rank is not None
+    ranked = await conn.fetch(
+        "SELECT id FROM t ORDER BY ts_rank('{0.1, 0.1, 0.1, 1.0}', v, $1::tsquery) DESC", rank
+    )
+    assert [row[0] for row in ranked] == [1, 0]
+    assert rank_tsquery(_search("-harbour")) is None
+
+
+async def test_long_and_odd_words_are_indexed(conn: asyncpg.Connection) -> None:
+    long_word = "x" * 3000
+    await _fill(conn, [(f"{long_word} o'brien's", "Ünïcödé 東京 ﬁnance", (), "xx")])
+    assert await _found(conn, search_to_tsquery(_search("xxx*"))) == {0}
+    assert await _found(conn, search_to_tsquery(_search('"brien"'))) == {0}
+    assert await _found(conn, search_to_tsquery(_search("unicode 東京 finance"))) == {0}
+    vector = search_vector(long_word, "", "", "en")
+    assert max(len(lexeme.encode()) for lexeme in re.findall(r"'([^']*)'", vector)) <= (
+        MAX_LEXEME_BYTES
+    )
+
+
+# Outside its quoted lexemes a tsquery holds only operators, brackets and prefix marks.
+_LEXEME = re.compile(r"'(?:[^'\\]|''|\\.)*'")
+_SYNTAX = re.compile(r"(?:&|\||!|<->|:\*|[() ])*")
+
+
+@given(st.text(max_size=80))
+def test_user_text_only_reaches_tsquery_quoted(text: str) -> None:
+    parsed = parse_search(text)
+    if isinstance(parsed, SearchQuery):
+        assert _SYNTAX.fullmatch(_LEXEME.sub("", search_to_tsquery(parsed)))
+        ranking = rank_tsquery(parsed)
+        assert ranking is None or _SYNTAX.fullmatch(_LEXEME.sub("", ranking))
+    topic = parse_topic(text)
+    if isinstance(topic, Topic):
+        assert _SYNTAX.fullmatch(_LEXEME.sub("", topic_to_tsquery(topic, ["en", "es"])))
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(headlines=_headlines, data=st.data())
+async def test_tsquery_agrees_with_matches_and_fts5(
+    conn: asyncpg.Connection, headlines: list[Headline], data: st.DataObject
+) -> None:
+    topics = data.draw(
+        st.lists(st.one_of(_texts(), _topic_texts(), _slices(headlines)), min_size=1, max_size=6)
+    )
+    await _fill(conn, headlines)
+    fts: sqlite3.Connection = _table(headlines)
+    try:
+        for text in topics:
+            topic = parse_topic(text)
+            if isinstance(topic, Refusal):
+                continue
+            expected = _matching(topic, headlines)
+            assert await _found(conn, topic_to_tsquery(topic)) == expected, (text, topic)
+            languages = ["en", "es", "pt", "ja"]
+            assert await _found(conn, topic_to_tsquery(topic, languages)) == expected
+            search = parse_search(text)
+            if isinstance(search, SearchQuery):
+                assert await _found(conn, search_to_tsquery(search)) == fts_found(
+                    fts, search_to_fts(search)
+                ), (text, search)
+    finally:
+        fts.close()
