@@ -1,4 +1,5 @@
-"""The command line: run the bot, poll, search, stats, check, or chat offline in a console."""
+"""The command line: run the bot, poll, search, stats, check, backups, copy-db, feeds, or chat
+offline in a console."""
 
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ def _parser(prog: str = "python -m bot") -> argparse.ArgumentParser:
         help="copy the database while the bot runs",
         description="Write a consistent copy of DATABASE_PATH to PATH while the bot keeps "
         "running (SQLite's online backup), check it with PRAGMA integrity_check and print "
-        "its size and counts. PATH is replaced if it exists. Exit 1 on failure.",
+        "its size and counts. PATH is replaced if it exists. Exit 1 on failure. On "
+        "PostgreSQL (DATABASE_URL) it says how to use pg_dump instead (exit 2).",
     )
     backup.add_argument("path", metavar="PATH", help="the backup file to write")
     restore = sub.add_parser(
@@ -119,9 +121,23 @@ def _parser(prog: str = "python -m bot") -> argparse.ArgumentParser:
         help="replace the database from a backup (the bot stopped)",
         description="Check the backup at PATH, then replace DATABASE_PATH with it "
         "atomically; the replaced database is kept as DATABASE_PATH.pre-restore. Refuses "
-        "(exit 1) while a bot runs on the database.",
+        "(exit 1) while a bot runs on the database. On PostgreSQL (DATABASE_URL) it says "
+        "how to use pg_restore instead (exit 2).",
     )
     restore.add_argument("path", metavar="PATH", help="a file written by `backup`")
+    copy_db = sub.add_parser(
+        "copy-db",
+        help="copy the database into another, empty one (SQLite <-> PostgreSQL)",
+        description="Copy every table of the database the settings name (DATABASE_URL, "
+        "else DATABASE_PATH) into the empty TARGET, in chunks with a progress line, and "
+        "check every table's row count. Refuses (exit 1) while a bot runs on either "
+        "database, or when TARGET holds any rows. Then run the bot on TARGET.",
+    )
+    copy_db.add_argument(
+        "target",
+        metavar="TARGET",
+        help="a postgresql:// URL, or a SQLite file path (created when missing)",
+    )
     feeds = sub.add_parser(
         "feeds",
         help="list, add, remove, pause, resume, import or export the feeds",
@@ -169,8 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for secret in (settings.bot_token, settings.webhook_secret, settings.database_url)
         if secret is not None
     ]
-    if settings.database_url is not None:  # its password alone, as a driver may quote it
-        password = urlsplit(settings.database_url.get_secret_value()).password
+    urls = [settings.database_url.get_secret_value()] if settings.database_url else []
+    if command == "copy-db" and args.target.startswith(("postgresql://", "postgres://")):
+        urls.append(args.target)
+        secrets.append(args.target)
+    for url in urls:  # the password alone too, as a driver may quote it
+        password = urlsplit(url).password
         secrets += [password] if password else []
     # The one-shot commands print their own results; their logs say only what went wrong
     # unless LOG_LEVEL asks for more.
@@ -196,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(cli.search(settings, query, limit=args.limit, prog=prog))
     if command == "stats":
         return asyncio.run(cli.stats(settings))
+    if command == "copy-db":
+        return asyncio.run(cli.copy_db(settings, args.target))
     if command == "feeds":
         action = args.feeds_action
         rest = {

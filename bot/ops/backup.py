@@ -32,7 +32,7 @@ from storage.backup import (
     inspect_database,
     latest_version,
 )
-from storage.lock import AlreadyRunningError, acquire_lock
+from storage.lock import AlreadyRunningError, acquire_lock, lock_holder
 
 __all__ = [
     "BackupError",
@@ -109,7 +109,7 @@ def restore_database(
     try:
         lock = acquire_lock(database)
     except AlreadyRunningError:
-        holder = _lock_holder(database)
+        holder = lock_holder(database)
         raise RestoreRefusedError(
             f"a headline-bot (pid {holder}) is running on {database}; stop it first"
         ) from None
@@ -151,15 +151,18 @@ def _keep_old(database: Path, incoming: Path) -> Path | None:
     return kept
 
 
-def _lock_holder(database: Path) -> str:
-    try:
-        return Path(f"{database}.lock").read_text().strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
 def run_backup(settings: Settings, target: str | Path) -> int:
-    """`python -m bot backup PATH`: print the copy's summary; 0 on success, 1 on failure."""
+    """`python -m bot backup PATH`: print the copy's summary; 0 on success, 1 on failure.
+
+    On PostgreSQL: one line naming pg_dump and how to call it, and exit 2.
+    """
+    if settings.database_url is not None:
+        print(
+            f"backup: {settings.database_name} is PostgreSQL: back it up with pg_dump, "
+            f'e.g. pg_dump --format=custom --file={target} "$DATABASE_URL"',
+            file=sys.stderr,
+        )
+        return 2
     started = time.monotonic()
     try:
         summary = backup_database(settings.database_path, Path(target))
@@ -171,7 +174,18 @@ def run_backup(settings: Settings, target: str | Path) -> int:
 
 
 def run_restore(settings: Settings, backup: str | Path) -> int:
-    """`python -m bot restore PATH`: 0 when restored, 1 when refused or failed."""
+    """`python -m bot restore PATH`: 0 when restored, 1 when refused or failed.
+
+    On PostgreSQL: one line naming pg_restore and how to call it, and exit 2.
+    """
+    if settings.database_url is not None:
+        print(
+            f"restore: {settings.database_name} is PostgreSQL: stop every bot on it, then "
+            f"restore with pg_restore, e.g. pg_restore --clean --if-exists --no-owner "
+            f'--dbname="$DATABASE_URL" {backup}',
+            file=sys.stderr,
+        )
+        return 2
     try:
         report = restore_database(Path(backup), settings.database_path)
     except RestoreRefusedError as exc:

@@ -212,3 +212,44 @@ async def feeds(settings: Settings, action: str, args: list[str]) -> int:
     for text in out:
         print(html_to_text(text))
     return code
+
+
+async def copy_db(settings: Settings, target: str) -> int:
+    """Copy every table of the settings' database into the empty `target`, with a progress
+    line, and check the row counts; 0 when copied, 1 when refused or failed."""
+    from storage.copy import CopyError, copy_database, describe
+
+    tty = sys.stderr.isatty()
+
+    def progress(table: str, done: int, total: int) -> None:
+        if tty:  # one line, rewritten in place
+            share = f" ({100 * done // total} %)" if total else ""
+            end = "\n" if done == total else ""
+            print(
+                f"\r\033[Kcopying {table}: {done:,} of {total:,} rows{share}",
+                end=end,
+                file=sys.stderr,
+            )
+        elif done == total:
+            print(f"copied {table}: {total:,} rows", file=sys.stderr)
+
+    print(f"copying {settings.database_name} to {describe(target)}", file=sys.stderr)
+    try:
+        report = await copy_database(settings.database, target, progress=progress)
+    except (CopyError, OSError, SchemaTooNewError) as exc:
+        if tty:
+            print(file=sys.stderr)
+        print(f"copy-db: {exc}; nothing was copied", file=sys.stderr)
+        return 1
+    tables = len(report.rows)
+    print(
+        f"copied {report.total:,} rows in {tables} tables from {report.source} to "
+        f"{report.target} in {report.seconds:.1f} s; every table's row count matches; "
+        f"{report.indexed:,} headlines indexed for search"
+    )
+    if target.startswith(("postgresql://", "postgres://")):
+        print("to run the bot on the copy, set DATABASE_URL to it")
+    else:
+        unset = " and remove DATABASE_URL" if settings.database_url is not None else ""
+        print(f"to run the bot on the copy, set DATABASE_PATH={target}{unset}")
+    return 0
