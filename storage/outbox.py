@@ -82,6 +82,13 @@ class OutboxRepo(Protocol):
         """Record rows as delivered."""
         ...
 
+    async def mark_posted(
+        self, row_id: int, posted: int, *, done: bool, now: float, error: str | None = None
+    ) -> int:
+        """Record that a push row's first `posted` headlines went out, one post each: sent
+        when `done`, else back to pending to go on from there; committed at once."""
+        ...
+
     async def mark_failed(self, ids: Collection[int], *, error: str, now: float) -> int:
         """Record rows that can never be delivered."""
         ...

@@ -1,4 +1,5 @@
-"""Each chat's preferences (digests, time zone, quiet hours, language, format, previews)."""
+"""Each chat's preferences (digests, time zone, quiet hours, language, format, previews,
+pictures, its own post template)."""
 
 from __future__ import annotations
 
@@ -54,13 +55,25 @@ class PreferencesRepo(Protocol):
     async def set_format(
         self, chat_id: int, fmt: MessageFormat, *, now: float, language_if_new: str
     ) -> ChatPreferences:
-        """Show headlines in full or compact."""
+        """Show headlines in full, compact or as one post each."""
         ...
 
     async def set_previews(
         self, chat_id: int, previews: bool, *, now: float, language_if_new: str
     ) -> ChatPreferences:
         """Let Telegram preview the link of a message holding a single headline, or not."""
+        ...
+
+    async def set_pictures(
+        self, chat_id: int, pictures: bool, *, now: float, language_if_new: str
+    ) -> ChatPreferences:
+        """Send posts with the headline's picture, or as text only."""
+        ...
+
+    async def set_template(
+        self, chat_id: int, template: str | None, *, now: float, language_if_new: str
+    ) -> ChatPreferences:
+        """Shape the chat's posts with this template (None: the default one)."""
         ...
 
     async def mark_digest_sent(self, chat_id: int, *, at: float) -> None:

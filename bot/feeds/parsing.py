@@ -13,8 +13,9 @@ import math
 import re
 import urllib.parse
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Any
 
 import feedparser
@@ -38,6 +39,9 @@ MAX_STORED_TITLE_CHARS = 300
 MAX_KEY_CHARS = 512  # longer ids are stored as their hash
 MAX_CATEGORIES = 20
 MAX_CATEGORY_CHARS = 100
+MAX_PICTURE_CHARS = 2048  # a longer picture URL is not kept (Telegram would refuse it)
+# What makes a media:content an image when neither its medium nor its type says so.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".avif")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,7 @@ class _Draft:
     summary: str
     categories: tuple[str, ...]
     published_at: float
+    picture: str | None = None
 
 
 def _unique_keys(drafts: list[_Draft]) -> list[_Draft]:
@@ -229,7 +234,9 @@ def feedparser_result(data: bytes, *, url: str, content_type: str | None = None)
     # feedparser flags any document given response headers as bozo, so a missing type is
     # treated as generic XML (the encoding then comes from the BOM or the XML declaration).
     headers = {"content-location": url, "content-type": content_type or "application/xml"}
-    return feedparser.parse(io.BytesIO(data), response_headers=headers)
+    # Relative URLs inside an item's HTML are left as written: a picture found there is
+    # resolved against the item's own link (see _entry_picture).
+    return feedparser.parse(io.BytesIO(data), response_headers=headers, resolve_relative_uris=False)
 
 
 def normalise(result: Any, *, url: str, fetched_at: float) -> ParsedFeed:
@@ -252,6 +259,7 @@ def normalise(result: Any, *, url: str, fetched_at: float) -> ParsedFeed:
             summary=d.summary,
             categories=d.categories,
             published_at=d.published_at,
+            picture=d.picture,
         )
         for d in _unique_keys(drafts)
     )
@@ -322,4 +330,122 @@ def _normalise(entry: Mapping[str, Any], url: str, fetched_at: float) -> _Draft 
         summary=summary,
         categories=_entry_categories(entry),
         published_at=_entry_time(entry, fetched_at),
+        picture=_entry_picture(entry, link or url),
     )
+
+
+# --- pictures --------------------------------------------------------------------------------
+
+
+def _picture_url(value: Any, base: str) -> str | None:
+    """An absolute http(s) URL for a picture (a relative one resolved against base)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    raw = value.strip()
+    if raw.lower().startswith("data:"):
+        return None
+    try:
+        url = urllib.parse.urljoin(base, raw) if base else raw
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if len(url) > MAX_PICTURE_CHARS or any(c.isspace() for c in url):
+        return None
+    return url
+
+
+def _has_image_extension(url: Any) -> bool:
+    if not isinstance(url, str):
+        return False
+    try:
+        path = urllib.parse.urlsplit(url.strip()).path.lower()
+    except ValueError:
+        return False
+    return path.endswith(IMAGE_EXTENSIONS)
+
+
+def _is_image_type(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower().startswith("image/")
+
+
+def _media_images(entry: Mapping[str, Any]) -> Iterator[Any]:
+    """media:content (feedparser lists those of a media:group there too) that are images:
+    by medium="image", an image/* type or, when neither is given, an image extension."""
+    for media in entry.get("media_content") or ():
+        if not isinstance(media, Mapping):
+            continue
+        medium = media.get("medium")
+        kind = media.get("type")
+        url = media.get("url")
+        said = medium == "image" or _is_image_type(kind)
+        if said or (not medium and not kind and _has_image_extension(url)):
+            yield url
+
+
+def _thumbnails(entry: Mapping[str, Any]) -> Iterator[Any]:
+    for thumbnail in entry.get("media_thumbnail") or ():
+        if isinstance(thumbnail, Mapping):
+            yield thumbnail.get("url")
+
+
+def _image_enclosures(entry: Mapping[str, Any]) -> Iterator[Any]:
+    for enclosure in entry.get("enclosures") or ():
+        if isinstance(enclosure, Mapping) and _is_image_type(enclosure.get("type")):
+            yield enclosure.get("href") or enclosure.get("url")
+
+
+class _FirstImage(HTMLParser):
+    """Finds the src of the first <img> of an HTML fragment, skipping tracking pixels."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "img" or self.found:
+            return
+        values = {name: value or "" for name, value in attrs}
+        # a 1x1 image is a feed's tracking pixel, not the item's picture
+        sizes = (values.get("width", "").strip(), values.get("height", "").strip())
+        if any(size in ("0", "1") for size in sizes):
+            return
+        src = values.get("src", "").strip()
+        if src and not src.lower().startswith("data:"):
+            self.found.append(src)
+
+
+def _html_images(entry: Mapping[str, Any]) -> Iterator[str]:
+    """The first <img src> of the item's content, then of its summary (HTML only)."""
+    fragments: list[str] = []
+    for content in entry.get("content") or ():
+        if isinstance(content, Mapping) and not _is_plain(content):
+            value = content.get("value")
+            if isinstance(value, str):
+                fragments.append(value)
+    summary = entry.get("summary")
+    if isinstance(summary, str) and not _is_plain(entry.get("summary_detail")):
+        fragments.append(summary)
+    for fragment in fragments:
+        if "<img" not in fragment.lower():
+            continue
+        finder = _FirstImage()
+        try:
+            finder.feed(fragment)
+            finder.close()
+        except (AssertionError, ValueError):  # markup HTMLParser cannot read: no picture there
+            continue
+        yield from finder.found
+
+
+def _entry_picture(entry: Mapping[str, Any], base: str) -> str | None:
+    """The item's picture: the first found of a media:content or media:group image, a
+    media:thumbnail, an image enclosure, the first <img> of its content or summary; as an
+    absolute http(s) URL (a relative one resolved against the item's link)."""
+    for candidates in (_media_images, _thumbnails, _image_enclosures, _html_images):
+        for candidate in candidates(entry):
+            url = _picture_url(candidate, base)
+            if url is not None:
+                return url
+    return None

@@ -113,6 +113,7 @@ def _headline(row: sqlite3.Row) -> Headline:
         published_at=row["published_at"],
         first_seen_at=row["first_seen_at"],
         baseline=bool(row["baseline"]),
+        picture=row["picture"],
     )
 
 
@@ -149,7 +150,7 @@ class SqliteHeadlineRepo:
             return UpsertResult(new=(), updated=0, unchanged=0)
         keys = json.dumps(list(batch))
         cur = await conn.execute(
-            "SELECT id, key, title, link, summary, categories FROM headlines"
+            "SELECT id, key, title, link, summary, categories, picture FROM headlines"
             " WHERE feed_id = ? AND key IN (SELECT value FROM json_each(?))",
             (feed_id, keys),
         )
@@ -182,15 +183,17 @@ class SqliteHeadlineRepo:
                         unchanged += 1
                     continue
                 claimed.add(old[0])
-            if old[1:] != (entry.title, entry.link, entry.summary, categories):
-                changes.append((entry.title, entry.link, entry.summary, categories, now, old[0]))
+            if old[1:] != (entry.title, entry.link, entry.summary, categories, entry.picture):
+                changes.append(
+                    (entry.title, entry.link, entry.summary, categories, entry.picture, now, old[0])
+                )
             else:
                 unchanged += 1
 
         if changes:
             await conn.executemany(
                 "UPDATE headlines SET title = ?, link = ?, summary = ?, categories = ?,"
-                " updated_at = ? WHERE id = ?",
+                " picture = ?, updated_at = ? WHERE id = ?",
                 changes,
             )
         new: tuple[Headline, ...] = ()
@@ -222,10 +225,11 @@ class SqliteHeadlineRepo:
                     )
                 )
             await conn.executemany(
+                        e.picture,
                 "INSERT INTO headlines (feed_id, key, title, link, summary, categories,"
                 " published_at, first_seen_at, updated_at, baseline, routed,"
-                " story_id, canonical_link, title_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " story_id, canonical_link, title_key, picture)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             cur = await conn.execute(
@@ -248,6 +252,7 @@ class SqliteHeadlineRepo:
                 )
                 for e in fresh
             )
+                    picture=e.picture,
         return UpsertResult(new=new, updated=len(changes), unchanged=unchanged)
 
     @staticmethod
@@ -265,7 +270,7 @@ class SqliteHeadlineRepo:
         links = json.dumps(sorted({e.link for e in entries if e.link}))
         titles = json.dumps(sorted({e.title for e in entries if not e.link}))
         cur = await conn.execute(
-            "SELECT id, title, link, summary, categories FROM headlines"
+            "SELECT id, title, link, summary, categories, picture FROM headlines"
             " WHERE first_seen_at >= ? AND feed_id = ?"
             " AND (link IN (SELECT value FROM json_each(?))"
             " OR (link IS NULL AND title IN (SELECT value FROM json_each(?))))"
@@ -352,6 +357,7 @@ class SqliteHeadlineRepo:
                     sources=sources,
                 )
             )
+                    picture=plain.picture,
         return out
 
     async def get_many(self, ids: Sequence[int]) -> dict[int, Headline]:

@@ -58,6 +58,7 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         more=row["more"],
         priority=Priority(row["priority"]),
         attempts=row["attempts"],
+        posted=row["posted"],
     )
 
 
@@ -79,6 +80,10 @@ def _items_json(items: Items, memo: dict[tuple[int, tuple[str, ...]], str] | Non
 
 def _ids(ids: Collection[int]) -> str:
     return json.dumps(list(ids))
+
+
+def _error(text: str | None) -> str | None:
+    return None if text is None else text[:MAX_ERROR_CHARS]
 
 
 _OPEN = json.dumps(list(OPEN_STATUSES))  # for `status IN (SELECT value FROM json_each(?))`
@@ -171,12 +176,13 @@ class SqliteOutboxRepo:
             return 0
         # One look-up per chat (active, and how far it has been pushed), not one per row.
         upto = await self._chats.pushed_upto(conn, list({p.chat_id for p in pushes}))
-        # the newest pending row of each (chat, thread): the message still waiting
+        # the newest pending row of each (chat, thread): the message still waiting (a row
+        # whose posts are under way is left alone: its `posted` counts its first items)
         cur = await conn.execute(
             "SELECT chat_id, thread_id, id, json_array_length(items) FROM outbox"
             " INDEXED BY outbox_chat_pending WHERE status = 'pending' AND priority = ?"
             " AND chat_id IN (SELECT value FROM json_each(?)) AND items IS NOT NULL"
-            " ORDER BY id",
+            " AND posted = 0 ORDER BY id",
             (Priority.PUSH, _ids(upto)),
         )
         waiting = {(chat, thread): (row_id, n) for chat, thread, row_id, n in await cur.fetchall()}
@@ -329,14 +335,15 @@ class SqliteOutboxRepo:
         )
         have = {hid for (hid,) in await cur.fetchall()}
         cur = await conn.execute(
-            "SELECT thread_id, items, more FROM outbox WHERE chat_id = ? AND items IS NOT NULL"
-            " AND status IN (SELECT value FROM json_each(?)) ORDER BY id",
+            "SELECT thread_id, items, more, posted FROM outbox WHERE chat_id = ?"
+            " AND items IS NOT NULL AND status IN (SELECT value FROM json_each(?)) ORDER BY id",
             (old_id, _OPEN),
         )
         threads: dict[int | None, tuple[list[tuple[int, tuple[str, ...]]], int]] = {}
-        for thread_id, items, more in await cur.fetchall():
+        for thread_id, items, more, posted in await cur.fetchall():
             listed, counted = threads.get(thread_id, ([], 0))
-            listed.extend((hid, _topics(t)) for hid, t in json.loads(items) if hid not in have)
+            unposted = json.loads(items)[posted:]  # those already posted went to old_id
+            listed.extend((hid, _topics(t)) for hid, t in unposted if hid not in have)
             threads[thread_id] = (listed, counted + more)
         await conn.executemany(
             _INSERT_PUSH,
@@ -471,6 +478,22 @@ class SqliteOutboxRepo:
         # One statement is its own transaction (autocommit): BEGIN and COMMIT around it
         # would cost two more round trips to the database thread for every message sent.
         return await self._db.execute(_SET_SENT, (now, _ids(ids), OutboxStatus.SENT))
+
+    async def mark_posted(
+        self, row_id: int, posted: int, *, done: bool, now: float, error: str | None = None
+    ) -> int:
+        """Record that a push row's first `posted` headlines went out, one post each: the row
+        is sent when `done`, else back to pending to go on from there (a row closed meanwhile,
+        its chat blocked or moved, stays closed). One statement, committed at once."""
+        status = OutboxStatus.SENT if done else OutboxStatus.PENDING
+        return await self._db.execute(
+            "UPDATE outbox SET posted = ?1, status = ?2,"
+            " sent_at = CASE WHEN ?3 THEN ?4 ELSE sent_at END,"
+            " closed_at = CASE WHEN ?3 THEN ?4 ELSE closed_at END,"
+            " last_error = coalesce(?5, last_error)"
+            " WHERE id = ?6 AND status IN (SELECT value FROM json_each(?7))",
+            (posted, status, int(done), now, _error(error), row_id, _OPEN),
+        )
 
     async def mark_failed(self, ids: Collection[int], *, error: str, now: float) -> int:
         """Record rows that can never be delivered."""

@@ -1,4 +1,5 @@
-"""Each chat's settings: digest times, time zone, quiet hours, language, format, previews.
+"""Each chat's settings: digest times, time zone, quiet hours, language, format, previews,
+pictures and the chat's own post template.
 
 The only writer of the chat_settings table. A chat without a row has the defaults, so the
 table holds only the chats that chose something (or whose language was adopted).
@@ -44,6 +45,8 @@ def _settings(row: sqlite3.Row) -> ChatPreferences:
         language=row["language"],
         format=MessageFormat(row["format"]),
         previews=bool(row["previews"]),
+        pictures=bool(row["pictures"]),
+        template=row["template"],
         digest_since=row["digest_since"],
         last_digest_at=row["last_digest_at"],
         stored=True,
@@ -143,7 +146,7 @@ class SqlitePreferencesRepo:
     async def set_format(
         self, chat_id: int, fmt: MessageFormat, *, now: float, language_if_new: str
     ) -> ChatPreferences:
-        """Show headlines in full or compact."""
+        """Show headlines in full, compact or as one post each."""
         return await self._upsert(
             chat_id, {"format": MessageFormat(fmt)}, now=now, language_if_new=language_if_new
         )
@@ -154,6 +157,22 @@ class SqlitePreferencesRepo:
         """Let Telegram preview the link of a message holding a single headline, or not."""
         return await self._upsert(
             chat_id, {"previews": int(previews)}, now=now, language_if_new=language_if_new
+        )
+
+    async def set_pictures(
+        self, chat_id: int, pictures: bool, *, now: float, language_if_new: str
+    ) -> ChatPreferences:
+        """Send posts with the headline's picture, or as text only."""
+        return await self._upsert(
+            chat_id, {"pictures": int(pictures)}, now=now, language_if_new=language_if_new
+        )
+
+    async def set_template(
+        self, chat_id: int, template: str | None, *, now: float, language_if_new: str
+    ) -> ChatPreferences:
+        """Shape the chat's posts with this template (None: the default one)."""
+        return await self._upsert(
+            chat_id, {"template": template}, now=now, language_if_new=language_if_new
         )
 
     async def mark_digest_sent(self, chat_id: int, *, at: float) -> None:
@@ -169,10 +188,11 @@ class SqlitePreferencesRepo:
         conn = conn_of(tx)
         await conn.execute(
             "INSERT OR IGNORE INTO chat_settings (chat_id, digest_times, timezone, quiet_start,"
-            " quiet_end, language, format, previews, digest_since, last_digest_at, updated_at)"
+            " quiet_end, language, format, previews, pictures, template, digest_since,"
+            " last_digest_at, updated_at)"
             " SELECT ?, digest_times, timezone, quiet_start, quiet_end, language, format,"
-            " previews, digest_since, last_digest_at, updated_at FROM chat_settings"
-            " WHERE chat_id = ?",
+            " previews, pictures, template, digest_since, last_digest_at, updated_at"
+            " FROM chat_settings WHERE chat_id = ?",
             (new_id, old_id),
         )
 
