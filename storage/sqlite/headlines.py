@@ -154,7 +154,10 @@ class SqliteHeadlineRepo:
             " WHERE feed_id = ? AND key IN (SELECT value FROM json_each(?))",
             (feed_id, keys),
         )
-        known = {row[1]: (row[0], row[2], row[3], row[4], row[5]) for row in await cur.fetchall()}
+        known = {
+            row[1]: (row[0], row[2], row[3], row[4], row[5], row[6])
+            for row in await cur.fetchall()
+        }
 
         unknown = [entry for key, entry in batch.items() if key not in known]
         stories = await self._recent_stories(
@@ -167,7 +170,7 @@ class SqliteHeadlineRepo:
             if key in known
         }
         fresh: list[HeadlineInput] = []
-        changes: list[tuple[str, str | None, str, str, float, int]] = []
+        changes: list[tuple[str, str | None, str, str, str | None, float, int]] = []
         unchanged = 0
         for key, entry in batch.items():
             categories = "\n".join(entry.categories)
@@ -222,10 +225,10 @@ class SqliteHeadlineRepo:
                         root,
                         link_key,
                         t_key,
+                        e.picture,
                     )
                 )
             await conn.executemany(
-                        e.picture,
                 "INSERT INTO headlines (feed_id, key, title, link, summary, categories,"
                 " published_at, first_seen_at, updated_at, baseline, routed,"
                 " story_id, canonical_link, title_key, picture)"
@@ -249,10 +252,10 @@ class SqliteHeadlineRepo:
                     published_at=e.published_at,
                     first_seen_at=now,
                     baseline=baseline,
+                    picture=e.picture,
                 )
                 for e in fresh
             )
-                    picture=e.picture,
         return UpsertResult(new=new, updated=len(changes), unchanged=unchanged)
 
     @staticmethod
@@ -262,7 +265,7 @@ class SqliteHeadlineRepo:
         entries: Sequence[HeadlineInput],
         *,
         since: float,
-    ) -> dict[Story, tuple[int, str, str | None, str, str]]:
+    ) -> dict[Story, tuple[int, str, str | None, str, str, str | None]]:
         """Headlines of the feed first seen since `since` that tell one of these stories."""
         conn = conn_of(tx)
         if not entries:
@@ -277,10 +280,10 @@ class SqliteHeadlineRepo:
             " ORDER BY id",
             (since, feed_id, links, titles),
         )
-        found: dict[Story, tuple[int, str, str | None, str, str]] = {}
+        found: dict[Story, tuple[int, str, str | None, str, str, str | None]] = {}
         for row in await cur.fetchall():
             story = story_identity(row[1], row[2], row[3])
-            found.setdefault(story, (row[0], row[1], row[2], row[3], row[4]))
+            found.setdefault(story, (row[0], row[1], row[2], row[3], row[4], row[5]))
         return found
 
     @staticmethod
@@ -354,10 +357,10 @@ class SqliteHeadlineRepo:
                     published_at=plain.published_at,
                     first_seen_at=plain.first_seen_at,
                     baseline=plain.baseline,
+                    picture=plain.picture,
                     sources=sources,
                 )
             )
-                    picture=plain.picture,
         return out
 
     async def get_many(self, ids: Sequence[int]) -> dict[int, Headline]:
