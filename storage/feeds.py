@@ -33,8 +33,19 @@ class FeedRepo(Protocol):
         """The feeds to poll: neither paused nor removed, oldest first."""
         ...
 
-    async def records(self) -> builtins.list[FeedRecord]:
-        """Every feed that is not removed, as admins manage it, oldest first."""
+    async def records(self, *, removed: bool = False) -> builtins.list[FeedRecord]:
+        """Every feed that is not removed (with `removed`, those too), as admins manage it,
+        oldest first."""
+        ...
+
+    async def set_handle(self, feed_id: int, handle: str) -> bool:
+        """Give a feed this handle, for good (a later title does not replace it); False when
+        another feed has it or there is no such feed.
+
+        Every feed has a handle (bot/text/handles.py): the repository gives one, unique among
+        all feeds, removed ones too, to each feed it inserts, from its name, else its host;
+        a feed's first read with a title replaces a handle from its host with the title's.
+        """
         ...
 
     async def record(self, url: str) -> FeedRecord | None:

@@ -1,7 +1,10 @@
 """Headlines and their search: the repository interface.
 
 It takes parsed values (bot.text.query's Topic and SearchQuery) and compiles them to its own
-query dialect, so no query syntax crosses this interface.
+query dialect, so no query syntax crosses this interface. Their feeds (`from:`) come resolved
+to ids (Topic.feed_ids, SearchQuery.feed_ids): a handle left unresolved names no feed.
+A story several feeds carry is its first headline (the one listed) and its copies; a topic
+limited to feeds matches a story when one of its copies is in those feeds.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ class HeadlineRepo(Protocol):
     async def latest(
         self, limit: int, offset: int = 0, *, topic: Topic | None = None
     ) -> list[Headline]:
-        """The newest headlines (those a topic matches, when given), each story once."""
+        """The newest headlines (those a topic matches, when given; `*` is every one), each
+        story once."""
         ...
 
     async def search(self, query: SearchQuery, *, limit: int = 5, offset: int = 0) -> SearchPage:
@@ -67,6 +71,12 @@ class HeadlineRepo(Protocol):
 
     async def languages_of(self, ids: Sequence[int]) -> dict[int, str]:
         """The language each of these headlines was indexed in."""
+        ...
+
+    async def earlier_feeds(self, ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
+        """For each of these headlines that repeats a story another feed brought first (a
+        copy), the feeds of the story's headlines stored before it, in order; a story's
+        first headline is left out. Routing pushes a copy only where its feed adds a chat."""
         ...
 
     async def unrouted(self, limit: int) -> list[Headline]:

@@ -169,6 +169,7 @@ class FeedRecord:
     added_by: int | None
     interval_seconds: float | None  # its own interval when a server stretched it
     removed_at: float | None = None
+    handle: str = ""  # the short name `from:HANDLE` takes (bot/text/handles.py)
 
     @property
     def id(self) -> int:

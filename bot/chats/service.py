@@ -10,11 +10,12 @@ them touches the index, or the chats and subscriptions tables, for this themselv
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
+from bot.feeds.handles import SourceBook
 from bot.routing import TopicIndex, topic_of_key
-from bot.text.query import Refusal, Topic, parse_topic_list
+from bot.text.query import SOURCE_PREFIX, Refusal, Topic, parse_topic_list
 from storage import Storage
 from storage.models import Chat, ChatKind, Subscription
 
@@ -41,6 +42,14 @@ class TopicChange:
     conflicts: list[Conflict] = field(default_factory=list)
     added: list[Topic] = field(default_factory=list)  # the topics newly followed
     refusals: list[Refusal] = field(default_factory=list)  # `invalid`, to say in a language
+    # the handles a reader may name, when a refusal named an unknown one
+    known_sources: list[str] = field(default_factory=list)
+    # the feeds as named now: `from:#12` topics are shown with their handles
+    book: SourceBook | None = None
+
+    def shown(self, text: str) -> str:
+        """A topic's key or display text with its feeds named by their current handles."""
+        return self.book.show(text) if self.book is not None else text
 
 
 def _opposite(key: str) -> str:
@@ -67,6 +76,7 @@ class ChatService:
         self._subscriptions = storage.subscriptions
         self._outbox = storage.outbox
         self._broadcasts = storage.broadcasts
+        self._feeds = storage.feeds
 
     # --- a chat's life -----------------------------------------------------------------
 
@@ -178,9 +188,38 @@ class ChatService:
             for sub in subscriptions:
                 self.index.add(chat_id, sub.topic, sub.thread_id)
 
+    async def sources(self) -> SourceBook:
+        """Every feed by handle and by id (removed ones too), as topics name them."""
+        return SourceBook(await self._feeds.records(removed=True))
+
     async def list_topics(self, chat_id: int) -> list[Subscription]:
-        """The chat's topics by key, then its mutes."""
-        return await self._subscriptions.list(chat_id)
+        """The chat's topics by key, then its mutes; each as typed, its feeds (`from:`) named
+        by their current handles."""
+        subs = await self._subscriptions.list(chat_id)
+        if not any(SOURCE_PREFIX in s.topic for s in subs):
+            return subs
+        book = await self.sources()
+        return [
+            replace(s, display=book.show(s.display)) if SOURCE_PREFIX in s.topic else s
+            for s in subs
+        ]
+
+    async def _resolve(
+        self, topics: Sequence[Topic], *, removed: bool = False
+    ) -> tuple[list[Topic], list[Refusal], SourceBook | None]:
+        """The topics with their feeds by id (one each), and those naming no feed refused."""
+        if not any(t.sources for t in topics):
+            return list(topics), [], None
+        book = await self.sources()
+        resolved: dict[str, Topic] = {}
+        refused: list[Refusal] = []
+        for topic in topics:
+            found = book.resolve(topic, removed=removed)
+            if isinstance(found, Refusal):
+                refused.append(found)
+            else:
+                resolved.setdefault(found.key, found)
+        return list(resolved.values()), refused, book
 
     async def add_topics(
         self, chat_id: int, text: str, *, thread_id: int | None = None, language: str = "en"
@@ -191,7 +230,9 @@ class ChatService:
         contradicts one the chat has (a mute of a followed topic, or the reverse) is not
         added: see switch_topic().
         """
-        topics, refusals = parse_topic_list(text, language=language)
+        parsed, refusals = parse_topic_list(text, language=language)
+        topics, unknown, book = await self._resolve(parsed)
+        refusals = [*refusals, *unknown]
         existing = {s.topic for s in await self._subscriptions.list(chat_id)}
         wanted: list[Topic] = []
         conflicts: list[Conflict] = []
@@ -208,7 +249,7 @@ class ChatService:
             now=self._clock(),
         )
         await self._follow(chat_id, [*added, *already], thread_id)
-        shown = {t.key: t.display for t in wanted}
+        shown = {t.key: book.show(t.display) if book else t.display for t in wanted}
         return TopicChange(
             done=[shown[k] for k in added],
             unchanged=[shown[k] for k in already],
@@ -217,6 +258,8 @@ class ChatService:
             refusals=list(refusals),
             conflicts=conflicts,
             added=[t for t in wanted if t.key in set(added)],
+            known_sources=book.handles() if book and unknown else [],
+            book=book,
         )
 
     async def _follow(self, chat_id: int, keys: list[str], thread_id: int | None) -> None:
@@ -252,10 +295,11 @@ class ChatService:
 
     async def remove_topics(self, chat_id: int, text: str) -> TopicChange:
         """Stop following comma-separated topics (by what was typed, or by key)."""
-        topics, refusals = parse_topic_list(text)
+        parsed, refusals = parse_topic_list(text)
+        topics, unknown, book = await self._resolve(parsed, removed=True)
         keys = [t.key for t in topics]
-        invalid: list[str] = []
-        refused: list[Refusal] = []
+        invalid: list[str] = [r.message for r in unknown]
+        refused: list[Refusal] = list(unknown)
         for refusal in refusals:  # a key an older version stored may not parse today
             legacy = topic_of_key(refusal.text)
             if legacy is None:
@@ -263,7 +307,7 @@ class ChatService:
                 refused.append(refusal)
             else:
                 keys.append(legacy.key)
-        subs = {s.topic: s.shown for s in await self._subscriptions.list(chat_id)}
+        subs = {s.topic: s.shown for s in await self.list_topics(chat_id)}
         if text.strip() in subs and text.strip() not in keys:
             keys.append(text.strip())  # a stored key, as a remove button sends it
         removed = await self._subscriptions.remove(chat_id, keys)
@@ -272,9 +316,11 @@ class ChatService:
         missing = [k for k in dict.fromkeys(keys) if k not in removed]
         return TopicChange(
             done=[subs.get(k, k) for k in removed],
-            unchanged=missing,
+            unchanged=[book.show(k) if book else k for k in missing],
             invalid=invalid,
             refusals=refused,
+            known_sources=book.handles() if book and unknown else [],
+            book=book,
         )
 
     async def clear_topics(self, chat_id: int) -> int:

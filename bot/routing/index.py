@@ -1,9 +1,19 @@
 """The topic index: subscriptions keyed by their parts' first words, routing in O(headline).
 
 Pure: no I/O. It routes with the semantics of :func:`bot.text.query.matches` (stems in the
-headline's language, exact parts, `+` parts in any order, `-` exclusions, mutes), and routing
-a headline costs time in proportion to its length and to the topics it mentions, not to the
-number of subscriptions.
+headline's language, exact parts, `+` parts in any order, `-` exclusions, mutes, feeds and
+`*`), and routing a headline costs time in proportion to its length and to the topics it
+mentions, not to the number of subscriptions.
+
+Feeds: a headline's terms name the feeds that carry it (`HeadlineTerms.feeds`). A topic
+limited to feeds (`bolivia from:#12`) is found by its words, then kept for a copy of its
+feeds; a topic of feeds alone (`from:#12`, the mute `-from:#12`) is kept per feed, and `*`
+once: routing finds them from the headline's feeds, never by looking at chats. A story
+several feeds carry goes to a chat when one copy reaches it: a topic of the chat matches that
+copy and no mute of the chat does (so a chat that mutes one feed still gets the story from
+the other). The router routes each copy as it arrives, with the feeds of the copies before
+it: a copy goes only to the chats its own feed reaches and theirs did not, so a story reaches
+a chat once.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ class _Compiled:
     mute: bool
     parts: tuple[int, ...]  # part ids, all required
     excluded: tuple[int, ...]  # part ids, none allowed
+    feeds: frozenset[int] | None = None  # only headlines these feeds carry (None: any feed)
 
 
 # first token -> part id -> the part's tokens (words for exact parts, stems for the others)
@@ -80,8 +91,11 @@ class TopicIndex:
     """
 
     __slots__ = (
+        "_bound",
         "_by_chat",
+        "_by_feed",
         "_count",
+        "_everything",
         "_exact",
         "_next_part",
         "_pairs",
@@ -119,6 +133,10 @@ class TopicIndex:
         # chat -> its topics
         self._by_chat: dict[int, tuple[str, ...]] = {}
         self._count = 0
+        # feed id -> topics of that feed and no words (`from:#12`, `-from:#12`, `from:#12 -x`)
+        self._by_feed: dict[int, list[str]] = {}
+        self._everything: str | None = None  # `*`, while a chat follows it
+        self._bound = 0  # topics limited to feeds: none, and routing never looks at feeds
 
     def __len__(self) -> int:
         return self._count
@@ -138,8 +156,16 @@ class TopicIndex:
         if key not in self._topics:
             parts = tuple(self._use_part(p) for p in parsed.parts)
             excluded = tuple(self._use_part(p) for p in parsed.excluded)
-            self._topics[key] = _Compiled(parsed.mute, parts, excluded)
-            if len(parts) == 1:
+            feeds = parsed.feed_ids if parsed.sources else None
+            self._topics[key] = _Compiled(parsed.mute, parts, excluded, feeds)
+            if feeds is not None:
+                self._bound += 1
+            if parsed.everything:
+                self._everything = key
+            elif not parts:
+                for feed in feeds or ():
+                    self._by_feed.setdefault(feed, []).append(key)
+            elif len(parts) == 1:
                 table = self._single if excluded else self._simple
                 table.setdefault(parts[0], []).append(key)
             else:
@@ -186,7 +212,14 @@ class TopicIndex:
     def _drop_topic(self, key: str) -> None:
         compiled = self._topics.pop(key)
         parts = compiled.parts
-        if len(parts) == 1:
+        if compiled.feeds is not None:
+            self._bound -= 1
+        if key == self._everything:
+            self._everything = None
+        elif not parts:
+            for feed in compiled.feeds or ():
+                _drop(self._by_feed, feed, key)
+        elif len(parts) == 1:
             _drop(self._single if compiled.excluded else self._simple, parts[0], key)
         else:
             seconds = self._pairs[parts[0]]
@@ -358,13 +391,64 @@ class TopicIndex:
                     result.add(key)
         return result
 
-    def route(self, terms: HeadlineTerms) -> dict[int, Route]:
+    def _on_copy(self, found: set[str], matched: set[int], feed: int | None) -> set[str]:
+        """The topics (mutes included) that match the copy of a headline a feed carries (None:
+        a headline of no known feed), given the topics its words match."""
+        topics = self._topics
+        if self._bound:
+            keys = {
+                k
+                for k in found
+                if (feeds := topics[k].feeds) is None or (feed is not None and feed in feeds)
+            }
+        else:
+            keys = set(found)
+        if feed is not None:
+            for key in self._by_feed.get(feed, ()):
+                excluded = topics[key].excluded
+                if not excluded or not any(e in matched for e in excluded):
+                    keys.add(key)
+        if self._everything is not None:
+            keys.add(self._everything)
+        return keys
+
+    def route(self, terms: HeadlineTerms, *, before: Sequence[int] = ()) -> dict[int, Route]:
         """Chats with a matching topic and no matching mute, and what matched for each.
+
+        A headline several feeds carry (terms.feeds) goes to a chat when one copy does (see
+        the module's docstring). `before` are the feeds of the copies routed already: the
+        chats one of them reaches are left out, so a late copy adds only its own feed's.
 
         Chats with the same outcome share one (immutable) Route object, so the common case
         (one matching topic, no thread) costs a C-level dict insertion per chat.
         """
-        found = self.matching_topics(terms)
+        matched = self._matching_ids(terms)
+        found = self._topics_from(matched)
+        if not self._bound and not self._by_feed and self._everything is None:
+            # no topic depends on the feed: every copy reaches the same chats
+            return {} if before else self._routes(found)
+        copies = [self._on_copy(found, matched, feed) for feed in terms.feeds or (None,)]
+        earlier = [self._on_copy(found, matched, feed) for feed in before]
+        if len(copies) == 1 and copies[0] in earlier:
+            return {}  # a copy routed already reached exactly these chats
+        routes = self._routes(copies[0])
+        for keys in copies[1:]:
+            for chat_id, route in self._routes(keys).items():
+                known = routes.get(chat_id)
+                if known is None:
+                    routes[chat_id] = route
+                elif known != route:
+                    both = tuple(sorted({*known.topics, *route.topics}))
+                    routes[chat_id] = Route(self._thread(both[0], chat_id), both)
+        for keys in earlier:
+            if not routes:
+                break
+            for chat_id in self._routes(keys):
+                routes.pop(chat_id, None)
+        return routes
+
+    def _routes(self, found: set[str]) -> dict[int, Route]:
+        """The chats these matching topics (mutes included) reach, and what matched."""
         if not found:
             return {}
         subscribers = self._subscribers

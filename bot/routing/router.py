@@ -160,6 +160,8 @@ class Router:
         # each headline is matched in the language it was indexed in, so routing and
         # /search read it alike
         languages = await self.headlines.languages_of([h.id for h in headlines])
+        # a story another feed brought first goes only where its own feed adds a chat
+        earlier = await self.headlines.earlier_feeds([h.id for h in headlines])
         for headline in headlines:
             if ids and found >= limit:
                 break
@@ -168,8 +170,9 @@ class Router:
                 headline.summary,
                 headline.categories,
                 languages.get(headline.id, "en"),
+                feeds=(headline.feed_id,),
             )
-            routes = self.index.route(terms)
+            routes = self.index.route(terms, before=earlier.get(headline.id, ()))
             by_route: dict[Route, list[int]] = {}
             for chat_id, route in routes.items():
                 same = by_route.get(route)

@@ -9,6 +9,10 @@ Topics (`parse_topic`):
 | `lithium + chile` | every part somewhere in the headline, in any order |
 | `lithium -mining` | not when the headline also mentions `mining` |
 | `-israel` | a mute: headlines it matches are never pushed to the chat |
+| `from:HANDLE` | every headline of that feed (several: of any of them) |
+| `bolivia from:HANDLE` | the topic, only in that feed's headlines |
+| `-from:HANDLE` | a mute of that feed |
+| `*` | every headline of every feed |
 
 - A `-` excludes when it starts a word (`lithium -mining`); inside a word it is a hyphen
   (`co-operation`), and a dash standing alone is punctuation. An exclusion runs to the next
@@ -16,21 +20,29 @@ Topics (`parse_topic`):
 - A dash at the very start makes the whole topic a mute (`-israel`, `– israel`).
 - `+` glued to the end of a word is part of the name (`C++`, `Canal+`, which read as `c`
   and `canal`); anywhere else it joins two parts and needs words on both sides.
+- `from:HANDLE` may stand anywhere in a topic: it is taken out and the rest is read as if it
+  were not there (a `+` left with nothing on one side is dropped). A `-` right before it is
+  refused: a feed is muted by a topic of its own. The handle is a feed's (bot/text/handles.py)
+  or `#12`, a feed's id: parsing only checks its form; the bot core resolves handles to ids
+  (so a topic keeps its feed when the feed's handle changes) and refuses unknown ones.
 - Quoted text is one exact part; unquoted words beside it in the same part form parts of
   their own (`"bolivian" election` is `"bolivian" + election`). An unclosed quote is
   refused: a topic is kept for good, so a misread one would quietly match the wrong things.
 
-A topic's `key` is its canonical text (folded words, parts sorted): `Bogotá` and `bogota`,
-`chile + lithium` and `lithium + chile` are one topic. Parsing a key gives the same key.
+A topic's `key` is its canonical text (its sources first, sorted, then folded words, parts
+sorted): `Bogotá` and `bogota`, `chile + lithium` and `lithium + chile` are one topic, and
+`bolivia from:#12` is `from:#12 bolivia`. Parsing a key gives the same key.
 
 Searches (`parse_search`): words are all required (stemmed), `a OR b` either (OR binds the
 two terms beside it: `bolivia OR peru election` is (bolivia OR peru) AND election),
 `"a b"` an exact phrase, `pre*` a prefix (not stemmed; at least two letters), `-a` and
-`NOT a` without. `OR`, `NOT` and `AND` are operators only in capitals. A search of only
-exclusions searches everything else. An unclosed quote runs to the end (a search is
-retyped, not kept). Common words (`the`, `de`) are not required when other words are. `+`
-separates as a space does (`lithium + chile` needs both), and the words of one chunk must be
-adjacent (`co-operation`, `0:0`). A search longer than max_chars is cut at a space.
+`NOT a` without, `from:HANDLE` only in that feed's headlines (several: any of them),
+`-from:HANDLE` not in them, and `*` alone every headline. `OR`, `NOT` and `AND` are operators
+only in capitals. A search of only exclusions searches everything else. An unclosed quote
+runs to the end (a search is retyped, not kept). Common words (`the`, `de`) are not required
+when other words are. `+` separates as a space does (`lithium + chile` needs both), and the
+words of one chunk must be adjacent (`co-operation`, `0:0`). A search longer than max_chars
+is cut at a space.
 
 Storage compiles these values into its own query dialect (storage/sqlite/search.py); this
 module only parses. `matches()` is the reference semantics every index must keep.
@@ -38,10 +50,11 @@ module only parses. `matches()` is the reference semantics every index must keep
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from bot.text.handles import is_handle
 from bot.text.i18n import N_, Translator, translator
 from bot.text.language import is_stop_word, stems, words
 
@@ -65,12 +78,17 @@ __all__ = [
     "parse_search",
     "parse_topic",
     "parse_topic_list",
+    "show_sources",
     "upgrade_key",
+    "with_feed_ids",
 ]
 
 MAX_TOPIC_CHARS = 64  # of a topic's key
 MAX_SEARCH_CHARS = 256  # of a search, as Telegram caps an inline query
 MAX_SEARCH_TERMS = 32  # more only make a search slower, never more precise
+MAX_SOURCES = 5  # `from:` in one topic or search
+SOURCE_PREFIX = "from:"
+EVERYTHING = "*"
 # Longer input is refused before any work, so hostile text stays cheap.
 _MAX_TOPIC_INPUT = 4 * MAX_TOPIC_CHARS
 
@@ -85,7 +103,17 @@ _QUOTES = '"\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\uff02'
 _OPERATORS = frozenset({"OR", "AND", "NOT"})
 
 RefusalReason = Literal[
-    "empty", "too_long", "weak", "empty_side", "unclosed_quote", "only_excluded"
+    "empty",
+    "too_long",
+    "weak",
+    "empty_side",
+    "unclosed_quote",
+    "only_excluded",
+    "bad_source",
+    "excluded_source",
+    "too_many_sources",
+    "mute_everything",
+    "unknown_source",
 ]
 
 
@@ -121,6 +149,14 @@ REFUSALS: dict[str, str] = {
     "only_excluded": N_(
         "“{text}” only excludes words: say what to follow too, as in lithium -mining."
     ),
+    "bad_source": N_("In “{text}”, “from:{detail}” is not a feed's handle: /sources lists them."),
+    "excluded_source": N_(
+        "In “{text}”, “-from:{detail}” can't be part of a topic: "
+        "mute that feed with a topic of its own, -from:{detail}."
+    ),
+    "too_many_sources": N_("“{text}” names more than {detail} feeds."),
+    "mute_everything": N_("“{text}” would mute every headline: /stop pauses pushes instead."),
+    "unknown_source": N_("In “{text}”, no feed has the handle “{detail}”."),
 }
 
 
@@ -142,25 +178,61 @@ class Part:
         return f'"{text}"' if self.exact else text
 
 
+def _feed_id(ref: str) -> int | None:
+    """The feed id a source names (`#12`), or None for a handle not resolved yet."""
+    return int(ref[1:]) if ref.startswith("#") and ref[1:].isdigit() else None
+
+
+def _valid_ref(ref: str) -> bool:
+    return is_handle(ref) or (ref.startswith("#") and ref[1:].isdigit() and len(ref) <= 19)
+
+
 @dataclass(frozen=True, slots=True)
 class Topic:
-    """A parsed topic: what the reader typed, its canonical key and what it matches."""
+    """A parsed topic: what the reader typed, its canonical key and what it matches.
+
+    `sources` are the feeds it is limited to (none: every feed), as written: handles, or
+    `#12` once resolved to feed ids; `everything` is the topic `*`.
+    """
 
     display: str
     key: str
     mute: bool
     parts: tuple[Part, ...]
     excluded: tuple[Part, ...] = ()
+    sources: tuple[str, ...] = ()
+    everything: bool = False
+
+    @property
+    def feed_ids(self) -> frozenset[int]:
+        """The feeds its sources name by id (a handle not resolved yet names none)."""
+        return frozenset(i for ref in self.sources if (i := _feed_id(ref)) is not None)
+
+    @property
+    def handles(self) -> tuple[str, ...]:
+        """Its sources written as handles, which the core resolves to ids."""
+        return tuple(ref for ref in self.sources if _feed_id(ref) is None)
 
 
 # --- topics ------------------------------------------------------------------------------------
 
-# Scanner items: ("word", raw text), ("quote", raw text inside the quotes), ("+", ""), ("-", "")
+# Scanner items: ("word", raw text), ("quote", raw text inside the quotes), ("+", ""), ("-", ""),
+# ("from", the source after `from:`, lower-cased)
 _Item = tuple[str, str]
 
 
-def _scan_topic(text: str) -> list[_Item] | None:
-    """Split a topic (without its mute mark) into items; None when a quote is not closed."""
+def _source_of(raw: str) -> str | None:
+    """The source a word names when it is `from:…` (any case), else None."""
+    if len(raw) >= len(SOURCE_PREFIX) and raw[: len(SOURCE_PREFIX)].lower() == SOURCE_PREFIX:
+        return raw[len(SOURCE_PREFIX) :].lower()
+    return None
+
+
+def _scan_topic(text: str, spans: list[tuple[int, int]] | None = None) -> list[_Item] | None:
+    """Split a topic (without its mute mark) into items; None when a quote is not closed.
+
+    spans, when given, receives where each `from:` item stands in text.
+    """
     items: list[_Item] = []
     word: list[str] = []
     at_start = True  # at the start of a word: a dash here excludes
@@ -168,7 +240,14 @@ def _scan_topic(text: str) -> list[_Item] | None:
 
     def flush() -> None:
         if word:
-            items.append(("word", "".join(word)))
+            raw = "".join(word)
+            source = _source_of(raw)
+            if source is None:
+                items.append(("word", raw))
+            else:
+                items.append(("from", source))
+                if spans is not None:
+                    spans.append((i - len(raw), i))
             word.clear()
 
     while i < n:
@@ -248,10 +327,48 @@ def _unique_sorted(parts: Iterable[Part]) -> tuple[Part, ...]:
     return tuple(by_key[k] for k in sorted(by_key))
 
 
-def _topic_key(mute: bool, parts: Sequence[Part], excluded: Sequence[Part]) -> str:
-    key = " + ".join(p.key for p in parts)
-    key += "".join(f" -{p.key}" for p in excluded)
+def _topic_key(
+    mute: bool, parts: Sequence[Part], excluded: Sequence[Part], sources: Sequence[str] = ()
+) -> str:
+    pieces = [SOURCE_PREFIX + s for s in sources]
+    if parts:
+        pieces.append(" + ".join(p.key for p in parts))
+    pieces.extend(f"-{p.key}" for p in excluded)
+    key = " ".join(pieces)
     return "-" + key if mute else key
+
+
+def _words_key_length(parts: Sequence[Part], excluded: Sequence[Part]) -> int:
+    return len(_topic_key(False, parts, excluded))
+
+
+def _take_sources(display: str, items: list[_Item]) -> tuple[list[_Item], list[str]] | Refusal:
+    """The items without their `from:` sources, and the sources (sorted, once each).
+
+    A `+` that a source leaves with nothing on one side is dropped (`bolivia + from:x`).
+    """
+    kept: list[_Item] = []
+    sources: list[str] = []
+    loose = False  # a source was taken out since the last item kept
+    for kind, raw in items:
+        if kind == "from":
+            if kept and kept[-1][0] == "-":
+                return Refusal(display, "excluded_source", raw)
+            if not _valid_ref(raw):
+                return Refusal(display, "bad_source", raw)
+            sources.append(raw)
+            loose = True
+            continue
+        if kind == "+" and loose and (not kept or kept[-1][0] == "+"):
+            continue
+        kept.append((kind, raw))
+        loose = False
+    if sources and kept and kept[-1][0] == "+":
+        kept.pop()
+    unique = sorted(set(sources))
+    if len(unique) > MAX_SOURCES:
+        return Refusal(display, "too_many_sources", str(MAX_SOURCES))
+    return kept, unique
 
 
 def parse_topic(text: str, *, language: str = "en") -> Topic | Refusal:
@@ -269,9 +386,20 @@ def parse_topic(text: str, *, language: str = "en") -> Topic | Refusal:
     mute = body[0] in DASHES
     if mute:
         body = body.lstrip(DASHES).lstrip()
-    items = _scan_topic(body)
-    if items is None:
+    if body == EVERYTHING:
+        if mute:
+            return Refusal(display, "mute_everything")
+        return Topic(display, EVERYTHING, False, (), everything=True)
+    scanned = _scan_topic(body)
+    if scanned is None:
         return Refusal(display, "unclosed_quote")
+    taken = _take_sources(display, scanned)
+    if isinstance(taken, Refusal):
+        return taken
+    items, sources = taken
+    if sources and not items:
+        key = _topic_key(mute, (), (), sources)
+        return Topic(display, key, mute, (), (), tuple(sources))
 
     # Segments: runs of items between operators, each positive or excluded.
     segments: list[tuple[bool, list[_Item]]] = [(False, [])]
@@ -295,9 +423,9 @@ def parse_topic(text: str, *, language: str = "en") -> Topic | Refusal:
 
     positive = [p for excluding, parts in parted if not excluding for p in parts]
     excluded = [p for excluding, parts in parted if excluding for p in parts]
-    if not positive:
+    if not positive and not sources:
         return Refusal(display, "only_excluded")
-    if _all_weak(positive, language):
+    if positive and _all_weak(positive, language):
         return Refusal(display, "weak", " ".join(w for p in positive for w in p.words))
     for part in excluded:
         if _all_weak([part], language):
@@ -305,10 +433,61 @@ def parse_topic(text: str, *, language: str = "en") -> Topic | Refusal:
 
     parts_sorted = _unique_sorted(positive)
     excluded_sorted = _unique_sorted(excluded)
-    key = _topic_key(mute, parts_sorted, excluded_sorted)
-    if len(key) > MAX_TOPIC_CHARS:
+    # the words are held to the limit; sources are short once resolved (`from:#12`)
+    if _words_key_length(parts_sorted, excluded_sorted) > MAX_TOPIC_CHARS:
         return Refusal(display, "too_long", str(MAX_TOPIC_CHARS))
-    return Topic(display, key, mute, parts_sorted, excluded_sorted)
+    key = _topic_key(mute, parts_sorted, excluded_sorted, sources)
+    return Topic(display, key, mute, parts_sorted, excluded_sorted, tuple(sources))
+
+
+def with_feed_ids(topic: Topic, ids: Mapping[str, int]) -> Topic:
+    """The topic with each handle among its sources replaced by its feed's id (`#12`), in
+    its key and in its display text, so that it keeps its feed when the handle changes.
+
+    ids maps handles to feed ids; a handle missing from it stays as it is.
+    """
+    if not topic.sources:
+        return topic
+
+    def ref(source: str) -> str:
+        found = ids.get(source)
+        return source if found is None else f"#{found}"
+
+    sources = tuple(sorted({ref(s) for s in topic.sources}))
+    key = _topic_key(topic.mute, topic.parts, topic.excluded, sources)
+    display = _rewrite_sources(topic.display, ref)
+    return Topic(display, key, topic.mute, topic.parts, topic.excluded, sources)
+
+
+def show_sources(text: str, names: Mapping[int, str]) -> str:
+    """A topic's text (a key or its display) with each `from:#12` written with the feed's
+    current handle (`from:popular-resistance`); an id not in names stays as it is."""
+    if SOURCE_PREFIX not in text.lower():
+        return text
+
+    def handle(source: str) -> str:
+        found = _feed_id(source)
+        return names.get(found, source) if found is not None else source
+
+    return _rewrite_sources(text, handle)
+
+
+def _rewrite_sources(text: str, rewrite: Callable[[str], str]) -> str:
+    """text with the source of each `from:` item replaced by rewrite(source)."""
+    body = text.lstrip(DASHES).lstrip() if is_mute_text(text) else text
+    offset = len(text) - len(body)
+    spans: list[tuple[int, int]] = []
+    if _scan_topic(body, spans) is None or not spans:
+        return text
+    out: list[str] = []
+    last = 0
+    for start, end in spans:
+        source = body[start + len(SOURCE_PREFIX) : end].lower()
+        out.append(text[last : offset + start])
+        out.append(SOURCE_PREFIX + rewrite(source))
+        last = offset + end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def _split_list(text: str) -> list[str]:
@@ -374,17 +553,25 @@ def upgrade_key(old: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class HeadlineTerms:
-    """A headline's folded words and their stems, fields apart by FIELD_BOUNDARY."""
+    """A headline's folded words and their stems, fields apart by FIELD_BOUNDARY, and the
+    feeds that carry it (its story's copies: one feed each)."""
 
     language: str
     words: tuple[str, ...]
     stems: tuple[str, ...]
+    feeds: tuple[int, ...] = ()
 
 
 def headline_terms(
-    title: str, summary: str, categories: Iterable[str], language: str
+    title: str,
+    summary: str,
+    categories: Iterable[str],
+    language: str,
+    *,
+    feeds: Iterable[int] = (),
 ) -> HeadlineTerms:
-    """The words and stems (in the headline's language) of its title, summary and categories."""
+    """The words and stems (in the headline's language) of its title, summary and categories,
+    and the feeds that carry it."""
     all_words: list[str] = []
     all_stems: list[str] = []
     for index, field in enumerate((title, summary, *categories)):
@@ -394,7 +581,7 @@ def headline_terms(
             all_stems.append(FIELD_BOUNDARY)
         all_words.extend(found)
         all_stems.extend(stems(found, language))
-    return HeadlineTerms(language, tuple(all_words), tuple(all_stems))
+    return HeadlineTerms(language, tuple(all_words), tuple(all_stems), tuple(feeds))
 
 
 def _occurs(needle: Sequence[str], haystack: Sequence[str]) -> bool:
@@ -417,8 +604,17 @@ def _part_in(part: Part, terms: HeadlineTerms) -> bool:
 def matches(topic: Topic, terms: HeadlineTerms) -> bool:
     """Whether a topic matches a headline: the reference semantics the indexes must keep.
 
-    For a mute, True means the headline is muted.
+    For a mute, True means the headline is muted. `*` matches every headline; a topic with
+    sources only a headline one of those feeds carries (a handle not resolved to an id names
+    no feed). Routing a story several feeds carry asks this of each copy (terms with one
+    feed) and pushes it to a chat when one copy is followed and not muted.
     """
+    if topic.everything:
+        return True
+    if topic.sources:
+        ids = topic.feed_ids
+        if not any(feed in ids for feed in terms.feeds):
+            return False
     if not all(_part_in(p, terms) for p in topic.parts):
         return False
     return not any(_part_in(p, terms) for p in topic.excluded)
@@ -456,11 +652,49 @@ class SearchQuery:
     used: str  # the search as understood: `bolivia OR peru "la paz" pre* -israel`
     dropped: tuple[str, ...] = ()  # words left out: too common, or past the term limit
     truncated: bool = False  # the text was cut (at a space) to the length limit
+    sources: tuple[str, ...] = ()  # only in these feeds (handles, or `#12` once resolved)
+    excluded_sources: tuple[str, ...] = ()  # not in these feeds
+    everything: bool = False  # nothing required (`*`, or only exclusions): every headline
 
     @property
     def negative_only(self) -> bool:
-        """Only exclusions: everything else matches (ranked by date)."""
+        """No words required: everything else matches (ranked by date)."""
         return not self.clauses
+
+    @property
+    def words_free(self) -> bool:
+        """Neither words required nor excluded: only feeds (or `*`) say what matches."""
+        return not self.clauses and not self.excluded
+
+    @property
+    def feed_ids(self) -> frozenset[int]:
+        """The feeds its sources name by id."""
+        return frozenset(i for ref in self.sources if (i := _feed_id(ref)) is not None)
+
+    @property
+    def excluded_feed_ids(self) -> frozenset[int]:
+        """The feeds its excluded sources name by id."""
+        return frozenset(i for ref in self.excluded_sources if (i := _feed_id(ref)) is not None)
+
+    @property
+    def handles(self) -> tuple[str, ...]:
+        """Its sources (either kind) written as handles, which the core resolves to ids."""
+        refs = (*self.sources, *self.excluded_sources)
+        return tuple(dict.fromkeys(r for r in refs if _feed_id(r) is None))
+
+    def with_feed_ids(self, ids: Mapping[str, int]) -> SearchQuery:
+        """The search with its handles replaced by feed ids (`used` keeps the handles, as
+        the reader retypes it); a handle missing from ids stays as it is."""
+
+        def ref(source: str) -> str:
+            found = ids.get(source)
+            return source if found is None else f"#{found}"
+
+        return replace(
+            self,
+            sources=tuple(sorted({ref(s) for s in self.sources})),
+            excluded_sources=tuple(sorted({ref(s) for s in self.excluded_sources})),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,6 +761,8 @@ def parse_search(
     negatives: list[Term] = []
     dropped: list[str] = []
     seen: set[tuple[bool, Term]] = set()
+    sources: dict[str, bool] = {}  # feed -> excluded
+    everything = False
     count = 0
     negate = False
     join = False  # an OR came after the last positive term
@@ -539,6 +775,16 @@ def parse_search(
             continue
         negative = negate or chunk.negative
         negate = False
+        source = None if chunk.quoted else _source_of(chunk.text)
+        if source is not None:
+            if not _valid_ref(source):
+                return Refusal(stripped, "bad_source", source)
+            sources[source] = negative
+            join = False
+            continue
+        if not chunk.quoted and chunk.prefix and not chunk.text and not negative:
+            everything = True  # `*` standing alone
+            continue
         found = tuple(words(chunk.text))
         if not found:
             continue
@@ -562,16 +808,33 @@ def parse_search(
         else:
             clauses.append([term])
 
-    if not clauses and not negatives:
+    included = sorted(s for s, excluding in sources.items() if not excluding)
+    excluded_sources = sorted(s for s, excluding in sources.items() if excluding)
+    if len(sources) > MAX_SOURCES:
+        return Refusal(stripped, "too_many_sources", str(MAX_SOURCES))
+    if not (clauses or negatives or included or excluded_sources or everything):
         return Refusal(stripped, "empty")
+    everything = not (clauses or included)  # nothing required: every headline but exclusions
     clauses, common = _drop_common(clauses, language)
     dropped[:0] = common
 
     used = " ".join(
-        [" OR ".join(t.shown for t in c) for c in clauses] + [f"-{t.shown}" for t in negatives]
+        [" OR ".join(t.shown for t in c) for c in clauses]
+        + [f"-{t.shown}" for t in negatives]
+        + [SOURCE_PREFIX + s for s in included]
+        + [f"-{SOURCE_PREFIX}{s}" for s in excluded_sources]
     )
+    if everything and not (negatives or excluded_sources):
+        used = EVERYTHING
     return SearchQuery(
-        tuple(tuple(c) for c in clauses), tuple(negatives), used, tuple(dropped), truncated
+        tuple(tuple(c) for c in clauses),
+        tuple(negatives),
+        used,
+        tuple(dropped),
+        truncated,
+        tuple(included),
+        tuple(excluded_sources),
+        everything,
     )
 
 

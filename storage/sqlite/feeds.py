@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from storage.models import FeedHealth, FeedRecord, FeedState
 from storage.sqlite.db import Database, conn_of
+from storage.sqlite.handles import give_handles, settle_handle
 from storage.store import Transaction
 
 MAX_ERROR_CHARS = 500
@@ -42,6 +43,7 @@ def _record(row: sqlite3.Row) -> FeedRecord:
         added_by=row["added_by"],
         interval_seconds=row["interval_seconds"],
         removed_at=row["removed_at"],
+        handle=row["handle"] or "",
     )
 
 
@@ -55,6 +57,7 @@ class SqliteFeedRepo:
         """Return the feed for url, inserting it first when it is new."""
         async with self._db.connection() as conn:
             await conn.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", (url,))
+            await give_handles(conn)
             cur = await conn.execute("SELECT * FROM feeds WHERE url = ?", (url,))
             row = await cur.fetchone()
         assert row is not None
@@ -88,6 +91,7 @@ class SqliteFeedRepo:
                 " WHERE removed_at IS NOT NULL AND url IN (SELECT value FROM json_each(?))",
                 (listed,),
             )
+            await give_handles(conn)
 
     async def active(self) -> list[FeedRecord]:
         """The feeds to poll: neither paused nor removed, oldest first."""
@@ -96,10 +100,31 @@ class SqliteFeedRepo:
         )
         return [_record(row) for row in rows]
 
-    async def records(self) -> list[FeedRecord]:
-        """Every feed that is not removed, as admins manage it, oldest first."""
-        rows = await self._db.fetchall("SELECT * FROM feeds WHERE removed_at IS NULL ORDER BY id")
+    async def records(self, *, removed: bool = False) -> list[FeedRecord]:
+        """Every feed that is not removed (with `removed`, those too), as admins manage it,
+        oldest first."""
+        if removed:
+            rows = await self._db.fetchall("SELECT * FROM feeds ORDER BY id")
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM feeds WHERE removed_at IS NULL ORDER BY id"
+            )
         return [_record(row) for row in rows]
+
+    async def set_handle(self, feed_id: int, handle: str) -> bool:
+        """Give a feed this handle, for good (a later title does not replace it); False when
+        another feed has it or there is no such feed."""
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT 1 FROM feeds WHERE handle = ? AND id <> ?", (handle, feed_id)
+            )
+            if await cur.fetchone() is not None:
+                return False
+            cur = await conn.execute(
+                "UPDATE feeds SET handle = ?, handle_provisional = 0 WHERE id = ?",
+                (handle, feed_id),
+            )
+            return cur.rowcount > 0
 
     async def record(self, url: str) -> FeedRecord | None:
         """The feed for url, removed or not, or None."""
@@ -144,6 +169,7 @@ class SqliteFeedRepo:
             " WHERE removed_at IS NOT NULL",
             (url, name, now, added_by),
         )
+        await give_handles(conn)
         cur = await conn.execute("SELECT * FROM feeds WHERE url = ?", (url,))
         row = await cur.fetchone()
         assert row is not None
@@ -198,6 +224,7 @@ class SqliteFeedRepo:
             " WHERE id = ?",
             (etag, last_modified, title, now, now, int(baseline_done), feed_id),
         )
+        await settle_handle(conn, feed_id, title)
 
     async def record_not_modified(self, feed_id: int, *, now: float) -> None:
         """Record a 304 answer: a success that keeps the validators and title."""

@@ -219,9 +219,10 @@ class SqliteHeadlineRepo:
                         now,
                         now,
                         flag,
-                        # a baseline needs no routing, nor a story another feed brought
-                        # first; a new headline awaits it
-                        1 if root is not None else flag,
+                        # a baseline needs no routing; a new headline awaits it, a story
+                        # another feed brought first too: the router pushes such a copy
+                        # only to chats its own feed reaches and the earlier ones did not
+                        flag,
                         root,
                         link_key,
                         t_key,
@@ -378,13 +379,21 @@ class SqliteHeadlineRepo:
     ) -> list[Headline]:
         """Return the newest headlines, optionally only those a topic matches.
 
-        A story several feeds carry is listed once, as its first headline, naming them all.
+        A story several feeds carry is listed once, as its first headline, naming them all;
+        a topic limited to feeds (`from:`) lists the stories one of them carries.
         """
-        if topic is None:
+        if topic is None or topic.everything:
             rows = await self._db.fetchall(
                 "SELECT * FROM headlines WHERE story_id IS NULL"
                 " ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
                 (limit, offset),
+            )
+        elif topic.sources:
+            stories, params = await self._stories_of(topic)
+            rows = await self._db.fetchall(
+                f"SELECT * FROM headlines WHERE story_id IS NULL AND id IN ({stories})"  # noqa: S608 (fixed clauses)
+                " ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
+                (*params, limit, offset),
             )
         else:
             match = topic_to_fts(topic, await self.languages())
@@ -474,12 +483,32 @@ class SqliteHeadlineRepo:
         """How many headlines first seen since `since` a topic matches, and the newest.
 
         The window is a range of ids (they grow with time), which FTS5 narrows to at once.
+        `*` counts every story; a topic limited to feeds (`from:`) the stories one of them
+        carried in the window.
         """
         first = await self._db.scalar(
             "SELECT min(id) FROM headlines WHERE first_seen_at >= ?", (since,)
         )
         if first is None:
             return 0, []
+        if topic.everything or topic.sources:
+            if topic.everything:
+                stories, params = "SELECT id FROM headlines WHERE id >= ?", [first]
+            else:
+                stories, params = await self._stories_of(topic, first=first)
+            where = f"story_id IS NULL AND id IN ({stories})"
+            count = int(
+                await self._db.scalar(
+                    f"SELECT count(*) FROM headlines WHERE {where}",  # noqa: S608 (fixed clauses)
+                    params,
+                )
+            )
+            rows = await self._db.fetchall(
+                f"SELECT * FROM headlines WHERE {where}"  # noqa: S608 (fixed clauses)
+                " ORDER BY published_at DESC, id DESC LIMIT ?",
+                (*params, limit),
+            )
+            return count, await self._sourced(rows)
         match = topic_to_fts(topic, await self.languages())
         count = int(
             await self._db.scalar(
@@ -496,6 +525,51 @@ class SqliteHeadlineRepo:
             (match, first, since, limit),
         )
         return count, await self._sourced(rows)
+
+    async def _stories_of(
+        self, topic: Topic, *, first: int | None = None
+    ) -> tuple[str, list[object]]:
+        """A subquery of the stories (first headlines' ids) a topic limited to feeds matches:
+        those its feeds carry (from id `first` on), its words in that feed's copy."""
+        sql = "SELECT coalesce(story_id, id) FROM headlines WHERE feed_id IN"
+        sql += " (SELECT value FROM json_each(?))"
+        params: list[object] = [json.dumps(sorted(topic.feed_ids))]
+        if first is not None:
+            sql += " AND id >= ?"
+            params.append(first)
+        if topic.parts or topic.excluded:
+            match = topic_to_fts(topic, await self.languages())
+            sql += " AND id IN (SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?"
+            params.append(match)
+            if first is not None:
+                sql += " AND rowid >= ?"
+                params.append(first)
+            sql += ")"
+        return sql, params
+
+    async def earlier_feeds(self, ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
+        """For each of these headlines that repeats a story another feed brought first (a
+        copy), the feeds of the story's headlines stored before it, in order; a story's
+        first headline is left out."""
+        if not ids:
+            return {}
+        listed = json.dumps(list(ids))
+        rows = await self._db.fetchall(
+            "SELECT h.id, o.id, o.feed_id FROM headlines h JOIN headlines o ON o.id = h.story_id"
+            " WHERE h.id IN (SELECT value FROM json_each(?)) AND h.story_id IS NOT NULL"
+            " UNION ALL"
+            " SELECT h.id, o.id, o.feed_id FROM headlines h"
+            " JOIN headlines o ON o.story_id = h.story_id AND o.id < h.id"
+            " WHERE h.id IN (SELECT value FROM json_each(?)) AND h.story_id IS NOT NULL"
+            " ORDER BY 1, 2",
+            (listed, listed),
+        )
+        found: dict[int, list[int]] = {}
+        for headline_id, _, feed_id in rows:
+            feeds = found.setdefault(headline_id, [])
+            if feed_id not in feeds:
+                feeds.append(feed_id)
+        return {k: tuple(v) for k, v in found.items()}
 
     async def recent_texts(
         self, *, since: float, limit: int = 300, topics: Sequence[Topic] = ()

@@ -7,6 +7,10 @@ never reaches MATCH raw: every token is a quoted string here.
 
 `languages` is always the set of languages the index holds (codes or tags), which keeps an
 expression short; None covers every stemmer.
+
+Feeds (`from:`) and `*` are no FTS5 matter: the repository filters on the headline's feed
+(storage/sqlite/headlines.py). A topic of no words but exclusions (`from:x -sports`) compiles
+to every row but those.
 """
 
 from __future__ import annotations
@@ -63,8 +67,12 @@ def _part_fts(part: Part, groups: Sequence[str]) -> str:
     return _stemmed(part.words, groups)
 
 
+# Every row's `stems` opens with a marker: this prefix matches them all.
+_EVERY_ROW = f"stems : {_string([MARK])}*"
+
+
 def _topic_fts(topic: Topic, groups: Sequence[str]) -> str:
-    positive = " AND ".join(_part_fts(p, groups) for p in topic.parts)
+    positive = " AND ".join(_part_fts(p, groups) for p in topic.parts) or _EVERY_ROW
     if not topic.excluded:
         return positive
     excluded = " OR ".join(_part_fts(p, groups) for p in topic.excluded)
@@ -105,5 +113,6 @@ def search_to_fts(query: SearchQuery, languages: Iterable[str] | None = None) ->
         return f"({positive}) NOT ({excluded})"
     if positive:
         return positive
-    # Every row's `stems` opens with a marker: this prefix matches them all.
-    return f"stems : {_string([MARK])}* NOT ({excluded})"
+    if excluded:
+        return f"{_EVERY_ROW} NOT ({excluded})"
+    return _EVERY_ROW
