@@ -8,16 +8,20 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+from bot.text import template as templates
 from bot.text.i18n import Translator, translator
+from bot.text.template import CAPTION_LIMIT, TEXT_LIMIT, PostValues, Template, hashtags
 from storage.models import SNIPPET_CLOSE, SNIPPET_OPEN, Headline, SearchPage
 
 __all__ = [
     "MESSAGE_LIMIT",
+    "Post",
     "escape",
     "format_date",
     "format_datetime",
@@ -30,6 +34,7 @@ __all__ = [
     "push_page_size",
     "push_pages",
     "render_latest",
+    "render_post",
     "render_push",
     "render_search",
     "safe_url",
@@ -581,6 +586,66 @@ def render_search(
             return text
     # Too many hits for one message even at the smallest size: show the ones that fit.
     return split_messages(blocks, header=header)[0]
+
+
+# --- one post per headline ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One headline as a post: its text (a message), its caption (under its picture), the
+    picture's URL and the article's link (for the text's link preview)."""
+
+    text: str
+    caption: str
+    picture: str | None
+    link: str | None
+
+
+def post_values(
+    h: Headline,
+    *,
+    topics: Sequence[str] = (),
+    source: str = "",
+    t: Translator | None = None,
+    tz: str = "UTC",
+) -> PostValues:
+    """What fills a template for a headline; `topics` are the chat's topics it matched, as
+    the chat typed them, and `source` its feed's name when the story names none."""
+    t = t or translator(None)
+    shown = [topic for topic in topics if topic and not topic.startswith("-")]
+    sources = sources_of(h)
+    return PostValues(
+        title=truncate(_one_line(h.title), TITLE_CHARS) or t._("(untitled)"),
+        link=safe_url(h.link),
+        summary=_clean(h.summary).strip(),
+        source=_one_line(", ".join(sources)) if sources else _one_line(source),
+        date=_date_in(t, h.published_at, tz),
+        topics=", ".join(_one_line(topic) for topic in shown),
+        hashtags=" ".join(hashtags(shown)),
+    )
+
+
+def render_post(
+    h: Headline,
+    *,
+    template: Template | None = None,
+    topics: Sequence[str] = (),
+    source: str = "",
+    t: Translator | None = None,
+    tz: str = "UTC",
+) -> Post:
+    """A headline as one post, shaped by the chat's template (else the default): as a text
+    message and as a photo's caption, each cut to its limit ({summary} first)."""
+    values = post_values(h, topics=topics, source=source, t=t, tz=tz)
+    shape = template or templates.default_template()
+    text = templates.render(shape, values, limit=TEXT_LIMIT)
+    caption = templates.render(shape, values, limit=CAPTION_LIMIT)
+    if not html_to_text(text).strip():  # a template of empty values only: say the title
+        fallback = templates.default_template()
+        text = templates.render(fallback, values, limit=TEXT_LIMIT)
+        caption = templates.render(fallback, values, limit=CAPTION_LIMIT)
+    return Post(text=text, caption=caption, picture=h.picture, link=values.link)
 
 
 # --- back to plain text ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from handlers import (
     search,
     settings,
     start,
+    template,
     topics,
     unknown,
 )
@@ -44,6 +45,7 @@ COMMANDS: dict[str, Handler] = {
     "topics": topics.cmd_topic,
     "latest": latest.cmd_latest,
     "search": search.cmd_search,
+    "template": template.cmd_template,
 }
 
 

@@ -28,6 +28,7 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("topic", N_("Your topics: /topic add lithium, south africa")),
     MenuEntry("search", N_("Search the archive: /search lithium")),
     *(MenuEntry(name, text) for name, text in SETTINGS_DESCRIPTIONS),
+    MenuEntry("template", N_("The shape of each post, with placeholders")),
     MenuEntry("export", N_("Everything I hold about this chat, as a file")),
     MenuEntry("forget", N_("Delete everything I hold about this chat")),
     MenuEntry("start", N_("Start or resume pushes")),

@@ -1,5 +1,6 @@
 """/settings and one command per setting: /digest, /timezone, /quiet, /language, /format,
-/previews. Each shows its choices as buttons when given nothing; buttons edit in place.
+/previews, /pictures. Each shows its choices as buttons when given nothing; buttons edit in
+place.
 
 In groups and channels only the chat's admins may change them, as with topics.
 """
@@ -51,8 +52,9 @@ DESCRIPTIONS: tuple[tuple[str, str], ...] = (
     ("timezone", N_("the time zone of digests and quiet hours")),
     ("quiet", N_("hold pushes at night: /quiet 22:00-07:00 or off")),
     ("language", N_("reply in English or Spanish: /language es")),
-    ("format", N_("full or compact headlines")),
+    ("format", N_("full or compact headlines, or one post each")),
     ("previews", N_("link previews on or off")),
+    ("pictures", N_("posts with their pictures, on or off")),
 )
 
 USAGE = {
@@ -66,8 +68,12 @@ USAGE = {
     ),
     Setting.QUIET: N_("Usage: <code>/quiet 22:00-07:00</code> or <code>/quiet off</code>."),
     Setting.LANGUAGE: N_("Usage: <code>/language en</code> or <code>/language es</code>."),
-    Setting.FORMAT: N_("Usage: <code>/format full</code> or <code>/format compact</code>."),
+    Setting.FORMAT: N_(
+        "Usage: <code>/format full</code>, <code>/format compact</code> or "
+        "<code>/format post</code>."
+    ),
     Setting.PREVIEWS: N_("Usage: <code>/previews on</code> or <code>/previews off</code>."),
+    Setting.PICTURES: N_("Usage: <code>/pictures on</code> or <code>/pictures off</code>."),
 }
 
 REGIONS = {
@@ -102,7 +108,12 @@ def _on_off(t: Translator, value: bool) -> str:
 
 
 def _format_name(t: Translator, fmt: MessageFormat) -> str:
-    return t._("full") if fmt == MessageFormat.FULL else t._("compact")
+    names = {
+        MessageFormat.FULL: N_("full"),
+        MessageFormat.COMPACT: N_("compact"),
+        MessageFormat.POST: N_("one post per headline"),
+    }
+    return t._(names[MessageFormat(fmt)])
 
 
 def _zone_label(zone: str, now: float) -> str:
@@ -131,6 +142,8 @@ def value_of(t: Translator, settings: ChatPreferences, setting: Setting, now: fl
             return _format_name(t, settings.format)
         case Setting.PREVIEWS:
             return _on_off(t, settings.previews)
+        case Setting.PICTURES:
+            return _on_off(t, settings.pictures)
     raise AssertionError(setting)  # not reached
 
 
@@ -141,6 +154,7 @@ LABELS = {
     Setting.LANGUAGE: N_("🗣 Language: {value}"),
     Setting.FORMAT: N_("📰 Format: {value}"),
     Setting.PREVIEWS: N_("🔗 Link previews: {value}"),
+    Setting.PICTURES: N_("🖼 Pictures: {value}"),
 }
 
 
@@ -279,15 +293,18 @@ def choices_view(
             title = t._("Format")
             about = t._(
                 "Full: each headline's title as a link, its summary, date and matched "
-                "topics. Compact: linked titles only, many more in each message."
+                "topics. Compact: linked titles only, many more in each message. One post "
+                "per headline: each is its own message, with its picture, shaped by "
+                "/template."
             )
-            hint = t._("Choose, or type /format full or /format compact.")
-            rows = [
+            hint = t._("Choose, or type /format full, /format compact or /format post.")
+            rows = _rows(
                 [
                     _choice(_format_name(t, f), f == settings.format, _set(setting, f))
                     for f in MessageFormat
-                ]
-            ]
+                ],
+                2,
+            )
         case Setting.PREVIEWS:
             title = t._("Link previews")
             about = t._("Telegram's preview of the link, for messages holding a single headline.")
@@ -296,6 +313,21 @@ def choices_view(
                 [
                     _choice(
                         _on_off(t, v), v == settings.previews, _set(setting, "on" if v else "off")
+                    )
+                    for v in (True, False)
+                ]
+            ]
+        case Setting.PICTURES:
+            title = t._("Pictures")
+            about = t._(
+                "In the post format, a headline with a picture is posted with it, the post "
+                "as its caption. Off: every post is text, with its link preview."
+            )
+            hint = t._("Choose, or type /pictures on or /pictures off.")
+            rows = [
+                [
+                    _choice(
+                        _on_off(t, v), v == settings.pictures, _set(setting, "on" if v else "off")
                     )
                     for v in (True, False)
                 ]
@@ -343,6 +375,8 @@ def confirmation(t: Translator, settings: ChatPreferences, setting: Setting, now
             return t._("✅ Format: {value}.").format(value=_format_name(t, settings.format))
         case Setting.PREVIEWS:
             return t._("✅ Link previews: {value}.").format(value=_on_off(t, settings.previews))
+        case Setting.PICTURES:
+            return t._("✅ Pictures: {value}.").format(value=_on_off(t, settings.pictures))
     raise AssertionError(setting)  # not reached
 
 
@@ -440,13 +474,18 @@ async def cmd_language(update: Update, context: BotContext) -> None:
 
 
 async def cmd_format(update: Update, context: BotContext) -> None:
-    """/format full | compact."""
+    """/format full | compact | post."""
     await _change(update, context, Setting.FORMAT)
 
 
 async def cmd_previews(update: Update, context: BotContext) -> None:
     """/previews on | off."""
     await _change(update, context, Setting.PREVIEWS)
+
+
+async def cmd_pictures(update: Update, context: BotContext) -> None:
+    """/pictures on | off."""
+    await _change(update, context, Setting.PICTURES)
 
 
 COMMANDS: dict[str, Handler] = {
@@ -457,6 +496,7 @@ COMMANDS: dict[str, Handler] = {
     "language": cmd_language,
     "format": cmd_format,
     "previews": cmd_previews,
+    "pictures": cmd_pictures,
 }
 
 

@@ -44,7 +44,10 @@ SETTINGS_HELP = N_("""<b>Settings</b>
 /quiet 22:00-07:00 — hold pushes at night, sent when it ends (/quiet off)
 /language es — reply in Spanish (/language en: English)
 /format compact — linked titles only (/format full: with summaries)
+/format post — each headline its own post, with its picture (channels)
 /previews off — no link previews (/previews on)
+/pictures off — posts without their pictures (/pictures on)
+/template — the shape of each post, with placeholders (/template reset)
 
 <b>Your data</b>
 /export — everything I hold about this chat, as a file

@@ -83,10 +83,18 @@ class OutboxRepo(Protocol):
         ...
 
     async def mark_posted(
-        self, row_id: int, posted: int, *, done: bool, now: float, error: str | None = None
+        self,
+        row_id: int,
+        posted: int,
+        *,
+        done: bool,
+        now: float,
+        not_before: float = 0.0,
+        error: str | None = None,
     ) -> int:
         """Record that a push row's first `posted` headlines went out, one post each: sent
-        when `done`, else back to pending to go on from there; committed at once."""
+        when `done`, else back to pending until `not_before` to go on from there; committed
+        at once."""
         ...
 
     async def mark_failed(self, ids: Collection[int], *, error: str, now: float) -> int:

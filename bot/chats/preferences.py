@@ -5,7 +5,8 @@ routing and delivery ask it when a chat's pushes may go out (`next_push_at`, or 
 `release_times`), and tell it when a digest went (`mark_digest_sent`).
 
 Parsing what a chat types (`08:00,18:00`, `America/La_Paz`, `22:00-07:00`, `es`, `compact`,
-`on`) is pure and lives here and in bot/schedule.py.
+`on`) is pure and lives here and in bot/text/schedule.py; a post template is read and
+checked by bot/text/template.py.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.text import template as templates
 from bot.text.i18n import LANGUAGES, N_, language_for_user
 from bot.text.schedule import (
     QuietHours,
@@ -39,6 +41,7 @@ class Setting(StrEnum):
     LANGUAGE = "language"
     FORMAT = "format"
     PREVIEWS = "previews"
+    PICTURES = "pictures"
 
 
 _ON = ("on", "yes", "true", "1", "si", "sí")
@@ -59,15 +62,23 @@ def parse_language(text: str) -> str:
 
 
 def parse_format(text: str) -> MessageFormat:
-    """'full' or 'compact'; SettingError otherwise."""
+    """'full', 'compact' or 'post'; SettingError otherwise."""
     raw = text.strip().lower()
-    aliases = {"completo": MessageFormat.FULL, "compacto": MessageFormat.COMPACT}
+    aliases = {
+        "completo": MessageFormat.FULL,
+        "compacto": MessageFormat.COMPACT,
+        "posts": MessageFormat.POST,
+        "publicación": MessageFormat.POST,
+        "publicacion": MessageFormat.POST,
+    }
     if raw in aliases:
         return aliases[raw]
     try:
         return MessageFormat(raw)
     except ValueError:
-        raise SettingError(N_("Choose full or compact.")) from None
+        raise SettingError(
+            N_("Choose full or compact, or post for one post per headline.")
+        ) from None
 
 
 def parse_switch(text: str) -> bool:
@@ -98,6 +109,7 @@ def parse_change(setting: Setting | str, text: str) -> Change:
         Setting.LANGUAGE: parse_language,
         Setting.FORMAT: parse_format,
         Setting.PREVIEWS: parse_switch,
+        Setting.PICTURES: parse_switch,
     }
     return Change(which, parsers[which](text))
 
@@ -205,7 +217,26 @@ class PreferencesService:
             case Setting.PREVIEWS:
                 assert isinstance(value, bool)
                 return await repo.set_previews(chat_id, value, now=now, language_if_new=lang)
+            case Setting.PICTURES:
+                assert isinstance(value, bool)
+                return await repo.set_pictures(chat_id, value, now=now, language_if_new=lang)
         raise AssertionError(change.setting)  # not reached: every setting is handled
+
+    async def set_template(
+        self, chat_id: int, text: str | None, *, default_language: str = "en"
+    ) -> ChatPreferences:
+        """Shape the chat's posts with this template (None: back to the default one).
+
+        TemplateError (bot/text/template.py) says why a template is refused: an unknown
+        placeholder, unbalanced or unsupported tags, more than 1,000 characters.
+        """
+        source = None if text is None else templates.parse(text).source
+        return await self._repo.set_template(
+            chat_id,
+            source,
+            now=self._clock(),
+            language_if_new=language_for_user(default_language),
+        )
 
     # --- for routing and delivery ------------------------------------------------------
 

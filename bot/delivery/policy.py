@@ -30,6 +30,19 @@ MAX_BACKOFF = 300.0  # seconds: the longest wait between two tries of a transien
 # Telegram's words for refused HTML (all of them follow "can't parse entities" today).
 _MARKUP = ("can't parse entities", "unsupported start tag", "can't find end tag")
 _THREAD = ("message thread not found", "thread not found")
+# Telegram's words when it cannot use a photo it was given by URL (it fetches the URL itself):
+# "wrong file identifier/HTTP URL specified", "failed to get HTTP URL content", "wrong type of
+# the web page content", IMAGE_PROCESS_FAILED, PHOTO_INVALID_DIMENSIONS, and the other 400s
+# that name the photo, the image or the file.
+_PICTURE = (
+    "file identifier",
+    "http url",
+    "web page content",
+    "photo",
+    "image",
+    "remote file",
+    "file_reference",
+)
 _CHAT_GONE = ("chat not found", "peer_id_invalid")
 _NOT_MODIFIED = "message is not modified"
 
@@ -40,6 +53,7 @@ class Action(enum.Enum):
     SEND_AGAIN = "send again"  # after Decision.after seconds, or backoff(attempt)
     RESEND_PLAIN = "resend as plain text"  # the HTML was refused
     RESEND_WITHOUT_THREAD = "resend without the thread"  # the forum thread is gone
+    RESEND_WITHOUT_PICTURE = "resend without the picture"  # Telegram could not use the photo
     DEACTIVATE = "deactivate the chat"  # the bot can no longer write there
     MIGRATE = "move the chat to its new id"  # a group became a supergroup
     STOP_BOT = "stop the bot"  # the token was refused
@@ -109,6 +123,8 @@ def _bad_request(exc: BadRequest) -> Decision:
         return Decision(Action.RESEND_PLAIN, exc.message, cause=refused)
     if any(words in text for words in _THREAD):
         return Decision(Action.RESEND_WITHOUT_THREAD, exc.message, cause=refused)
+    if any(words in text for words in _PICTURE):
+        return Decision(Action.RESEND_WITHOUT_PICTURE, exc.message, cause=refused)
     return Decision(Action.DROP, exc.message, noop=_NOT_MODIFIED in text, cause=refused)
 
 

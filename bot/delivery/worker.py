@@ -1,5 +1,8 @@
 """The one send path for queued messages: pacing, batching, and acting on what a Telegram
-error means (decided in bot/send_policy.py; chats are deactivated or moved by ChatService)."""
+error means (decided in bot/delivery/policy.py; chats are deactivated or moved by ChatService).
+
+A chat in the post format gets one message per headline, oldest first: each goes as its own
+delivery, through the rate limiter, and its row records how many went (see _send_post)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +23,28 @@ from bot.chats.preferences import PreferencesService, schedule_of
 from bot.delivery.http import AiohttpRequest, encode_form
 from bot.delivery.limiter import PRIORITY_BROADCAST, PRIORITY_PUSH, SlidingWindowLimiter
 from bot.delivery.policy import Action, Decision, backoff, decide
-from bot.formatting import html_to_text, push_page_size, render_push, render_push_page
+from bot.formatting import (
+    Post,
+    html_to_text,
+    push_page_size,
+    render_post,
+    render_push,
+    render_push_page,
+    tg_len,
+)
 from bot.telemetry.metrics import Metrics
+from bot.text import template as templates
 from bot.text.i18n import translator
 from bot.text.schedule import next_push_at
 from storage import Storage
-from storage.models import Broadcast, BroadcastStatus, OutboxItem
+from storage.models import (
+    Broadcast,
+    BroadcastStatus,
+    ChatPreferences,
+    Headline,
+    MessageFormat,
+    OutboxItem,
+)
 
 if TYPE_CHECKING:
     from bot.chats.service import ChatService
@@ -34,6 +53,10 @@ log = logging.getLogger(__name__)
 
 NO_PREVIEW = {"is_disabled": True}
 KEEP_ENCODED = 16  # broadcasts whose encoded body is kept (one is sent at a time, mostly)
+# Telegram fetches a photo's URL before it answers: give it longer than a text message.
+PHOTO_READ_TIMEOUT = 30.0
+KEEP_REFUSED_PICTURES = 1000  # picture URLs Telegram refused, not offered to it again
+SOURCES_MAX_AGE = 60.0  # seconds the feeds' names are kept before they are read again
 
 
 class _Held(Exception):
@@ -82,6 +105,11 @@ class Delivery:
         self.headlines = storage.headlines
         self.broadcasts = storage.broadcasts
         self.counters = storage.counters
+        self.feeds = storage.feeds
+        # Pictures Telegram refused: a post sent again (after a 429, say) goes as text at once.
+        self._refused_pictures: OrderedDict[str, None] = OrderedDict()
+        self._sources: tuple[float, dict[int, str]] | None = None  # (read at, feed names)
+        self._templates: dict[str, templates.Template] = {}  # chats' templates, parsed once
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -241,10 +269,11 @@ class Delivery:
     async def _deliver(self, chat_id: int, unit: Sequence[OutboxItem]) -> None:
         first = unit[0]
         try:
+            recorded = False  # a post's row records itself (see _send_post)
             if first.broadcast_id is not None:
                 messages = await self._send_broadcast(chat_id, first)
             else:
-                messages = await self._send_push(chat_id, unit)
+                messages, recorded = await self._send_push(chat_id, unit)
         except asyncio.CancelledError:
             raise
         except _Held as held:  # not an attempt: the chat's settings say later
@@ -256,7 +285,9 @@ class Delivery:
             await self._apply(chat_id, unit, decide(exc))
         else:
             ids = [item.id for item in unit]
-            if self.concurrency == 1:
+            if recorded:
+                pass
+            elif self.concurrency == 1:
                 await self.outbox.mark_sent(ids, now=self._clock())
             else:  # recorded together by the loop: one write for many sends
                 self._sent.extend(ids)
@@ -308,25 +339,35 @@ class Delivery:
             await self.outbox.mark_failed(ids, error=decision.reason, now=self._clock())
             log.warning("chat %s: refused: %s", chat_id, decision.reason)
 
-    async def _send_push(self, chat_id: int, unit: Sequence[OutboxItem]) -> int:
+    async def _send_push(self, chat_id: int, unit: Sequence[OutboxItem]) -> tuple[int, bool]:
         """Send a chat's held headlines as one message (a page of them, with a More button,
         when they are more than a page), in its language and format; a digest for a chat
-        that takes digests. Raises _Held when the chat's settings now say later."""
+        that takes digests; in the post format, the next headline as a post of its own.
+        Returns the messages sent and whether the rows recorded it themselves (a post).
+        Raises _Held when the chat's settings now say later.
+
+        Topics are named as the chat typed them. Rows whose posts are under way are not
+        held again: they go on until their last post.
+        """
         now = self._clock()
         settings = await self.preferences.get(chat_id)
+        started = any(row.posted for row in unit)
         due = next_push_at(schedule_of(settings), now)
-        if due > now:
+        if due > now and not started:
             raise _Held(due)
+        if settings.format == MessageFormat.POST:
+            return await self._send_post(chat_id, unit, settings), True
+        labels = await self._labels(chat_id)
         pushes: dict[int, tuple[str, ...]] = {}
         for row in unit:
-            for hid, topics in row.items:
-                pushes.setdefault(hid, topics)
+            for hid, topics in row.items[row.posted :]:
+                pushes.setdefault(hid, _shown(topics, labels))
         dropped = sum(row.more for row in unit)
         headlines = await self.headlines.get_many(list(pushes))
         kept = sorted(hid for hid in pushes if hid in headlines)
         items = [(headlines[hid], pushes[hid]) for hid in kept]
         if not items:
-            return 0
+            return 0, False
         t = translator(settings.language)
         digest = bool(settings.digest_times)
         fmt = str(settings.format)
@@ -365,7 +406,180 @@ class Delivery:
             )
         if digest:
             await self.preferences.mark_digest_sent(chat_id, self._clock())
-        return len(texts)
+        return len(texts), False
+
+    # --- the post format: one message per headline -------------------------------------
+
+    async def _send_post(
+        self, chat_id: int, unit: Sequence[OutboxItem], settings: ChatPreferences
+    ) -> int:
+        """Send the unit's next headline as a post of its own and record it in its row;
+        return the messages sent (0 or 1).
+
+        The row goes back to pending with one more headline counted as posted (sent once the
+        last one is), in one statement committed at once: a kill after the post and before
+        that write repeats this one post, and nothing is lost. The limiter paces the chat's
+        posts (20 a minute in a group or channel), and the worker's round gives other chats
+        and every reply their turn between two posts.
+        """
+        row = next((r for r in unit if r.posted < len(r.items)), None)
+        rest = [r.id for r in unit if r is not row]
+        if row is None:  # nothing left to post (a row emptied by a crash's timing)
+            await self.outbox.mark_sent(rest, now=self._clock())
+            return 0
+        # the other rows of the unit wait their turn, not counting an attempt
+        await self.outbox.hold(rest, until=0)
+        # Oldest first: by date, then by when first seen, then as the feed listed them (a
+        # feed lists its newest first, so a later place in one read is an older item). The
+        # order is the same at every post of the row (no headline joins a row under way).
+        found = await self.headlines.get_many([hid for hid, _ in row.items])
+        hid, topics = sorted(row.items, key=lambda item: _post_order(found.get(item[0]), item))[
+            row.posted
+        ]
+        headline = found.get(hid)
+        posted = row.posted + 1
+        done = posted >= len(row.items)
+        if headline is None:  # gone from the archive since: nothing to post
+            await self.outbox.mark_posted(row.id, posted, done=done, now=self._clock())
+            return 0
+        if settings.digest_times and not any(r.posted for r in unit):
+            # the digest's first post: the slot is served, the rest follow at the chat's pace
+            await self.preferences.mark_digest_sent(chat_id, self._clock())
+        post = await self.render_post(chat_id, headline, topics, settings)
+        error = None
+        try:
+            await self._send_one_post(chat_id, post, thread_id=row.thread_id, settings=settings)
+            sent = 1
+        except BadRequest as exc:
+            decision = decide(exc)
+            if decision.action is not Action.DROP:
+                raise
+            # Telegram will never take this one post: the row goes on with the next
+            error = decision.reason
+            sent = 0
+            log.warning("chat %s: post of headline %s refused: %s", chat_id, hid, error)
+        # The row's next post may go when the chat's window has room: until then it is not
+        # due, and when it is, rows other chats had waiting come before it.
+        now = self._clock()
+        await self.outbox.mark_posted(
+            row.id,
+            posted,
+            done=done,
+            now=now,
+            not_before=now + self.limiter.chat_wait(chat_id),
+            error=error,
+        )
+        return sent
+
+    async def render_post(
+        self,
+        chat_id: int,
+        headline: Headline,
+        topics: Sequence[str],
+        settings: ChatPreferences,
+    ) -> Post:
+        """A headline as the chat's post: its template, language and time zone, its topics
+        (keys, as routing matched them) named as the chat typed them."""
+        shown = _shown(tuple(topics), await self._labels(chat_id))
+        sources = await self._feed_names()
+        return render_post(
+            headline,
+            template=self._template(settings.template),
+            topics=shown,
+            source=sources.get(headline.feed_id, ""),
+            t=translator(settings.language),
+            tz=settings.timezone,
+        )
+
+    async def preview_post(self, chat_id: int, settings: ChatPreferences) -> Post | None:
+        """The newest headline as the chat's post would show it (None with no headline)."""
+        [*newest] = await self.headlines.latest(1)
+        if not newest:
+            return None
+        return await self.render_post(chat_id, newest[0], (), settings)
+
+    def _template(self, source: str | None) -> templates.Template | None:
+        """A chat's template, parsed once (None: the default; one refused since, too)."""
+        if not source:
+            return None
+        found = self._templates.get(source)
+        if found is None:
+            try:
+                found = templates.parse(source)
+            except templates.TemplateError:
+                log.warning("a stored template no longer parses; the default is used")
+                return None
+            if len(self._templates) >= 1000:
+                self._templates.clear()
+            self._templates[source] = found
+        return found
+
+    async def _labels(self, chat_id: int) -> dict[str, str]:
+        """The chat's topics by key, as it typed them."""
+        return {sub.topic: sub.shown for sub in await self.chats.list_topics(chat_id)}
+
+    async def _feed_names(self) -> dict[int, str]:
+        """Each feed's name (given, else its title, else its URL), read at most once a minute."""
+        now = time.monotonic()
+        if self._sources is None or now - self._sources[0] > SOURCES_MAX_AGE:
+            records = await self.feeds.records()
+            self._sources = (now, {record.id: record.label for record in records})
+        return self._sources[1]
+
+    async def _send_one_post(
+        self, chat_id: int, post: Post, *, thread_id: int | None, settings: ChatPreferences
+    ) -> None:
+        """A post with its picture (sendPhoto, the post as its caption), or as text whose link
+        preview shows the article. A picture Telegram refuses is counted and the post goes
+        again at once as text: it keeps its place, and is neither lost nor sent twice."""
+        picture = post.picture if settings.pictures else None
+        if picture is not None and picture not in self._refused_pictures:
+            try:
+                await self._send_photo(chat_id, picture, post.caption, thread_id=thread_id)
+                return
+            except BadRequest as exc:
+                if decide(exc).action is not Action.RESEND_WITHOUT_PICTURE:
+                    raise
+                log.info("chat %s: picture refused (%s); sending the post as text", chat_id, exc)
+                self._refused_pictures[picture] = None
+                if len(self._refused_pictures) > KEEP_REFUSED_PICTURES:
+                    self._refused_pictures.popitem(last=False)
+                self._count("picture_refused")
+                if self.metrics is not None:
+                    self.metrics.picture_refused()
+        preview: dict[str, Any] = NO_PREVIEW
+        if settings.previews and post.link:
+            preview = {"url": post.link, "prefer_large_media": True}
+        await self._send_text(
+            chat_id, post.text, thread_id=thread_id, priority=PRIORITY_PUSH, preview=preview
+        )
+
+    async def _send_photo(
+        self, chat_id: int, picture: str, caption: str, *, thread_id: int | None
+    ) -> None:
+        """sendPhoto with the picture's URL (Telegram fetches it) and an HTML caption; a
+        refused caption goes once as plain text, a gone thread to the chat itself."""
+        data: dict[str, Any] = {
+            "chat_id": chat_id,
+            "photo": picture,
+            "caption": caption,
+            "parse_mode": "HTML",
+            "message_thread_id": thread_id,
+        }
+        while True:
+            try:
+                await self._call("sendPhoto", data, PRIORITY_PUSH)
+                return
+            except BadRequest as exc:
+                action = decide(exc).action
+                if action is Action.RESEND_PLAIN and data["parse_mode"] is not None:
+                    log.warning("chat %s: caption refused (%s); sending it plain", chat_id, exc)
+                    plain = _cut_units(html_to_text(caption), templates.CAPTION_LIMIT)
+                    data = {**data, "caption": plain, "parse_mode": None}
+                elif action is Action.RESEND_WITHOUT_THREAD and data["message_thread_id"]:
+                    data = {**data, "message_thread_id": None}
+                else:
+                    raise
 
     async def _send_broadcast(self, chat_id: int, item: OutboxItem) -> int:
         assert item.broadcast_id is not None
@@ -403,18 +617,23 @@ class Delivery:
         priority: int,
         thread_id: int | None = None,
         paid: bool | None = None,
-        preview: bool = False,
+        preview: bool | Mapping[str, Any] = False,
         broadcast_id: int | None = None,
         markup: dict[str, Any] | None = None,
     ) -> None:
         """Send one HTML message; refused markup goes once as plain text, a gone thread to
-        the chat itself."""
+        the chat itself. `preview`: Telegram's own link preview, or none, or these
+        link_preview_options."""
+        if isinstance(preview, bool):
+            options: Mapping[str, Any] | None = None if preview else NO_PREVIEW
+        else:
+            options = preview
         data: dict[str, Any] = {
             "chat_id": chat_id,
             "text": text,
             "parse_mode": "HTML",
             "message_thread_id": thread_id,
-            "link_preview_options": None if preview else NO_PREVIEW,
+            "link_preview_options": options,
             "allow_paid_broadcast": paid,
             "reply_markup": markup,
         }
@@ -456,6 +675,9 @@ class Delivery:
         if self._form is None:
             return await self._call_library(method, data, priority)
         url = f"{self.bot.base_url}/{method}"
+        post = self._form.post_form
+        if method == "sendPhoto":
+            post = partial(post, read_timeout=PHOTO_READ_TIMEOUT)
         if shared is None:
             body = encode_form(data)
         else:
@@ -467,7 +689,7 @@ class Delivery:
                 self._encoded[shared] = rest
             body = b"chat_id=%d&%s" % (data["chat_id"], rest)
         return await self.limiter.send(
-            partial(self._form.post_form, url, body),
+            partial(post, url, body),
             key=data["chat_id"],
             priority=priority,
             paid=data.get("allow_paid_broadcast") is True,
@@ -489,6 +711,16 @@ class Delivery:
                 reply_markup=None if markup is None else InlineKeyboardMarkup.de_json(markup, bot),
                 rate_limit_args=priority,
             )
+        if method == "sendPhoto":
+            return await bot.send_photo(
+                data["chat_id"],
+                data["photo"],
+                caption=data.get("caption"),
+                parse_mode=data.get("parse_mode"),
+                message_thread_id=data.get("message_thread_id"),
+                read_timeout=PHOTO_READ_TIMEOUT,
+                rate_limit_args=priority,
+            )
         if method == "copyMessage":
             return await bot.copy_message(
                 data["chat_id"],
@@ -498,3 +730,25 @@ class Delivery:
                 rate_limit_args=priority,
             )
         raise ValueError(f"no library method for {method}")
+
+
+def _post_order(
+    headline: Headline | None, item: tuple[int, tuple[str, ...]]
+) -> tuple[int, float, float, int]:
+    """Where a headline goes among its row's posts: oldest first (a gone one last)."""
+    if headline is None:
+        return (1, 0.0, 0.0, item[0])
+    return (0, headline.published_at, headline.first_seen_at, -headline.id)
+
+
+def _shown(topics: tuple[str, ...], labels: Mapping[str, str]) -> tuple[str, ...]:
+    """Matched topics (keys) as the chat typed them; a topic it no longer has, as its key."""
+    return tuple(labels.get(topic, topic) for topic in topics)
+
+
+def _cut_units(text: str, limit: int) -> str:
+    """Text cut to at most `limit` UTF-16 units, as Telegram counts a caption."""
+    text = text.strip()
+    while tg_len(text) > limit:
+        text = text[: max(0, len(text) - max(1, (tg_len(text) - limit) // 2))]
+    return text

@@ -30,6 +30,7 @@ class Stats:
     blocked_24h: int
     floods_24h: int
     blocked_chats: int
+    pictures_refused_24h: int = 0
 
 
 async def collect_stats(storage: Storage) -> Stats:
@@ -51,6 +52,7 @@ async def collect_stats(storage: Storage) -> Stats:
         blocked_24h=await counters.total_since("blocked", now - DAY),
         floods_24h=await counters.total_since("429", now - DAY),
         blocked_chats=await chat_repo.count_unreachable(paused_reason=PAUSED),
+        pictures_refused_24h=await counters.total_since("picture_refused", now - DAY),
     )
 
 
@@ -116,5 +118,8 @@ def render_stats(stats: Stats, *, t: Translator | None = None, tz: str = "UTC") 
         t._("Messages sent in 24 h: {n}").format(n=n(stats.sent_24h)),
         t._("Chats blocked in 24 h: {n}").format(n=n(stats.blocked_24h)),
         t._("429 (flood control) answers in 24 h: {n}").format(n=n(stats.floods_24h)),
+        t._("Pictures Telegram refused in 24 h (posted as text instead): {n}").format(
+            n=n(stats.pictures_refused_24h)
+        ),
     ]
     return "\n".join(lines)

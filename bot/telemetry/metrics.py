@@ -87,6 +87,11 @@ class Metrics:
             "Bot API answers 429 Too Many Requests.",
             registry=reg,
         )
+        self._pictures_refused = Counter(
+            "headline_bot_pictures_refused",
+            "Posts whose picture Telegram refused: each went again as text, in its place.",
+            registry=reg,
+        )
         self._errors = Counter(
             "headline_bot_api_errors",
             "Bot API calls that failed, by error class.",
@@ -148,6 +153,10 @@ class Metrics:
     def flood_wait(self) -> None:
         """Count one 429 answer (count it here only, not as an api_error too)."""
         self._flood.inc()
+
+    def picture_refused(self) -> None:
+        """Count one post whose picture Telegram refused (the post went as text)."""
+        self._pictures_refused.inc()
 
     def api_error(self, cls: str) -> None:
         """Count one failed Bot API call of class `cls` (see `api_error_class`)."""

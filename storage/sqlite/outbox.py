@@ -480,19 +480,28 @@ class SqliteOutboxRepo:
         return await self._db.execute(_SET_SENT, (now, _ids(ids), OutboxStatus.SENT))
 
     async def mark_posted(
-        self, row_id: int, posted: int, *, done: bool, now: float, error: str | None = None
+        self,
+        row_id: int,
+        posted: int,
+        *,
+        done: bool,
+        now: float,
+        not_before: float = 0.0,
+        error: str | None = None,
     ) -> int:
         """Record that a push row's first `posted` headlines went out, one post each: the row
-        is sent when `done`, else back to pending to go on from there (a row closed meanwhile,
-        its chat blocked or moved, stays closed). One statement, committed at once."""
+        is sent when `done`, else back to pending until `not_before` to go on from there (a
+        row closed meanwhile, its chat blocked or moved, stays closed). One statement,
+        committed at once."""
         status = OutboxStatus.SENT if done else OutboxStatus.PENDING
         return await self._db.execute(
             "UPDATE outbox SET posted = ?1, status = ?2,"
             " sent_at = CASE WHEN ?3 THEN ?4 ELSE sent_at END,"
             " closed_at = CASE WHEN ?3 THEN ?4 ELSE closed_at END,"
+            " not_before = CASE WHEN ?3 THEN not_before ELSE ?8 END,"
             " last_error = coalesce(?5, last_error)"
             " WHERE id = ?6 AND status IN (SELECT value FROM json_each(?7))",
-            (posted, status, int(done), now, _error(error), row_id, _OPEN),
+            (posted, status, int(done), now, _error(error), row_id, _OPEN, not_before),
         )
 
     async def mark_failed(self, ids: Collection[int], *, error: str, now: float) -> int:

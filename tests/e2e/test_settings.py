@@ -65,6 +65,7 @@ async def test_settings_buttons_change_each_setting_in_place(
             "🗣 Language",
             "📰 Format",
             "🔗 Link previews",
+            "🖼 Pictures",
         ]
         # digest: open its choices, choose twice a day
         _, text, markup = await press_and_edit(bot, ALICE, message_id, data_of(markup, "🕗"), ALICE)

@@ -22,6 +22,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from tests.fakes.images import png
+
 __all__ = ["FeedServer", "RequestRecord", "rss"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,11 +46,13 @@ def rss(
     """An RSS 2.0 document from dicts with title, link, guid, description, pubDate, categories.
 
     Keys that are missing (or None) are left out of the item, so tests can build entries
-    without a title or a guid.
+    without a title or a guid. An item's "xml" is written into it as it is (a media:content,
+    an enclosure ...: the media and content namespaces are declared).
     """
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        '<rss version="2.0">',
+        '<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"'
+        ' xmlns:content="http://purl.org/rss/1.0/modules/content/">',
         "<channel>",
         f"<title>{escape(title)}</title>",
         "<link>https://example.com/</link>",
@@ -66,6 +70,8 @@ def rss(
             out.append(f'<guid isPermaLink="{permalink}">{escape(str(item["guid"]))}</guid>')
         for category in item.get("categories") or ():
             out.append(f"<category>{escape(str(category))}</category>")
+        if item.get("xml"):
+            out.append(str(item["xml"]))
         out.append("</item>")
     out += ["</channel>", "</rss>", ""]
     return "\n".join(out).encode("utf-8")
@@ -209,6 +215,19 @@ class FeedServer:
         spec.extra_headers = dict(headers or {})
         if changed or not spec.modified_at:
             spec.modified_at = self._next_modified(spec.modified_at)
+
+    def set_image(
+        self,
+        path: str,
+        data: bytes | None = None,
+        *,
+        width: int = 1200,
+        height: int = 630,
+        content_type: str = "image/png",
+    ) -> None:
+        """Serve a picture at ``path``: a grey PNG of this size, or ``data`` as given."""
+        body = png(width, height) if data is None else data
+        self.set_feed(path, body, content_type=content_type)
 
     def set_status(
         self, path: str, status: int, body: bytes = b"", *, headers: Mapping[str, str] | None = None

@@ -9,10 +9,14 @@ scripts its answer with respond().
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
+
+from tests.fakes.images import image_size
 from tests.fakes.telegram.protocol import (
     CONFLICT_POLL,
     CONFLICT_WEBHOOK,
@@ -30,6 +34,17 @@ __all__ = ["HANDLERS", "Methods"]
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # what a bot may upload
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what getFile hands out
+MAX_PHOTO_URL_BYTES = 5 * 1024 * 1024  # a photo Telegram fetches by URL
+MAX_PHOTO_SIDES = 10_000  # width + height
+MAX_PHOTO_RATIO = 20  # the longer side over the shorter
+_ISSUED_PHOTO = re.compile(r"photo--?\d+-\d+")  # the file_ids the fake hands out
+
+# Telegram's answers when it cannot use a photo given by URL or file_id.
+WRONG_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
+URL_FAILED = "Bad Request: failed to get HTTP URL content"
+WRONG_TYPE = "Bad Request: wrong type of the web page content"
+IMAGE_FAILED = "Bad Request: IMAGE_PROCESS_FAILED"
+BAD_DIMENSIONS = "Bad Request: PHOTO_INVALID_DIMENSIONS"
 
 
 class Methods:
@@ -91,15 +106,65 @@ class Methods:
         stored = self._store(call, kind="text", text=self._shown(call, text), html=text)
         return stored.data
 
-    def _send_photo(self, call: Call) -> Json:
+    async def _send_photo(self, call: Call) -> Json:
+        """A photo: an upload, a file_id the fake issued, or an http(s) URL that the fake
+        fetches as Telegram does, refusing what it cannot use as a photo."""
+        photo = call.params.get("photo")
+        size: tuple[int, int] | None = None
+        url: str | None = None
+        if isinstance(photo, UploadedFile):
+            if not photo.data:
+                raise ApiError(400, "Bad Request: file must be non-empty")
+        elif isinstance(photo, str) and photo.lower().startswith(("http://", "https://")):
+            url = photo
+            size = await self._fetch_photo(photo)
+        elif isinstance(photo, str) and (photo in self.files or _ISSUED_PHOTO.fullmatch(photo)):
+            url = photo
+        else:
+            raise ApiError(400, WRONG_FILE)
         caption = call.params.get("caption")
         stored = self._store(
             call,
             kind="photo",
             caption=self._shown(call, caption) if isinstance(caption, str) else None,
             caption_html=caption if isinstance(caption, str) else None,
+            photo=url,
+            photo_size=size,
         )
         return stored.data
+
+    async def _fetch_photo(self, url: str) -> tuple[int, int]:
+        """Fetch a photo's URL within photo_fetch_timeout and decode its size, or answer as
+        Telegram does: a URL it cannot get, a page that is not an image, bytes it cannot read
+        as a picture, or a picture of impossible dimensions."""
+        self.photo_fetches.append(url)
+        timeout = aiohttp.ClientTimeout(total=self.photo_fetch_timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout, trust_env=False) as session,
+                session.get(url, allow_redirects=True) as response,
+            ):
+                if response.status != 200:
+                    raise ApiError(400, URL_FAILED)
+                kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                data = await response.content.read(MAX_PHOTO_URL_BYTES + 1)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            raise ApiError(400, URL_FAILED) from None
+        if len(data) > MAX_PHOTO_URL_BYTES:
+            raise ApiError(400, URL_FAILED)
+        if not kind.startswith("image/"):
+            raise ApiError(400, WRONG_TYPE)
+        found = image_size(data)
+        if found is None:
+            raise ApiError(400, IMAGE_FAILED)
+        _, width, height = found
+        if (
+            min(width, height) < 1
+            or width + height > MAX_PHOTO_SIDES
+            or max(width, height) > MAX_PHOTO_RATIO * min(width, height)
+        ):
+            raise ApiError(400, BAD_DIMENSIONS)
+        return width, height
 
     def _send_document(self, call: Call) -> Json:
         """A document: a multipart upload (or a file_id / URL string), with a caption."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import time
 from collections import defaultdict
@@ -348,7 +349,10 @@ class FakeTelegram(World, Faults, Methods):
             return self._canned[lower]
         handler = HANDLERS.get(method)
         if handler is not None:
-            return handler(self, call)
+            result = handler(self, call)
+            if inspect.isawaitable(result):  # a method that waits (sendPhoto fetches a URL)
+                result = await result
+            return result
         if method == "getUpdates":
             return await self._get_updates(call)
         self._violation(call, "not modelled by the fake (a test may script it with respond())")

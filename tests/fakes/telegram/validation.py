@@ -22,7 +22,7 @@ from tests.fakes.telegram.protocol import (
     ApiError,
 )
 
-__all__ = ["check_request", "is_html", "shown_text"]
+__all__ = ["check_request", "is_html", "shown_text", "utf16_len"]
 
 _COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
 
@@ -69,6 +69,11 @@ def _content_errors(method: str, params: Mapping[str, Any], problems: list[str])
     markup = params.get("reply_markup")
     if isinstance(markup, dict):
         errors += _check_reply_markup(markup, problems)
+    preview = params.get("link_preview_options")
+    if isinstance(preview, dict) and not _check_object(
+        preview, "LinkPreviewOptions", "link_preview_options", problems
+    ):
+        errors.append(ApiError(400, "Bad Request: can't parse link preview options"))
     if (
         method == "answerCallbackQuery"
         and isinstance(text, str)
@@ -185,10 +190,16 @@ def _check_markup(
         if len(shown) > limit:
             problems.append(f"message is too long ({len(shown)} > {limit} characters)")
             return [ApiError(400, "Bad Request: message is too long")]
-    elif len(shown) > limit:
-        problems.append(f"caption is too long ({len(shown)} > {limit} characters)")
+    elif utf16_len(shown) > limit:
+        # Telegram counts a caption in UTF-16 code units once entities are parsed
+        problems.append(f"caption is too long ({utf16_len(shown)} > {limit} UTF-16 units)")
         return [ApiError(400, "Bad Request: message caption is too long")]
     return []
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji beyond the BMP counts 2)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _check_reply_markup(markup: Mapping[str, Any], problems: list[str]) -> list[ApiError]:

@@ -106,6 +106,8 @@ class StoredMessage:
     reply_markup: Json | None = None
     message_thread_id: int | None = None
     copied_from: tuple[int, int] | None = None
+    photo: str | None = None  # a photo sent by URL: the URL (or file_id) it was given
+    photo_size: tuple[int, int] | None = None  # what the fetched picture measured
     deleted: bool = False
     edit_count: int = 0
     data: Json = field(default_factory=dict)  # the Message object last returned for it
@@ -152,6 +154,9 @@ class World:
         self._allowed_updates: frozenset[str] | None = None
         self.files: dict[str, FakeFile] = {}  # by file_id
         self.file_downloads: list[str] = []  # file paths fetched from /file/bot<token>/
+        # sendPhoto with a URL: the fake fetches it as Telegram does (within this time)
+        self.photo_fetch_timeout = 3.0
+        self.photo_fetches: list[str] = []  # the URLs fetched, in order
 
     # ------------------------------------------------------------------ users and chats
 
@@ -336,7 +341,10 @@ class World:
             data["caption"] = stored.caption
         if stored.kind == "photo":
             uid = f"photo-{stored.chat_id}-{stored.message_id}"
-            data["photo"] = [{"file_id": uid, "file_unique_id": uid, "width": 320, "height": 240}]
+            width, height = stored.photo_size or (320, 240)
+            data["photo"] = [
+                {"file_id": uid, "file_unique_id": uid, "width": width, "height": height}
+            ]
         if stored.reply_markup is not None:
             data["reply_markup"] = stored.reply_markup
         if stored.edit_count:
