@@ -51,9 +51,9 @@ def template_view(t: Translator, settings: ChatPreferences) -> str:
     lines.append(
         escape(
             t._(
-                "Write {{ and }} for braces. Tags: b, i, u, s, code, pre, blockquote and "
-                'a href="{link}". Values are escaped; a post too long is cut in its summary.'
-            ).format(link="{link}")
+                "Write {open} and {close} for braces. Tags: b, i, u, s, code, pre, blockquote "
+                'and a href="{link}". Values are escaped; a post too long is cut in its summary.'
+            ).format(open="{{", close="}}", link="{link}")
         )
     )
     if settings.format != MessageFormat.POST:

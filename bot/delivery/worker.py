@@ -35,6 +35,7 @@ from bot.formatting import (
 from bot.telemetry.metrics import Metrics
 from bot.text import template as templates
 from bot.text.i18n import translator
+from bot.text.query import headline_terms
 from bot.text.schedule import next_push_at
 from storage import Storage
 from storage.models import (
@@ -492,11 +493,22 @@ class Delivery:
         )
 
     async def preview_post(self, chat_id: int, settings: ChatPreferences) -> Post | None:
-        """The newest headline as the chat's post would show it (None with no headline)."""
+        """The newest headline as the chat's post would show it, with the chat's topics it
+        matches (None with no headline)."""
         [*newest] = await self.headlines.latest(1)
         if not newest:
             return None
-        return await self.render_post(chat_id, newest[0], (), settings)
+        headline = newest[0]
+        languages = await self.headlines.languages_of([headline.id])
+        terms = headline_terms(
+            headline.title,
+            headline.summary,
+            headline.categories,
+            languages.get(headline.id, "en"),
+        )
+        route = self.chats.index.route(terms).get(chat_id)
+        topics = () if route is None else route.topics
+        return await self.render_post(chat_id, headline, topics, settings)
 
     def _template(self, source: str | None) -> templates.Template | None:
         """A chat's template, parsed once (None: the default; one refused since, too)."""

@@ -396,15 +396,17 @@ def _image_enclosures(entry: Mapping[str, Any]) -> Iterator[Any]:
             yield enclosure.get("href") or enclosure.get("url")
 
 
-class _FirstImage(HTMLParser):
-    """Finds the src of the first <img> of an HTML fragment, skipping tracking pixels."""
+class _Images(HTMLParser):
+    """Finds the src of the first few <img> of an HTML fragment, skipping tracking pixels."""
+
+    KEEP = 8  # enough to pass a few that are no picture (data: or script URLs)
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.found: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag != "img" or self.found:
+        if tag != "img" or len(self.found) >= self.KEEP:
             return
         values = {name: value or "" for name, value in attrs}
         # a 1x1 image is a feed's tracking pixel, not the item's picture
@@ -430,7 +432,7 @@ def _html_images(entry: Mapping[str, Any]) -> Iterator[str]:
     for fragment in fragments:
         if "<img" not in fragment.lower():
             continue
-        finder = _FirstImage()
+        finder = _Images()
         try:
             finder.feed(fragment)
             finder.close()

@@ -279,6 +279,18 @@ class ConsoleWorld:
     async def api_sendMessage(self, params: dict[str, Any]) -> Any:
         return self._message(str(params.get("text", "")), params)
 
+    async def api_sendPhoto(self, params: dict[str, Any]) -> Any:
+        """A post with its picture: the picture's address, then its caption."""
+        photo = xml_escape(str(params.get("photo", "")))
+        caption = str(params.get("caption") or "")
+        message = self._message(f"🖼 {photo}\n{caption}", params)
+        del message["text"]
+        return {
+            **message,
+            "caption": caption,
+            "photo": [{"file_id": "console", "file_unique_id": "console", "width": 1, "height": 1}],
+        }
+
     async def api_editMessageText(self, params: dict[str, Any]) -> Any:
         return self._message(str(params.get("text", "")), params, int(params["message_id"]))
 

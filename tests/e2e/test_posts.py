@@ -315,6 +315,33 @@ async def test_pushes_and_digests_name_topics_as_the_chat_typed_them(
         assert "chile + lithium" not in push.params["text"]
 
 
+async def test_a_digest_and_its_more_pages_name_topics_as_typed(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    clock = Clock(local(LA_PAZ, 2026, 3, 10, 20, 0))
+    async with bot_at(fake_tg, feed_server, tmp_path / "db.sqlite3", clock) as bot:
+        await bot.say(READER, "/start")
+        for command in ("/topic add Lithium + Chile", "/timezone America/La_Paz", "/digest 08:00"):
+            await bot.say(READER, command)
+        before = len(sends(bot, READER))
+        bot.publish(*(story(n, f"Chile lithium news {n}") for n in range(60, 72)))
+        await bot.poll()
+        await move_to(bot, clock, local(LA_PAZ, 2026, 3, 11, 8, 0))
+        await bot.wait_sent(READER, before + 1)
+        [digest] = sends(bot, READER, before)
+        assert "🏷 <b>Lithium + Chile</b>" in digest.params["text"]
+        assert "chile + lithium" not in digest.params["text"]
+        [[more]] = digest.params["reply_markup"]["inline_keyboard"]
+        message_id = digest.result["message_id"]
+        edits = len(fake_tg.calls_of("editMessageText"))
+        fake_tg.push_update(
+            fake_tg.callback_update(READER, message_id, more["callback_data"], from_user=READER)
+        )
+        await fake_tg.wait_calls("editMessageText", edits + 1)
+        page_two = fake_tg.message(READER, message_id).html or ""
+        assert "🏷 <b>Lithium + Chile</b>" in page_two
+
+
 async def test_digests_and_quiet_hours_release_separate_posts_in_order(
     fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
 ) -> None:
