@@ -27,6 +27,7 @@ from handlers import (
     privacy,
     search,
     settings,
+    sources,
     start,
     template,
     topics,
@@ -45,6 +46,7 @@ COMMANDS: dict[str, Handler] = {
     "topics": topics.cmd_topic,
     "latest": latest.cmd_latest,
     "search": search.cmd_search,
+    "sources": sources.cmd_sources,
     "template": template.cmd_template,
 }
 

@@ -18,6 +18,7 @@ from bot.feeds.admin import (
     render_added,
     render_change,
     render_feeds,
+    render_handle,
     render_import,
 )
 from bot.feeds.opml import MAX_OPML_BYTES
@@ -40,6 +41,7 @@ USAGE = N_(
     "<code>/feeds add URL [name]</code>\n"
     "<code>/feeds remove URL|N</code>, <code>/feeds pause URL|N</code>, "
     "<code>/feeds resume URL|N</code>\n"
+    "<code>/feeds handle URL|N new-name</code> (the feed's <code>from:</code> name)\n"
     "<code>/feeds export</code> (an OPML file), and an OPML file sent with the caption "
     "<code>/feeds import</code> (or <code>/feeds import</code> as a reply to one)."
 )
@@ -95,6 +97,9 @@ async def cmd_feeds(update: Update, context: BotContext) -> None:
         await reply(update, escape(t._("⏳ Reading the feed…")))
         result = await admin.add(url, name.strip() or None, added_by=user.id if user else None)
         await reply(update, render_added(result, t))
+    elif sub == "handle" and len(rest.split()) == 2:
+        ref, handle = rest.split()
+        await reply(update, render_handle(await admin.set_handle(ref, handle), t))
     elif sub in ("remove", "pause", "resume") and rest:
         action = {"remove": admin.remove, "pause": admin.pause, "resume": admin.resume}[sub]
         await reply(update, render_change(await action(rest), sub, t))  # type: ignore[arg-type]

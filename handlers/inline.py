@@ -43,6 +43,8 @@ async def on_inline_query(update: Update, context: BotContext) -> None:
         found = await repo.latest(MAX_RESULTS)
     else:
         parsed = parse_search(text, language=reader_language(update, context))
+        if not isinstance(parsed, Refusal) and parsed.handles:  # `from:HANDLE`: feeds by id
+            parsed = (await context.services.chats.sources()).resolve_search(parsed)
         if isinstance(parsed, Refusal):
             found = []
         else:

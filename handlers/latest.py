@@ -12,6 +12,7 @@ from bot.formatting import escape, render_latest
 from bot.text.i18n import N_, Translator, translator
 from bot.text.query import Refusal, Topic, parse_topic
 from handlers.common import command_args, preferences_of, reply
+from handlers.sources import handles_note
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 20
@@ -77,7 +78,16 @@ async def cmd_latest(update: Update, context: BotContext) -> None:
             await reply(update, f"{mute}\n{usage(t)}")
             return
         topic = parsed
-    found = await repo.latest(args.count, topic=topic)
+    query = topic
+    if topic is not None and topic.sources:  # `from:HANDLE`: the feeds by id
+        book = await context.services.chats.sources()
+        resolved = book.resolve(topic)
+        if isinstance(resolved, Refusal):
+            names = handles_note(t, book.handles())
+            await reply(update, f"{escape(resolved.describe(t))}\n{names}")
+            return
+        query = resolved
+    found = await repo.latest(args.count, topic=query)
     capped = t._("(at most {n} at a time)").format(n=MAX_COUNT)
     note = f"\n{escape(capped)}" if args.capped else ""
     if not found:
@@ -90,7 +100,10 @@ async def cmd_latest(update: Update, context: BotContext) -> None:
         await reply(update, text)
         return
     messages = render_latest(
-        found, query=topic.display if topic else None, t=t, tz=settings.timezone
+        found,
+        query=topic.display if topic and not topic.everything else None,
+        t=t,
+        tz=settings.timezone,
     )
     for i, text in enumerate(messages):
         await reply(update, text + (note if i == len(messages) - 1 else ""))

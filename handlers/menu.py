@@ -27,6 +27,7 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("latest", N_("The newest headlines: /latest 10 bolivia")),
     MenuEntry("topic", N_("Your topics: /topic add lithium, south africa")),
     MenuEntry("search", N_("Search the archive: /search lithium")),
+    MenuEntry("sources", N_("Every feed, its handle and a button to follow it")),
     *(MenuEntry(name, text) for name, text in SETTINGS_DESCRIPTIONS),
     MenuEntry("template", N_("The shape of each post, with placeholders")),
     MenuEntry("export", N_("Everything I hold about this chat, as a file")),

@@ -21,6 +21,7 @@ from handlers.common import (
     preferences_of,
     reply,
 )
+from handlers.sources import handles_note
 from handlers.topics import reader_language
 
 PER_PAGE = 5
@@ -62,6 +63,12 @@ async def _page(
     if isinstance(query, Refusal):
         hint = t._("Send words to look for, e.g. <code>/search lithium</code>.")
         return f"{escape(query.describe(t))} {hint}", None
+    if query.handles:  # `from:HANDLE`: the feeds by id (`used` keeps the handles)
+        book = await context.services.chats.sources()
+        resolved = book.resolve_search(query)
+        if isinstance(resolved, Refusal):
+            return f"{escape(resolved.describe(t))}\n{handles_note(t, book.handles())}", None
+        query = resolved
     notes = []
     if query.truncated:
         notes.append(

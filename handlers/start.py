@@ -23,6 +23,9 @@ HELP = N_("""<b>Headline Bot</b> follows the news digest for you.
 /topic add lithium + chile — both, anywhere; lithium -mining — not with mining
 /topic add "bolivian" — that exact word; plain words also match their forms
 /topic add -israel — mute: never push headlines that mention it
+/topic add from:popular-resistance — every headline of one feed; bolivia from:… — a topic in it
+/topic add * — every headline of every feed; -from:… — mute a feed
+/sources — the feeds, each with its from: handle and a button to follow it
 /topic try lithium — what it would have matched this week
 /topic remove bolivia — stop following; /topic clear removes all
 
@@ -59,6 +62,7 @@ ADMIN_HELP = N_("""<b>Admins</b>
 Reply to any message with /broadcast to send that message
 /stats — chats, topics, feeds, delivery
 /feeds — every feed with its health; /feeds add URL [name], remove, pause, resume N
+/feeds handle N new-name — rename a feed's from: handle (its topics follow it)
 /feeds export — the feeds as OPML; an OPML file captioned /feeds import adds its feeds""")
 
 CHANNEL_HELP = N_("""<b>Channels</b>: post /topic add lithium in the channel, or send me

@@ -15,7 +15,15 @@ from bot.formatting import escape, safe_url, truncate
 from bot.routing import suggest_topics, topic_of_key
 from bot.text.i18n import N_, Translator, translator
 from bot.text.language import language_of
-from bot.text.query import DASHES, Refusal, Topic, is_mute_text, parse_topic, parse_topic_list
+from bot.text.query import (
+    DASHES,
+    SOURCE_PREFIX,
+    Refusal,
+    Topic,
+    is_mute_text,
+    parse_topic,
+    parse_topic_list,
+)
 from handlers.common import (
     button_label,
     chat_translator,
@@ -25,6 +33,7 @@ from handlers.common import (
     reply,
     thread_of,
 )
+from handlers.sources import handles_note
 from storage.models import ChatKind
 
 USAGE = N_(
@@ -61,11 +70,13 @@ def _names(topics: list[str]) -> str:
     return ", ".join(f"<b>{escape(truncate(shown_topic(t), 100))}</b>" for t in topics[:50])
 
 
-def _switch_button(conflict: Conflict, t: Translator) -> InlineKeyboardButton | None:
+def _switch_button(
+    conflict: Conflict, t: Translator, change: TopicChange
+) -> InlineKeyboardButton | None:
     data = f"t+#{conflict.topic.key}"
     if len(data.encode()) > 64:
         return None
-    shown = shown_topic(conflict.topic.key, conflict.topic.display)
+    shown = change.shown(shown_topic(conflict.topic.key, conflict.topic.display))
     label = t._("↔ Mute {topic}") if conflict.topic.mute else t._("↔ Follow {topic}")
     return InlineKeyboardButton(button_label(label.format(topic=shown)), callback_data=data)
 
@@ -108,6 +119,8 @@ def describe_change(
     messages = [r.describe(t) for r in refusals] if refusals else list(change.invalid)
     for message in messages[:5]:
         lines.append(f"⚠️ {escape(message)}")
+    if change.known_sources:
+        lines.append(handles_note(t, change.known_sources))
     buttons = []
     for conflict in change.conflicts:
         other = conflict.existing
@@ -117,11 +130,11 @@ def describe_change(
         )
         lines.append(
             contradiction.format(
-                topic=escape(shown_topic(conflict.topic.key, conflict.topic.display)),
-                other=escape(shown_topic(other)),
+                topic=escape(change.shown(shown_topic(conflict.topic.key, conflict.topic.display))),
+                other=escape(change.shown(shown_topic(other))),
             )
         )
-        button = _switch_button(conflict, t)
+        button = _switch_button(conflict, t, change)
         if button is not None:
             buttons.append([button])
     markup = InlineKeyboardMarkup(buttons) if buttons else None
@@ -135,13 +148,19 @@ def reader_language(update: Update, context: BotContext) -> str:
     return language_of(user.language_code if user else None, default)
 
 
-async def preview(context: BotContext, topic: Topic, t: Translator | None = None) -> str:
-    """How many headlines of the last week a topic would have matched, and the newest."""
+async def preview(
+    context: BotContext, topic: Topic, t: Translator | None = None, *, name: str | None = None
+) -> str:
+    """How many headlines of the last week a topic would have matched, and the newest.
+
+    The topic's feeds come by id (`from:#12`); name is how to call it (as typed, with its
+    feeds' handles), else its display text.
+    """
     t = t or translator(None)
     repo = context.services.headlines
     since = time.time() - PREVIEW_DAYS * 86400
     count, newest = await repo.preview(topic, since=since, limit=3)
-    name = escape(shown_topic(topic.key, topic.display))
+    name = escape(name or shown_topic(topic.key, topic.display))
     if count == 0:
         return t._("🔎 <b>{topic}</b> matched no headline in the last {days} days.").format(
             topic=name, days=PREVIEW_DAYS
@@ -164,7 +183,10 @@ async def preview(context: BotContext, topic: Topic, t: Translator | None = None
 async def related_keyboard(context: BotContext, keys: list[str]) -> InlineKeyboardMarkup | None:
     """Buttons for names that co-occur with the chat's topics in the last 30 days."""
     followed = [k for k in keys if not k.startswith("-")]
-    topics = [t for k in followed[:10] if (t := topic_of_key(k)) is not None]
+    # names co-occur with words: `*` and a feed alone (`from:`) have none to go by
+    topics = [
+        t for k in followed[:10] if (t := topic_of_key(k)) is not None and t.parts and not t.sources
+    ]
     if not topics:
         return None
     since = time.time() - RELATED_DAYS * 86400
@@ -193,15 +215,34 @@ async def topics_listing(
     lines = [
         t._("📌 <b>Topics ({n})</b> — tap one to remove it:").format(n=t.format_number(len(subs)))
     ]
+    gone: list[str] = []  # topics whose feeds are all removed: they match nothing
+    if any(SOURCE_PREFIX in s.topic for s in subs):
+        book = await context.services.chats.sources()
+        gone = [
+            s.topic for s in subs if (p := topic_of_key(s.topic)) is not None and book.removed_in(p)
+        ]
+    removed = t._("(feed removed)")
     buttons = [
         [
             InlineKeyboardButton(
-                button_label(f"✖ {shown_topic(s.topic, s.display)}"),
+                button_label(
+                    f"✖ {shown_topic(s.topic, s.display)}"
+                    + (f" {removed}" if s.topic in gone else "")
+                ),
                 callback_data=_topic_key(s.topic),
             )
         ]
         for s in subs[:90]
     ]
+    if gone:
+        lines.append(
+            escape(
+                t._(
+                    "Topics marked “(feed removed)” name feeds no longer read: they match "
+                    "nothing until the feed is added back."
+                )
+            )
+        )
     related = await related_keyboard(context, [s.topic for s in subs])
     if related is not None:
         lines.append(escape(t._("Related: tap ➕ to follow.")))
@@ -286,7 +327,8 @@ async def cmd_topic(update: Update, context: BotContext) -> None:
         if change.done and not chat.active and not where:
             text += "\n" + escape(t._("Pushes are paused here; /start resumes them."))
         for topic in change.added[:PREVIEWS]:
-            text += "\n\n" + await preview(context, topic, t)
+            name = change.shown(shown_topic(topic.key, topic.display))
+            text += "\n\n" + await preview(context, topic, t, name=name)
     else:
         change = await services.chats.remove_topics(chat_id, rest)
         text, markup = describe_change(change, verb="Removed", max_topics=max_topics, t=t)
@@ -298,11 +340,26 @@ async def _try(update: Update, context: BotContext, text: str, t: Translator) ->
     topics, refusals = parse_topic_list(text, language=reader_language(update, context))
     if not topics and not refusals:
         return t._("Try a topic before following it: <code>/topic try lithium + chile</code>.")
+    book = await context.services.chats.sources() if any(p.sources for p in topics) else None
+    resolved: list[Topic] = []
+    unknown = False
+    for topic in topics:
+        found = book.resolve(topic) if book is not None else topic
+        if isinstance(found, Refusal):
+            refusals.append(found)
+            unknown = True
+        else:
+            resolved.append(found)
     parts = [f"⚠️ {escape(r.describe(t))}" for r in refusals[:5]]
-    parts.extend([await preview(context, topic, t) for topic in topics[:PREVIEWS]])
-    if topics:
+    if unknown and book is not None:
+        parts.append(handles_note(t, book.handles()))
+    for topic in resolved[:PREVIEWS]:
+        name = book.show(topic.display) if book else None
+        parts.append(await preview(context, topic, t, name=name))
+    if resolved:
         follow = t._("Follow it with <code>/topic add {topic}</code>.")
-        parts.append(follow.format(topic=escape(topics[0].display)))
+        shown = book.show(resolved[0].display) if book else resolved[0].display
+        parts.append(follow.format(topic=escape(shown)))
     return "\n\n".join(parts)
 
 
@@ -327,6 +384,8 @@ async def on_topic_button(update: Update, context: BotContext) -> None:
         await register_chat(update, context)
         change = await services.chats.switch_topic(chat_id, data[3:])
         shown = shown_topic(data[3:])
+        if SOURCE_PREFIX in shown:
+            shown = (await services.chats.sources()).show(shown)
         if change.done or change.unchanged:
             note = t._("Now: {topic}").format(topic=shown)
         else:
@@ -342,9 +401,13 @@ async def on_topic_button(update: Update, context: BotContext) -> None:
             note = t._("Following {topic}")
         elif change.refused:
             note = t._("{topic} was left out: this chat follows as many topics as it may")
-        else:
+        elif change.unchanged:
             note = t._("Already following {topic}")
-        await query.answer(note.format(topic=data[3:])[:200])
+        else:  # a feed that is gone: the reason
+            reason = change.refusals[0].describe(t) if change.refusals else t._("Not changed")
+            await query.answer(reason[:200])
+            return
+        await query.answer(note.format(topic=change.shown(data[3:]))[:200])
         return
     subs = await services.chats.list_topics(chat_id)
     sub = next((s for s in subs if _topic_key(s.topic) == data), None)

@@ -1,4 +1,5 @@
-"""Running the feeds: add (the first read is the baseline), remove, pause, resume, OPML.
+"""Running the feeds: add (the first read is the baseline), remove, pause, resume, OPML,
+and a feed's handle (`from:HANDLE` in topics and searches).
 
 :class:`FeedAdmin` is what /feeds and ``python -m bot feeds`` call. A feed is only added
 after it was fetched and read as a feed, so a refusal always says why (not a feed, an HTTP
@@ -23,7 +24,9 @@ from bot.feeds.failures import FeedFailure, Reason, address_refusal, describe, s
 from bot.feeds.opml import OpmlError, OpmlFeed, read_opml, write_opml
 from bot.feeds.reads import store_read
 from bot.formatting import escape, split_messages, truncate
+from bot.text.handles import MAX_HANDLE_CHARS, is_handle
 from bot.text.i18n import N_, Translator, translator
+from bot.text.query import SOURCE_PREFIX
 from storage import Storage
 from storage.models import FeedHealth, FeedRecord
 
@@ -34,11 +37,13 @@ __all__ = [
     "AddResult",
     "ChangeResult",
     "FeedAdmin",
+    "HandleResult",
     "ImportReport",
     "address_refusal",
     "render_added",
     "render_change",
     "render_feeds",
+    "render_handle",
     "render_import",
 ]
 
@@ -77,6 +82,15 @@ class ChangeResult:
     outcome: Literal["done", "unchanged", "not found", "refused"]
     feed: FeedRecord | None = None
     failure: FeedFailure | None = None  # why it was refused
+
+
+@dataclass(frozen=True, slots=True)
+class HandleResult:
+    """What /feeds handle did: the feed it named, its handle before and the one asked for."""
+
+    outcome: Literal["done", "unchanged", "not found", "invalid", "taken"]
+    feed: FeedRecord | None = None
+    handle: str = ""  # the handle asked for (lower-cased, without `from:`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +243,24 @@ class FeedAdmin:
         log.info("feed %s %s", feed.url, "paused" if paused else "resumed")
         return ChangeResult("done" if done else "unchanged", feed)
 
+    async def set_handle(self, ref: str, handle: str) -> HandleResult:
+        """Rename a feed's handle. Topics hold the feed by id, so those that name it keep
+        following it and are shown with the new handle; the old one names no feed after."""
+        feed = await self.find(ref)
+        wanted = handle.strip().lower()
+        if wanted.startswith(SOURCE_PREFIX):
+            wanted = wanted[len(SOURCE_PREFIX) :]
+        if feed is None:
+            return HandleResult("not found", handle=wanted)
+        if not is_handle(wanted):
+            return HandleResult("invalid", feed, wanted)
+        if wanted == feed.handle:
+            return HandleResult("unchanged", feed, wanted)
+        if not await self.feeds.set_handle(feed.id, wanted):
+            return HandleResult("taken", feed, wanted)
+        log.info("feed %s: handle %s -> %s", feed.url, feed.handle, wanted)
+        return HandleResult("done", feed, wanted)
+
     async def import_opml(self, data: bytes, *, added_by: int | None = None) -> ImportReport:
         """Add every feed an OPML file lists, each checked and read as /feeds add does."""
         try:
@@ -306,13 +338,15 @@ def render_feeds(
         recent = t._("Last new headline: {when} · {n} in 24 h").format(
             when=last, n=t.format_number(item.new_recent)
         )
-        blocks.append(
-            f"{number}. <b>{name}</b>{tags}\n{_status(feed, t=t, tz=tz)}\n{recent}{own}\n"
-            f"<code>{escape(truncate(feed.url, 200))}</code>"
-        )
+        lines = [f"{number}. <b>{name}</b>{tags}", _status(feed, t=t, tz=tz), recent + own]
+        if feed.handle:
+            lines.append(f"🏷 <code>{escape(SOURCE_PREFIX + feed.handle)}</code>")
+        lines.append(f"<code>{escape(truncate(feed.url, 200))}</code>")
+        blocks.append("\n".join(lines))
     footer = hints and t._(
         "<code>/feeds add URL [name]</code> · <code>/feeds remove|pause|resume N</code> · "
-        "<code>/feeds export</code> · send an OPML file captioned <code>/feeds import</code>"
+        "<code>/feeds handle N new-name</code> · <code>/feeds export</code> · "
+        "send an OPML file captioned <code>/feeds import</code>"
     )
     header = t._("📡 <b>Feeds</b> ({n})").format(n=t.format_number(len(health)))
     return split_messages(blocks, header=header, footer=footer or "")
@@ -365,6 +399,28 @@ def render_change(
         "resume": N_("Resumed <b>{name}</b>."),
     }[action]
     return t._(done).format(name=name)
+
+
+def render_handle(result: HandleResult, t: Translator | None = None) -> str:
+    """The answer to /feeds handle."""
+    t = t or translator(None)
+    if result.feed is None:
+        return t._("No such feed: give its number in /feeds or its URL.")
+    name = escape(truncate(result.feed.label, 80))
+    new = f"<code>{escape(SOURCE_PREFIX + truncate(result.handle, 40))}</code>"
+    if result.outcome == "invalid":
+        return t._(
+            "❌ {handle} is not a handle: lowercase letters, digits and “-”, at most {max} "
+            "characters, starting and ending with a letter or digit."
+        ).format(handle=new, max=MAX_HANDLE_CHARS)
+    if result.outcome == "taken":
+        return t._("❌ Another feed has the handle {handle}.").format(handle=new)
+    if result.outcome == "unchanged":
+        return t._("<b>{name}</b> has the handle {handle} already.").format(name=name, handle=new)
+    old = f"<code>{escape(SOURCE_PREFIX + result.feed.handle)}</code>"
+    return t._(
+        "✅ <b>{name}</b> is now {handle} (it was {old}). Topics that name it follow it still."
+    ).format(name=name, handle=new, old=old)
 
 
 def render_import(report: ImportReport, t: Translator | None = None) -> list[str]:

@@ -79,6 +79,13 @@ async def search(
         return 1
     parsed = parse_search(query)
     try:
+        if not isinstance(parsed, Refusal) and parsed.handles:  # `from:HANDLE`: feeds by id
+            book = await services.chats.sources()
+            parsed = book.resolve_search(parsed)
+            if isinstance(parsed, Refusal):
+                handles = ", ".join(f"from:{h}" for h in book.handles()) or "none yet"
+                print(f"{parsed.message} The feeds' handles: {handles}.")
+                return 1
         page = (
             None
             if isinstance(parsed, Refusal)

@@ -145,7 +145,8 @@ CREATE INDEX outbox_broadcast_status ON outbox (broadcast_id, status)
     WHERE broadcast_id IS NOT NULL;
 CREATE INDEX outbox_deferred ON outbox (not_before) WHERE status = 'pending' AND not_before > 0;
 CREATE INDEX outbox_closed ON outbox (closed_at) WHERE closed_at IS NOT NULL;
-CREATE INDEX outbox_pending_due ON outbox (priority, not_before) WHERE status = 'pending';
+-- id last: ready_chats walks due rows in (not_before, id) order, as SQLite's rowid does
+CREATE INDEX outbox_pending_due ON outbox (priority, not_before, id) WHERE status = 'pending';
 
 -- One row per (push row, headline) it carries, as SQLite's view of the same name.
 CREATE VIEW outbox_pushes AS
