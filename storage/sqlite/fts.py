@@ -1,11 +1,11 @@
 """The full-text index of headlines: what it holds, the SQL functions that fill it, snippets.
 
-The index (`headlines_fts`, migration 006) has two columns over the text
+The index (`headlines_fts`, migration 013) has four columns over the text
 :func:`index_texts` gives: `stems` (a marker naming the headline's stemmer, then its stemmed
-words) and `words` (its folded words), so that /search and topic routing read a headline
-alike (storage/sqlite/search.py compiles topics and searches to expressions over them). The
-title is indexed twice, which makes bm25 rank a match in the title above one in the summary;
-matching itself is unaffected.
+words) and `words` (its folded words) over every field, so that /search and topic routing
+read a headline alike (storage/sqlite/search.py compiles topics and searches to expressions
+over them); and `title_stems` and `title_words`, the same of the title alone, which tell a
+search which of its matches have a searched word in their title (titles rank first).
 
 SQLite computes the columns itself, in the triggers on `headlines` and through the view
 `headlines_indexed`, by calling the functions :func:`install` registers on a connection:
@@ -47,56 +47,66 @@ def language_marker(language: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def index_texts(title: str, summary: str, categories: str, language: str) -> tuple[str, str]:
-    """The `stems` and `words` texts of a headline (categories one a line), title twice.
+def index_texts(
+    title: str, summary: str, categories: str, language: str
+) -> tuple[str, str, str, str]:
+    """The `stems`, `words`, `title_stems` and `title_words` texts of a headline (its
+    categories one a line).
 
-    Cached: SQLite asks for the two columns of one row in two calls.
+    Cached: SQLite asks for the columns of one row in separate calls.
     """
     cats = categories.split("\n") if categories else []
     terms = headline_terms(title, summary, cats, language)
     cut = terms.words.index(FIELD_BOUNDARY)  # there is always a summary field after the title
-    title_words, title_stems = terms.words[:cut], terms.stems[:cut]
-    words_text = " ".join((*title_words, FIELD_BOUNDARY, *terms.words))
-    stems_text = " ".join((language_marker(language), *title_stems, FIELD_BOUNDARY, *terms.stems))
-    return stems_text, words_text
+    return (
+        " ".join((language_marker(language), *terms.stems)),
+        " ".join(terms.words),
+        " ".join(terms.stems[:cut]),
+        " ".join(terms.words[:cut]),
+    )
 
 
 def index_columns(
     title: str, summary: str, categories: Iterable[str], language: str
 ) -> tuple[str, str]:
-    """The `stems` and `words` texts of a headline without the title's second copy: the
-    plainest layout the search expressions must work on (their tests index this)."""
-    terms = headline_terms(title, summary, categories, language)
-    stems_text = " ".join((language_marker(language), *terms.stems))
-    return stems_text, " ".join(terms.words)
+    """The `stems` and `words` texts of a headline: what the search expressions run on
+    (their tests index this)."""
+    return index_texts(title, summary, "\n".join(categories), language)[:2]
 
 
-def _stems_sql(
-    title: str | None, summary: str | None, categories: str | None, lang: str | None
+def _column_sql(
+    column: int,
+    title: str | None,
+    summary: str | None,
+    categories: str | None,
+    lang: str | None,
 ) -> str:
-    return index_texts(title or "", summary or "", categories or "", lang or "en")[0]
-
-
-def _words_sql(
-    title: str | None, summary: str | None, categories: str | None, lang: str | None
-) -> str:
-    return index_texts(title or "", summary or "", categories or "", lang or "en")[1]
+    return index_texts(title or "", summary or "", categories or "", lang or "en")[column]
 
 
 async def install(conn: aiosqlite.Connection) -> None:
-    """Register the functions the index's triggers and view call (hb_stems, hb_words)."""
-    await conn.create_function("hb_stems", 4, _stems_sql, deterministic=True)
-    await conn.create_function("hb_words", 4, _words_sql, deterministic=True)
+    """Register the functions the index's triggers and view call: hb_stems, hb_words,
+    hb_title_stems and hb_title_words, each of (title, summary, categories, language)."""
+    names = ("hb_stems", "hb_words", "hb_title_stems", "hb_title_words")
+    for column, name in enumerate(names):
+        await conn.create_function(
+            name, 4, functools.partial(_column_sql, column), deterministic=True
+        )
 
 
 async def reindex(conn: aiosqlite.Connection) -> int:
-    """Fill the (empty) index from every headline, in chunks, saying how far it got."""
+    """Fill the (empty) index from every headline, in chunks, saying how far it got.
+
+    The columns are the index's own, as the migration being run left it.
+    """
+    cur = await conn.execute("SELECT name FROM pragma_table_info('headlines_fts')")
+    columns = ", ".join(str(row[0]) for row in await cur.fetchall())
     cur = await conn.execute("SELECT count(*), coalesce(max(id), 0) FROM headlines")
     row = await cur.fetchone()
     total, top = (int(row[0]), int(row[1])) if row else (0, 0)
     done, lo, began = 0, 0, time.monotonic()
     if total > REINDEX_CHUNK:
-        log.info("re-indexing %d headlines for stemmed search", total)
+        log.info("re-indexing %d headlines for search", total)
     while lo < top:
         cur = await conn.execute(
             "SELECT max(id), count(*) FROM (SELECT id FROM headlines WHERE id > ?"
@@ -108,8 +118,8 @@ async def reindex(conn: aiosqlite.Connection) -> int:
             break
         hi = int(row[0])
         await conn.execute(
-            "INSERT INTO headlines_fts (rowid, stems, words)"
-            " SELECT id, stems, words FROM headlines_indexed WHERE id > ? AND id <= ?",
+            f"INSERT INTO headlines_fts (rowid, {columns})"  # noqa: S608 (the index's own names)
+            f" SELECT id, {columns} FROM headlines_indexed WHERE id > ? AND id <= ?",
             (lo, hi),
         )
         done += int(row[1])

@@ -23,18 +23,14 @@ from storage.models import (
 )
 from storage.sqlite.db import Database, conn_of
 from storage.sqlite.fts import mark_snippet, query_words
-from storage.sqlite.search import search_to_fts, topic_to_fts, topics_to_fts
+from storage.sqlite.search import search_to_fts, term_to_fts, topic_to_fts, topics_to_fts
 from storage.store import Transaction
 
 SNIPPET_TOKENS = 24
 SEARCH_CANDIDATES = 500  # the newest matches a search ranks (see SqliteHeadlineRepo.search)
-_NEWEST_SCORED = (
-    "SELECT rowid, bm25(headlines_fts) FROM headlines_fts WHERE headlines_fts MATCH ?"
-    " ORDER BY rowid DESC LIMIT ?"
-)
-_NEWEST_BY_DATE = (
-    "SELECT rowid, 0 FROM headlines_fts WHERE headlines_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
-)
+RANKED_TERMS = 8  # a search's terms weighed one by one; beyond them, only "in the title"
+_NEWEST = "SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
+_UNWEIGHED = (1, 0, 0)
 ELLIPSIS = "…"
 # How far back a new guid is compared with stored stories (see SqliteHeadlineRepo.upsert).
 SAME_STORY_WINDOW_SECONDS = 7 * 86400
@@ -155,8 +151,7 @@ class SqliteHeadlineRepo:
             (feed_id, keys),
         )
         known = {
-            row[1]: (row[0], row[2], row[3], row[4], row[5], row[6])
-            for row in await cur.fetchall()
+            row[1]: (row[0], row[2], row[3], row[4], row[5], row[6]) for row in await cur.fetchall()
         }
 
         unknown = [entry for key, entry in batch.items() if key not in known]
@@ -414,9 +409,10 @@ class SqliteHeadlineRepo:
     async def search(self, query: SearchQuery, *, limit: int = 5, offset: int = 0) -> SearchPage:
         """Rank the headlines a search finds.
 
-        Only the newest SEARCH_CANDIDATES matches are ranked (by bm25, then newest first), so a
-        search for a common word costs the same as one for a rare word: FTS5 walks its
-        matches newest first and stops there, where ranking them all would score every one.
+        Only the newest SEARCH_CANDIDATES matches are ranked, so a search for a common word
+        costs the same as one for a rare word: FTS5 walks its matches newest first and stops
+        there. They rank by :meth:`_relevance`: a searched word in the title first, then how
+        many of the searched words the title and the whole headline have, then newest first.
         A search of exclusions only, or of common words only, lists the newest. The total is
         capped at the same figure.
         """
@@ -427,22 +423,20 @@ class SqliteHeadlineRepo:
             bool(wanted) and not prefix and all(is_stop_word(w, "en") for w in wanted)
         )
         # Two plain reads: SQLite would join the FTS5 matches to the table a row at a time.
-        match = search_to_fts(query, await self.languages())
-        scored = await self._db.fetchall(
-            _NEWEST_BY_DATE if by_date else _NEWEST_SCORED, (match, SEARCH_CANDIDATES)
-        )
-        score = {row[0]: row[1] for row in scored}
+        found = await self._candidates(query, by_date=by_date)
         rows = await self._db.fetchall(
             "SELECT id, story_id, published_at FROM headlines"
             " WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(score)),),
+            (json.dumps(found),),
         )
         # a story is listed once: a copy is left out when its first headline matches too
-        ranked = [row for row in rows if row[1] is None or row[1] not in score]
-        if by_date:
+        matched = set(found)
+        ranked = [row for row in rows if row[1] is None or row[1] not in matched]
+        if by_date or query.words_free:
             ranked.sort(key=lambda row: (-row[2], -row[0]))
         else:
-            ranked.sort(key=lambda row: (score[row[0]], -row[2], -row[0]))
+            weight = await self._relevance(query, [row[0] for row in ranked])
+            ranked.sort(key=lambda row: (weight.get(row[0], _UNWEIGHED), -row[2], -row[0]))
         total = len(ranked)
         ids = [row[0] for row in ranked[offset : offset + limit]]
         if not ids:
@@ -476,6 +470,106 @@ class SqliteHeadlineRepo:
             for h in await self._sourced(rows_in_order)
         )
         return SearchPage(hits=hits, total=total)
+
+    @staticmethod
+    def _feed_filter(query: SearchQuery) -> tuple[list[str], list[object]]:
+        """The conditions on `headlines` a search's `from:` and `-from:` set, and their
+        parameters."""
+        feeds: list[str] = []
+        params: list[object] = []
+        if query.sources:
+            feeds.append("feed_id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(query.feed_ids)))
+        if query.excluded_sources:
+            feeds.append("feed_id NOT IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(query.excluded_feed_ids)))
+        return feeds, params
+
+    async def _candidates(self, query: SearchQuery, *, by_date: bool) -> list[int]:
+        """The newest SEARCH_CANDIDATES headlines a search finds, newest first.
+
+        `from:` keeps the headlines of those feeds, `-from:` leaves theirs out; a search of
+        feeds alone (or `*`) needs no full-text index: the newest headlines are its matches.
+        """
+        feeds, params = self._feed_filter(query)
+        if query.words_free:
+            where = " WHERE " + " AND ".join(feeds) if feeds else ""
+            rows = await self._db.fetchall(
+                f"SELECT id FROM headlines{where} ORDER BY id DESC LIMIT ?",  # noqa: S608 (fixed clauses)
+                (*params, SEARCH_CANDIDATES),
+            )
+            return [row[0] for row in rows]
+        match = search_to_fts(query, await self.languages())
+        if not feeds:
+            rows = await self._db.fetchall(_NEWEST, (match, SEARCH_CANDIDATES))
+            return [row[0] for row in rows]
+        rows = await self._db.fetchall(
+            "SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?"  # noqa: S608 (fixed clauses)
+            f" AND rowid IN (SELECT id FROM headlines WHERE {' AND '.join(feeds)})"
+            " ORDER BY rowid DESC LIMIT ?",
+            (match, *params, SEARCH_CANDIDATES),
+        )
+        return [row[0] for row in rows]
+
+    async def _relevance(
+        self, query: SearchQuery, ids: Sequence[int]
+    ) -> dict[int, tuple[int, int, int]]:
+        """How each of these matches of a search ranks: a sort key, lowest first.
+
+        A headline with a searched word in its title comes first, whatever the search's form;
+        among those alike, the one whose title has more of the searched words (the first
+        RANKED_TERMS of them), then the one that has more of them at all (the alternatives
+        of an `OR`). Each is an FTS5 question over the matches' range of ids, asked of all
+        the terms in one statement: which matches also have this term in the title (or at
+        all). Unlike bm25, which reads every occurrence of every searched word in the whole
+        index to weigh it, this costs the same for a common word as for a rare one.
+        """
+        terms = list(dict.fromkeys(term for clause in query.clauses for term in clause))
+        if not ids or not terms:
+            return {}
+        languages = await self.languages()
+        match = search_to_fts(query, languages)
+        either = {term for clause in query.clauses if len(clause) > 1 for term in clause}
+        asks: list[tuple[str, str]] = []  # (what the answer counts, its expression)
+        for term in terms[:RANKED_TERMS]:
+            asks.append(("title", term_to_fts(term, languages, title=True)))
+            if term in either:
+                asks.append(("any", term_to_fts(term, languages)))
+        if len(terms) > RANKED_TERMS:
+            asks.append(
+                ("title-any", " OR ".join(term_to_fts(t, languages, title=True) for t in terms))
+            )
+        feeds, feed_params = self._feed_filter(query)
+        where = "headlines_fts MATCH ? AND rowid >= ?"
+        if feeds:
+            where += f" AND rowid IN (SELECT id FROM headlines WHERE {' AND '.join(feeds)})"  # noqa: S608 (fixed clauses)
+        lo = min(ids)
+        sql = " UNION ALL ".join(
+            f"SELECT {n}, rowid FROM headlines_fts WHERE {where}"  # noqa: S608 (fixed clauses)
+            for n in range(len(asks))
+        )
+        params: list[object] = []
+        for _, expression in asks:
+            params += [f"({match}) AND ({expression})", lo, *feed_params]
+        wanted = set(ids)
+        in_title: dict[int, int] = {}
+        anywhere: dict[int, int] = {}
+        titled: set[int] = set()
+        for n, rowid in await self._db.fetchall(sql, params):
+            if rowid not in wanted:
+                continue
+            kind = asks[n][0]
+            if kind == "title":
+                in_title[rowid] = in_title.get(rowid, 0) + 1
+                titled.add(rowid)
+            elif kind == "any":
+                anywhere[rowid] = anywhere.get(rowid, 0) + 1
+            else:
+                titled.add(rowid)
+        return {
+            rowid: (0 if rowid in titled else 1, -in_title.get(rowid, 0), -anywhere.get(rowid, 0))
+            for rowid in ids
+        }
 
     async def preview(
         self, topic: Topic, *, since: float, limit: int = 3

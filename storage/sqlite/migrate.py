@@ -65,10 +65,15 @@ async def _rekey_topics(conn: aiosqlite.Connection) -> int:
     return changed
 
 
+async def _title_index_step(conn: aiosqlite.Connection) -> None:
+    await fts.reindex(conn)  # the index with its title columns (migration 013)
+
+
 # Work a migration's SQL cannot do, run after it inside the same transaction.
 _PYTHON_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {
     6: _language_step,
     12: handles.migration_step,  # feed handles, made by bot/text/handles.py
+    13: _title_index_step,
 }
 
 

@@ -21,7 +21,7 @@ from bot.text.language import stemmer_name, stemmer_names, stems
 from bot.text.query import Part, SearchQuery, Term, Topic
 from storage.sqlite.fts import MARK, UNSTEMMED
 
-__all__ = ["search_to_fts", "topic_to_fts", "topics_to_fts"]
+__all__ = ["search_to_fts", "term_to_fts", "topic_to_fts", "topics_to_fts"]
 
 
 def _string(tokens: Iterable[str]) -> str:
@@ -40,8 +40,9 @@ def _markers(groups: Iterable[str]) -> str:
     return "stems : (" + " OR ".join(_string([MARK + g]) for g in groups) + ")"
 
 
-def _stemmed(part_words: Sequence[str], groups: Sequence[str]) -> str:
-    """Where the words occur stemmed, each row in its own language's stems.
+def _stemmed(part_words: Sequence[str], groups: Sequence[str], column: str = "stems") -> str:
+    """Where the words occur stemmed, each row in its own language's stems (in `column`:
+    `stems`, or `title_stems` for the title alone).
 
     Rows are stemmed in their language, so the words are stemmed once per stemmer; where
     stemmers disagree, each stem is searched only in rows marked with its stemmers. The
@@ -52,12 +53,12 @@ def _stemmed(part_words: Sequence[str], groups: Sequence[str]) -> str:
         stemmed = tuple(part_words) if group == UNSTEMMED else tuple(stems(part_words, group))
         by_stem.setdefault(stemmed, []).append(group)
     if len(by_stem) == 1:
-        return "stems : " + _string(next(iter(by_stem)))
+        return f"{column} : " + _string(next(iter(by_stem)))
     ranked = sorted(by_stem.items(), key=lambda item: (-len(item[1]), item[0]))
     (common, _), rest = ranked[0], ranked[1:]
     others = [g for _, gs in rest for g in gs]
-    pieces = [f"(stems : {_string(common)} NOT {_markers(others)})"]
-    pieces.extend(f"(stems : {_string(s)} AND {_markers(gs)})" for s, gs in rest)
+    pieces = [f"({column} : {_string(common)} NOT {_markers(others)})"]
+    pieces.extend(f"({column} : {_string(s)} AND {_markers(gs)})" for s, gs in rest)
     return "(" + " OR ".join(pieces) + ")"
 
 
@@ -90,12 +91,18 @@ def topics_to_fts(topics: Sequence[Topic], languages: Iterable[str] | None = Non
     return " OR ".join(f"({_topic_fts(t, groups)})" for t in topics)
 
 
-def _term_fts(term: Term, groups: Sequence[str]) -> str:
+def _term_fts(term: Term, groups: Sequence[str], *, title: bool = False) -> str:
+    words = "title_words" if title else "words"
     if term.kind == "exact":
-        return "words : " + _string(term.words)
+        return f"{words} : " + _string(term.words)
     if term.kind == "prefix":
-        return "words : " + _string(term.words) + "*"
-    return _stemmed(term.words, groups)
+        return f"{words} : " + _string(term.words) + "*"
+    return _stemmed(term.words, groups, "title_stems" if title else "stems")
+
+
+def term_to_fts(term: Term, languages: Iterable[str] | None = None, *, title: bool = False) -> str:
+    """The FTS5 expression that finds one search term: anywhere, or in the title alone."""
+    return _term_fts(term, _groups(languages), title=title)
 
 
 def _clause_fts(clause: Sequence[Term], groups: Sequence[str]) -> str:
