@@ -376,3 +376,31 @@ async def test_digests_and_quiet_hours_release_separate_posts_in_order(
         await move_to(bot, clock, local(LA_PAZ, 2026, 3, 12, 7, 0))
         await bot.wait_sent(CHANNEL, before + 2)
         assert titles(sends(bot, CHANNEL, before)) == ["Bolivia fourth", "Bolivia fifth"]
+
+
+async def test_a_channel_posts_a_whole_feed_with_pictures_and_hashtags(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """The README's first channel: every headline of one feed (`from:`), with its picture,
+    and hashtags from the topics the channel added beside it."""
+    feed_server.set_image("/p.png")
+    picture = f'<media:content url="{feed_server.url("/p.png")}" medium="image"/>'
+    async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=BASE) as bot:
+        bot.fake.add_chat(CHANNEL, "channel", title="Wire", username="wirechan")
+        sources = shown((await bot.say(CHANNEL, "/sources"))[-1])
+        handle = re.search(r"from:[a-z0-9-]+", sources)
+        assert handle is not None, sources
+        await bot.say(CHANNEL, f"/topic add {handle.group(0)}, Bolivia, South Africa")
+        await bot.say(CHANNEL, "/format post")
+        before = len(sends(bot, CHANNEL))
+        bot.publish(
+            story(82, "Peru elects a president", xml=picture),
+            story(81, "Bolivia and South Africa sign a deal", xml=picture),
+        )
+        await bot.poll()
+        await bot.quiet()
+        first, second = sends(bot, CHANNEL, before)
+        assert [c.method for c in (first, second)] == ["sendPhoto", "sendPhoto"]
+        assert "Bolivia and South Africa" in shown(first) and "Peru" in shown(second)
+        assert shown(first).endswith("#Bolivia #SouthAfrica")
+        assert "#" not in shown(second).rsplit("</i>", 1)[-1], "a from: topic gives no tag"
