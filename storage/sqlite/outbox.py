@@ -17,6 +17,8 @@ import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from operator import attrgetter
 
+import aiosqlite
+
 from storage.models import (
     OPEN_STATUSES,
     BroadcastStatus,
@@ -35,6 +37,9 @@ SHOWN_PER_PUSH = 10  # headlines a push message shows on its first page (full fo
 # Headlines a push row keeps with their topics, the newest ones: a held row (a digest, quiet
 # hours) collects a day of matches, and its More button pages through what it kept. Older
 # ones are only counted (`more`), so a row stays a few kilobytes however busy the feeds.
+# A row's `items` holds the headlines it was created with; each routing pass that adds to
+# it writes a chunk (outbox_chunks, migration 014), so adding costs the same however full
+# the row is, and readers put the kept ones back together (_kept).
 KEEP_PER_ROW = 300
 MAX_UNIT_ROWS = 100  # push rows merged into one message (several only after a retry or crash)
 MAX_ERROR_CHARS = 500
@@ -45,8 +50,49 @@ def _topics(text: str) -> tuple[str, ...]:
     return tuple(text.split("\n")) if text else ()
 
 
-def _item(row: sqlite3.Row) -> OutboxItem:
-    items = row["items"]
+Item = tuple[int, tuple[str, ...]]
+Chunks = Mapping[int, Sequence[tuple[int, str]]]  # row id -> its chunks: (end_at, items JSON)
+
+
+def _kept(items: str | None, start: int, chunks: Sequence[tuple[int, str]] = ()) -> list[Item]:
+    """A push row's kept headlines: those of its `items` (ordinals from 0) and of its chunks
+    (each ending before its end_at), from ordinal `start` (the row's items_from) on."""
+    if items is None:
+        return []
+    kept: list[Item] = []
+    first = json.loads(items)
+    kept.extend((hid, _topics(t)) for hid, t in first[start:])
+    for end, text in chunks:
+        listed = json.loads(text)
+        skip = max(0, start - (end - len(listed)))
+        kept.extend((hid, _topics(t)) for hid, t in listed[skip:])
+    return kept
+
+
+def _has_chunks(row: sqlite3.Row) -> bool:
+    """Whether a push row took in more headlines than its own `items` hold."""
+    return row["items"] is not None and row["items_total"] > len(json.loads(row["items"]))
+
+
+async def _chunks_of(
+    conn: aiosqlite.Connection, row_ids: Collection[int]
+) -> dict[int, list[tuple[int, str]]]:
+    """The chunks of these rows, each row's in order: row id -> [(end_at, items JSON)]."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    if not row_ids:
+        return found
+    cur = await conn.execute(
+        "SELECT outbox_id, end_at, items FROM outbox_chunks"
+        " WHERE outbox_id IN (SELECT value FROM json_each(?)) ORDER BY outbox_id, end_at",
+        (_ids(row_ids),),
+    )
+    for row_id, end, text in await cur.fetchall():
+        found.setdefault(row_id, []).append((end, text))
+    return found
+
+
+def _item(row: sqlite3.Row, chunks: Chunks | None = None) -> OutboxItem:
+    items = _kept(row["items"], row["items_from"], (chunks or {}).get(row["id"], ()))
     return OutboxItem(
         id=row["id"],
         chat_id=row["chat_id"],
@@ -54,7 +100,7 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         broadcast_id=row["broadcast_id"],
         batch=row["batch"],
         thread_id=row["thread_id"],
-        items=tuple((hid, _topics(topics)) for hid, topics in json.loads(items)) if items else (),
+        items=tuple(items),
         more=row["more"],
         priority=Priority(row["priority"]),
         attempts=row["attempts"],
@@ -92,9 +138,9 @@ _OPEN = json.dumps(list(OPEN_STATUSES))  # for `status IN (SELECT value FROM jso
 Items = Sequence[tuple[int, tuple[str, ...]]]
 _INSERT_PUSH = (
     "INSERT INTO outbox (chat_id, headline_id, batch, thread_id, items, more, priority,"
-    " created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " created_at, not_before, items_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-PushRow = tuple[int, int, int, int | None, str, int, Priority, float, float]
+PushRow = tuple[int, int, int, int | None, str, int, Priority, float, float, int]
 
 
 def _push_row(
@@ -121,6 +167,7 @@ def _push_row(
         Priority.PUSH,
         now,
         not_before,
+        len(kept),
     )
 
 
@@ -179,16 +226,20 @@ class SqliteOutboxRepo:
         # the newest pending row of each (chat, thread): the message still waiting (a row
         # whose posts are under way is left alone: its `posted` counts its first items)
         cur = await conn.execute(
-            "SELECT chat_id, thread_id, id, json_array_length(items) FROM outbox"
+            "SELECT chat_id, thread_id, id, items_total, items_from FROM outbox"
             " INDEXED BY outbox_chat_pending WHERE status = 'pending' AND priority = ?"
             " AND chat_id IN (SELECT value FROM json_each(?)) AND items IS NOT NULL"
             " AND posted = 0 ORDER BY id",
             (Priority.PUSH, _ids(upto)),
         )
-        waiting = {(chat, thread): (row_id, n) for chat, thread, row_id, n in await cur.fetchall()}
+        waiting = {
+            (chat, thread): (row_id, total, start)
+            for chat, thread, row_id, total, start in await cur.fetchall()
+        }
         inserts: list[PushRow] = []
-        appends: list[tuple[str, int, int]] = []
-        overflows: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
+        chunks: list[tuple[int, int, str]] = []  # (row, end_at, items)
+        grown: list[tuple[int, int, int, int]] = []  # (items_total, items_from, more +, row)
+        trims: list[tuple[int, int]] = []  # (row, items_from): chunks wholly older go
         marks: dict[int, int] = {}
         encoded: dict[tuple[int, tuple[str, ...]], str] = {}  # each shared item once
         queued = 0
@@ -202,7 +253,8 @@ class SqliteOutboxRepo:
                 continue
             marks[push.chat_id] = max(marks.get(push.chat_id, mark), items[-1][0])
             queued += len(items)
-            found = waiting.get((push.chat_id, push.thread_id))
+            key = (push.chat_id, push.thread_id)
+            found = waiting.get(key)
             if found is None:
                 held = _held_until(release, push.chat_id, now)
                 inserts.append(
@@ -217,44 +269,29 @@ class SqliteOutboxRepo:
                         memo=encoded,
                     )
                 )
-            elif found[1] + len(items) <= KEEP_PER_ROW:
-                appends.append((_items_json(items, encoded), 0, found[0]))
-            else:  # the row is full: it keeps the newest (rare: read and rewritten below)
-                overflows[found[0]] = items
+                continue
+            # A chunk of its own: the row is not rewritten, however many it holds already.
+            row_id, total, start = found
+            end = total + len(items)
+            chunks.append((row_id, end, _items_json(items[-KEEP_PER_ROW:], encoded)))
+            keep_from = max(start, end - KEEP_PER_ROW)  # the newest are kept, older counted
+            grown.append((end, keep_from, keep_from - start, row_id))
+            if keep_from > start:
+                trims.append((row_id, keep_from))
+            waiting[key] = (row_id, end, keep_from)
         await conn.executemany(_INSERT_PUSH, inserts)
-        # Appending touches no indexed column: cheaper than a new row, and the chat still
-        # owes one message.
         await conn.executemany(
-            "UPDATE outbox SET items = CASE WHEN ?1 = '[]' THEN items"
-            " ELSE substr(items, 1, length(items) - 1) || ',' || substr(?1, 2) END,"
-            " more = more + ?2 WHERE id = ?3",
-            appends,
+            "INSERT INTO outbox_chunks (outbox_id, end_at, items) VALUES (?, ?, ?)", chunks
         )
-        if overflows:
-            await self._rewrite_full(conn, overflows)
+        await conn.executemany(
+            "UPDATE outbox SET items_total = ?, items_from = ?, more = more + ? WHERE id = ?",
+            grown,
+        )
+        await conn.executemany(
+            "DELETE FROM outbox_chunks WHERE outbox_id = ? AND end_at <= ?", trims
+        )
         await self._chats.set_pushed_upto(conn, marks)
         return queued
-
-    @staticmethod
-    async def _rewrite_full(
-        tx: Transaction, added: Mapping[int, list[tuple[int, tuple[str, ...]]]]
-    ) -> None:
-        """Rows that would pass KEEP_PER_ROW keep their newest headlines and count the rest."""
-        conn = conn_of(tx)
-        cur = await conn.execute(
-            "SELECT id, items FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
-            (_ids(added),),
-        )
-        updates: list[tuple[str, int, int]] = []
-        for row_id, text in await cur.fetchall():
-            # the stored [id, topics] pairs are kept as they are, not split and joined again
-            items: list[list[object]] = json.loads(text)
-            items += ([hid, "\n".join(topics)] for hid, topics in added[row_id])
-            kept = items[-KEEP_PER_ROW:]
-            updates.append(
-                (json.dumps(kept, separators=(",", ":")), len(items) - len(kept), row_id)
-            )
-        await conn.executemany("UPDATE outbox SET items = ?, more = more + ? WHERE id = ?", updates)
 
     @staticmethod
     async def queue_broadcast(
@@ -335,15 +372,17 @@ class SqliteOutboxRepo:
         )
         have = {hid for (hid,) in await cur.fetchall()}
         cur = await conn.execute(
-            "SELECT thread_id, items, more, posted FROM outbox WHERE chat_id = ?"
+            "SELECT id, thread_id, items, more, posted, items_from FROM outbox WHERE chat_id = ?"
             " AND items IS NOT NULL AND status IN (SELECT value FROM json_each(?)) ORDER BY id",
             (old_id, _OPEN),
         )
+        open_rows = list(await cur.fetchall())
+        chunks = await _chunks_of(conn, [row[0] for row in open_rows])
         threads: dict[int | None, tuple[list[tuple[int, tuple[str, ...]]], int]] = {}
-        for thread_id, items, more, posted in await cur.fetchall():
+        for row_id, thread_id, items, more, posted, start in open_rows:
             listed, counted = threads.get(thread_id, ([], 0))
-            unposted = json.loads(items)[posted:]  # those already posted went to old_id
-            listed.extend((hid, _topics(t)) for hid, t in unposted if hid not in have)
+            unposted = _kept(items, start, chunks.get(row_id, ()))[posted:]  # the posted went
+            listed.extend((hid, topics) for hid, topics in unposted if hid not in have)
             threads[thread_id] = (listed, counted + more)
         await conn.executemany(
             _INSERT_PUSH,
@@ -449,11 +488,14 @@ class SqliteOutboxRepo:
             " WHERE position <= ? ORDER BY chat_id, position",
             (now, _ids(chat_ids), max_rows),
         )
+        rows = list(await cur.fetchall())
+        # a row that took in headlines after it was queued has them in chunks
+        chunks = await _chunks_of(conn, [row["id"] for row in rows if _has_chunks(row)])
         units: dict[int, list[OutboxItem]] = {}
-        for row in await cur.fetchall():
+        for row in rows:
             unit = units.setdefault(row["chat_id"], [])
             if not unit:
-                unit.append(_item(row))
+                unit.append(_item(row, chunks))
                 continue
             first = unit[0]
             if (
@@ -461,7 +503,7 @@ class SqliteOutboxRepo:
                 and row["priority"] == Priority.PUSH
                 and row["thread_id"] == first.thread_id
             ):
-                unit.append(_item(row))
+                unit.append(_item(row, chunks))
         return units
 
     async def next_wakeup(self) -> float | None:
