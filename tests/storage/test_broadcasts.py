@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from storage.sqlite.broadcasts import SqliteBroadcastRepo
-from storage.sqlite.chats import SqliteChatRepo
-from storage.sqlite.db import Database
-from storage.sqlite.outbox import SqliteOutboxRepo
+import pytest
+
+from storage import Storage
+from storage.broadcasts import BroadcastRepo
+from storage.chats import ChatRepo
+from storage.outbox import OutboxRepo
 from tests.storage.conftest import NOW, claim
 
 
-async def _audience(chats: SqliteChatRepo) -> None:
+@pytest.fixture
+def chats(storage: Storage) -> ChatRepo:
+    return storage.chats
+
+
+@pytest.fixture
+def outbox(storage: Storage) -> OutboxRepo:
+    return storage.outbox
+
+
+@pytest.fixture
+def broadcasts(storage: Storage) -> BroadcastRepo:
+    return storage.broadcasts
+
+
+async def _audience(chats: ChatRepo) -> None:
     await chats.upsert(1, kind="private", now=NOW)
     await chats.upsert(2, kind="private", now=NOW)
     await chats.upsert(3, kind="private", now=NOW, activate=False)
@@ -17,7 +34,7 @@ async def _audience(chats: SqliteChatRepo) -> None:
     await chats.upsert(-1001, kind="channel", now=NOW)
 
 
-async def test_create_and_get(broadcasts: SqliteBroadcastRepo) -> None:
+async def test_create_and_get(broadcasts: BroadcastRepo) -> None:
     draft = await broadcasts.create(admin_id=42, audience="users", text="<b>Hi</b>", now=NOW)
     assert (draft.status, draft.total, draft.confirmed_at) == ("draft", 0, None)
     assert await broadcasts.get(draft.id) == draft
@@ -29,7 +46,7 @@ async def test_create_and_get(broadcasts: SqliteBroadcastRepo) -> None:
 
 
 async def test_confirm_twice_queues_once(
-    db: Database, chats: SqliteChatRepo, broadcasts: SqliteBroadcastRepo, outbox: SqliteOutboxRepo
+    storage: Storage, chats: ChatRepo, broadcasts: BroadcastRepo, outbox: OutboxRepo
 ) -> None:
     await _audience(chats)
     draft = await broadcasts.create(admin_id=42, audience="users", text="Hi", now=NOW)
@@ -45,7 +62,7 @@ async def test_confirm_twice_queues_once(
 
 
 async def test_confirm_with_nobody_to_reach_is_done(
-    chats: SqliteChatRepo, broadcasts: SqliteBroadcastRepo
+    chats: ChatRepo, broadcasts: BroadcastRepo
 ) -> None:
     await chats.upsert(1, kind="private", now=NOW)
     draft = await broadcasts.create(admin_id=42, audience="channels", text="Hi", now=NOW)
@@ -57,7 +74,7 @@ async def test_confirm_with_nobody_to_reach_is_done(
 
 
 async def test_cancel(
-    db: Database, chats: SqliteChatRepo, broadcasts: SqliteBroadcastRepo, outbox: SqliteOutboxRepo
+    storage: Storage, chats: ChatRepo, broadcasts: BroadcastRepo, outbox: OutboxRepo
 ) -> None:
     await _audience(chats)
     draft = await broadcasts.create(admin_id=42, audience="all", text="Hi", now=NOW)
@@ -78,7 +95,7 @@ async def test_cancel(
 
 
 async def test_progress_and_finish(
-    db: Database, chats: SqliteChatRepo, broadcasts: SqliteBroadcastRepo, outbox: SqliteOutboxRepo
+    storage: Storage, chats: ChatRepo, broadcasts: BroadcastRepo, outbox: OutboxRepo
 ) -> None:
     await _audience(chats)
     draft = await broadcasts.create(admin_id=42, audience="all", text="Hi", now=NOW)
@@ -88,8 +105,8 @@ async def test_progress_and_finish(
     (failed,) = await claim(outbox, -10)
     (last,) = await claim(outbox, -1001)
     await outbox.mark_sent([sent], now=NOW)
-    async with db.transaction() as conn:  # chat 2 blocked the bot
-        assert await outbox.drop_pending(conn, 2, reason="blocked", now=NOW) == 1
+    async with storage.store.transaction() as tx:  # chat 2 blocked the bot
+        assert await outbox.drop_pending(tx, 2, reason="blocked", now=NOW) == 1
     await outbox.mark_failed([failed], error="bad request", now=NOW)
     progress = await broadcasts.progress(draft.id)
     assert (progress.sent, progress.blocked, progress.failed, progress.remaining) == (1, 1, 1, 1)
@@ -102,3 +119,27 @@ async def test_progress_and_finish(
     assert (done.status, done.finished_at) == ("done", NOW + 1)
     assert (done.report_chat_id, done.report_message_id) == (42, 77)
     assert await broadcasts.active() == []
+
+
+async def test_a_chats_broadcasts_and_their_deletion(
+    storage: Storage, chats: ChatRepo, broadcasts: BroadcastRepo, outbox: OutboxRepo
+) -> None:
+    await _audience(chats)
+    written = await broadcasts.create(admin_id=1, audience="users", text="Hi", now=NOW)
+    copied = await broadcasts.create(
+        admin_id=42, audience="users", from_chat_id=1, from_message_id=5, now=NOW
+    )
+    reported = await broadcasts.create(admin_id=42, audience="all", text="Hey", now=NOW)
+    await broadcasts.set_report_message(reported.id, 1, 9)
+    other = await broadcasts.create(admin_id=42, audience="users", text="Else", now=NOW)
+    for broadcast in (written, copied, reported, other):
+        await broadcasts.confirm(broadcast.id, now=NOW)
+    async with storage.store.transaction() as tx:
+        mine = await broadcasts.of_chat(tx, 1)
+        assert mine == [written.id, copied.id, reported.id]
+        assert await outbox.delete_broadcasts(tx, mine) == 2 + 2 + 4
+        assert await outbox.delete_broadcasts(tx, []) == 0
+        assert await broadcasts.delete(tx, mine) == 3
+        assert await broadcasts.delete(tx, []) == 0
+    assert [b.id for b in await broadcasts.active()] == [other.id]
+    assert await outbox.backlog() == {"push": 0, "broadcast": 2, "total": 2}

@@ -1,45 +1,45 @@
-"""Chat settings on a real SQLite file: defaults, each change, restarts, migrations."""
+"""Chat settings on both backends: defaults, each change, restarts, migrations."""
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import time
-from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.chats.preferences import PreferencesService, Setting, schedule_of
 from bot.chats.service import ChatService
 from bot.routing import TopicIndex
 from bot.text.schedule import SettingError, next_push_at
-from storage.models import ChatKind
-from storage.sqlite import repositories
-from storage.sqlite.chats import SqliteChatRepo
-from storage.sqlite.db import Database
-from storage.sqlite.preferences import ChatPreferences, MessageFormat, SqlitePreferencesRepo
-from tests.storage.conftest import NOW
+from storage import Storage, open_storage
+from storage.models import ChatKind, ChatPreferences, MessageFormat
+from storage.preferences import PreferencesRepo
+from tests.storage.conftest import NOW, execute, scalar
 
 CHAT, GROUP = 101, -500
+# what each backend raises for a row its constraints refuse
+REFUSED = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 
 
-async def _chat(db: Database, chat_id: int = CHAT, kind: ChatKind = ChatKind.PRIVATE) -> None:
-    await SqliteChatRepo(db).upsert(chat_id, kind=kind, now=NOW)
-
-
-@pytest.fixture
-def repo(db: Database) -> SqlitePreferencesRepo:
-    return SqlitePreferencesRepo(db)
+async def _chat(storage: Storage, chat_id: int = CHAT, kind: ChatKind = ChatKind.PRIVATE) -> None:
+    await storage.chats.upsert(chat_id, kind=kind, now=NOW)
 
 
 @pytest.fixture
-def settings(db: Database) -> PreferencesService:
-    return PreferencesService(repositories(db), clock=lambda: NOW)
+def repo(storage: Storage) -> PreferencesRepo:
+    return storage.preferences
+
+
+@pytest.fixture
+def settings(storage: Storage) -> PreferencesService:
+    return PreferencesService(storage, clock=lambda: NOW)
 
 
 async def test_a_chat_that_never_chose_has_the_defaults(
-    db: Database, repo: SqlitePreferencesRepo, settings: PreferencesService
+    storage: Storage, repo: PreferencesRepo, settings: PreferencesService
 ) -> None:
-    await _chat(db)
+    await _chat(storage)
     assert await repo.get(CHAT) is None
     got = await settings.get(CHAT)
     assert got == ChatPreferences(CHAT)
@@ -51,13 +51,15 @@ async def test_a_chat_that_never_chose_has_the_defaults(
     )
     assert (got.format, got.previews, got.stored) == (MessageFormat.FULL, True, False)
     assert (await settings.get(CHAT, default_language="es-419")).language == "es"
-    assert await db.scalar("SELECT count(*) FROM chat_settings") == 0, "reading writes nothing"
+    assert await scalar(storage, "SELECT count(*) FROM chat_settings") == 0, (
+        "reading writes nothing"
+    )
 
 
 async def test_each_setting_changes_alone_and_reads_back_typed(
-    db: Database, repo: SqlitePreferencesRepo
+    storage: Storage, repo: PreferencesRepo
 ) -> None:
-    await _chat(db)
+    await _chat(storage)
     first = await repo.set_digest_times(CHAT, [time(18), time(8)], now=NOW, language_if_new="es")
     assert first.digest_times == (time(8), time(18))
     assert (first.digest_since, first.language, first.stored) == (NOW, "es", True)
@@ -89,8 +91,8 @@ async def test_each_setting_changes_alone_and_reads_back_typed(
     assert off is not None and off.digest_times == () and off.digest_since == NOW + 7
 
 
-async def test_the_table_refuses_what_the_code_never_writes(db: Database) -> None:
-    await _chat(db)
+async def test_the_table_refuses_what_the_code_never_writes(storage: Storage) -> None:
+    await _chat(storage)
     for column, value in [
         ("language", "fr"),
         ("format", "tiny"),
@@ -98,22 +100,31 @@ async def test_the_table_refuses_what_the_code_never_writes(db: Database) -> Non
         ("digest_times", "eight"),
         ("quiet_start", "late"),
     ]:
-        with pytest.raises(sqlite3.IntegrityError):
-            await db.execute(
+        with pytest.raises(REFUSED):
+            await execute(
+                storage,
                 f"INSERT INTO chat_settings (chat_id, {column}, updated_at) VALUES (?, ?, ?)",
-                (CHAT, value, NOW),
+                CHAT,
+                value,
+                NOW,
             )
-    with pytest.raises(sqlite3.IntegrityError):  # a start without an end
-        await db.execute(
+    with pytest.raises(REFUSED):  # a start without an end
+        await execute(
+            storage,
             "INSERT INTO chat_settings (chat_id, quiet_start, updated_at) VALUES (?, '22:00', ?)",
-            (CHAT, NOW),
+            CHAT,
+            NOW,
         )
-    with pytest.raises(sqlite3.IntegrityError):  # no settings for a chat the bot never met
-        await db.execute("INSERT INTO chat_settings (chat_id, updated_at) VALUES (999, ?)", (NOW,))
+    with pytest.raises(REFUSED):  # no settings for a chat the bot never met
+        await execute(
+            storage, "INSERT INTO chat_settings (chat_id, updated_at) VALUES (999, ?)", NOW
+        )
 
 
-async def test_adopting_a_language_happens_once(db: Database, settings: PreferencesService) -> None:
-    await _chat(db)
+async def test_adopting_a_language_happens_once(
+    storage: Storage, settings: PreferencesService
+) -> None:
+    await _chat(storage)
     assert await settings.adopt_language(CHAT, "es-AR") == "es"
     assert await settings.adopt_language(CHAT, "en") == "es", "the first contact decides"
     await settings.change(CHAT, Setting.LANGUAGE, "en")
@@ -121,9 +132,9 @@ async def test_adopting_a_language_happens_once(db: Database, settings: Preferen
 
 
 async def test_the_service_validates_typed_values(
-    db: Database, settings: PreferencesService
+    storage: Storage, settings: PreferencesService
 ) -> None:
-    await _chat(db)
+    await _chat(storage)
     await settings.change(CHAT, "digest", "08:00,18:00", default_language="es")
     await settings.change(CHAT, "timezone", "la paz")
     await settings.change(CHAT, "quiet", "22:00-07:00")
@@ -147,10 +158,10 @@ async def test_the_service_validates_typed_values(
 
 
 async def test_when_pushes_may_go_and_digests_sent(
-    db: Database, settings: PreferencesService
+    storage: Storage, settings: PreferencesService
 ) -> None:
-    await _chat(db)
-    await _chat(db, GROUP, ChatKind.GROUP)
+    await _chat(storage)
+    await _chat(storage, GROUP, ChatKind.GROUP)
     await settings.change(CHAT, "timezone", "UTC")
     assert await settings.next_push_at(CHAT, NOW) == NOW
     await settings.change(CHAT, "digest", "08:00")  # digest_since = NOW
@@ -168,10 +179,10 @@ async def test_when_pushes_may_go_and_digests_sent(
     assert (await settings.get(GROUP)).stored is False, "no row made for a chat without digests"
 
 
-async def test_many_chats_at_once(db: Database, settings: PreferencesService) -> None:
+async def test_many_chats_at_once(storage: Storage, settings: PreferencesService) -> None:
     ids = list(range(1, 1201))
     for chat_id in ids:
-        await _chat(db, chat_id)
+        await _chat(storage, chat_id)
     for chat_id in ids[::3]:
         await settings.change(chat_id, "digest", "08:00")
     many = await settings.get_many(ids)
@@ -182,23 +193,22 @@ async def test_many_chats_at_once(db: Database, settings: PreferencesService) ->
     assert await settings.digest_chats(after=first_page[-1], limit=1) == [ids[::3][100]]
 
 
-async def test_settings_survive_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    db = await Database.open(path)
-    await _chat(db)
-    await PreferencesService(repositories(db)).change(CHAT, "digest", "07:30")
-    await db.close()
-    db = await Database.open(path)
+async def test_settings_survive_a_restart(database: str) -> None:
+    storage = await open_storage(database)
+    await _chat(storage)
+    await PreferencesService(storage).change(CHAT, "digest", "07:30")
+    await storage.close()
+    storage = await open_storage(database)
     try:
-        got = await PreferencesService(repositories(db)).get(CHAT)
+        got = await PreferencesService(storage).get(CHAT)
         assert got.digest_times == (time(7, 30),)
     finally:
-        await db.close()
+        await storage.close()
 
 
-async def test_settings_follow_a_group_that_becomes_a_supergroup(db: Database) -> None:
-    chats = ChatService(repositories(db), TopicIndex(), max_topics=10, clock=lambda: NOW)
-    service = PreferencesService(repositories(db), clock=lambda: NOW)
+async def test_settings_follow_a_group_that_becomes_a_supergroup(storage: Storage) -> None:
+    chats = ChatService(storage, TopicIndex(), max_topics=10, clock=lambda: NOW)
+    service = PreferencesService(storage, clock=lambda: NOW)
     await chats.register(GROUP, kind=ChatKind.GROUP)
     await service.change(GROUP, "language", "es")
     await chats.migrate(GROUP, -1001)  # renamed: the row follows through ON UPDATE CASCADE
@@ -207,6 +217,6 @@ async def test_settings_follow_a_group_that_becomes_a_supergroup(db: Database) -
     await chats.register(-2, kind=ChatKind.GROUP)
     await chats.register(-1002, kind=ChatKind.SUPERGROUP)
     await service.change(-2, "timezone", "Europe/Madrid")
-    async with db.transaction() as conn:
-        await SqlitePreferencesRepo.move(conn, -2, -1002)
+    async with storage.store.transaction() as tx:
+        await storage.preferences.move(tx, -2, -1002)
     assert (await service.get(-1002)).timezone == "Europe/Madrid"

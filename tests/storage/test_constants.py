@@ -9,15 +9,35 @@ from pathlib import Path
 import pytest
 
 import storage
-from storage.models import Audience, BroadcastStatus, ChatKind, OutboxStatus, Priority
-from storage.sqlite.db import Database
+from storage import Storage
+from storage.models import (
+    Audience,
+    BroadcastStatus,
+    ChatKind,
+    MessageFormat,
+    OutboxStatus,
+    Priority,
+)
+from storage.postgres.db import PgDatabase
+from tests.storage.conftest import rows, scalar
 
 STORAGE = Path(storage.__file__).parent
 
 
-async def _checked_values(db: Database, table: str, column: str) -> set[str]:
+async def _checked_values(storage: Storage, table: str, column: str) -> set[str]:
     """The values a CHECK (column IN (...)) constraint of the table's schema allows."""
-    sql = str(await db.scalar("SELECT sql FROM sqlite_master WHERE name = ?", (table,)))
+    if isinstance(storage.store, PgDatabase):
+        # PostgreSQL keeps a CHECK as `(column = ANY (ARRAY['a'::text, ...]))`
+        checks = await rows(
+            storage,
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = CAST(? AS regclass) AND contype = 'c'",
+            table,
+        )
+        listed = [c for (c,) in checks if re.match(rf"CHECK \(\({column} = ANY", c)]
+        assert len(listed) == 1, f"{table}.{column} has no CHECK list"
+        return set(re.findall(r"'([^']*)'::text", listed[0]))
+    sql = str(await scalar(storage, "SELECT sql FROM sqlite_master WHERE name = ?", table))
     found = re.search(rf"CHECK \({column} IN \(([^)]*)\)\)", sql)
     assert found is not None, f"{table}.{column} has no CHECK list"
     return set(re.findall(r"'([^']*)'", found.group(1)))
@@ -30,12 +50,13 @@ async def _checked_values(db: Database, table: str, column: str) -> set[str]:
         ("outbox", "status", OutboxStatus),
         ("broadcasts", "status", BroadcastStatus),
         ("broadcasts", "audience", Audience),
+        ("chat_settings", "format", MessageFormat),
     ],
 )
 async def test_enums_list_what_the_schema_allows(
-    db: Database, table: str, column: str, enum: type[StrEnum]
+    storage: Storage, table: str, column: str, enum: type[StrEnum]
 ) -> None:
-    assert await _checked_values(db, table, column) == {member.value for member in enum}
+    assert await _checked_values(storage, table, column) == {member.value for member in enum}
 
 
 def test_priorities_in_send_order() -> None:

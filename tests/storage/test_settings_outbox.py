@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from bot.chats.preferences import PreferencesService
+from storage import Storage
 from storage.models import ChatPush
-from storage.sqlite import repositories
-from storage.sqlite.chats import SqliteChatRepo
-from storage.sqlite.db import Database
-from storage.sqlite.outbox import SqliteOutboxRepo
 from tests.storage.conftest import NOW, entry, store
 
 
-async def test_changing_digest_or_quiet_hours_moves_the_waiting_rows(
-    db: Database, chats: SqliteChatRepo, outbox: SqliteOutboxRepo
-) -> None:
-    await chats.upsert(1, kind="private", now=NOW)
-    (h,) = await store(db, [entry("1", "Waiting")])
-    async with db.transaction() as conn:
-        await outbox.enqueue_pushes(conn, [ChatPush(1, None, ((h.id, ("t",)),))], batch=1, now=NOW)
-    service = PreferencesService(repositories(db), clock=lambda: NOW)
+async def test_changing_digest_or_quiet_hours_moves_the_waiting_rows(storage: Storage) -> None:
+    outbox = storage.outbox
+    await storage.chats.upsert(1, kind="private", now=NOW)
+    (h,) = await store(storage, [entry("1", "Waiting")])
+    async with storage.store.transaction() as tx:
+        await outbox.enqueue_pushes(tx, [ChatPush(1, None, ((h.id, ("t",)),))], batch=1, now=NOW)
+    service = PreferencesService(storage, clock=lambda: NOW)
     assert await outbox.ready_chats(now=NOW, limit=5) == [1]
     await service.change(1, "digest", "08:00")
     release = (await service.release_times([1]))[1]
