@@ -1,9 +1,10 @@
 """The outbox on PostgreSQL: every send waiting to happen, and what became of it.
 
-PgOutboxRepo is the only writer of the outbox and more_lists tables, with exactly the
-semantics of storage/sqlite/outbox.py (read it for the why of each step): a push row per
-chat and thread holds its headlines as JSON text ([[headline_id, "topic\\ntopic"], ...]),
-the same text on both backends so that a copy between them is a plain row copy.
+PgOutboxRepo is the only writer of the outbox, outbox_chunks and more_lists tables, with
+exactly the semantics of storage/sqlite/outbox.py (read it for the why of each step): a push
+row per chat and thread holds the headlines it was created with as JSON text
+([[headline_id, "topic\\ntopic"], ...]) and each later pass's in a chunk of its own, the
+same text on both backends so that a copy between them is a plain row copy.
 
 Where SQLite runs one statement per row through executemany, this runs one statement for
 all of them over unnest() arrays: PostgreSQL is a round trip away, and a routing chunk
@@ -43,16 +44,55 @@ _SCAN_CHUNK = 512  # due rows read at a time while looking for ready chats
 _OPEN = [str(status) for status in OPEN_STATUSES]
 _COLUMNS = (
     "id, chat_id, headline_id, broadcast_id, batch, thread_id, items, more, priority,"
-    " attempts, posted"
+    " attempts, posted, items_total, items_from"
 )
+
+Item = tuple[int, tuple[str, ...]]
+Chunks = Mapping[int, Sequence[tuple[int, str]]]  # row id -> its chunks: (end_at, items JSON)
 
 
 def _topics(text: str) -> tuple[str, ...]:
     return tuple(text.split("\n")) if text else ()
 
 
-def _item(row: asyncpg.Record) -> OutboxItem:
+def _kept(items: str | None, start: int, chunks: Sequence[tuple[int, str]] = ()) -> list[Item]:
+    """A push row's kept headlines: those of its `items` (ordinals from 0) and of its chunks
+    (each ending before its end_at), from ordinal `start` (the row's items_from) on."""
+    if items is None:
+        return []
+    kept: list[Item] = [(hid, _topics(t)) for hid, t in json.loads(items)[start:]]
+    for end, text in chunks:
+        listed = json.loads(text)
+        skip = max(0, start - (end - len(listed)))
+        kept.extend((hid, _topics(t)) for hid, t in listed[skip:])
+    return kept
+
+
+def _has_chunks(row: asyncpg.Record) -> bool:
+    """Whether a push row took in more headlines than its own `items` hold."""
     items = row["items"]
+    return items is not None and row["items_total"] > len(json.loads(items))
+
+
+async def _chunks_of(
+    conn: asyncpg.Connection, row_ids: Collection[int]
+) -> dict[int, list[tuple[int, str]]]:
+    """The chunks of these rows, each row's in order: row id -> [(end_at, items JSON)]."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    if not row_ids:
+        return found
+    rows = await conn.fetch(
+        "SELECT outbox_id, end_at, items FROM outbox_chunks"
+        " WHERE outbox_id = ANY($1::bigint[]) ORDER BY outbox_id, end_at",
+        list(row_ids),
+    )
+    for row_id, end, text in rows:
+        found.setdefault(row_id, []).append((end, text))
+    return found
+
+
+def _item(row: asyncpg.Record, chunks: Chunks | None = None) -> OutboxItem:
+    items = _kept(row["items"], row["items_from"], (chunks or {}).get(row["id"], ()))
     return OutboxItem(
         id=row["id"],
         chat_id=row["chat_id"],
@@ -60,7 +100,7 @@ def _item(row: asyncpg.Record) -> OutboxItem:
         broadcast_id=row["broadcast_id"],
         batch=row["batch"],
         thread_id=row["thread_id"],
-        items=tuple((hid, _topics(topics)) for hid, topics in json.loads(items)) if items else (),
+        items=tuple(items),
         more=row["more"],
         priority=Priority(row["priority"]),
         attempts=row["attempts"],
@@ -92,7 +132,7 @@ class _PushRows:
     """New push rows as column arrays, inserted by one statement over unnest()."""
 
     def __init__(self) -> None:
-        self.columns: tuple[list[Any], ...] = tuple([] for _ in range(8))
+        self.columns: tuple[list[Any], ...] = tuple([] for _ in range(9))
 
     def add(
         self,
@@ -117,6 +157,7 @@ class _PushRows:
             more + len(items) - len(kept),
             Priority.PUSH.value,
             not_before,
+            len(kept),
         )
         for column, value in zip(self.columns, values, strict=True):
             column.append(value)
@@ -127,10 +168,11 @@ class _PushRows:
             return
         await conn.execute(
             "INSERT INTO outbox (chat_id, headline_id, batch, thread_id, items, more, priority,"
-            " not_before, created_at)"
-            " SELECT r.*, $9 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],"
-            " $4::bigint[], $5::text[], $6::integer[], $7::integer[], $8::float8[])"
-            " AS r (chat_id, headline_id, batch, thread_id, items, more, priority, not_before)",
+            " not_before, items_total, created_at)"
+            " SELECT r.*, $10 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],"
+            " $4::bigint[], $5::text[], $6::integer[], $7::integer[], $8::float8[],"
+            " $9::integer[]) AS r (chat_id, headline_id, batch, thread_id, items, more,"
+            " priority, not_before, items_total)",
             *self.columns,
             now,
         )
@@ -166,9 +208,10 @@ class PgOutboxRepo:
         """Add pushes to the message each active chat is owed; return the headlines queued.
 
         As SqliteOutboxRepo.enqueue_pushes: a chat's headlines join its pending row for that
-        thread (one not under way), or start a new row held until its `release` time; a
-        headline at or below the chat's `pushed_upto` is left out; the chats' new marks are
-        written in the same transaction.
+        thread (one not under way) as a chunk of their own, or start a new row held until
+        its `release` time; a row keeps the newest KEEP_PER_ROW headlines and counts the
+        older ones; a headline at or below the chat's `pushed_upto` is left out; the chats'
+        new marks are written in the same transaction.
         """
         conn = conn_of(tx)
         if not pushes:
@@ -182,16 +225,18 @@ class PgOutboxRepo:
         # the newest pending row of each (chat, thread): the message still waiting (a row
         # whose posts are under way is left alone: its `posted` counts its first items)
         rows = await conn.fetch(
-            "SELECT chat_id, thread_id, id, json_array_length(items::json) FROM outbox"
+            "SELECT chat_id, thread_id, id, items_total, items_from FROM outbox"
             " WHERE status = 'pending' AND priority = $1 AND chat_id = ANY($2::bigint[])"
             " AND items IS NOT NULL AND posted = 0 ORDER BY id",
             Priority.PUSH.value,
             list(upto),
         )
-        waiting = {(chat, thread): (row_id, n) for chat, thread, row_id, n in rows}
+        waiting = {
+            (chat, thread): (row_id, total, start) for chat, thread, row_id, total, start in rows
+        }
         inserts = _PushRows()
-        appends: list[tuple[str, int, int]] = []
-        overflows: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
+        chunks: tuple[list[int], list[int], list[str]] = ([], [], [])  # row, end_at, items
+        grown: dict[int, list[int]] = {}  # row -> [items_total, items_from, more +]
         marks: dict[int, int] = {}
         encoded: dict[tuple[int, tuple[str, ...]], str] = {}  # each shared item once
         queued = 0
@@ -204,7 +249,8 @@ class PgOutboxRepo:
                 continue
             marks[push.chat_id] = max(marks.get(push.chat_id, mark), items[-1][0])
             queued += len(items)
-            found = waiting.get((push.chat_id, push.thread_id))
+            key = (push.chat_id, push.thread_id)
+            found = waiting.get(key)
             if found is None:
                 inserts.add(
                     push.chat_id,
@@ -215,54 +261,46 @@ class PgOutboxRepo:
                     not_before=_held_until(release, push.chat_id, now),
                     memo=encoded,
                 )
-            elif found[1] + len(items) <= KEEP_PER_ROW:
-                appends.append((_items_json(items, encoded), 0, found[0]))
-            else:  # the row is full: it keeps the newest (rare: read and rewritten below)
-                overflows[found[0]] = items
+                continue
+            # A chunk of its own: the row is not rewritten, however many it holds already.
+            row_id, total, start = found
+            end = total + len(items)
+            chunks[0].append(row_id)
+            chunks[1].append(end)
+            chunks[2].append(_items_json(items[-KEEP_PER_ROW:], encoded))
+            keep_from = max(start, end - KEEP_PER_ROW)  # the newest are kept, older counted
+            counts = grown.setdefault(row_id, [0, 0, 0])
+            counts[0], counts[1], counts[2] = end, keep_from, counts[2] + keep_from - start
+            waiting[key] = (row_id, end, keep_from)
         await inserts.insert(conn, now=now)
-        if appends:
-            await self._append(conn, appends)
-        if overflows:
-            await self._rewrite_full(conn, overflows)
+        if grown:
+            await conn.execute(
+                "INSERT INTO outbox_chunks (outbox_id, end_at, items)"
+                " SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[])",
+                *chunks,
+            )
+            await conn.execute(
+                "UPDATE outbox AS o SET items_total = g.total, items_from = g.start,"
+                " more = o.more + g.more"
+                " FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::integer[])"
+                " AS g (id, total, start, more) WHERE o.id = g.id",
+                list(grown),
+                [counts[0] for counts in grown.values()],
+                [counts[1] for counts in grown.values()],
+                [counts[2] for counts in grown.values()],
+            )
+            # chunks wholly older than a row's kept headlines go
+            trimmed = [(row_id, c[1]) for row_id, c in grown.items() if c[2] > 0]
+            if trimmed:
+                await conn.execute(
+                    "DELETE FROM outbox_chunks AS c"
+                    " USING unnest($1::bigint[], $2::integer[]) AS t (id, start)"
+                    " WHERE c.outbox_id = t.id AND c.end_at <= t.start",
+                    [row_id for row_id, _ in trimmed],
+                    [start for _, start in trimmed],
+                )
         await PgChatRepo.set_pushed_upto(conn, marks)
         return queued
-
-    @staticmethod
-    async def _append(conn: asyncpg.Connection, appends: Sequence[tuple[str, int, int]]) -> None:
-        """Splice each (items, more, row id)'s JSON items onto the end of the row's."""
-        sql = (
-            "UPDATE outbox AS o SET items = CASE WHEN a.items = '[]' THEN o.items"
-            " ELSE substr(o.items, 1, length(o.items) - 1) || ',' || substr(a.items, 2) END,"
-            " more = o.more + a.more"
-            " FROM unnest($1::text[], $2::integer[], $3::bigint[]) AS a (items, more, id)"
-            " WHERE o.id = a.id"
-        )
-        if len({row_id for _, _, row_id in appends}) == len(appends):
-            await conn.execute(sql, *(list(column) for column in zip(*appends, strict=True)))
-        else:  # a row twice in one call (two pushes for one thread): one after the other
-            for append in appends:
-                await conn.execute(sql, [append[0]], [append[1]], [append[2]])
-
-    @staticmethod
-    async def _rewrite_full(
-        conn: asyncpg.Connection, added: Mapping[int, list[tuple[int, tuple[str, ...]]]]
-    ) -> None:
-        """Rows that would pass KEEP_PER_ROW keep their newest headlines and count the rest."""
-        rows = await conn.fetch(
-            "SELECT id, items FROM outbox WHERE id = ANY($1::bigint[])", list(added)
-        )
-        updates: list[tuple[str, int, int]] = []
-        for row_id, text in rows:
-            # the stored [id, topics] pairs are kept as they are, not split and joined again
-            items: list[list[object]] = json.loads(text)
-            items += ([hid, "\n".join(topics)] for hid, topics in added[row_id])
-            kept = items[-KEEP_PER_ROW:]
-            updates.append(
-                (json.dumps(kept, separators=(",", ":")), len(items) - len(kept), row_id)
-            )
-        await conn.executemany(
-            "UPDATE outbox SET items = $1, more = more + $2 WHERE id = $3", updates
-        )
 
     @staticmethod
     async def queue_broadcast(
@@ -347,16 +385,17 @@ class PgOutboxRepo:
             )
         }
         rows = await conn.fetch(
-            "SELECT thread_id, items, more, posted FROM outbox WHERE chat_id = $1"
-            " AND items IS NOT NULL AND status = ANY($2::text[]) ORDER BY id",
+            "SELECT id, thread_id, items, more, posted, items_from FROM outbox"
+            " WHERE chat_id = $1 AND items IS NOT NULL AND status = ANY($2::text[]) ORDER BY id",
             old_id,
             _OPEN,
         )
+        chunks = await _chunks_of(conn, [row[0] for row in rows])
         threads: dict[int | None, tuple[list[tuple[int, tuple[str, ...]]], int]] = {}
-        for thread_id, items, more, posted in rows:
+        for row_id, thread_id, items, more, posted, start in rows:
             listed, counted = threads.get(thread_id, ([], 0))
-            unposted = json.loads(items)[posted:]
-            listed.extend((hid, _topics(t)) for hid, t in unposted if hid not in have)
+            unposted = _kept(items, start, chunks.get(row_id, ()))[posted:]  # the posted went
+            listed.extend((hid, topics) for hid, topics in unposted if hid not in have)
             threads[thread_id] = (listed, counted + more)
         inserts = _PushRows()
         for thread_id, (listed, counted) in threads.items():
@@ -452,7 +491,8 @@ class PgOutboxRepo:
         """The next unit of each chat (see claim_units), read in the caller's transaction."""
         if not chat_ids:
             return {}
-        rows = await conn_of(tx).fetch(
+        conn = conn_of(tx)
+        rows = await conn.fetch(
             f"SELECT {_COLUMNS} FROM (SELECT {_COLUMNS}, ROW_NUMBER() OVER ("  # noqa: S608
             "  PARTITION BY chat_id ORDER BY priority, batch, id) AS position"
             " FROM outbox WHERE status = 'pending' AND not_before <= $1"
@@ -462,11 +502,13 @@ class PgOutboxRepo:
             list(chat_ids),
             max_rows,
         )
+        # a row that took in headlines after it was queued has them in chunks
+        chunks = await _chunks_of(conn, [row["id"] for row in rows if _has_chunks(row)])
         units: dict[int, list[OutboxItem]] = {}
         for row in rows:
             unit = units.setdefault(row["chat_id"], [])
             if not unit:
-                unit.append(_item(row))
+                unit.append(_item(row, chunks))
                 continue
             first = unit[0]
             if (
@@ -474,7 +516,7 @@ class PgOutboxRepo:
                 and row["priority"] == Priority.PUSH
                 and row["thread_id"] == first.thread_id
             ):
-                unit.append(_item(row))
+                unit.append(_item(row, chunks))
         return units
 
     async def next_wakeup(self) -> float | None:
