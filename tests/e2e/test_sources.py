@@ -20,6 +20,7 @@ from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import Call, FakeTelegram
 
 ADMIN = 900
+CHANNEL = -1001234567890
 ALICE, BOB, CARLA, DAN = 201, 202, 203, 204
 GROUP, MEMBER = -500, 205
 SECOND = "/second.xml"
@@ -127,6 +128,11 @@ async def test_sources_lists_every_feed_with_its_handle_and_a_follow_button(
         (spanish,) = await ask(bot, "/sources", chat=ALICE)
         assert "📡 <b>Fuentes</b> (2)" in spanish and "<code>from:test-feed</code>" in spanish
         assert "➕ Seguir Test feed" in buttons(bot.fake.sent_to(ALICE)[-1])
+
+        # and in a channel, posted there
+        fake_tg.add_chat(CHANNEL, "channel", title="News Channel")
+        (posted,) = await ask(bot, "/sources", chat=CHANNEL)
+        assert "<code>from:second-wire</code>" in posted
 
 
 async def test_topics_name_feeds_and_everything_and_mutes_still_apply(
@@ -248,7 +254,8 @@ async def test_a_renamed_handle_keeps_its_topics_and_shows_the_new_name(
         assert "🏷 <code>from:second-wire</code>" in listing
         assert "<code>/feeds handle N new-name</code>" in listing
 
-        (renamed,) = await ask(bot, "/feeds handle 2 from:Andes-Wire", chat=ADMIN)
+        url = feed_server.url(SECOND)
+        (renamed,) = await ask(bot, f"/feeds handle {url} from:Andes-Wire", chat=ADMIN)
         assert "<b>Second Wire</b> is now <code>from:andes-wire</code>" in renamed
         assert "(it was <code>from:second-wire</code>)" in renamed
         (taken,) = await ask(bot, "/feeds handle 1 andes-wire", chat=ADMIN)
@@ -328,8 +335,26 @@ async def test_latest_search_and_inline_take_feeds_and_everything(
         (latest,) = await ask(bot, "/latest -from:test-feed", chat=ALICE)
         assert "A mute lists nothing" in latest
 
+        (found,) = await ask(bot, "/search bolivia from:second-wire", chat=ALICE)
+        assert "Bolivia on the wire" in found and "Bolivia votes today" not in found
+        (found,) = await ask(bot, "/search bolivia -from:second-wire", chat=ALICE)
+        assert "Bolivia votes today" in found and "Bolivia on the wire" not in found
+        (found,) = await ask(bot, "/search from:second-wire", chat=ALICE)
+        assert "Bolivia on the wire" in found and "Older wire story" in found
         (found,) = await ask(bot, "/search *", chat=ALICE)
         assert "Results 1–4 of 4 for <b>*</b>" in found  # every headline, newest first
+
+        fake_tg.add_user(ALICE)
+        for text, titles in (
+            ("bolivia from:second-wire", ["Bolivia on the wire"]),
+            ("from:nowhere", []),
+        ):
+            update = fake_tg.inline_query_update(ALICE, text)
+            query_id = update["inline_query"]["id"]
+            fake_tg.push_update(update)
+            await fake_tg.wait_for(lambda q=query_id: q in fake_tg.inline_answers, 10)
+            results = fake_tg.inline_answers[query_id]["results"]
+            assert [r["title"] for r in results] == titles
 
 
 def test_the_command_line_lists_the_feeds_handles(tmp_path: Path) -> None:
@@ -356,5 +381,6 @@ def test_the_command_line_lists_the_feeds_handles(tmp_path: Path) -> None:
     assert "from:local" in run("feeds", "list")  # before its first read: from the file's name
     run("poll")
     assert "from:local-wire" in run("feeds", "list")  # the title, once read
+    assert "Bolivia Severs Ties" in run("search", "from:local-wire")
     refused = run("search", "bolivia from:elsewhere", code=1)
     assert "no feed has the handle “elsewhere”" in refused and "from:local-wire" in refused

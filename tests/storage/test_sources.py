@@ -12,6 +12,7 @@ from storage import Storage
 from storage.sqlite import fts
 from storage.sqlite.db import Database
 from storage.sqlite.feeds import SqliteFeedRepo
+from storage.sqlite.migrate import migration_files
 from tests.storage.conftest import NOW, entry, execute, store
 
 A = "https://a.example/feed.xml"
@@ -115,6 +116,17 @@ async def test_feeds_filter_latest_preview_and_search(storage: Storage) -> None:
     count, newest = await repo.preview(_topic("bolivia from:b", ids), since=NOW - DAY)
     assert count == 1 and [h.id for h in newest] == [b1.id]
 
+    page = await repo.search(_search("bolivia from:a", ids))
+    assert [hit.headline.id for hit in page.hits] == [a1.id]
+    page = await repo.search(_search("bolivia -from:a", ids))
+    assert [hit.headline.id for hit in page.hits] == [b1.id]
+    page = await repo.search(_search("from:a", ids))  # a feed alone: its newest
+    assert [hit.headline.id for hit in page.hits] == [a2.id, a1.id] and page.total == 2
+    page = await repo.search(_search("*", ids))
+    assert page.total == 3
+    page = await repo.search(_search("-from:b", ids))
+    assert {hit.headline.id for hit in page.hits} == {a1.id, a2.id}
+
 
 async def test_a_story_two_feeds_carry_is_listed_once_for_either_feed(storage: Storage) -> None:
     (first,) = await store(storage, [entry("a1", "Bolivia elects a president")], url=A)
@@ -135,16 +147,10 @@ async def test_a_story_two_feeds_carry_is_listed_once_for_either_feed(storage: S
 
 async def test_the_migration_gives_existing_feeds_handles(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
-    db = await Database.open(path)
-    await db.close()
-    async with aiosqlite.connect(path) as conn:
+    async with aiosqlite.connect(path) as conn:  # the schema as migration 11 left it
         await fts.install(conn)
-        await conn.executescript(
-            "DROP INDEX feeds_handle;"
-            "ALTER TABLE feeds DROP COLUMN handle;"
-            "ALTER TABLE feeds DROP COLUMN handle_provisional;"
-            "PRAGMA user_version = 11;"
-        )
+        for number, sql in migration_files()[:11]:
+            await conn.executescript(f"{sql}\nPRAGMA user_version = {number};")
         await conn.executemany(
             "INSERT INTO feeds (url, name, title) VALUES (?, ?, ?)",
             [
