@@ -443,9 +443,6 @@ class Delivery:
         if headline is None:  # gone from the archive since: nothing to post
             await self.outbox.mark_posted(row.id, posted, done=done, now=self._clock())
             return 0
-        if settings.digest_times and not any(r.posted for r in unit):
-            # the digest's first post: the slot is served, the rest follow at the chat's pace
-            await self.preferences.mark_digest_sent(chat_id, self._clock())
         post = await self.render_post(chat_id, headline, topics, settings)
         error = None
         try:
@@ -470,6 +467,10 @@ class Delivery:
             not_before=now + self.limiter.chat_wait(chat_id),
             error=error,
         )
+        if settings.digest_times and not any(r.posted for r in unit):
+            # the digest's first post went: the slot is served, the rest follow at the
+            # chat's pace (a row under way is not held again)
+            await self.preferences.mark_digest_sent(chat_id, now)
         return sent
 
     async def render_post(

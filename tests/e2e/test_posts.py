@@ -356,11 +356,13 @@ async def test_digests_and_quiet_hours_release_separate_posts_in_order(
         await bot.poll()
         await move_to(bot, clock, local(LA_PAZ, 2026, 3, 11, 7, 59))
         assert sends(bot, CHANNEL, before) == [], "held until the digest time"
+        fake_tg.flood(CHANNEL, 1)  # the first post meets a 429: it goes again, in its place
         await move_to(bot, clock, local(LA_PAZ, 2026, 3, 11, 8, 0))
         await bot.wait_sent(CHANNEL, before + 3)
         await bot.quiet()
         digest = sends(bot, CHANNEL, before)
         assert titles(digest) == ["Bolivia first", "Bolivia second", "Bolivia third"]
+        assert [c.status for c in fake_tg.calls if c.chat_id == CHANNEL].count(429) == 1
         settings = await bot.services.preferences.get(CHANNEL)
         assert settings.last_digest_at is not None
 
