@@ -13,6 +13,7 @@ import asyncpg
 
 from storage.models import FeedHealth, FeedRecord, FeedState
 from storage.postgres.db import PgDatabase, conn_of
+from storage.postgres.handles import give_handles, settle_handle
 from storage.store import Transaction
 
 MAX_ERROR_CHARS = 500
@@ -53,6 +54,7 @@ def _record(row: asyncpg.Record) -> FeedRecord:
         added_by=row["added_by"],
         interval_seconds=row["interval_seconds"],
         removed_at=row["removed_at"],
+        handle=row["handle"] or "",
     )
 
 
@@ -67,7 +69,9 @@ class PgFeedRepo:
         async with self._db.connection() as conn:
             row = await conn.fetchrow("SELECT * FROM feeds WHERE url = $1", url)
             if row is None:
-                row = await conn.fetchrow("INSERT INTO feeds (url) VALUES ($1) RETURNING *", url)
+                await conn.execute("INSERT INTO feeds (url) VALUES ($1)", url)
+                await give_handles(conn)
+                row = await conn.fetchrow("SELECT * FROM feeds WHERE url = $1", url)
         assert row is not None
         return _feed(row)
 
@@ -102,6 +106,7 @@ class PgFeedRepo:
                 " WHERE removed_at IS NOT NULL AND url = ANY($1::text[])",
                 listed,
             )
+            await give_handles(conn)
 
     async def active(self) -> list[FeedRecord]:
         """The feeds to poll: neither paused nor removed, oldest first."""
@@ -110,10 +115,30 @@ class PgFeedRepo:
         )
         return [_record(row) for row in rows]
 
-    async def records(self) -> list[FeedRecord]:
-        """Every feed that is not removed, as admins manage it, oldest first."""
-        rows = await self._db.fetch("SELECT * FROM feeds WHERE removed_at IS NULL ORDER BY id")
+    async def records(self, *, removed: bool = False) -> list[FeedRecord]:
+        """Every feed that is not removed (with `removed`, those too), as admins manage it,
+        oldest first."""
+        if removed:
+            rows = await self._db.fetch("SELECT * FROM feeds ORDER BY id")
+        else:
+            rows = await self._db.fetch("SELECT * FROM feeds WHERE removed_at IS NULL ORDER BY id")
         return [_record(row) for row in rows]
+
+    async def set_handle(self, feed_id: int, handle: str) -> bool:
+        """Give a feed this handle, for good (a later title does not replace it); False when
+        another feed has it or there is no such feed."""
+        async with self._db.connection() as conn:
+            taken = await conn.fetchval(
+                "SELECT 1 FROM feeds WHERE handle = $1 AND id <> $2", handle, feed_id
+            )
+            if taken is not None:
+                return False
+            status = await conn.execute(
+                "UPDATE feeds SET handle = $1, handle_provisional = 0 WHERE id = $2",
+                handle,
+                feed_id,
+            )
+            return changed(status) > 0
 
     async def record(self, url: str) -> FeedRecord | None:
         """The feed for url, removed or not, or None."""
@@ -163,14 +188,15 @@ class PgFeedRepo:
         if row is None:
             row = await conn.fetchrow("SELECT * FROM feeds WHERE url = $1", url)
         if row is None:
-            row = await conn.fetchrow(
-                "INSERT INTO feeds (url, name, added_at, added_by) VALUES ($1, $2, $3, $4)"
-                " RETURNING *",
+            await conn.execute(
+                "INSERT INTO feeds (url, name, added_at, added_by) VALUES ($1, $2, $3, $4)",
                 url,
                 name,
                 now,
                 added_by,
             )
+            await give_handles(conn)
+            row = await conn.fetchrow("SELECT * FROM feeds WHERE url = $1", url)
         assert row is not None
         return _feed(row)
 
@@ -216,8 +242,9 @@ class PgFeedRepo:
         baseline_done: bool = True,
     ) -> None:
         """Record a fetched and stored feed; clears the failure state (not `alerted`)."""
+        conn = conn_of(tx)
         # baseline_done never goes back to 0: the first fetch only happens once.
-        await conn_of(tx).execute(
+        await conn.execute(
             "UPDATE feeds SET etag = $1, last_modified = $2, title = coalesce($3, title),"
             " consecutive_failures = 0, failing_since = NULL, last_error = NULL,"
             " last_error_reason = NULL, last_error_detail = NULL,"
@@ -231,6 +258,7 @@ class PgFeedRepo:
             int(baseline_done),
             feed_id,
         )
+        await settle_handle(conn, feed_id, title)
 
     async def record_not_modified(self, feed_id: int, *, now: float) -> None:
         """Record a 304 answer: a success that keeps the validators and title."""
