@@ -10,14 +10,24 @@ Three namespaces keep the kinds apart in one vector, as SQLite's two columns do:
 
 - `s:<stem>`  a stemmed word (searched for plain words),
 - `w:<word>`  a folded word (searched for "exact" words and prefixes),
-- `m:<stemmer>` the marker, at position 1 (`m:none` for a language without a stemmer).
+- `m:<stemmer>` the marker, at position 1 (`m:none` for a language without a stemmer),
+- `n9:<id >> 9>`, `n12:<id >> 12>`, `n15:<id >> 15>`: the row's windows of ids (below).
 
 Words never hold a colon (bot.text.language.words), so no word reaches another namespace,
 and a prefix of `w:` lexemes never matches an `s:` one. A word and its stem share a
 position, so phrases (`<->`) work in either namespace; one position is left empty between
 fields (title, summary, each category), so that no phrase spans two of them, as SQLite's
 field boundary token does. Title positions carry weight A (others D): ranking puts a title
-match above a summary-only one, as SQLite's second copy of the title does for bm25.
+match above a summary-only one.
+
+The windows let a search take the newest matches as FTS5 does, walking its index newest
+first: SQLite ranks only the newest SEARCH_CANDIDATES matches of a search, and the GIN
+index cannot walk by id. A search first asks for its matches among the newest ids, ANDing
+the two newest windows of 512 ids with its query inside the index, so that only rows that
+match are ever read; with too few there, the newest windows of 4,096 ids, then of 32,768,
+then everything (storage/postgres/headlines.py), skipping a size that the matches found so
+far say is too small. A common word is answered from the newest thousand rows, a rare one
+from its few matches.
 """
 
 from __future__ import annotations
@@ -46,6 +56,9 @@ MAX_POSITION = 16383
 MAX_POSITIONS = 256
 MAX_LEXEME_BYTES = 1500
 
+# The sizes of the windows of ids, as shifts: 512, 4,096 and 32,768 ids.
+WINDOW_SHIFTS = (9, 12, 15)
+
 # Beyond this many rows, filling the vectors of copied headlines says how far it got.
 REINDEX_CHUNK = 20_000
 
@@ -68,9 +81,21 @@ def quote(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-@functools.lru_cache(maxsize=256)
-def search_vector(title: str, summary: str, categories: str, language: str) -> str:
+def window(shift: int, bucket: int) -> str:
+    """The lexeme of one window of ids: those whose id >> shift is bucket."""
+    return f"n{shift}:{bucket}"
+
+
+def search_vector(row_id: int, title: str, summary: str, categories: str, language: str) -> str:
     """The tsvector literal of a headline (categories one a line): see the module docstring."""
+    windows = " ".join(quote(window(shift, row_id >> shift)) for shift in WINDOW_SHIFTS)
+    return f"{_terms_vector(title, summary, categories, language)} {windows}"
+
+
+@functools.lru_cache(maxsize=256)
+def _terms_vector(title: str, summary: str, categories: str, language: str) -> str:
+    """The vector's words, stems and marker (cached: an unchanged story under a new guid is
+    rewritten with the same text)."""
     cats = categories.split("\n") if categories else []
     terms = headline_terms(title, summary, cats, language)
     at: dict[str, list[str]] = {language_marker(language): ["1"]}
@@ -107,7 +132,10 @@ async def reindex(conn: asyncpg.Connection) -> int:
             "UPDATE headlines AS h SET search = u.search::tsvector"
             " FROM unnest($1::bigint[], $2::text[]) AS u (id, search) WHERE h.id = u.id",
             [row["id"] for row in rows],
-            [search_vector(r["title"], r["summary"], r["categories"], r["language"]) for r in rows],
+            [
+                search_vector(r["id"], r["title"], r["summary"], r["categories"], r["language"])
+                for r in rows
+            ],
         )
         done += len(rows)
         if total > REINDEX_CHUNK:

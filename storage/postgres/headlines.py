@@ -26,10 +26,10 @@ from storage.models import (
     UpsertResult,
 )
 from storage.postgres.db import PgDatabase, conn_of
-from storage.postgres.fts import search_vector
+from storage.postgres.fts import WINDOW_SHIFTS, quote, search_vector, window
 from storage.postgres.search import (
-    rank_tsquery,
     search_to_tsquery,
+    term_to_tsquery,
     topic_to_tsquery,
     topics_to_tsquery,
 )
@@ -37,6 +37,7 @@ from storage.sqlite.fts import mark_snippet, query_words
 from storage.sqlite.headlines import (
     CROSS_FEED_TITLE_WINDOW_SECONDS,
     ELLIPSIS,
+    RANKED_TERMS,
     SAME_STORY_WINDOW_SECONDS,
     SEARCH_CANDIDATES,
     SNIPPET_TOKENS,
@@ -48,33 +49,29 @@ from storage.sqlite.headlines import (
 from storage.store import Transaction
 
 DEFAULT_LANGUAGE = "en"  # a feed without a recorded language, as the column's default says
-# ts_rank's weights for D, C, B, A: a title (A) counts ten times a summary or category (D),
-# so a title match ranks above summary-only ones, as the title's second copy does in FTS5.
-RANK_WEIGHTS = "'{0.1, 0.1, 0.1, 1.0}'"
 # Every column but the search vector: what a Headline is built from.
 COLUMNS = (
     "id, feed_id, title, link, summary, categories, published_at, first_seen_at, baseline,"
     " story_id, language, picture"
 )
-
-# The statements' fixed heads (column names only; values are always bound).
 _SELECT = f"SELECT {COLUMNS} FROM headlines"  # noqa: S608 (fixed names)
-_SCORED = "SELECT id, story_id, published_at, {rank} FROM ("  # then the newest matches
-_COUNT = "SELECT count(*) FROM headlines"
-_NEWEST = "SELECT id, story_id, published_at, search FROM headlines"
+# A window too small for SEARCH_CANDIDATES matches tells how many more ids to ask: this
+# many times what its density says, so that the next question rarely falls short too.
+WINDOW_MARGIN = 1.25
 
 _Known = tuple[int, str, str | None, str, str, str | None]
+_UNWEIGHED = (1, 0, 0)  # the rank of a match no question found (none: all are asked)
 
 
-def tsquery_sql(text: str) -> str:
-    """A tsquery (storage/postgres/search.py's text) as an SQL literal.
+class _Params:
+    """The values of a statement built in pieces, each named by its `$n` as it is added."""
 
-    Written into the statement rather than bound, so that PostgreSQL plans each search for
-    its own words: a generic plan cannot tell a common word (walk the newest rows) from a
-    rare one (ask the GIN index). The text holds only quoted lexemes and operators; its
-    quotes are doubled here, so nothing leaves the literal.
-    """
-    return "'" + text.replace("'", "''") + "'::tsquery"
+    def __init__(self) -> None:
+        self.values: list[object] = []
+
+    def __call__(self, value: object) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
 
 
 def _categories(text: str) -> tuple[str, ...]:
@@ -206,7 +203,7 @@ class PgHeadlineRepo:
             cats,
             [e.picture for _, e in changes],
             [
-                search_vector(e.title, e.summary, c, languages[row_id])
+                search_vector(row_id, e.title, e.summary, c, languages[row_id])
                 for (row_id, e), c in zip(changes, cats, strict=True)
             ],
         )
@@ -231,43 +228,48 @@ class PgHeadlineRepo:
             roots.get(("link", link_key)) or roots.get(("title", t_key))
             for link_key, t_key in story_keys
         ]
-        flag = int(baseline)
         cats = ["\n".join(e.categories) for e in fresh]
-        rows = await conn.fetch(
-            "INSERT INTO headlines (feed_id, key, title, link, summary, categories,"
+        # the ids first: each row's vector names its windows of ids (storage/postgres/fts.py)
+        given = await conn.fetch(
+            "SELECT nextval(pg_get_serial_sequence('headlines', 'id')) FROM generate_series(1, $1)",
+            len(fresh),
+        )
+        new_ids = sorted(row[0] for row in given)
+        await conn.execute(
+            "INSERT INTO headlines (id, feed_id, key, title, link, summary, categories,"
             " published_at, first_seen_at, updated_at, baseline, routed, story_id,"
             " canonical_link, title_key, picture, language, search)"
-            " SELECT $1, u.key, u.title, u.link, u.summary, u.categories, u.published_at,"
-            " $2, $2, $3, u.routed, u.story_id, u.canonical_link, u.title_key, u.picture, $4,"
+            " SELECT u.id, $1, u.key, u.title, u.link, u.summary, u.categories, u.published_at,"
+            " $2, $2, $3, $3, u.story_id, u.canonical_link, u.title_key, u.picture, $4,"
             " u.search::tsvector"
-            " FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
-            " $10::float8[], $11::int[], $12::bigint[], $13::text[], $14::text[], $15::text[],"
-            " $16::text[]) WITH ORDINALITY AS u (key, title, link, summary, categories,"
-            " published_at, routed, story_id, canonical_link, title_key, picture, search, n)"
-            " ORDER BY u.n RETURNING id, key",
+            " FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],"
+            " $10::text[], $11::float8[], $12::bigint[], $13::text[], $14::text[], $15::text[],"
+            " $16::text[]) AS u (id, key, title, link, summary, categories, published_at,"
+            " story_id, canonical_link, title_key, picture, search)",
             feed_id,
             now,
-            flag,
+            # a baseline needs no routing; a new headline awaits it, a story another feed
+            # brought first too: the router pushes such a copy only to chats its own feed
+            # reaches and the earlier ones did not
+            int(baseline),
             language,
+            new_ids,
             [e.key for e in fresh],
             [e.title for e in fresh],
             [e.link for e in fresh],
             [e.summary for e in fresh],
             cats,
             [e.published_at for e in fresh],
-            # a baseline needs no routing, nor a story another feed brought first; a new
-            # headline awaits it
-            [1 if root is not None else flag for root in story_ids],
             story_ids,
             [link_key for link_key, _ in story_keys],
             [t_key for _, t_key in story_keys],
             [e.picture for e in fresh],
             [
-                search_vector(e.title, e.summary, c, language)
-                for e, c in zip(fresh, cats, strict=True)
+                search_vector(row_id, e.title, e.summary, c, language)
+                for row_id, e, c in zip(new_ids, fresh, cats, strict=True)
             ],
         )
-        ids = {row["key"]: row["id"] for row in rows}
+        ids = {e.key: row_id for row_id, e in zip(new_ids, fresh, strict=True)}
         return tuple(
             Headline(
                 id=ids[e.key],
@@ -415,9 +417,10 @@ class PgHeadlineRepo:
     ) -> list[Headline]:
         """Return the newest headlines, optionally only those a topic matches.
 
-        A story several feeds carry is listed once, as its first headline, naming them all.
+        A story several feeds carry is listed once, as its first headline, naming them all;
+        a topic limited to feeds (`from:`) lists the stories one of them carries.
         """
-        if topic is None:
+        if topic is None or topic.everything:
             rows = await self._db.fetch(
                 _SELECT + " WHERE story_id IS NULL"
                 " ORDER BY published_at DESC, id DESC LIMIT $1 OFFSET $2",
@@ -425,15 +428,27 @@ class PgHeadlineRepo:
                 offset,
             )
         else:
-            match = tsquery_sql(topic_to_tsquery(topic, await self.languages()))
+            p = _Params()
+            stories = await self._stories_of(topic, p)
             rows = await self._db.fetch(
-                _SELECT + " WHERE story_id IS NULL AND id IN"  # noqa: S608 (tsquery_sql)
-                f" (SELECT coalesce(story_id, id) FROM headlines WHERE search @@ {match})"
-                " ORDER BY published_at DESC, id DESC LIMIT $1 OFFSET $2",
-                limit,
-                offset,
+                _SELECT + f" WHERE story_id IS NULL AND id IN ({stories})"
+                f" ORDER BY published_at DESC, id DESC LIMIT {p(limit)} OFFSET {p(offset)}",
+                *p.values,
             )
         return await self._sourced(rows)
+
+    async def _stories_of(self, topic: Topic, p: _Params, *, first: int | None = None) -> str:
+        """A subquery of the stories (first headlines' ids) a topic matches: those its words
+        match (from id `first` on), in one of its feeds when it names feeds (`from:`)."""
+        sql = "SELECT coalesce(story_id, id) FROM headlines WHERE TRUE"
+        if topic.sources:
+            sql += f" AND feed_id = ANY({p(sorted(topic.feed_ids))}::bigint[])"
+        if first is not None:
+            sql += f" AND id >= {p(first)}"
+        if topic.parts or topic.excluded or not topic.sources:
+            match = topic_to_tsquery(topic, await self.languages())
+            sql += f" AND search @@ {p(match)}::tsquery"
+        return sql
 
     async def languages(self) -> list[str]:
         """The languages headlines are indexed in (those of the feeds, and the default)."""
@@ -443,40 +458,30 @@ class PgHeadlineRepo:
     async def search(self, query: SearchQuery, *, limit: int = 5, offset: int = 0) -> SearchPage:
         """Rank the headlines a search finds.
 
-        As on SQLite, only the newest SEARCH_CANDIDATES matches are ranked (ts_rank over the
-        words asked for, a title weighing above a summary; then newest first), so a common
-        word costs what a rare one does; the total is capped at the same figure. A search
-        of exclusions only, or of common words only, lists the newest.
+        As on SQLite, only the newest SEARCH_CANDIDATES matches are ranked, so a common word
+        costs what a rare one does; the total is capped at the same figure. They rank by
+        :meth:`_relevance`, SQLite's order: a searched word in the title first, then how many
+        of the searched words the title and the whole headline have, then newest first. A
+        search of exclusions only, or of common words only, lists the newest.
         """
         wanted, prefix = query_words(query)
         by_date = query.negative_only or (
             bool(wanted) and not prefix and all(is_stop_word(w, "en") for w in wanted)
         )
-        languages = await self.languages()
-        match = tsquery_sql(search_to_tsquery(query, languages))
-        ranking = None if by_date else rank_tsquery(query, languages)
-        # the newest matches, then their rank: ts_rank reads 500 vectors, never every match
-        newest = f" WHERE search @@ {match} ORDER BY id DESC LIMIT $1) AS c"
-        if ranking is None:
-            rank = "0::real"
-        else:
-            rank = f"ts_rank({RANK_WEIGHTS}, search, {tsquery_sql(ranking)})"
-        scored = await self._db.fetch(
-            _SCORED.format(rank=rank) + _NEWEST + newest,
-            SEARCH_CANDIDATES,
-        )
-        matched = {row[0] for row in scored}
+        found = await self._candidates(query)
+        matched = {row[0] for row in found}
         # a story is listed once: a copy is left out when its first headline matches too
-        ranked = [row for row in scored if row[1] is None or row[1] not in matched]
-        ranked.sort(key=lambda row: (-row[3], -row[2], -row[0]))
+        ranked = [row for row in found if row[1] is None or row[1] not in matched]
+        if by_date or query.words_free:
+            ranked.sort(key=lambda row: (-row[2], -row[0]))
+        else:
+            weight = await self._relevance(query, [row[0] for row in ranked])
+            ranked.sort(key=lambda row: (weight.get(row[0], _UNWEIGHED), -row[2], -row[0]))
         total = len(ranked)
         ids = [row[0] for row in ranked[offset : offset + limit]]
         if not ids:
             return SearchPage(hits=(), total=total)
-        page = await self._db.fetch(
-            _SELECT + " WHERE id = ANY($1::bigint[])",
-            ids,
-        )
+        page = await self._db.fetch(_SELECT + " WHERE id = ANY($1::bigint[])", ids)
         by_id = {row["id"]: row for row in page}
         rows_in_order = [by_id[i] for i in ids if i in by_id]
         snippets: dict[int, str] = {}
@@ -502,28 +507,168 @@ class PgHeadlineRepo:
         )
         return SearchPage(hits=hits, total=total)
 
+    async def _candidates(self, query: SearchQuery) -> list[asyncpg.Record]:
+        """The newest SEARCH_CANDIDATES headlines a search finds: (id, story_id,
+        published_at), newest first.
+
+        `from:` keeps the headlines of those feeds, `-from:` leaves theirs out; a search of
+        feeds alone (or `*`) needs no index: the newest headlines are its matches. Otherwise
+        the newest windows of ids are asked first (storage/postgres/fts.py): a window that
+        holds SEARCH_CANDIDATES matches holds the newest ones, and only matching rows are
+        read; the last question is the whole index.
+        """
+        p = _Params()
+        feeds = ""
+        if query.sources:
+            feeds += f" AND feed_id = ANY({p(sorted(query.feed_ids))}::bigint[])"
+        if query.excluded_sources:
+            feeds += f" AND feed_id <> ALL({p(sorted(query.excluded_feed_ids))}::bigint[])"
+        limit = p(SEARCH_CANDIDATES)
+        if query.words_free:
+            return await self._db.fetch(
+                "SELECT id, story_id, published_at FROM headlines"  # noqa: S608 (fixed clauses)
+                f" WHERE TRUE{feeds} ORDER BY id DESC LIMIT {limit}",
+                *p.values,
+            )
+        match = search_to_tsquery(query, await self.languages())
+        at = len(p.values)  # where each question's tsquery goes
+        # `id + 0`: the GIN index, never a walk of the primary key reading every vector
+        sql = (
+            "SELECT id, story_id, published_at FROM headlines"  # noqa: S608 (fixed clauses)
+            f" WHERE search @@ {p(match)}::tsquery{feeds} ORDER BY id + 0 DESC LIMIT {limit}"
+        )
+        top = await self._db.fetchval("SELECT max(id) FROM headlines")
+        if top is None:
+            return []
+        needed = 0.0  # how many of the newest ids seem to hold enough matches
+        for shift in WINDOW_SHIFTS:
+            bucket = top >> shift
+            if bucket < 2:  # its two newest windows hold every id
+                break
+            lowest = (bucket - 1) << shift
+            if top - lowest + 1 < needed:
+                continue  # too few matches in a window this size, judging by the last one
+            newest = f"{quote(window(shift, bucket))} | {quote(window(shift, bucket - 1))}"
+            p.values[at] = f"({match}) & ({newest})"
+            rows = await self._db.fetch(sql, *p.values)
+            if len(rows) >= SEARCH_CANDIDATES:
+                return rows
+            if not rows:
+                break  # none among the newest: ask the whole index at once
+            needed = WINDOW_MARGIN * (top - lowest + 1) * SEARCH_CANDIDATES / len(rows)
+        p.values[at] = match
+        return await self._db.fetch(sql, *p.values)
+
+    async def _relevance(
+        self, query: SearchQuery, ids: Sequence[int]
+    ) -> dict[int, tuple[int, int, int]]:
+        """How each of these matches of a search ranks: a sort key, lowest first, as
+        storage/sqlite/headlines.py's _relevance gives it.
+
+        A headline with a searched word in its title comes first; among those alike, the one
+        whose title has more of the searched words (the first RANKED_TERMS of them), then the
+        one that has more of them at all (the alternatives of an `OR`). A term in the title
+        is the term's tsquery on the title's positions (weight A). Every question is asked
+        of every match in one statement, each vector read once.
+        """
+        terms = list(dict.fromkeys(term for clause in query.clauses for term in clause))
+        if not ids or not terms:
+            return {}
+        languages = await self.languages()
+        either = {term for clause in query.clauses if len(clause) > 1 for term in clause}
+        asks: list[tuple[str, str]] = []  # (what the answer counts, its tsquery)
+        for term in terms[:RANKED_TERMS]:
+            asks.append(("title", term_to_tsquery(term, languages, title=True)))
+            if term in either:
+                asks.append(("any", term_to_tsquery(term, languages)))
+        if len(terms) > RANKED_TERMS:
+            titles = (term_to_tsquery(t, languages, title=True) for t in terms)
+            asks.append(("title-any", " | ".join(f"({t})" for t in titles)))
+        p = _Params()
+        wanted = p(list(ids))
+        questions = ", ".join(f"v @@ {p(tsquery)}::tsquery" for _, tsquery in asks)
+        # `|| ''`: the vector unpacked once per row, not once per question
+        rows = await self._db.fetch(
+            f"SELECT id, {questions} FROM (SELECT id, search || ''::tsvector AS v"  # noqa: S608 (fixed clauses)
+            f" FROM headlines WHERE id = ANY({wanted}::bigint[])) AS c",
+            *p.values,
+        )
+        weights: dict[int, tuple[int, int, int]] = {}
+        for row in rows:
+            in_title = anywhere = 0
+            titled = False
+            for (kind, _), answer in zip(asks, row[1:], strict=True):
+                if not answer:
+                    continue
+                if kind == "title":
+                    in_title += 1
+                    titled = True
+                elif kind == "any":
+                    anywhere += 1
+                else:
+                    titled = True
+            weights[row[0]] = (0 if titled else 1, -in_title, -anywhere)
+        return weights
+
     async def preview(
         self, topic: Topic, *, since: float, limit: int = 3
     ) -> tuple[int, list[Headline]]:
         """How many headlines first seen since `since` a topic matches, and the newest.
 
-        The window is a range of ids (they grow with time), as on SQLite.
+        The window is a range of ids (they grow with time), as on SQLite. `*` counts every
+        story; a topic limited to feeds (`from:`) the stories one of them carried in it.
         """
         first = await self._db.fetchval(
             "SELECT min(id) FROM headlines WHERE first_seen_at >= $1", since
         )
         if first is None:
             return 0, []
-        match = tsquery_sql(topic_to_tsquery(topic, await self.languages()))
-        where = f"story_id IS NULL AND id >= $1 AND search @@ {match} AND first_seen_at >= $2"
-        count = int(await self._db.fetchval(_COUNT + where, first, since))
+        p = _Params()
+        if topic.everything:
+            where = f" WHERE story_id IS NULL AND id >= {p(first)}"
+        elif topic.sources:
+            stories = await self._stories_of(topic, p, first=first)
+            where = f" WHERE story_id IS NULL AND id IN ({stories})"
+        else:
+            match = topic_to_tsquery(topic, await self.languages())
+            where = (
+                f" WHERE story_id IS NULL AND id >= {p(first)} AND search @@ {p(match)}::tsquery"
+                f" AND first_seen_at >= {p(since)}"
+            )
+        count = int(
+            await self._db.fetchval(
+                "SELECT count(*) FROM headlines" + where,  # noqa: S608 (fixed clauses)
+                *p.values,
+            )
+        )
         rows = await self._db.fetch(
-            _SELECT + where + " ORDER BY published_at DESC, id DESC LIMIT $3",
-            first,
-            since,
-            limit,
+            _SELECT + where + f" ORDER BY published_at DESC, id DESC LIMIT {p(limit)}",
+            *p.values,
         )
         return count, await self._sourced(rows)
+
+    async def earlier_feeds(self, ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
+        """For each of these headlines that repeats a story another feed brought first (a
+        copy), the feeds of the story's headlines stored before it, in order; a story's
+        first headline is left out."""
+        if not ids:
+            return {}
+        rows = await self._db.fetch(
+            "SELECT h.id, o.id, o.feed_id FROM headlines h JOIN headlines o ON o.id = h.story_id"
+            " WHERE h.id = ANY($1::bigint[]) AND h.story_id IS NOT NULL"
+            " UNION ALL"
+            " SELECT h.id, o.id, o.feed_id FROM headlines h"
+            " JOIN headlines o ON o.story_id = h.story_id AND o.id < h.id"
+            " WHERE h.id = ANY($1::bigint[]) AND h.story_id IS NOT NULL"
+            " ORDER BY 1, 2",
+            list(ids),
+        )
+        found: dict[int, list[int]] = {}
+        for headline_id, _, feed_id in rows:
+            feeds = found.setdefault(headline_id, [])
+            if feed_id not in feeds:
+                feeds.append(feed_id)
+        return {k: tuple(v) for k, v in found.items()}
 
     async def recent_texts(
         self, *, since: float, limit: int = 300, topics: Sequence[Topic] = ()
@@ -543,11 +688,12 @@ class PgHeadlineRepo:
                 limit,
             )
         else:
-            match = tsquery_sql(topics_to_tsquery(topics, await self.languages()))
+            match = topics_to_tsquery(topics, await self.languages())
             rows = await self._db.fetch(
-                "SELECT title, summary FROM headlines WHERE story_id IS NULL AND id IN"  # noqa: S608 (tsquery_sql)
-                f" (SELECT id FROM headlines WHERE search @@ {match} AND id >= $1"
-                " ORDER BY id DESC LIMIT $2) ORDER BY id DESC",
+                "SELECT title, summary FROM headlines WHERE story_id IS NULL AND id IN"
+                " (SELECT id FROM headlines WHERE search @@ $1::tsquery AND id >= $2"
+                " ORDER BY id DESC LIMIT $3) ORDER BY id DESC",
+                match,
                 first,
                 limit,
             )

@@ -10,6 +10,10 @@ text-search configuration, no stop words, no stemming by PostgreSQL).
 
 `languages` is always the set of languages the index holds (codes or tags), which keeps a
 query short; None covers every stemmer.
+
+Feeds (`from:`) and `*` are no tsquery matter: the repository filters on the headline's feed
+(storage/postgres/headlines.py). A topic of no words but exclusions (`from:x -sports`)
+compiles to every row but those, as on SQLite.
 """
 
 from __future__ import annotations
@@ -20,14 +24,27 @@ from bot.text.language import stemmer_name, stemmer_names, stems
 from bot.text.query import Part, SearchQuery, Term, Topic
 from storage.postgres.fts import MARK, STEM, UNSTEMMED, WORD, quote
 
-__all__ = ["rank_tsquery", "search_to_tsquery", "topic_to_tsquery", "topics_to_tsquery"]
+__all__ = [
+    "EVERY_ROW",
+    "search_to_tsquery",
+    "term_to_tsquery",
+    "topic_to_tsquery",
+    "topics_to_tsquery",
+]
+
+# Every row's vector holds a marker: this prefix matches them all.
+EVERY_ROW = f"{quote(MARK)}:*"
 
 
-def _phrase(namespace: str, tokens: Sequence[str], *, prefix: bool = False) -> str:
-    """The tokens, adjacent and in order, in one namespace; the last one a prefix if asked."""
-    lexemes = [quote(namespace + token) for token in tokens]
+def _phrase(
+    namespace: str, tokens: Sequence[str], *, prefix: bool = False, title: bool = False
+) -> str:
+    """The tokens, adjacent and in order, in one namespace; the last one a prefix if asked;
+    in the title alone (weight A) if asked."""
+    weight = ":A" if title else ""
+    lexemes = [quote(namespace + token) + weight for token in tokens]
     if prefix:
-        lexemes[-1] += ":*"
+        lexemes[-1] = quote(namespace + tokens[-1]) + (":*A" if title else ":*")
     if len(lexemes) == 1:
         return lexemes[0]
     return "(" + " <-> ".join(lexemes) + ")"
@@ -55,7 +72,7 @@ def _stem_variants(
     return by_stem
 
 
-def _stemmed(part_words: Sequence[str], groups: Sequence[str]) -> str:
+def _stemmed(part_words: Sequence[str], groups: Sequence[str], *, title: bool = False) -> str:
     """Where the words occur stemmed, each row in its own language's stems.
 
     As storage/sqlite/search.py does: the stem most stemmers share is searched in every row
@@ -63,12 +80,12 @@ def _stemmed(part_words: Sequence[str], groups: Sequence[str]) -> str:
     """
     by_stem = _stem_variants(part_words, groups)
     if len(by_stem) == 1:
-        return _phrase(STEM, next(iter(by_stem)))
+        return _phrase(STEM, next(iter(by_stem)), title=title)
     ranked = sorted(by_stem.items(), key=lambda item: (-len(item[1]), item[0]))
     (common, _), rest = ranked[0], ranked[1:]
     others = [g for _, gs in rest for g in gs]
-    pieces = [f"({_phrase(STEM, common)} & !{_markers(others)})"]
-    pieces.extend(f"({_phrase(STEM, s)} & {_markers(gs)})" for s, gs in rest)
+    pieces = [f"({_phrase(STEM, common, title=title)} & !{_markers(others)})"]
+    pieces.extend(f"({_phrase(STEM, s, title=title)} & {_markers(gs)})" for s, gs in rest)
     return "(" + " | ".join(pieces) + ")"
 
 
@@ -81,8 +98,10 @@ def _part(part: Part, groups: Sequence[str]) -> str:
 def _topic(topic: Topic, groups: Sequence[str]) -> str:
     positive = " & ".join(_part(p, groups) for p in topic.parts)
     if not topic.excluded:
-        return positive
+        return positive or EVERY_ROW
     excluded = " | ".join(_part(p, groups) for p in topic.excluded)
+    if not positive:
+        return f"!({excluded})"
     return f"({positive}) & !({excluded})"
 
 
@@ -97,12 +116,19 @@ def topics_to_tsquery(topics: Sequence[Topic], languages: Iterable[str] | None =
     return " | ".join(f"({_topic(t, groups)})" for t in topics)
 
 
-def _term(term: Term, groups: Sequence[str]) -> str:
+def _term(term: Term, groups: Sequence[str], *, title: bool = False) -> str:
     if term.kind == "exact":
-        return _phrase(WORD, term.words)
+        return _phrase(WORD, term.words, title=title)
     if term.kind == "prefix":
-        return _phrase(WORD, term.words, prefix=True)
-    return _stemmed(term.words, groups)
+        return _phrase(WORD, term.words, prefix=True, title=title)
+    return _stemmed(term.words, groups, title=title)
+
+
+def term_to_tsquery(
+    term: Term, languages: Iterable[str] | None = None, *, title: bool = False
+) -> str:
+    """The tsquery text that finds one search term: anywhere, or in the title alone."""
+    return _term(term, _groups(languages), title=title)
 
 
 def _clause(clause: Sequence[Term], groups: Sequence[str]) -> str:
@@ -120,25 +146,6 @@ def search_to_tsquery(query: SearchQuery, languages: Iterable[str] | None = None
         return f"({positive}) & !({excluded})"
     if positive:
         return positive
-    # Every row's vector holds a marker: this prefix matches them all.
-    return f"{quote(MARK)}:* & !({excluded})"
-
-
-def rank_tsquery(query: SearchQuery, languages: Iterable[str] | None = None) -> str | None:
-    """What ranks a search's matches: any of the lexemes it asked for (exclusions left out),
-    so that ts_rank weighs each by where it occurs (a title's weight above a summary's).
-
-    None when the search asked for nothing (exclusions only): such a search is by date.
-    """
-    groups = _groups(languages)
-    lexemes: dict[str, None] = {}
-    for clause in query.clauses:
-        for term in clause:
-            if term.kind == "stem":
-                for stemmed in _stem_variants(term.words, groups):
-                    lexemes.update((quote(STEM + s), None) for s in stemmed)
-                continue
-            lexemes.update((quote(WORD + w), None) for w in term.words[:-1])
-            last = quote(WORD + term.words[-1])
-            lexemes[last + ":*" if term.kind == "prefix" else last] = None
-    return " | ".join(lexemes) if lexemes else None
+    if excluded:
+        return f"!({excluded})"
+    return EVERY_ROW

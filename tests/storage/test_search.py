@@ -183,3 +183,28 @@ async def test_hostile_queries_never_raise(storage: Storage) -> None:
 async def test_any_text_is_a_valid_query(storage: Storage, text: str) -> None:
     page = await search(storage.headlines, text)
     assert page is None or page.total == 0
+
+
+async def test_a_search_ranks_its_newest_matches_only(storage: Storage) -> None:
+    """Only the newest 500 matches are ranked (and counted), whether the word is in every
+    headline, in some, or only in old ones: on PostgreSQL the newest windows of ids are
+    asked first (storage/postgres/fts.py), which must give what FTS5's walk gives."""
+    entries = []
+    for i in range(3000):
+        words = ["common"]
+        if i % 5 == 0:
+            words.append("sparse")
+        if i < 10:
+            words.append("ancient")
+        entries.append(entry(str(i), " ".join(words), published_at=NOW + i))
+    ids = [h.id for h in await store(storage, entries)]
+    for text, expected in [
+        ("common", ids[-500:]),
+        ("sparse", ids[::5][-500:]),
+        ("ancient", ids[:10]),
+        ("common -sparse", [i for n, i in enumerate(ids) if n % 5][-500:]),
+    ]:
+        page = await search(storage.headlines, text, limit=500)
+        assert page is not None
+        assert page.total == len(expected), text
+        assert [hit.headline.id for hit in page.hits] == expected[::-1], text
