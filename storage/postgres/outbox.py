@@ -216,10 +216,11 @@ class PgOutboxRepo:
         conn = conn_of(tx)
         if not pushes:
             return 0
-        # Plans made for this call's chats: a generic plan of a cached statement tests
-        # `chat_id = ANY($2)` against the whole array row by row (a custom plan hashes it),
-        # and statistics not yet gathered after a bulk change make it look cheap. A routing
-        # chunk holds thousands of chats, so that would cost minutes instead of milliseconds.
+        # The two reads are planned for this call's chats: a generic plan of a cached
+        # statement tests `chat_id = ANY($2)` against the whole array row by row (a custom
+        # plan hashes it), and statistics not yet gathered after a bulk change make it look
+        # cheap. A routing chunk holds thousands of chats: minutes instead of milliseconds.
+        # Reset before the writes, whose foreign key checks would be planned for every row.
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         upto = await PgChatRepo.pushed_upto(conn, list({p.chat_id for p in pushes}))
         # the newest pending row of each (chat, thread): the message still waiting (a row
@@ -231,6 +232,7 @@ class PgOutboxRepo:
             Priority.PUSH.value,
             list(upto),
         )
+        await conn.execute("RESET plan_cache_mode")
         waiting = {
             (chat, thread): (row_id, total, start) for chat, thread, row_id, total, start in rows
         }
