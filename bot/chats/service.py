@@ -195,7 +195,10 @@ class ChatService:
     async def list_topics(self, chat_id: int) -> list[Subscription]:
         """The chat's topics by key, then its mutes; each as typed, its feeds (`from:`) named
         by their current handles."""
-        subs = await self._subscriptions.list(chat_id)
+        return await self._named(await self._subscriptions.list(chat_id))
+
+    async def _named(self, subs: list[Subscription]) -> list[Subscription]:
+        """The subscriptions with the feeds they name (`from:#12`) shown by current handle."""
         if not any(SOURCE_PREFIX in s.topic for s in subs):
             return subs
         book = await self.sources()
@@ -354,7 +357,7 @@ class ChatService:
         async with self._store.transaction() as tx:
             chat = await self._chats.fetch(tx, chat_id)
             subscriptions = await self._subscriptions.fetch(tx, chat_id)
-        return chat, subscriptions
+        return chat, await self._named(subscriptions)
 
     # --- figures -----------------------------------------------------------------------
 
