@@ -11,7 +11,7 @@ Three namespaces keep the kinds apart in one vector, as SQLite's two columns do:
 - `s:<stem>`  a stemmed word (searched for plain words),
 - `w:<word>`  a folded word (searched for "exact" words and prefixes),
 - `m:<stemmer>` the marker, at position 1 (`m:none` for a language without a stemmer),
-- `n9:<id >> 9>`, `n12:<id >> 12>`, `n15:<id >> 15>`: the row's windows of ids (below).
+- `n9:<id >> 9>`, `n10:<id >> 10>`, ... `n16:<id >> 16>`: the row's windows of ids (below).
 
 Words never hold a colon (bot.text.language.words), so no word reaches another namespace,
 and a prefix of `w:` lexemes never matches an `s:` one. A word and its stem share a
@@ -24,10 +24,11 @@ The windows let a search take the newest matches as FTS5 does, walking its index
 first: SQLite ranks only the newest SEARCH_CANDIDATES matches of a search, and the GIN
 index cannot walk by id. A search first asks for its matches among the newest ids, ANDing
 the two newest windows of 512 ids with its query inside the index, so that only rows that
-match are ever read; with too few there, the newest windows of 4,096 ids, then of 32,768,
-then everything (storage/postgres/headlines.py), skipping a size that the matches found so
-far say is too small. A common word is answered from the newest thousand rows, a rare one
-from its few matches.
+match are ever read; with too few there, the newest windows of a size that the matches found
+so far say is enough (each size twice the last, up to 65,536 ids), then everything
+(storage/postgres/headlines.py). A common word is answered from the newest thousand rows,
+a rare one from its few matches, and a word in between from a window little larger than it
+needs.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ MAX_POSITION = 16383
 MAX_POSITIONS = 256
 MAX_LEXEME_BYTES = 1500
 
-# The sizes of the windows of ids, as shifts: 512, 4,096 and 32,768 ids.
-WINDOW_SHIFTS = (9, 12, 15)
+# The sizes of the windows of ids, as shifts: 512, 1,024, 2,048, ... 65,536 ids.
+WINDOW_SHIFTS = tuple(range(9, 17))
 
 # Beyond this many rows, filling the vectors of copied headlines says how far it got.
 REINDEX_CHUNK = 20_000

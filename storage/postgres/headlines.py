@@ -60,7 +60,6 @@ _SELECT = f"SELECT {COLUMNS} FROM headlines"  # noqa: S608 (fixed names)
 WINDOW_MARGIN = 1.25
 
 _Known = tuple[int, str, str | None, str, str, str | None]
-_UNWEIGHED = (1, 0, 0)  # the rank of a match no question found (none: all are asked)
 
 
 class _Params:
@@ -91,6 +90,45 @@ def _headline(row: asyncpg.Record) -> Headline:
         baseline=bool(row["baseline"]),
         picture=row["picture"],
     )
+
+
+def _asks(query: SearchQuery, languages: Sequence[str]) -> list[tuple[str, str]]:
+    """What ranking asks of each match of a search, as storage/sqlite/headlines.py's
+    _relevance asks it: (what the answer counts, its tsquery).
+
+    Of each of the first RANKED_TERMS terms: is it in the title (the term on the title's
+    positions, weight A); of each alternative of an `OR`, is it there at all; with more
+    terms, is any of them in the title.
+    """
+    terms = list(dict.fromkeys(term for clause in query.clauses for term in clause))
+    either = {term for clause in query.clauses if len(clause) > 1 for term in clause}
+    asks: list[tuple[str, str]] = []
+    for term in terms[:RANKED_TERMS]:
+        asks.append(("title", term_to_tsquery(term, languages, title=True)))
+        if term in either:
+            asks.append(("any", term_to_tsquery(term, languages)))
+    if len(terms) > RANKED_TERMS:
+        titles = (term_to_tsquery(t, languages, title=True) for t in terms)
+        asks.append(("title-any", " | ".join(f"({t})" for t in titles)))
+    return asks
+
+
+def _weight(asks: Sequence[tuple[str, str]], answers: Sequence[bool]) -> tuple[int, int, int]:
+    """A match's rank from its answers, lowest first: a searched word in the title, then
+    how many of the words the title has, then how many of the alternatives it has at all."""
+    in_title = anywhere = 0
+    titled = False
+    for (kind, _), answer in zip(asks, answers, strict=True):
+        if not answer:
+            continue
+        if kind == "title":
+            in_title += 1
+            titled = True
+        elif kind == "any":
+            anywhere += 1
+        else:
+            titled = True
+    return (0 if titled else 1, -in_title, -anywhere)
 
 
 class PgHeadlineRepo:
@@ -460,23 +498,25 @@ class PgHeadlineRepo:
 
         As on SQLite, only the newest SEARCH_CANDIDATES matches are ranked, so a common word
         costs what a rare one does; the total is capped at the same figure. They rank by
-        :meth:`_relevance`, SQLite's order: a searched word in the title first, then how many
-        of the searched words the title and the whole headline have, then newest first. A
-        search of exclusions only, or of common words only, lists the newest.
+        SQLite's order (storage/sqlite/headlines.py's _relevance): a searched word in the title
+        first, then how many of the searched words the title and the whole headline have,
+        then newest first; each candidate's answers to those questions (:func:`_asks`) come
+        with it. A search of exclusions only, or of common words only, lists the newest.
         """
         wanted, prefix = query_words(query)
         by_date = query.negative_only or (
             bool(wanted) and not prefix and all(is_stop_word(w, "en") for w in wanted)
         )
-        found = await self._candidates(query)
+        languages = await self.languages()
+        asks = [] if by_date or query.words_free else _asks(query, languages)
+        found = await self._candidates(query, languages, asks)
         matched = {row[0] for row in found}
         # a story is listed once: a copy is left out when its first headline matches too
         ranked = [row for row in found if row[1] is None or row[1] not in matched]
-        if by_date or query.words_free:
-            ranked.sort(key=lambda row: (-row[2], -row[0]))
+        if asks:
+            ranked.sort(key=lambda row: (_weight(asks, row[3:]), -row[2], -row[0]))
         else:
-            weight = await self._relevance(query, [row[0] for row in ranked])
-            ranked.sort(key=lambda row: (weight.get(row[0], _UNWEIGHED), -row[2], -row[0]))
+            ranked.sort(key=lambda row: (-row[2], -row[0]))
         total = len(ranked)
         ids = [row[0] for row in ranked[offset : offset + limit]]
         if not ids:
@@ -507,9 +547,11 @@ class PgHeadlineRepo:
         )
         return SearchPage(hits=hits, total=total)
 
-    async def _candidates(self, query: SearchQuery) -> list[asyncpg.Record]:
+    async def _candidates(
+        self, query: SearchQuery, languages: Sequence[str], asks: Sequence[tuple[str, str]]
+    ) -> list[asyncpg.Record]:
         """The newest SEARCH_CANDIDATES headlines a search finds: (id, story_id,
-        published_at), newest first.
+        published_at, then each ask's answer), newest first.
 
         `from:` keeps the headlines of those feeds, `-from:` leaves theirs out; a search of
         feeds alone (or `*`) needs no index: the newest headlines are its matches. Otherwise
@@ -530,12 +572,19 @@ class PgHeadlineRepo:
                 f" WHERE TRUE{feeds} ORDER BY id DESC LIMIT {limit}",
                 *p.values,
             )
-        match = search_to_tsquery(query, await self.languages())
+        match = search_to_tsquery(query, languages)
         at = len(p.values)  # where each question's tsquery goes
+        asked = p(match)
+        # each ask of the vector, read once per row when there are several (`|| ''` unpacks it)
+        vector = "d.v" if len(asks) > 1 else "c.search"
+        answers = "".join(f", {vector} @@ {p(tsquery)}::tsquery" for _, tsquery in asks)
+        unpack = ", LATERAL (SELECT c.search || ''::tsvector AS v) AS d" if len(asks) > 1 else ""
         # `id + 0`: the GIN index, never a walk of the primary key reading every vector
         sql = (
-            "SELECT id, story_id, published_at FROM headlines"  # noqa: S608 (fixed clauses)
-            f" WHERE search @@ {p(match)}::tsquery{feeds} ORDER BY id + 0 DESC LIMIT {limit}"
+            f"SELECT c.id, c.story_id, c.published_at{answers} FROM"  # noqa: S608 (fixed clauses)
+            " (SELECT id, story_id, published_at, search FROM headlines"
+            f" WHERE search @@ {asked}::tsquery{feeds} ORDER BY id + 0 DESC LIMIT {limit})"
+            f" AS c{unpack}"
         )
         top = await self._db.fetchval("SELECT max(id) FROM headlines")
         if top is None:
@@ -558,57 +607,6 @@ class PgHeadlineRepo:
             needed = WINDOW_MARGIN * (top - lowest + 1) * SEARCH_CANDIDATES / len(rows)
         p.values[at] = match
         return await self._db.fetch(sql, *p.values)
-
-    async def _relevance(
-        self, query: SearchQuery, ids: Sequence[int]
-    ) -> dict[int, tuple[int, int, int]]:
-        """How each of these matches of a search ranks: a sort key, lowest first, as
-        storage/sqlite/headlines.py's _relevance gives it.
-
-        A headline with a searched word in its title comes first; among those alike, the one
-        whose title has more of the searched words (the first RANKED_TERMS of them), then the
-        one that has more of them at all (the alternatives of an `OR`). A term in the title
-        is the term's tsquery on the title's positions (weight A). Every question is asked
-        of every match in one statement, each vector read once.
-        """
-        terms = list(dict.fromkeys(term for clause in query.clauses for term in clause))
-        if not ids or not terms:
-            return {}
-        languages = await self.languages()
-        either = {term for clause in query.clauses if len(clause) > 1 for term in clause}
-        asks: list[tuple[str, str]] = []  # (what the answer counts, its tsquery)
-        for term in terms[:RANKED_TERMS]:
-            asks.append(("title", term_to_tsquery(term, languages, title=True)))
-            if term in either:
-                asks.append(("any", term_to_tsquery(term, languages)))
-        if len(terms) > RANKED_TERMS:
-            titles = (term_to_tsquery(t, languages, title=True) for t in terms)
-            asks.append(("title-any", " | ".join(f"({t})" for t in titles)))
-        p = _Params()
-        wanted = p(list(ids))
-        questions = ", ".join(f"v @@ {p(tsquery)}::tsquery" for _, tsquery in asks)
-        # `|| ''`: the vector unpacked once per row, not once per question
-        rows = await self._db.fetch(
-            f"SELECT id, {questions} FROM (SELECT id, search || ''::tsvector AS v"  # noqa: S608 (fixed clauses)
-            f" FROM headlines WHERE id = ANY({wanted}::bigint[])) AS c",
-            *p.values,
-        )
-        weights: dict[int, tuple[int, int, int]] = {}
-        for row in rows:
-            in_title = anywhere = 0
-            titled = False
-            for (kind, _), answer in zip(asks, row[1:], strict=True):
-                if not answer:
-                    continue
-                if kind == "title":
-                    in_title += 1
-                    titled = True
-                elif kind == "any":
-                    anywhere += 1
-                else:
-                    titled = True
-            weights[row[0]] = (0 if titled else 1, -in_title, -anywhere)
-        return weights
 
     async def preview(
         self, topic: Topic, *, since: float, limit: int = 3

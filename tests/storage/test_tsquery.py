@@ -261,3 +261,33 @@ async def test_tsquery_agrees_with_matches_and_fts5(
                 ), (text, search)
     finally:
         fts.close()
+
+
+async def test_rows_copied_without_a_vector_are_indexed(pg_url: str) -> None:
+    """copy-db writes plain rows (search NULL) and then fills their vectors with reindex."""
+    from storage.postgres import fts, repositories
+    from storage.postgres.db import PgDatabase
+
+    db = await PgDatabase.open(pg_url)
+    try:
+        await db.execute("INSERT INTO feeds (id, url) VALUES (7, 'https://example.org/feed')")
+        await db.execute("INSERT INTO feed_languages (feed_id, language) VALUES (7, 'es')")
+        await db.execute(
+            "INSERT INTO headlines (id, feed_id, key, title, summary, published_at,"
+            " first_seen_at, updated_at, language) VALUES"
+            " (5000, 7, 'a', 'Elecciones en Bolivia', 'Mineros en huelga', 1, 1, 1, 'es'),"
+            " (5001, 7, 'b', 'Lithium deal', '', 2, 2, 2, 'en')"
+        )
+        headlines = repositories(db).headlines
+        parsed = parse_search("elección")
+        assert isinstance(parsed, SearchQuery)
+        assert (await headlines.search(parsed)).total == 0  # no vector, not found
+        async with db.connection() as conn:
+            assert await fts.reindex(conn) == 2
+            assert await fts.reindex(conn) == 0
+        page = await headlines.search(parsed)
+        assert [hit.headline.id for hit in page.hits] == [5000]
+        vector = await db.fetchval("SELECT search::text FROM headlines WHERE id = 5001")
+        assert "'m:english'" in vector and "'n9:9'" in vector and "'n16:0'" in vector
+    finally:
+        await db.close()
