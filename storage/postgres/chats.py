@@ -330,15 +330,17 @@ class PgSubscriptionRepo:
     async def active_chunks(
         self, size: int = 20_000
     ) -> AsyncIterator[builtins.list[tuple[int, str, int | None]]]:
-        """Yield (chat_id, topic, thread_id) of active chats' subscriptions, `size` at a time.
+        """Yield (chat_id, topic, thread_id) of active chats' subscriptions in chat order,
+        `size` at a time.
 
         A server-side cursor in one transaction: one snapshot, as SQLite's, and never half a
-        million rows in memory at once.
+        million rows in memory at once. Chat order is what the topic index keeps compactly
+        (bot/routing/index.py).
         """
         async with self._db.connection() as conn:
             cursor = await conn.cursor(
                 "SELECT s.chat_id, s.topic, s.thread_id FROM subscriptions s"
-                " JOIN chats c ON c.id = s.chat_id WHERE c.active = 1"
+                " JOIN chats c ON c.id = s.chat_id WHERE c.active = 1 ORDER BY s.chat_id"
             )
             while rows := await cursor.fetch(size):
                 yield [(row[0], row[1], row[2]) for row in rows]
