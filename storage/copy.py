@@ -40,6 +40,7 @@ TABLES = (
     "subscriptions",
     "broadcasts",
     "outbox",
+    "outbox_chunks",
     "more_lists",
     "counters",
 )

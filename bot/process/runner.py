@@ -73,44 +73,62 @@ def _claim(settings: Settings, signals: _Signals) -> tuple[Claim | None, int, st
     except _Stopped:
         return None, 0, ""
     except OSError as exc:
-        return None, 1, f"database {settings.database_name}: {exc}"
-    if guard is not None:
-        return guard, 0, ""
-    who = signals.loop.run_until_complete(holder(database))
-    busy = f"another headline-bot ({who}) is already running on {settings.database_name}"
-    if not can_stand_by(database):
-        return None, 1, f"{busy}; stop it first (two would push the same headlines twice)"
-    if settings.webhook_url:
-        return (
-            None,
-            1,
-            (
-                f"{busy}; in webhook mode a second one does not stand by (Telegram sends the "
-                "updates to one URL): stop it first"
-            ),
-        )
+        if not can_stand_by(database):
+            return None, 1, f"database {settings.database_name}: {exc}"
+        # a server out of reach at start-up is waited for, as the Bot API is
+        log.warning("database unreachable at start-up: %s; trying again", exc)
+        guard, unreachable = None, True
+    else:
+        unreachable = False
+        if guard is not None:
+            return guard, 0, ""
+        refusal = signals.loop.run_until_complete(_refusal(settings))
+        if refusal:
+            return None, 1, refusal
     try:
-        return signals.run(_stand_by(settings, who)), 0, ""
+        return signals.run(_stand_by(settings, unreachable=unreachable)), 0, ""
     except _Stopped:
         return None, 0, ""
+    except _RefusedError as exc:
+        return None, 1, str(exc)
     except OSError as exc:  # the standby's status port is taken
         return None, 1, f"standby status server: {exc}"
 
 
-async def _stand_by(settings: Settings, active: str) -> Claim:
-    """Wait for the guard, touching nothing but it (and serving /healthz); return it."""
-    log.info(
-        "standing by: another headline-bot (%s) is active on %s; taking over when it stops "
-        "(trying every %g s)",
-        active,
-        settings.database_name,
-        STANDBY_RETRY_SECONDS,
+class _RefusedError(Exception):
+    """Another bot holds the database, and this one may not stand by for it."""
+
+
+async def _refusal(settings: Settings) -> str:
+    """Why this process may not stand by for the bot holding the guard ('' when it may)."""
+    database = settings.database
+    if can_stand_by(database) and not settings.webhook_url:
+        return ""
+    who = await holder(database)
+    busy = f"another headline-bot ({who}) is already running on {settings.database_name}"
+    if not can_stand_by(database):
+        return f"{busy}; stop it first (two would push the same headlines twice)"
+    return (
+        f"{busy}; in webhook mode a second one does not stand by (Telegram sends the updates "
+        "to one URL): stop it first"
     )
+
+
+async def _stand_by(settings: Settings, *, unreachable: bool) -> Claim:
+    """Wait for the guard, touching nothing but it (and serving /healthz); return it.
+
+    Standing by for another bot, or waiting for a database out of reach at start-up.
+    """
+    name = settings.database_name
     server: StandbyServer | None = None
+    waiting_for = ""  # the bot stood by for, once known
+    if not unreachable:
+        waiting_for = await holder(settings.database)
+        _standing_by(waiting_for, name)
     if settings.metrics_port is not None:
-        server = StandbyServer(active, host=settings.metrics_host, port=settings.metrics_port)
+        shown = waiting_for or "unknown (the database is out of reach)"
+        server = StandbyServer(shown, host=settings.metrics_host, port=settings.metrics_port)
         await server.start()
-    unreachable = False
     try:
         while True:
             await asyncio.sleep(STANDBY_RETRY_SECONDS)
@@ -118,18 +136,37 @@ async def _stand_by(settings: Settings, active: str) -> Claim:
                 guard = await claim(settings.database)
             except OSError as exc:
                 if not unreachable:  # once per outage, not every few seconds
-                    log.warning("standing by: %s; trying again", exc)
+                    log.warning("database unreachable: %s; trying again", exc)
                 unreachable = True
                 continue
             if unreachable:
-                log.info("standing by: the database answers again")
+                log.info("the database %s answers again", name)
                 unreachable = False
             if guard is not None:
-                log.info("the active bot is gone: taking over on %s", settings.database_name)
+                if waiting_for:
+                    log.info("the active bot is gone: taking over on %s", name)
                 return guard
+            if not waiting_for:  # reached at last, and another bot holds it
+                refusal = await _refusal(settings)
+                if refusal:
+                    raise _RefusedError(refusal)
+                waiting_for = await holder(settings.database)
+                _standing_by(waiting_for, name)
+                if server is not None:
+                    server.active = waiting_for
     finally:
         if server is not None:
             await server.stop()
+
+
+def _standing_by(active: str, name: str) -> None:
+    log.info(
+        "standing by: another headline-bot (%s) is active on %s; taking over when it stops "
+        "(trying every %g s)",
+        active,
+        name,
+        STANDBY_RETRY_SECONDS,
+    )
 
 
 def _run_guarded(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,68 @@ from tests.fakes.telegram import Call, FakeTelegram
 FEED = "/feed.xml"
 
 
+class PgDatabases:
+    """The end-to-end tests on PostgreSQL: each SQLite path a test names stands for a database
+    of its own on the session's server, made at first use and dropped after the test.
+
+    Tests keep naming their databases by path (`tmp_path / "bot.sqlite3"`); the settings they
+    build (make_settings, database_env) then carry DATABASE_URL, which takes precedence.
+    """
+
+    def __init__(self, admin_url: str) -> None:
+        self._admin_url = admin_url
+        self._urls: dict[str, str] = {}
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="pg-databases")
+
+    def url_for(self, path: Path | str) -> str:
+        """The URL of the database that stands for `path` (made now when it is new)."""
+        key = str(Path(path).absolute())
+        if key not in self._urls:
+            name = f"hb_e2e_{os.getpid()}_{next(_numbers)}"
+            # from any thread or event loop (tests build settings in sync code too)
+            self._worker.submit(asyncio.run, self._admin(f'CREATE DATABASE "{name}"')).result()
+            base, _, query = self._admin_url.partition("?")
+            self._urls[key] = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+        return self._urls[key]
+
+    def drop_all(self) -> None:
+        """Drop every database made for the test (whoever is still connected)."""
+        for url in self._urls.values():
+            name = url.partition("?")[0].rsplit("/", 1)[1]
+            drop = self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self._worker.submit(asyncio.run, drop).result()
+        self._urls.clear()
+        self._worker.shutdown()
+
+    async def _admin(self, statement: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self._admin_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+
+_numbers = itertools.count(1)
+# Set by tests/e2e/conftest.py for the tests that run on PostgreSQL; None on SQLite.
+postgres: PgDatabases | None = None
+
+
+def database_env(path: Path | str) -> dict[str, str]:
+    """The environment that names the test's database for `python -m bot`: DATABASE_PATH,
+    and on PostgreSQL the DATABASE_URL that stands for it."""
+    env = {"DATABASE_PATH": str(path)}
+    if postgres is not None:
+        env["DATABASE_URL"] = postgres.url_for(path)
+    return env
+
+
+def database_of(path: Path | str) -> str | Path:
+    """What open_storage() opens for the test's database `path` (its URL on PostgreSQL)."""
+    return Path(path) if postgres is None else postgres.url_for(path)
+
+
 def make_settings(fake: FakeTelegram, feeds: FeedServer, db: Path, **overrides: Any) -> Settings:
     """Settings pointing at the fakes (explicit values: nothing read from the environment)."""
     values: dict[str, Any] = {
@@ -29,6 +94,8 @@ def make_settings(fake: FakeTelegram, feeds: FeedServer, db: Path, **overrides: 
         "poll_interval_seconds": 1,
         "admin_ids": [],
     }
+    if postgres is not None:
+        values["database_url"] = postgres.url_for(db)
     values.update(overrides)
     return Settings(**values)
 

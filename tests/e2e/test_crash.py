@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import IO
 
 import aiosqlite
+import asyncpg
 import pytest
 
-from storage.sqlite.chats import ChatRepo, SubscriptionRepo
-from storage.sqlite.db import Database
-from tests.e2e.harness import FEED, item
+from storage import open_storage
+from tests.e2e import harness
+from tests.e2e.harness import FEED, database_of, item
 from tests.e2e.test_process import clean_env
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import Call, FakeTelegram
@@ -32,11 +33,21 @@ ADMIN = 900  # not one of the chats: its previews would look like repeats
 
 
 class BotProcess:
-    """The real bot process, started and SIGKILLed at will, always on the same database."""
+    """The real bot process, started and SIGKILLed at will, always on the same database
+    (tmp_path/bot.sqlite3, or the PostgreSQL database that stands for it)."""
 
-    def __init__(self, fake: FakeTelegram, feeds: FeedServer, tmp_path: Path) -> None:
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        feeds: FeedServer,
+        tmp_path: Path,
+        *,
+        name: str = "bot",
+        **env: str,
+    ) -> None:
         self.fake = fake
         self.tmp_path = tmp_path
+        self.name = name
         self.db_path = tmp_path / "bot.sqlite3"
         self.env = clean_env(
             BOT_TOKEN=fake.token,
@@ -46,6 +57,7 @@ class BotProcess:
             POLL_INTERVAL_SECONDS="1",
             ADMIN_IDS=str(ADMIN),
             LOG_LEVEL="INFO",
+            **env,
         )
         self.proc: asyncio.subprocess.Process | None = None
         self.starts = 0
@@ -54,7 +66,7 @@ class BotProcess:
 
     @property
     def log_path(self) -> Path:
-        return self.tmp_path / "bot.log"
+        return self.tmp_path / f"{self.name}.log"
 
     async def start(self) -> None:
         """Spawn `python -m bot` (its output appended to bot.log)."""
@@ -128,10 +140,10 @@ async def populate(
     topics: dict[int, str] | None = None,
 ) -> None:
     """Register chats (and their topics) straight in the database, before the bot starts."""
-    db = await Database.open(db_path)
+    storage = await open_storage(database_of(db_path))
     try:
-        chats = ChatRepo(db)
-        subs = SubscriptionRepo(db)
+        chats = storage.chats
+        subs = storage.subscriptions
         now = time.time()
         for chat_id in private:
             await chats.upsert(chat_id, kind="private", title=f"User {chat_id}", now=now)
@@ -140,7 +152,7 @@ async def populate(
         for chat_id, topic in (topics or {}).items():
             await subs.add(chat_id, [topic], thread_id=None, max_topics=50, now=now)
     finally:
-        await db.close()
+        await storage.close()
 
 
 async def confirm_broadcast(fake: FakeTelegram, text: str) -> None:
@@ -184,15 +196,24 @@ def title_of(n: int) -> str:
 Row = tuple[int, int | None, int | None, str, str | None]
 
 
+OUTBOX_ROWS = (
+    "SELECT o.chat_id, p.headline_id, o.broadcast_id, o.status, h.title"
+    " FROM outbox AS o LEFT JOIN outbox_pushes AS p ON p.outbox_id = o.id"
+    " LEFT JOIN headlines AS h ON h.id = p.headline_id"
+)
+
+
 async def outbox_rows(db_path: Path) -> list[Row]:
     """(chat, headline, broadcast, status, headline title) of every push and broadcast."""
+    if harness.postgres is not None:
+        conn = await asyncpg.connect(harness.postgres.url_for(db_path))
+        try:
+            return [(r[0], r[1], r[2], r[3], r[4]) for r in await conn.fetch(OUTBOX_ROWS)]
+        finally:
+            await conn.close()
     # read-only: the next bot process, not this check, must recover the killed one's WAL
     async with aiosqlite.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
-        cur = await conn.execute(
-            "SELECT o.chat_id, p.headline_id, o.broadcast_id, o.status, h.title"
-            " FROM outbox AS o LEFT JOIN outbox_pushes AS p ON p.outbox_id = o.id"
-            " LEFT JOIN headlines AS h ON h.id = p.headline_id"
-        )
+        cur = await conn.execute(OUTBOX_ROWS)
         return [(r[0], r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
 
 
@@ -251,7 +272,8 @@ async def test_kill_mid_broadcast_and_restart(tmp_path: Path, feed_server: FeedS
     # the admin, a reader too once it has talked to the bot, gets the announcement as well
     rows = [r for r in await outbox_rows(tmp_path / "bot.sqlite3") if r[0] != ADMIN]
     assert Counter(r[3] for r in rows) == Counter({"sent": len(everyone)})
-    assert await integrity(tmp_path / "bot.sqlite3") == "ok"
+    if harness.postgres is None:  # the file is whole (PostgreSQL keeps its own)
+        assert await integrity(tmp_path / "bot.sqlite3") == "ok"
 
 
 @pytest.mark.slow
@@ -375,5 +397,6 @@ async def test_crash_safety_across_pushes_and_a_broadcast(
         )
     rows = [r for r in await outbox_rows(db_path) if r[0] != ADMIN]
     assert Counter(r[3] for r in rows) == Counter({"sent": 2 * len(everyone)}), where
-    assert await integrity(db_path) == "ok"
+    if harness.postgres is None:
+        assert await integrity(db_path) == "ok"
     assert bot.kills >= KILLS

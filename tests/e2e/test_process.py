@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import FEED, item
+from tests.e2e import harness
+from tests.e2e.harness import FEED, database_env, item
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import FakeTelegram
 
@@ -21,7 +22,8 @@ SAMPLE = ROOT / "bot" / "data" / "sample_digest.xml"
 
 
 def clean_env(**values: str) -> dict[str, str]:
-    """The environment without any of the bot's settings or proxies, plus `values`."""
+    """The environment without any of the bot's settings or proxies, plus `values` (a
+    DATABASE_PATH comes with its DATABASE_URL when the test runs on PostgreSQL)."""
     names = {
         "BOT_TOKEN",
         "TELEGRAM_API_URL",
@@ -35,11 +37,16 @@ def clean_env(**values: str) -> dict[str, str]:
         "WEBHOOK_SECRET",
         "PORT",
         "ALLOW_PAID_BROADCAST",
+        "DATABASE_URL",
+        "METRICS_PORT",
+        "METRICS_HOST",
     }
     skip = names | {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"}
     env = {k: v for k, v in os.environ.items() if k not in skip}
     env["PYTHONPATH"] = str(ROOT)
-    env.update(values)
+    if "DATABASE_PATH" in values:  # on PostgreSQL, the database that stands for the path
+        env.update(database_env(values["DATABASE_PATH"]))
+    env.update({k: v for k, v in values.items() if k != "DATABASE_PATH"})
     return env
 
 
@@ -89,9 +96,32 @@ async def run(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        await kill_if_running(proc)  # a process that did not end must not outlive the test
     assert proc.returncode is not None
     return proc.returncode, out.decode()
+
+
+async def stands_by_until_sigterm(env: dict[str, str], cwd: Path) -> str:
+    """Start a second `python -m bot`: it must say it stands by, then stop at SIGTERM (exit
+    0); return what it logged."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        while not any("standing by" in line for line in lines):
+            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            assert line, "".join(lines)  # it must not exit
+            lines.append(line)
+        await sigterm_stops_cleanly(proc)
+    finally:
+        await kill_if_running(proc)
+    return "".join(lines) + (await proc.stdout.read()).decode()
 
 
 async def test_poll_and_search_the_sample(tmp_path: Path) -> None:
@@ -145,9 +175,11 @@ async def test_real_bot_process_end_to_end(
     )
     try:
         await fake_tg.wait_calls("getUpdates", 1, timeout=30)
-        # a second process on the same database refuses to start
-        code, out = await run(env=env, cwd=tmp_path)
-        assert code == 1 and "already running" in out
+        if harness.postgres is None:  # a second process on the same file refuses to start
+            code, out = await run(env=env, cwd=tmp_path)
+            assert code == 1 and "already running" in out
+        else:  # a second one on the same PostgreSQL database stands by
+            await stands_by_until_sigterm(env, tmp_path)
         fake_tg.push_update(fake_tg.message_update(42, "/start"))
         await fake_tg.wait_for(lambda: len(fake_tg.sent_to(42)) >= 1, 15)
         fake_tg.push_update(fake_tg.message_update(42, "/topic add bolivia"))

@@ -73,7 +73,7 @@ async def fill(storage: Storage) -> None:
     async with storage.store.transaction() as tx:
         await storage.outbox.enqueue_pushes(
             tx,
-            [ChatPush(1, None, tuple((i, ("bolivia",)) for i in ids))],
+            [ChatPush(1, None, tuple((i, ("bolivia",)) for i in ids[:-1]))],
             batch=1,
             now=NOW,
         )
@@ -83,6 +83,11 @@ async def fill(storage: Storage) -> None:
             batch=1,
             now=NOW,
             release={2: NOW + 8 * 3600},  # held for the morning digest
+        )
+    # a later routing pass adds to the reader's pending row
+    async with storage.store.transaction() as tx:
+        await storage.outbox.enqueue_pushes(
+            tx, [ChatPush(1, None, ((ids[-1], ("bolivia", "lithium")),))], batch=2, now=NOW + 60
         )
     # a push already sent to the group, whose More button pages through a list
     async with storage.store.transaction() as tx:
