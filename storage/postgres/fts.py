@@ -71,9 +71,10 @@ def language_marker(language: str) -> str:
 
 def _lexeme(namespace: str, token: str) -> str:
     text = namespace + token
-    raw = text.encode()
-    if len(raw) > MAX_LEXEME_BYTES:
-        text = raw[:MAX_LEXEME_BYTES].decode(errors="ignore")
+    if len(text) * 4 > MAX_LEXEME_BYTES:  # UTF-8 takes at most 4 bytes a character
+        raw = text.encode()
+        if len(raw) > MAX_LEXEME_BYTES:
+            text = raw[:MAX_LEXEME_BYTES].decode(errors="ignore")
     return text
 
 
@@ -100,18 +101,27 @@ def _terms_vector(title: str, summary: str, categories: str, language: str) -> s
     cats = categories.split("\n") if categories else []
     terms = headline_terms(title, summary, cats, language)
     at: dict[str, list[str]] = {language_marker(language): ["1"]}
-    position, in_title = 1, True
-    for word, stem in zip(terms.words, terms.stems, strict=True):
-        position += 1
+    suffix = "A"  # the title's positions, up to the first field boundary
+    long = MAX_LEXEME_BYTES // 4 - len(WORD)  # longer words may need cutting (4 bytes a char)
+    for position, (word, stem) in enumerate(zip(terms.words, terms.stems, strict=True), 2):
         if word == FIELD_BOUNDARY:
-            in_title = False  # the boundary's own position stays empty
+            suffix = ""  # the boundary's own position stays empty
             continue
-        entry = str(min(position, MAX_POSITION)) + ("A" if in_title else "")
-        for lexeme in (_lexeme(WORD, word), _lexeme(STEM, stem)):
-            found = at.setdefault(lexeme, [])
-            if len(found) < MAX_POSITIONS:
+        entry = f"{min(position, MAX_POSITION)}{suffix}"
+        if len(word) > long or len(stem) > long:
+            lexemes = (_lexeme(WORD, word), _lexeme(STEM, stem))
+        else:
+            lexemes = (WORD + word, STEM + stem)
+        for lexeme in lexemes:
+            found = at.get(lexeme)
+            if found is None:
+                at[lexeme] = [entry]
+            elif len(found) < MAX_POSITIONS:
                 found.append(entry)
-    return " ".join(f"{quote(lexeme)}:{','.join(places)}" for lexeme, places in at.items())
+    if any("'" in lexeme or "\\" in lexeme for lexeme in at):
+        return " ".join(quote(lexeme) + ":" + ",".join(places) for lexeme, places in at.items())
+    # words hold neither quotes nor backslashes (bot.text.language.words): no escaping
+    return " ".join(f"'{lexeme}':{','.join(places)}" for lexeme, places in at.items())
 
 
 async def reindex(conn: asyncpg.Connection) -> int:

@@ -405,18 +405,19 @@ class PgHeadlineRepo:
         several feeds (a story is its first headline and those pointing at it)."""
         if not rows:
             return []
-        feeds = await self._db.fetchval("SELECT count(*) FROM feeds WHERE removed_at IS NULL")
-        if int(feeds or 0) < 2:
-            return [_headline(row) for row in rows]
         roots = sorted({row["story_id"] or row["id"] for row in rows})
+        # the names and, on each row, how many feeds there are: one round trip for both
         names = await self._db.fetch(
-            "SELECT coalesce(h.story_id, h.id), coalesce(f.name, f.title, f.url)"
+            "SELECT coalesce(h.story_id, h.id), coalesce(f.name, f.title, f.url),"
+            " (SELECT count(*) FROM feeds WHERE removed_at IS NULL)"
             " FROM headlines h JOIN feeds f ON f.id = h.feed_id"
             " WHERE h.id = ANY($1::bigint[]) OR h.story_id = ANY($1::bigint[]) ORDER BY h.id",
             roots,
         )
+        if not names or names[0][2] < 2:
+            return [_headline(row) for row in rows]
         by_root: dict[int, list[str]] = {}
-        for root, name in names:
+        for root, name, _ in names:
             labels = by_root.setdefault(root, [])
             if name not in labels:
                 labels.append(name)
@@ -507,9 +508,14 @@ class PgHeadlineRepo:
         by_date = query.negative_only or (
             bool(wanted) and not prefix and all(is_stop_word(w, "en") for w in wanted)
         )
-        languages = await self.languages()
+        # the languages and the newest id in one round trip
+        context = await self._db.fetchrow(
+            "SELECT array(SELECT DISTINCT language FROM feed_languages), max(id) FROM headlines"
+        )
+        assert context is not None
+        languages = sorted({DEFAULT_LANGUAGE, *context[0]})
         asks = [] if by_date or query.words_free else _asks(query, languages)
-        found = await self._candidates(query, languages, asks)
+        found = await self._candidates(query, languages, asks, top=context[1])
         matched = {row[0] for row in found}
         # a story is listed once: a copy is left out when its first headline matches too
         ranked = [row for row in found if row[1] is None or row[1] not in matched]
@@ -548,10 +554,15 @@ class PgHeadlineRepo:
         return SearchPage(hits=hits, total=total)
 
     async def _candidates(
-        self, query: SearchQuery, languages: Sequence[str], asks: Sequence[tuple[str, str]]
+        self,
+        query: SearchQuery,
+        languages: Sequence[str],
+        asks: Sequence[tuple[str, str]],
+        *,
+        top: int | None,
     ) -> list[asyncpg.Record]:
         """The newest SEARCH_CANDIDATES headlines a search finds: (id, story_id,
-        published_at, then each ask's answer), newest first.
+        published_at, then each ask's answer), newest first; `top` is the newest id.
 
         `from:` keeps the headlines of those feeds, `-from:` leaves theirs out; a search of
         feeds alone (or `*`) needs no index: the newest headlines are its matches. Otherwise
@@ -586,7 +597,6 @@ class PgHeadlineRepo:
             f" WHERE search @@ {asked}::tsquery{feeds} ORDER BY id + 0 DESC LIMIT {limit})"
             f" AS c{unpack}"
         )
-        top = await self._db.fetchval("SELECT max(id) FROM headlines")
         if top is None:
             return []
         needed = 0.0  # how many of the newest ids seem to hold enough matches

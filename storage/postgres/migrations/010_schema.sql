@@ -60,7 +60,11 @@ CREATE TABLE headlines (
     title_key      text,
     search         tsvector,                      -- see the top of this file
     UNIQUE (feed_id, key)
-);
+) WITH (toast_tuple_target = 512);
+-- The vector (about 1.5 kB) lives out of line and uncompressed: a search reads the rows its
+-- index finds, so they stay short and many to a page, and the vectors it does read (to rank
+-- its matches, to check a phrase) need no unpacking.
+ALTER TABLE headlines ALTER COLUMN search SET STORAGE EXTERNAL;
 CREATE INDEX headlines_published ON headlines (published_at DESC, id DESC);
 CREATE INDEX headlines_first_seen ON headlines (first_seen_at);
 CREATE INDEX headlines_unrouted ON headlines (id) WHERE routed = 0;
