@@ -11,6 +11,7 @@ announcement, at most one of them twice (the message in flight at the kill).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import socket
@@ -24,10 +25,11 @@ import aiohttp
 import asyncpg
 import pytest
 
+from storage.lock import claim
 from tests.e2e import harness
 from tests.e2e.harness import FEED, item
 from tests.e2e.test_crash import ADMIN, confirm_broadcast, message_text, outbox_rows, populate
-from tests.e2e.test_process import clean_env
+from tests.e2e.test_process import clean_env, run
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import Call, FakeTelegram
 
@@ -260,3 +262,23 @@ async def test_a_database_out_of_reach_at_start_up_is_waited_for(
     log = "".join(bot.lines)
     assert "s3cretpw" not in log and "postgresql://bot:***@127.0.0.1" in log, log
     assert fake_tg.calls == []  # nothing but the database was touched
+
+
+async def test_in_webhook_mode_a_second_bot_refuses_to_start(tmp_path: Path) -> None:
+    """A webhook bot does not stand by: Telegram sends the updates to one URL."""
+    assert harness.postgres is not None
+    database = tmp_path / "bot.sqlite3"
+    active = await claim(harness.postgres.url_for(database))  # what the running bot holds
+    assert active is not None
+    try:
+        env = clean_env(
+            BOT_TOKEN="123:abc",
+            DATABASE_PATH=str(database),
+            WEBHOOK_URL="https://bot.example.org/hook",
+        )
+        code, out = await run(env=env, cwd=tmp_path, timeout=30)
+    finally:
+        await active.release()
+    assert code == 1 and len(out.strip().splitlines()) == 1, out
+    assert f"another headline-bot (pid {os.getpid()} on " in out
+    assert "in webhook mode a second one does not stand by" in out
