@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from storage.lock import is_postgres
 from storage.store import SchemaTooNewError, Store, Transaction
 
 if TYPE_CHECKING:
@@ -53,10 +54,10 @@ async def open_storage(database: str | Path) -> Storage:
     Raises SchemaTooNewError for a database a newer version wrote, OSError when it cannot be
     reached, and the driver's own error for a file that is not a database.
     """
-    if isinstance(database, str) and database.startswith(("postgresql://", "postgres://")):
+    if is_postgres(database):
         from storage.postgres import open_postgres  # the implementation is chosen here only
 
-        return await open_postgres(database)
+        return await open_postgres(str(database))
     from storage.sqlite import open_sqlite
 
     return await open_sqlite(database)

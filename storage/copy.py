@@ -255,10 +255,9 @@ def describe(database: str | Path) -> str:
     """The database, safe to print: a path, or a URL without its password."""
     if not is_postgres(database):
         return str(database)
-    parts = urlsplit(str(database))
-    if parts.password is None:
-        return str(database)
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+    from storage.postgres.db import redacted
+
+    return redacted(str(database))
 
 
 def same_database(a: str | Path, b: str | Path) -> bool:
@@ -329,6 +328,8 @@ async def copy_database(
     postgresql:// URL); raise CopyError, leaving the target unchanged, when it cannot."""
     if same_database(source, target):
         raise CopyError(f"{describe(target)} is the source database itself")
+    if not is_postgres(source) and not Path(source).is_file():  # noqa: ASYNC240
+        raise CopyError(f"{source}: no such database")  # before its guard makes a lock file
     began = time.monotonic()
     fresh = not is_postgres(target) and not Path(target).exists()  # noqa: ASYNC240
     created = Path(target) if fresh else None

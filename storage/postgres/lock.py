@@ -65,12 +65,16 @@ async def _connect(url: str) -> asyncpg.Connection:
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         # asyncpg's errors never hold the password; say where without it
         raise OSError(f"cannot connect to {redacted(url)}: {exc}") from None
+    return conn
+
+
+async def _keep_alive(conn: asyncpg.Connection) -> None:
+    """Ask the server to notice within about 25 s when this machine is gone."""
     for name, value in KEEPALIVES.items():
         try:
             await conn.execute(f"SET {name} = {value}")
         except asyncpg.PostgresError as exc:  # a pooler in between may refuse: pings remain
             log.debug("guard connection: %s not set (%s)", name, exc)
-    return conn
 
 
 async def claim_advisory(url: str) -> PgClaim | None:
@@ -78,6 +82,8 @@ async def claim_advisory(url: str) -> PgClaim | None:
     conn = await _connect(url)
     try:
         taken = await conn.fetchval("SELECT pg_try_advisory_lock($1)", GUARD_KEY)
+        if taken:
+            await _keep_alive(conn)
     except BaseException:
         conn.terminate()
         raise

@@ -257,4 +257,5 @@ async def test_refuses_itself_and_a_missing_source(tmp_path: Path) -> None:
     with pytest.raises(CopyError, match="no such database"):
         await copy_database(tmp_path / "missing.sqlite3", tmp_path / "copy.sqlite3")
     assert not (tmp_path / "missing.sqlite3").exists()
+    assert not (tmp_path / "missing.sqlite3.lock").exists()
     assert not (tmp_path / "copy.sqlite3").exists()
