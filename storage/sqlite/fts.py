@@ -5,7 +5,10 @@ The index (`headlines_fts`, migration 013) has four columns over the text
 words) and `words` (its folded words) over every field, so that /search and topic routing
 read a headline alike (storage/sqlite/search.py compiles topics and searches to expressions
 over them); and `title_stems` and `title_words`, the same of the title alone, which tell a
-search which of its matches have a searched word in their title (titles rank first).
+search which of its matches have a searched word in their title (titles rank first). The
+title's tokens carry the TITLE mark, so that they are terms of their own: asking which
+matches have a word in their title reads the word's title occurrences only, not every row
+that has the word somewhere.
 
 SQLite computes the columns itself, in the triggers on `headlines` and through the view
 `headlines_indexed`, by calling the functions :func:`install` registers on a connection:
@@ -36,6 +39,7 @@ REINDEX_CHUNK = 20_000
 # field boundary (bot.text.query.FIELD_BOUNDARY) sits between fields.
 MARK = "\ue000"
 UNSTEMMED = "none"
+TITLE = "\ue002"  # opens every token of `title_stems` and `title_words`
 
 
 def language_marker(language: str) -> str:
@@ -61,8 +65,8 @@ def index_texts(
     return (
         " ".join((language_marker(language), *terms.stems)),
         " ".join(terms.words),
-        " ".join(terms.stems[:cut]),
-        " ".join(terms.words[:cut]),
+        " ".join(TITLE + s for s in terms.stems[:cut]),
+        " ".join(TITLE + w for w in terms.words[:cut]),
     )
 
 

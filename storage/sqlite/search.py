@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from bot.text.language import stemmer_name, stemmer_names, stems
 from bot.text.query import Part, SearchQuery, Term, Topic
-from storage.sqlite.fts import MARK, UNSTEMMED
+from storage.sqlite.fts import MARK, TITLE, UNSTEMMED
 
 __all__ = ["search_to_fts", "term_to_fts", "topic_to_fts", "topics_to_fts"]
 
@@ -40,17 +40,20 @@ def _markers(groups: Iterable[str]) -> str:
     return "stems : (" + " OR ".join(_string([MARK + g]) for g in groups) + ")"
 
 
-def _stemmed(part_words: Sequence[str], groups: Sequence[str], column: str = "stems") -> str:
-    """Where the words occur stemmed, each row in its own language's stems (in `column`:
-    `stems`, or `title_stems` for the title alone).
+def _stemmed(part_words: Sequence[str], groups: Sequence[str], *, title: bool = False) -> str:
+    """Where the words occur stemmed, each row in its own language's stems (with `title`, in
+    the title alone: `title_stems`, whose tokens carry the TITLE mark).
 
     Rows are stemmed in their language, so the words are stemmed once per stemmer; where
     stemmers disagree, each stem is searched only in rows marked with its stemmers. The
     stem most stemmers share is searched in every row not marked for another.
     """
+    column = "title_stems" if title else "stems"
     by_stem: dict[tuple[str, ...], list[str]] = {}
     for group in groups:
         stemmed = tuple(part_words) if group == UNSTEMMED else tuple(stems(part_words, group))
+        if title:
+            stemmed = tuple(TITLE + s for s in stemmed)
         by_stem.setdefault(stemmed, []).append(group)
     if len(by_stem) == 1:
         return f"{column} : " + _string(next(iter(by_stem)))
@@ -92,12 +95,12 @@ def topics_to_fts(topics: Sequence[Topic], languages: Iterable[str] | None = Non
 
 
 def _term_fts(term: Term, groups: Sequence[str], *, title: bool = False) -> str:
-    words = "title_words" if title else "words"
-    if term.kind == "exact":
-        return f"{words} : " + _string(term.words)
-    if term.kind == "prefix":
-        return f"{words} : " + _string(term.words) + "*"
-    return _stemmed(term.words, groups, "title_stems" if title else "stems")
+    if term.kind == "stem":
+        return _stemmed(term.words, groups, title=title)
+    column, tokens = "words", term.words
+    if title:
+        column, tokens = "title_words", tuple(TITLE + w for w in term.words)
+    return f"{column} : " + _string(tokens) + ("*" if term.kind == "prefix" else "")
 
 
 def term_to_fts(term: Term, languages: Iterable[str] | None = None, *, title: bool = False) -> str:
