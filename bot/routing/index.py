@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import sys
 from array import array
-from bisect import bisect_left
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from bot.text.language import stemmer_name, stems, words
 from bot.text.query import HeadlineTerms, Part, Refusal, Topic, is_mute_text, parse_topic
 
-__all__ = ["Route", "TopicIndex", "topic_of_key"]
+__all__ = ["Plan", "Route", "TopicIndex", "topic_of_key"]
 
 _UNSTEMMED = "none"
 
@@ -64,6 +64,7 @@ class _Compiled:
     parts: tuple[int, ...]  # part ids, all required
     excluded: tuple[int, ...]  # part ids, none allowed
     feeds: frozenset[int] | None = None  # only headlines these feeds carry (None: any feed)
+    number: int = 0  # where the topic's key is in TopicIndex._keys (chats list topics so)
 
 
 # first token -> part id -> the part's tokens (words for exact parts, stems for the others)
@@ -77,13 +78,20 @@ def _drop(table: dict[int, list[str]], pid: int, key: str) -> None:
         del table[pid]
 
 
+# second part -> the topic of those two first parts, or the topics when several share them
+_Seconds = dict[int, "str | list[str]"]
+
+
 class TopicIndex:
     """Subscriptions indexed by their parts' first words, so routing never loops over chats.
 
-    Memory: 8 bytes per subscription (each topic's chats in a sorted array), one small tuple
-    of interned topic keys per chat, and a dict entry only for subscriptions posting to a
-    thread. Parts are kept once, as small ints, however many topics and chats share them;
-    the stems of the stemmed parts are worked out once per language headlines come in.
+    Memory: 8 bytes per subscription in its topic's sorted array of chats, and 4 in its
+    chat's list of topic numbers: chats added in increasing id order (as the start-up load
+    adds them) are three flat arrays (the chats, where each one's topics start, the topics'
+    numbers), about 12 bytes a chat; a chat changed afterwards is a small tuple in a dict
+    that overrides them. A dict entry only for subscriptions posting to a thread. Parts are
+    kept once, as small ints, however many topics and chats share them; the stems of the
+    stemmed parts are worked out once per language headlines come in.
 
     A topic is checked only when it can match: one of one part when that part occurs, one
     of several parts (`a + b`) when its first two both occur, found through a table of
@@ -91,12 +99,16 @@ class TopicIndex:
     """
 
     __slots__ = (
+        "_base_chats",
+        "_base_numbers",
+        "_base_starts",
         "_bound",
-        "_by_chat",
         "_by_feed",
+        "_changed",
         "_count",
         "_everything",
         "_exact",
+        "_keys",
         "_next_part",
         "_pairs",
         "_part_ids",
@@ -125,13 +137,19 @@ class TopicIndex:
         self._simple: dict[int, list[str]] = {}
         self._single: dict[int, list[str]] = {}
         # first part -> second part -> topics of two or more parts
-        self._pairs: dict[int, dict[int, list[str]]] = {}
+        self._pairs: dict[int, _Seconds] = {}
         # topic key -> its chats, sorted (or its one chat: 8 bytes instead of 80)
         self._subscribers: dict[str, array[int] | int] = {}
         # topic -> chat -> thread, for the few subscriptions that post to a forum thread
         self._threads: dict[str, dict[int, int]] = {}
-        # chat -> its topics
-        self._by_chat: dict[int, tuple[str, ...]] = {}
+        # chat -> its topics: chats added in increasing id order, each with its topics'
+        # numbers (the `_keys` they stand at) from its start to the next chat's; `_changed`
+        # overrides them for a chat changed since (an empty tuple: none left)
+        self._base_chats: array[int] = array("q")
+        self._base_starts: array[int] = array("I")
+        self._base_numbers: array[int] = array("I")
+        self._changed: dict[int, tuple[str, ...]] = {}
+        self._keys: list[str | None] = []  # topic keys by number (None: dropped)
         self._count = 0
         # feed id -> topics of that feed and no words (`from:#12`, `-from:#12`, `from:#12 -x`)
         self._by_feed: dict[int, list[str]] = {}
@@ -142,7 +160,7 @@ class TopicIndex:
         return self._count
 
     def __contains__(self, chat_id: object) -> bool:
-        return chat_id in self._by_chat
+        return isinstance(chat_id, int) and bool(self._topics_of_chat(chat_id))
 
     # --- topics and their parts ---------------------------------------------------------
 
@@ -157,7 +175,8 @@ class TopicIndex:
             parts = tuple(self._use_part(p) for p in parsed.parts)
             excluded = tuple(self._use_part(p) for p in parsed.excluded)
             feeds = parsed.feed_ids if parsed.sources else None
-            self._topics[key] = _Compiled(parsed.mute, parts, excluded, feeds)
+            self._topics[key] = _Compiled(parsed.mute, parts, excluded, feeds, len(self._keys))
+            self._keys.append(key)
             if feeds is not None:
                 self._bound += 1
             if parsed.everything:
@@ -169,7 +188,14 @@ class TopicIndex:
                 table = self._single if excluded else self._simple
                 table.setdefault(parts[0], []).append(key)
             else:
-                self._pairs.setdefault(parts[0], {}).setdefault(parts[1], []).append(key)
+                seconds = self._pairs.setdefault(parts[0], {})
+                known = seconds.get(parts[1])
+                if known is None:
+                    seconds[parts[1]] = key  # most pairs of parts are one topic's
+                elif isinstance(known, str):
+                    seconds[parts[1]] = [known, key]
+                else:
+                    known.append(key)
         return key
 
     def _use_part(self, part: Part) -> int:
@@ -211,6 +237,7 @@ class TopicIndex:
 
     def _drop_topic(self, key: str) -> None:
         compiled = self._topics.pop(key)
+        self._keys[compiled.number] = None  # no chat lists it any longer
         parts = compiled.parts
         if compiled.feeds is not None:
             self._bound -= 1
@@ -223,7 +250,13 @@ class TopicIndex:
             _drop(self._single if compiled.excluded else self._simple, parts[0], key)
         else:
             seconds = self._pairs[parts[0]]
-            _drop(seconds, parts[1], key)
+            known = seconds[parts[1]]
+            if isinstance(known, str):
+                del seconds[parts[1]]
+            else:
+                known.remove(key)
+                if len(known) == 1:
+                    seconds[parts[1]] = known[0]
             if not seconds:
                 del self._pairs[parts[0]]
         for pid in (*parts, *compiled.excluded):
@@ -254,15 +287,41 @@ class TopicIndex:
         elif threads is not None and threads.pop(chat_id, None) is not None and not threads:
             del self._threads[topic]
 
+    def _topics_of_chat(self, chat_id: int) -> tuple[str, ...]:
+        """A chat's topic keys, in the order it took them."""
+        changed = self._changed.get(chat_id)
+        if changed is not None:
+            return changed
+        chats = self._base_chats
+        i = bisect_left(chats, chat_id)
+        if i == len(chats) or chats[i] != chat_id:
+            return ()
+        starts = self._base_starts
+        end = starts[i + 1] if i + 1 < len(starts) else len(self._base_numbers)
+        keys = self._keys
+        return tuple(keys[n] or "" for n in self._base_numbers[starts[i] : end])
+
+    def _take(self, chat_id: int, topic: str, topics: tuple[str, ...]) -> None:
+        """Add a topic to a chat's list: in place when the chat is the last one loaded."""
+        chats = self._base_chats
+        if chat_id not in self._changed:
+            number = self._topics[topic].number
+            if not chats or chat_id > chats[-1]:  # the start-up load, chat by chat
+                chats.append(chat_id)
+                self._base_starts.append(len(self._base_numbers))
+                self._base_numbers.append(number)
+                return
+            if chat_id == chats[-1]:
+                self._base_numbers.append(number)
+                return
+        self._changed[chat_id] = (*topics, topic)
+
     def add(self, chat_id: int, topic: str, thread_id: int | None = None) -> None:
         """Subscribe a chat to a topic, by key or text (re-adding updates the thread)."""
         topic = self._canonical(topic)
-        topics = self._by_chat.get(chat_id)
-        if topics is None:
-            self._by_chat[chat_id] = (topic,)
-            self._count += 1
-        elif topic not in topics:
-            self._by_chat[chat_id] = (*topics, topic)
+        topics = self._topics_of_chat(chat_id)
+        if topic not in topics:
+            self._take(chat_id, topic, topics)
             self._count += 1
         subscribers = self._subscribers.get(topic)
         if subscribers is None:
@@ -285,14 +344,11 @@ class TopicIndex:
     def remove(self, chat_id: int, topic: str) -> bool:
         """Unsubscribe a chat from a topic; False when it was not subscribed."""
         key = self._key_of(topic)
-        if key is None or key not in self._by_chat.get(chat_id, ()):
+        topics = self._topics_of_chat(chat_id)
+        if key is None or key not in topics:
             return False
         self._unsubscribe(key, chat_id)
-        remaining = tuple(t for t in self._by_chat[chat_id] if t != key)
-        if remaining:
-            self._by_chat[chat_id] = remaining
-        else:
-            del self._by_chat[chat_id]
+        self._changed[chat_id] = tuple(t for t in topics if t != key)
         return True
 
     def _unsubscribe(self, topic: str, chat_id: int) -> None:
@@ -310,7 +366,9 @@ class TopicIndex:
 
     def remove_chat(self, chat_id: int) -> int:
         """Drop every subscription of a chat; returns how many there were."""
-        topics = self._by_chat.pop(chat_id, ())
+        topics = self._topics_of_chat(chat_id)
+        if topics:
+            self._changed[chat_id] = ()
         for topic in topics:
             self._unsubscribe(topic, chat_id)
         return len(topics)
@@ -328,11 +386,14 @@ class TopicIndex:
 
     def topics_of(self, chat_id: int) -> dict[str, int | None]:
         """A chat's topics (keys) and the thread each one posts to."""
-        return {t: self._thread(t, chat_id) for t in self._by_chat.get(chat_id, ())}
+        return {t: self._thread(t, chat_id) for t in self._topics_of_chat(chat_id)}
 
     def chat_ids(self) -> list[int]:
         """Every chat with at least one subscription."""
-        return list(self._by_chat)
+        changed = self._changed
+        found = [c for c in self._base_chats if c not in changed]
+        found.extend(c for c, topics in changed.items() if topics)
+        return found
 
     # --- routing ------------------------------------------------------------------------
 
@@ -381,8 +442,8 @@ class TopicIndex:
                 groups = [ks for second, ks in seconds.items() if second in matched]
             else:
                 groups = [ks for second in matched if (ks := seconds.get(second)) is not None]
-            for keys in groups:
-                for key in keys:
+            for found in groups:
+                for key in (found,) if isinstance(found, str) else found:
                     compiled = topics[key]
                     if len(compiled.parts) > 2 and not all(p in matched for p in compiled.parts):
                         continue
@@ -412,6 +473,26 @@ class TopicIndex:
             keys.add(self._everything)
         return keys
 
+    def plan(self, terms: HeadlineTerms, *, before: Sequence[int] = ()) -> Plan:
+        """What a headline matches, before any chat is listed: see :meth:`route`.
+
+        Costs time in proportion to the headline's text and the topics it matches; the
+        chats follow from the plan a range of chat ids at a time (:meth:`routes_in`).
+        """
+        matched = self._matching_ids(terms)
+        found = self._topics_from(matched)
+        if not self._bound and not self._by_feed and self._everything is None:
+            # no topic depends on the feed: every copy reaches the same chats
+            return _NOWHERE if before else Plan((self._reach(found),))
+        copies = [self._on_copy(found, matched, feed) for feed in terms.feeds or (None,)]
+        earlier = [self._on_copy(found, matched, feed) for feed in before]
+        if len(copies) == 1 and copies[0] in earlier:
+            return _NOWHERE  # a copy routed already reached exactly these chats
+        return Plan(
+            tuple(self._reach(keys) for keys in copies),
+            tuple(self._reach(keys) for keys in earlier),
+        )
+
     def route(self, terms: HeadlineTerms, *, before: Sequence[int] = ()) -> dict[int, Route]:
         """Chats with a matching topic and no matching mute, and what matched for each.
 
@@ -422,68 +503,167 @@ class TopicIndex:
         Chats with the same outcome share one (immutable) Route object, so the common case
         (one matching topic, no thread) costs a C-level dict insertion per chat.
         """
-        matched = self._matching_ids(terms)
-        found = self._topics_from(matched)
-        if not self._bound and not self._by_feed and self._everything is None:
-            # no topic depends on the feed: every copy reaches the same chats
-            return {} if before else self._routes(found)
-        copies = [self._on_copy(found, matched, feed) for feed in terms.feeds or (None,)]
-        earlier = [self._on_copy(found, matched, feed) for feed in before]
-        if len(copies) == 1 and copies[0] in earlier:
-            return {}  # a copy routed already reached exactly these chats
-        routes = self._routes(copies[0])
-        for keys in copies[1:]:
-            for chat_id, route in self._routes(keys).items():
+        return self.routes_in(self.plan(terms, before=before))
+
+    def routes_in(
+        self, plan: Plan, after: int | None = None, upto: int | None = None
+    ) -> dict[int, Route]:
+        """The routes of a planned headline to the chats whose ids are above `after` and at
+        most `upto` (None: no bound), as :meth:`route` gives them."""
+        if not plan.copies:
+            return {}
+        routes = self._routes_in(plan.copies[0], after, upto)
+        for reach in plan.copies[1:]:
+            for chat_id, route in self._routes_in(reach, after, upto).items():
                 known = routes.get(chat_id)
                 if known is None:
                     routes[chat_id] = route
                 elif known != route:
                     both = tuple(sorted({*known.topics, *route.topics}))
                     routes[chat_id] = Route(self._thread(both[0], chat_id), both)
-        for keys in earlier:
+        for reach in plan.earlier:
             if not routes:
                 break
-            for chat_id in self._routes(keys):
+            for chat_id in self._routes_in(reach, after, upto):
                 routes.pop(chat_id, None)
         return routes
 
-    def _routes(self, found: set[str]) -> dict[int, Route]:
-        """The chats these matching topics (mutes included) reach, and what matched."""
-        if not found:
-            return {}
-        subscribers = self._subscribers
+    def _reach(self, found: set[str]) -> _Reach:
+        """These matching topics' (mutes included) subscribers, laid out for routes_in."""
         topics = self._topics
-        phrases = sorted(k for k in found if not topics[k].mute)
-        if not phrases:
-            return {}
+        subscribers = self._subscribers
+        arrays: list[tuple[str, array[int]]] = []
+        singles: list[tuple[int, str]] = []
+        mute_arrays: list[array[int]] = []
+        mute_singles: list[int] = []
+        threaded: list[tuple[str, dict[int, int]]] = []
+        for key in sorted(found):
+            chats = subscribers[key]
+            if topics[key].mute:
+                if isinstance(chats, int):
+                    mute_singles.append(chats)
+                else:
+                    mute_arrays.append(chats)
+                continue
+            if isinstance(chats, int):
+                singles.append((chats, key))
+            else:
+                arrays.append((key, chats))
+            threads = self._threads.get(key)
+            if threads:
+                threaded.append((key, threads))
+        singles.sort()
+        return _Reach(
+            tuple(arrays),
+            array("q", [chat for chat, _ in singles]),
+            tuple(key for _, key in singles),
+            tuple(threaded),
+            tuple(mute_arrays),
+            array("q", sorted(mute_singles)),
+        )
+
+    def _routes_in(self, reach: _Reach, after: int | None, upto: int | None) -> dict[int, Route]:
+        """The chats one set of matching topics reaches in a range of ids, and what matched."""
         routes: dict[int, Route] = {}
         several: set[int] = set()  # chats more than one topic matched
-        for phrase in phrases:
-            chats = subscribers[phrase]
-            if isinstance(chats, int):
-                if chats in routes:
-                    several.add(chats)
-                else:
-                    routes[chats] = Route(None, (phrase,))
+        parts: list[tuple[str, array[int]]] = []
+        for phrase, chats in reach.arrays:
+            part = _cut(chats, after, upto)
+            if not part:
                 continue
+            parts.append((phrase, part))
             if routes:
-                several |= routes.keys() & chats
-            routes.update(dict.fromkeys(chats, Route(None, (phrase,))))
-        for phrase in phrases:
-            threads = self._threads.get(phrase)
-            if threads:
-                for chat_id, thread_id in threads.items():
-                    if chat_id not in several:
-                        routes[chat_id] = Route(thread_id, (phrase,))
-        by_chat = self._by_chat
-        for chat_id in several:
-            # a chat has a handful of topics, a headline may match thousands of them
-            matched = tuple(sorted(t for t in by_chat[chat_id] if t in found))
-            matched = tuple(t for t in matched if not topics[t].mute)
-            routes[chat_id] = Route(self._thread(matched[0], chat_id), matched)
-        for key in found:
-            if topics[key].mute:
-                mutes = subscribers[key]
-                for chat_id in (mutes,) if isinstance(mutes, int) else mutes:
-                    routes.pop(chat_id, None)
+                several |= routes.keys() & part
+            routes.update(dict.fromkeys(part, Route(None, (phrase,))))
+        chats = reach.single_chats
+        lo, hi = _span(chats, after, upto)
+        for i in range(lo, hi):
+            chat_id = chats[i]
+            if chat_id in routes:
+                several.add(chat_id)
+            else:
+                routes[chat_id] = Route(None, (reach.single_keys[i],))
+        if not routes:
+            return routes
+        for phrase, threads in reach.threaded:
+            for chat_id, thread_id in threads.items():
+                if chat_id in routes and chat_id not in several:
+                    routes[chat_id] = Route(thread_id, (phrase,))
+        if several:
+            # what matched each of them: the topics whose chats in the range hold it
+            matched: dict[int, list[str]] = {chat_id: [] for chat_id in several}
+            for phrase, part in parts:
+                for chat_id in several.intersection(part):
+                    matched[chat_id].append(phrase)
+            for i in range(lo, hi):
+                topics = matched.get(chats[i])
+                if topics is not None:
+                    topics.append(reach.single_keys[i])
+            for chat_id, topics in matched.items():
+                topics.sort()
+                routes[chat_id] = Route(self._thread(topics[0], chat_id), tuple(topics))
+        for mutes in reach.mute_arrays:
+            for chat_id in _cut(mutes, after, upto):
+                routes.pop(chat_id, None)
+        mutes = reach.mute_singles
+        lo, hi = _span(mutes, after, upto)
+        for i in range(lo, hi):
+            routes.pop(mutes[i], None)
         return routes
+
+    def reached(self, plan: Plan) -> Iterator[array[int]]:
+        """The subscribers of the topics a planned headline matches (a chat several times
+        when several of its topics match): what a pass samples to cut its chat ranges."""
+        for reach in plan.copies:
+            for _, chats in reach.arrays:
+                yield chats
+            yield reach.single_chats
+
+
+def _span(chats: array[int], after: int | None, upto: int | None) -> tuple[int, int]:
+    """Where the chats above `after` and at most `upto` are in a sorted array."""
+    lo = 0 if after is None else bisect_right(chats, after)
+    hi = len(chats) if upto is None else bisect_right(chats, upto)
+    return lo, hi
+
+
+def _cut(chats: array[int], after: int | None, upto: int | None) -> array[int]:
+    if after is None and upto is None:
+        return chats
+    lo, hi = _span(chats, after, upto)
+    return chats[lo:hi]
+
+
+@dataclass(frozen=True, slots=True)
+class _Reach:
+    """The subscribers of a set of matching topics: those of several chats (their arrays,
+    shared with the index), those of one (sorted by chat), the threads, the mutes'."""
+
+    arrays: tuple[tuple[str, array[int]], ...]
+    single_chats: array[int]
+    single_keys: tuple[str, ...]
+    threaded: tuple[tuple[str, dict[int, int]], ...]
+    mute_arrays: tuple[array[int], ...]
+    mute_singles: array[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one headline matches (TopicIndex.plan): the subscribers each copy of it reaches
+    and those the copies routed before reached. It holds no chat of its own: the chats a
+    range of ids holds follow from it (TopicIndex.routes_in), so a routing pass can list its
+    pushes a range at a time instead of holding them all."""
+
+    copies: tuple[_Reach, ...] = ()
+    earlier: tuple[_Reach, ...] = ()
+
+    @property
+    def pushes(self) -> int:
+        """At most how many chats it reaches (a chat counted once per matching topic)."""
+        return sum(
+            sum(len(chats) for _, chats in reach.arrays) + len(reach.single_chats)
+            for reach in self.copies
+        )
+
+
+_NOWHERE = Plan()

@@ -9,17 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 from array import array
-from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from heapq import heapify, heappop, heappush
 
-from bot.routing.index import Route, TopicIndex
+from bot.routing.index import Plan, Route, TopicIndex
 from bot.text.query import headline_terms
 from storage import Storage
 from storage.models import ChatPush, Headline
 
-ROUTE_PASS = 1_000_000  # pushes matched before they are queued (8 bytes each)
+# pushes a pass's headlines reach, at most, before they are queued: a pass holds no push,
+# but each chat gets one chunk of headlines per pass (storage/sqlite/outbox.py)
+ROUTE_PASS = 5_000_000
 ROUTE_CHUNK = 25_000  # pushes queued per transaction (whole chats)
 ROUTE_PAUSE_AFTER = 0.02  # a chunk that held the database longer is followed by a pause
 ROUTE_HEADLINES = 500  # unrouted headlines read at a time
@@ -30,58 +30,63 @@ ReleaseTimes = Callable[[Collection[int], float], Awaitable[dict[int, float]]]
 
 @dataclass(frozen=True, slots=True)
 class RoutedPass:
-    """The pushes of a routing pass, kept compact: per headline and outcome, the sorted ids of
-    the chats it goes to (8 bytes a push)."""
+    """A routing pass: its headlines and what each matched (a Plan), not its pushes.
+
+    The chats a headline reaches are listed a range of chat ids at a time (:meth:`chunks`),
+    so a pass holds a few kilobytes per headline however many chats they reach, instead of
+    eight bytes and more per push.
+    """
 
     ids: list[int]  # the headlines matched, in order
-    groups: list[tuple[int, Route, array[int]]]  # (headline id, route, sorted chat ids)
+    plans: list[tuple[int, Plan]]  # (headline id, what it matched), in headline order
+    index: TopicIndex
 
     @property
     def pushes(self) -> int:
-        """How many (chat, headline) pushes the pass holds."""
-        return sum(len(chats) for _, _, chats in self.groups)
+        """How many (chat, headline) pushes the pass makes (each listed to count it)."""
+        return sum(len(self.index.routes_in(plan)) for _, plan in self.plans)
+
+    @property
+    def groups(self) -> list[tuple[int, Route, array[int]]]:
+        """Every push, per headline and route: (headline id, route, sorted chat ids)."""
+        found: list[tuple[int, Route, array[int]]] = []
+        for hid, plan in self.plans:
+            by_route: dict[Route, list[int]] = {}
+            for chat_id, route in self.index.routes_in(plan).items():
+                by_route.setdefault(route, []).append(chat_id)
+            found.extend((hid, route, array("q", sorted(c))) for route, c in by_route.items())
+        return found
 
     def chunks(self, size: int) -> Iterator[list[ChatPush]]:
         """One ChatPush per chat and thread, in chat order, about `size` pushes at a time;
         a chat's pushes always come in one chunk.
 
-        The chunks are ranges of chat ids cut at quantiles of a sample of the pushes (every
-        size/16th push of the pass, counted across its groups), so no list of the pass's
-        chats is ever built. A chunk visits only the groups that reach into it (a heap of
-        each group's next chat), in headline order, so a pass of many small groups costs
-        time in proportion to its pushes, not to its groups times its chunks.
+        The chunks are ranges of chat ids cut at quantiles of a sample of the subscribers the
+        headlines reach (every size/16th, counted across them), so no list of the pass's
+        chats is ever built; each range lists its chats headline by headline, in headline
+        order, from the plans.
         """
         step = max(1, size // 16)
         sample: list[int] = []
-        offset = 0  # where the next sampled push falls in the next group
-        for _, _, chats in self.groups:
-            sample.extend(chats[offset::step])
-            offset = (offset - len(chats)) % step
+        offset = 0  # where the next sampled subscriber falls in the next array
+        for _, plan in self.plans:
+            for chats in self.index.reached(plan):
+                sample.extend(chats[offset::step])
+                offset = (offset - len(chats)) % step
         sample.sort()
         per_chunk = max(1, size // step)
-        groups = self.groups
-        pos = [0] * len(groups)  # each group's first chat not yet in a chunk
-        ahead = [(chats[0], g) for g, (_, _, chats) in enumerate(groups) if chats]
-        heapify(ahead)
-        for hi in [*sample[per_chunk - 1 :: per_chunk], None]:  # the chunk: chats up to hi
-            reached: list[int] = []
-            while ahead and (hi is None or ahead[0][0] <= hi):
-                reached.append(heappop(ahead)[1])
-            reached.sort()  # headline order, as the groups are
+        after: int | None = None
+        for upto in [*sample[per_chunk - 1 :: per_chunk], None]:  # the chunk: (after, upto]
+            if upto is not None and after is not None and upto <= after:
+                continue
             per_chat: dict[int, dict[int | None, list[tuple[int, tuple[str, ...]]]]] = {}
-            for g in reached:
-                hid, route, chats = groups[g]
-                start = pos[g]
-                end = len(chats) if hi is None else bisect_right(chats, hi, start)
-                pos[g] = end
-                if end < len(chats):
-                    heappush(ahead, (chats[end], g))
-                item = (hid, route.topics)
-                for chat_id in chats[start:end]:
+            for hid, plan in self.plans:
+                for chat_id, route in self.index.routes_in(plan, after, upto).items():
                     threads = per_chat.get(chat_id)
                     if threads is None:
                         threads = per_chat[chat_id] = {}
-                    threads.setdefault(route.thread_id, []).append(item)
+                    threads.setdefault(route.thread_id, []).append((hid, route.topics))
+            after = upto
             if per_chat:
                 yield [
                     ChatPush(chat_id, thread_id, tuple(items))
@@ -150,13 +155,14 @@ class Router:
         return queued
 
     async def route_pass(self, headlines: Sequence[Headline], limit: int) -> RoutedPass:
-        """Match headlines (in order) until `limit` pushes are found; the first is always
-        taken. The cost grows with the headlines' text and their matches, not with the
-        chats. Other tasks (replies, delivery) get a turn after every headline.
+        """Match headlines (in order) until they reach about `limit` pushes (a chat counted
+        once per matching topic); the first is always taken. The cost grows with the
+        headlines' text and the topics they match, not with the chats. Other tasks
+        (replies, delivery) get a turn after every headline.
         """
         ids: list[int] = []
-        groups: list[tuple[int, Route, array[int]]] = []
-        found = 0  # pushes so far
+        plans: list[tuple[int, Plan]] = []
+        found = 0  # pushes so far, at most
         # each headline is matched in the language it was indexed in, so routing and
         # /search read it alike
         languages = await self.headlines.languages_of([h.id for h in headlines])
@@ -172,19 +178,9 @@ class Router:
                 languages.get(headline.id, "en"),
                 feeds=(headline.feed_id,),
             )
-            routes = self.index.route(terms, before=earlier.get(headline.id, ()))
-            by_route: dict[Route, list[int]] = {}
-            for chat_id, route in routes.items():
-                same = by_route.get(route)
-                if same is None:
-                    by_route[route] = [chat_id]
-                else:
-                    same.append(chat_id)
-            groups.extend(
-                (headline.id, route, array("q", sorted(chat_ids)))
-                for route, chat_ids in by_route.items()
-            )
-            found += len(routes)
+            plan = self.index.plan(terms, before=earlier.get(headline.id, ()))
+            plans.append((headline.id, plan))
+            found += plan.pushes
             ids.append(headline.id)
             await asyncio.sleep(0)
-        return RoutedPass(ids, groups)
+        return RoutedPass(ids, plans, self.index)
