@@ -32,6 +32,7 @@ from bot.delivery.worker import Delivery
 from bot.feeds import FeedFetcher
 from bot.feeds.admin import FeedAdmin
 from bot.feeds.poller import Poller
+from bot.feeds.pool import ParsePool
 from bot.ops.alerts import alert_feed_health
 from bot.ops.status import (
     BotHealthProvider,
@@ -153,6 +154,7 @@ async def open_services(
         clock=clock,
     )
     router = Router(storage, index, release_times=preferences.release_times, clock=clock)
+    parse_pool = ParsePool()  # its workers start with the first feed it parses
     poller = Poller(
         storage,
         fetcher,
@@ -164,6 +166,7 @@ async def open_services(
         clock=clock,
         metrics=metrics,
         liveness=liveness,
+        parser=parse_pool,
     )
     feed_admin = FeedAdmin(
         storage,
@@ -180,6 +183,7 @@ async def open_services(
         chats=chats,
         preferences=preferences,
         poller=poller,
+        parse_pool=parse_pool,
         feed_admin=feed_admin,
         delivery=delivery,
         limiter=limiter,
@@ -423,8 +427,10 @@ async def _post_stop(app: BotApp) -> None:
 
 
 async def close_services(services: Services) -> None:
-    """Close what open_services opened: the feed fetcher's connections and the database."""
+    """Close what open_services opened: the feed fetcher's connections, the parser's
+    processes and the database."""
     await services.fetcher.aclose()
+    await services.parse_pool.close()
     await services.storage.close()
 
 

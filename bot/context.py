@@ -22,6 +22,7 @@ from bot.delivery.worker import Delivery
 from bot.feeds import FeedFetcher
 from bot.feeds.admin import FeedAdmin
 from bot.feeds.poller import Poller
+from bot.feeds.pool import ParsePool
 from bot.ops.status import HealthProvider, StatusServer
 from bot.routing import TopicIndex
 from bot.telemetry.liveness import Liveness
@@ -44,6 +45,7 @@ class Services:
     chats: ChatService  # every chat's life and topics, database and index together
     preferences: PreferencesService  # each chat's preferences, read by routing and delivery
     poller: Poller
+    parse_pool: ParsePool  # the poller's feed parsing, in worker processes
     feed_admin: FeedAdmin
     delivery: Delivery
     limiter: SlidingWindowLimiter

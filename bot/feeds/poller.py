@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from bot.feeds import FeedFetcher, FetchResult, parse_feed
 from bot.feeds.failures import FeedFailure, Reason
+from bot.feeds.parsing import ParsedFeed
 from bot.feeds.policy import failure_delay, interval_after_429, interval_after_read
+from bot.feeds.pool import ParsePool
 from bot.feeds.reads import store_read
 from bot.routing.router import Router
 from bot.telemetry.liveness import Liveness
@@ -85,6 +87,7 @@ class Poller:
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
         liveness: Liveness | None = None,
+        parser: ParsePool | None = None,
     ) -> None:
         self.store = storage.store
         self.fetcher = fetcher
@@ -106,6 +109,9 @@ class Poller:
         self._writes = asyncio.Lock()
         self._unchanged: list[tuple[int, float, float | None, float]] = []  # 304s to record
         self.spread_fraction = SPREAD_FRACTION
+        # parses in worker processes, so that a round's parsing never holds the event loop
+        # (None: in a thread, as tests that build a Poller of their own do)
+        self.parser = parser
 
     async def poll_all(self, *, force: bool = False) -> list[FeedReport]:
         """Poll every active feed that is due (all of them with `force`); FEED_URLS first.
@@ -215,8 +221,7 @@ class Poller:
                 retry_after=result.retry_after,
                 throttled=result.http_status == 429,
             )
-        parsed = await asyncio.to_thread(
-            parse_feed,
+        parsed = await self._parse(
             result.body,
             url=result.final_url or state.url,
             fetched_at=now,
@@ -248,6 +253,17 @@ class Poller:
             unchanged=stored.unchanged,
             queued=queued,
             baseline=baseline,
+        )
+
+    async def _parse(
+        self, data: bytes, *, url: str, fetched_at: float, content_type: str | None
+    ) -> ParsedFeed:
+        if self.parser is not None:
+            return await self.parser.parse(
+                data, url=url, fetched_at=fetched_at, content_type=content_type
+            )
+        return await asyncio.to_thread(
+            parse_feed, data, url=url, fetched_at=fetched_at, content_type=content_type
         )
 
     async def _not_modified(self, feed: FeedRecord, result: FetchResult, *, now: float) -> None:
