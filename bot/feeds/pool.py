@@ -146,6 +146,11 @@ class ParsePool:
         assert isinstance(answer, ParsedFeed)
         return answer
 
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the workers running now."""
+        return sorted(worker.proc.pid for worker in self._all)
+
     async def close(self) -> None:
         """Stop the workers (one still parsing gets CLOSE_GRACE_SECONDS). Safe to repeat."""
         async with self._freed:
