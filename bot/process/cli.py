@@ -238,7 +238,7 @@ async def copy_db(settings: Settings, target: str) -> int:
                 file=sys.stderr,
             )
         elif done == total:
-            print(f"copied {table}: {total:,} rows", file=sys.stderr)
+            print(f"copied {table}: {total:,} {'row' if total == 1 else 'rows'}", file=sys.stderr)
 
     print(f"copying {settings.database_name} to {describe(target)}", file=sys.stderr)
     try:
