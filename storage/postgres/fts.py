@@ -1,4 +1,4 @@
-"""The search vector of a headline on PostgreSQL: explicit lexemes, computed in Python.
+"""The search vectors of a headline on PostgreSQL: explicit lexemes, computed in Python.
 
 `headlines.search` (migration 010) holds the same terms as SQLite's FTS5 index
 (storage/sqlite/fts.py): the headline's stems in its language, its folded words, and a
@@ -17,8 +17,12 @@ Words never hold a colon (bot.text.language.words), so no word reaches another n
 and a prefix of `w:` lexemes never matches an `s:` one. A word and its stem share a
 position, so phrases (`<->`) work in either namespace; one position is left empty between
 fields (title, summary, each category), so that no phrase spans two of them, as SQLite's
-field boundary token does. Title positions carry weight A (others D): ranking puts a title
-match above a summary-only one.
+field boundary token does.
+
+`headlines.title_search` holds the same of the title alone (marker, stems, words), as
+SQLite's title columns do: ranking asks each match whether a searched word is in its title,
+and this short vector, stored in the row, answers without reading the long one, which is
+kept out of line (a search reads it only to check a phrase).
 
 The windows let a search take the newest matches as FTS5 does, walking its index newest
 first: SQLite ranks only the newest SEARCH_CANDIDATES matches of a search, and the GIN
@@ -88,26 +92,31 @@ def window(shift: int, bucket: int) -> str:
     return f"n{shift}:{bucket}"
 
 
-def search_vector(row_id: int, title: str, summary: str, categories: str, language: str) -> str:
-    """The tsvector literal of a headline (categories one a line): see the module docstring."""
+def search_vectors(
+    row_id: int, title: str, summary: str, categories: str, language: str
+) -> tuple[str, str]:
+    """The tsvector literals of a headline (categories one a line): its search vector, with
+    its windows of ids, and its title's vector. See the module docstring."""
+    whole, title_only = _terms_vectors(title, summary, categories, language)
     windows = " ".join(quote(window(shift, row_id >> shift)) for shift in WINDOW_SHIFTS)
-    return f"{_terms_vector(title, summary, categories, language)} {windows}"
+    return f"{whole} {windows}", title_only
 
 
 @functools.lru_cache(maxsize=256)
-def _terms_vector(title: str, summary: str, categories: str, language: str) -> str:
-    """The vector's words, stems and marker (cached: an unchanged story under a new guid is
-    rewritten with the same text)."""
+def _terms_vectors(title: str, summary: str, categories: str, language: str) -> tuple[str, str]:
+    """The vectors' words, stems and marker, of every field and of the title (cached: an
+    unchanged story under a new guid is rewritten with the same text)."""
     cats = categories.split("\n") if categories else []
     terms = headline_terms(title, summary, cats, language)
     at: dict[str, list[str]] = {language_marker(language): ["1"]}
-    suffix = "A"  # the title's positions, up to the first field boundary
+    in_title: dict[str, list[str]] | None = None  # `at` as the title left it
     long = MAX_LEXEME_BYTES // 4 - len(WORD)  # longer words may need cutting (4 bytes a char)
     for position, (word, stem) in enumerate(zip(terms.words, terms.stems, strict=True), 2):
         if word == FIELD_BOUNDARY:
-            suffix = ""  # the boundary's own position stays empty
-            continue
-        entry = f"{min(position, MAX_POSITION)}{suffix}"
+            if in_title is None:
+                in_title = {lexeme: list(places) for lexeme, places in at.items()}
+            continue  # the boundary's own position stays empty
+        entry = str(min(position, MAX_POSITION))
         if len(word) > long or len(stem) > long:
             lexemes = (_lexeme(WORD, word), _lexeme(STEM, stem))
         else:
@@ -118,6 +127,11 @@ def _terms_vector(title: str, summary: str, categories: str, language: str) -> s
                 at[lexeme] = [entry]
             elif len(found) < MAX_POSITIONS:
                 found.append(entry)
+    return _literal(at), _literal(in_title if in_title is not None else at)
+
+
+def _literal(at: dict[str, list[str]]) -> str:
+    """A tsvector literal of lexemes and their positions."""
     if any("'" in lexeme or "\\" in lexeme for lexeme in at):
         return " ".join(quote(lexeme) + ":" + ",".join(places) for lexeme, places in at.items())
     # words hold neither quotes nor backslashes (bot.text.language.words): no escaping
@@ -125,7 +139,7 @@ def _terms_vector(title: str, summary: str, categories: str, language: str) -> s
 
 
 async def reindex(conn: asyncpg.Connection) -> int:
-    """Fill the search vector of every headline that has none (rows a copy wrote), in
+    """Fill the search vectors of every headline that has none (rows a copy wrote), in
     chunks, saying how far it got; return how many it filled."""
     total = int(await conn.fetchval("SELECT count(*) FROM headlines WHERE search IS NULL"))
     done, began = 0, time.monotonic()
@@ -139,14 +153,18 @@ async def reindex(conn: asyncpg.Connection) -> int:
         )
         if not rows:
             return done
+        vectors = [
+            search_vectors(r["id"], r["title"], r["summary"], r["categories"], r["language"])
+            for r in rows
+        ]
         await conn.execute(
-            "UPDATE headlines AS h SET search = u.search::tsvector"
-            " FROM unnest($1::bigint[], $2::text[]) AS u (id, search) WHERE h.id = u.id",
+            "UPDATE headlines AS h SET search = u.search::tsvector,"
+            " title_search = u.title_search::tsvector"
+            " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u (id, search, title_search)"
+            " WHERE h.id = u.id",
             [row["id"] for row in rows],
-            [
-                search_vector(r["id"], r["title"], r["summary"], r["categories"], r["language"])
-                for r in rows
-            ],
+            [whole for whole, _ in vectors],
+            [title for _, title in vectors],
         )
         done += len(rows)
         if total > REINDEX_CHUNK:

@@ -26,7 +26,7 @@ from storage.models import (
     UpsertResult,
 )
 from storage.postgres.db import PgDatabase, conn_of
-from storage.postgres.fts import WINDOW_SHIFTS, quote, search_vector, window
+from storage.postgres.fts import WINDOW_SHIFTS, quote, search_vectors, window
 from storage.postgres.search import (
     search_to_tsquery,
     term_to_tsquery,
@@ -96,39 +96,40 @@ def _asks(query: SearchQuery, languages: Sequence[str]) -> list[tuple[str, str]]
     """What ranking asks of each match of a search, as storage/sqlite/headlines.py's
     _relevance asks it: (what the answer counts, its tsquery).
 
-    Of each of the first RANKED_TERMS terms: is it in the title (the term on the title's
-    positions, weight A); of each alternative of an `OR`, is it there at all; with more
-    terms, is any of them in the title.
+    Of each of the first RANKED_TERMS terms: is it in the title ("title": the term's
+    tsquery on `title_search`); of each alternative of an `OR`, is it there at all ("any":
+    on `search`); with more terms, is any of them in the title ("title-any").
     """
     terms = list(dict.fromkeys(term for clause in query.clauses for term in clause))
     either = {term for clause in query.clauses if len(clause) > 1 for term in clause}
     asks: list[tuple[str, str]] = []
     for term in terms[:RANKED_TERMS]:
-        asks.append(("title", term_to_tsquery(term, languages, title=True)))
+        asks.append(("title", term_to_tsquery(term, languages)))
         if term in either:
             asks.append(("any", term_to_tsquery(term, languages)))
     if len(terms) > RANKED_TERMS:
-        titles = (term_to_tsquery(t, languages, title=True) for t in terms)
+        titles = (term_to_tsquery(t, languages) for t in terms)
         asks.append(("title-any", " | ".join(f"({t})" for t in titles)))
     return asks
 
 
-def _weight(asks: Sequence[tuple[str, str]], answers: Sequence[bool]) -> tuple[int, int, int]:
-    """A match's rank from its answers, lowest first: a searched word in the title, then
-    how many of the words the title has, then how many of the alternatives it has at all."""
-    in_title = anywhere = 0
+def _weight(
+    asks: Sequence[tuple[str, str]], in_title: Sequence[bool], anywhere: Sequence[bool]
+) -> tuple[int, int, int]:
+    """A match's rank from its answers (those of the title's questions, those of the
+    others), lowest first: a searched word in the title, then how many of the words the
+    title has, then how many of the alternatives it has at all."""
+    titles = iter(in_title)
+    others = iter(anywhere)
+    count = every = 0
     titled = False
-    for (kind, _), answer in zip(asks, answers, strict=True):
-        if not answer:
-            continue
-        if kind == "title":
-            in_title += 1
+    for kind, _ in asks:
+        if kind == "any":
+            every += next(others)
+        elif next(titles):
             titled = True
-        elif kind == "any":
-            anywhere += 1
-        else:
-            titled = True
-    return (0 if titled else 1, -in_title, -anywhere)
+            count += kind == "title"
+    return (0 if titled else 1, -count, -every)
 
 
 class PgHeadlineRepo:
@@ -226,12 +227,17 @@ class PgHeadlineRepo:
     ) -> None:
         """Rewrite changed headlines and their search vectors (in their stored language)."""
         cats = ["\n".join(e.categories) for _, e in changes]
+        vectors = [
+            search_vectors(row_id, e.title, e.summary, c, languages[row_id])
+            for (row_id, e), c in zip(changes, cats, strict=True)
+        ]
         await conn.execute(
             "UPDATE headlines AS h SET title = u.title, link = u.link, summary = u.summary,"
             " categories = u.categories, picture = u.picture, updated_at = $1,"
-            " search = u.search::tsvector"
+            " search = u.search::tsvector, title_search = u.title_search::tsvector"
             " FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],"
-            " $7::text[], $8::text[]) AS u (id, title, link, summary, categories, picture, search)"
+            " $7::text[], $8::text[], $9::text[])"
+            " AS u (id, title, link, summary, categories, picture, search, title_search)"
             " WHERE h.id = u.id",
             now,
             [row_id for row_id, _ in changes],
@@ -240,10 +246,8 @@ class PgHeadlineRepo:
             [e.summary for _, e in changes],
             cats,
             [e.picture for _, e in changes],
-            [
-                search_vector(row_id, e.title, e.summary, c, languages[row_id])
-                for (row_id, e), c in zip(changes, cats, strict=True)
-            ],
+            [whole for whole, _ in vectors],
+            [title for _, title in vectors],
         )
 
     async def _insert(
@@ -273,17 +277,21 @@ class PgHeadlineRepo:
             len(fresh),
         )
         new_ids = sorted(row[0] for row in given)
+        vectors = [
+            search_vectors(row_id, e.title, e.summary, c, language)
+            for row_id, e, c in zip(new_ids, fresh, cats, strict=True)
+        ]
         await conn.execute(
             "INSERT INTO headlines (id, feed_id, key, title, link, summary, categories,"
             " published_at, first_seen_at, updated_at, baseline, routed, story_id,"
-            " canonical_link, title_key, picture, language, search)"
+            " canonical_link, title_key, picture, language, search, title_search)"
             " SELECT u.id, $1, u.key, u.title, u.link, u.summary, u.categories, u.published_at,"
             " $2, $2, $3, $3, u.story_id, u.canonical_link, u.title_key, u.picture, $4,"
-            " u.search::tsvector"
+            " u.search::tsvector, u.title_search::tsvector"
             " FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],"
             " $10::text[], $11::float8[], $12::bigint[], $13::text[], $14::text[], $15::text[],"
-            " $16::text[]) AS u (id, key, title, link, summary, categories, published_at,"
-            " story_id, canonical_link, title_key, picture, search)",
+            " $16::text[], $17::text[]) AS u (id, key, title, link, summary, categories,"
+            " published_at, story_id, canonical_link, title_key, picture, search, title_search)",
             feed_id,
             now,
             # a baseline needs no routing; a new headline awaits it, a story another feed
@@ -302,10 +310,8 @@ class PgHeadlineRepo:
             [link_key for link_key, _ in story_keys],
             [t_key for _, t_key in story_keys],
             [e.picture for e in fresh],
-            [
-                search_vector(row_id, e.title, e.summary, c, language)
-                for row_id, e, c in zip(new_ids, fresh, cats, strict=True)
-            ],
+            [whole for whole, _ in vectors],
+            [title for _, title in vectors],
         )
         ids = {e.key: row_id for row_id, e in zip(new_ids, fresh, strict=True)}
         return tuple(
@@ -501,8 +507,8 @@ class PgHeadlineRepo:
         costs what a rare one does; the total is capped at the same figure. They rank by
         SQLite's order (storage/sqlite/headlines.py's _relevance): a searched word in the title
         first, then how many of the searched words the title and the whole headline have,
-        then newest first; each candidate's answers to those questions (:func:`_asks`) come
-        with it. A search of exclusions only, or of common words only, lists the newest.
+        then newest first (the questions: :func:`_asks`). A search of exclusions only, or of
+        common words only, lists the newest.
         """
         wanted, prefix = query_words(query)
         by_date = query.negative_only or (
@@ -515,12 +521,21 @@ class PgHeadlineRepo:
         assert context is not None
         languages = sorted({DEFAULT_LANGUAGE, *context[0]})
         asks = [] if by_date or query.words_free else _asks(query, languages)
-        found = await self._candidates(query, languages, asks, top=context[1])
+        titles = [tsquery for kind, tsquery in asks if kind != "any"]
+        found, asked = await self._candidates(query, languages, titles, top=context[1])
         matched = {row[0] for row in found}
         # a story is listed once: a copy is left out when its first headline matches too
         ranked = [row for row in found if row[1] is None or row[1] not in matched]
         if asks:
-            ranked.sort(key=lambda row: (_weight(asks, row[3:]), -row[2], -row[0]))
+            elsewhere = [tsquery for kind, tsquery in asks if kind == "any"]
+            having = await self._having(asked, elsewhere, [row[0] for row in ranked])
+            ranked.sort(
+                key=lambda row: (
+                    _weight(asks, row[3:], [row[0] in ids for ids in having]),
+                    -row[2],
+                    -row[0],
+                )
+            )
         else:
             ranked.sort(key=lambda row: (-row[2], -row[0]))
         total = len(ranked)
@@ -557,12 +572,13 @@ class PgHeadlineRepo:
         self,
         query: SearchQuery,
         languages: Sequence[str],
-        asks: Sequence[tuple[str, str]],
+        titles: Sequence[str],
         *,
         top: int | None,
-    ) -> list[asyncpg.Record]:
+    ) -> tuple[list[asyncpg.Record], str]:
         """The newest SEARCH_CANDIDATES headlines a search finds: (id, story_id,
-        published_at, then each ask's answer), newest first; `top` is the newest id.
+        published_at, then whether its title answers each of `titles`), newest first; and
+        the tsquery that found them. `top` is the newest id.
 
         `from:` keeps the headlines of those feeds, `-from:` leaves theirs out; a search of
         feeds alone (or `*`) needs no index: the newest headlines are its matches. Otherwise
@@ -578,27 +594,25 @@ class PgHeadlineRepo:
             feeds += f" AND feed_id <> ALL({p(sorted(query.excluded_feed_ids))}::bigint[])"
         limit = p(SEARCH_CANDIDATES)
         if query.words_free:
-            return await self._db.fetch(
+            rows = await self._db.fetch(
                 "SELECT id, story_id, published_at FROM headlines"  # noqa: S608 (fixed clauses)
                 f" WHERE TRUE{feeds} ORDER BY id DESC LIMIT {limit}",
                 *p.values,
             )
+            return rows, ""
         match = search_to_tsquery(query, languages)
         at = len(p.values)  # where each question's tsquery goes
         asked = p(match)
-        # each ask of the vector, read once per row when there are several (`|| ''` unpacks it)
-        vector = "d.v" if len(asks) > 1 else "c.search"
-        answers = "".join(f", {vector} @@ {p(tsquery)}::tsquery" for _, tsquery in asks)
-        unpack = ", LATERAL (SELECT c.search || ''::tsvector AS v) AS d" if len(asks) > 1 else ""
+        answers = "".join(f", c.title_search @@ {p(tsquery)}::tsquery" for tsquery in titles)
         # `id + 0`: the GIN index, never a walk of the primary key reading every vector
         sql = (
             f"SELECT c.id, c.story_id, c.published_at{answers} FROM"  # noqa: S608 (fixed clauses)
-            " (SELECT id, story_id, published_at, search FROM headlines"
+            " (SELECT id, story_id, published_at, title_search FROM headlines"
             f" WHERE search @@ {asked}::tsquery{feeds} ORDER BY id + 0 DESC LIMIT {limit})"
-            f" AS c{unpack}"
+            " AS c"
         )
         if top is None:
-            return []
+            return [], match
         needed = 0.0  # how many of the newest ids seem to hold enough matches
         for shift in WINDOW_SHIFTS:
             bucket = top >> shift
@@ -611,12 +625,36 @@ class PgHeadlineRepo:
             p.values[at] = f"({match}) & ({newest})"
             rows = await self._db.fetch(sql, *p.values)
             if len(rows) >= SEARCH_CANDIDATES:
-                return rows
+                return rows, str(p.values[at])
             if not rows:
                 break  # none among the newest: ask the whole index at once
             needed = WINDOW_MARGIN * (top - lowest + 1) * SEARCH_CANDIDATES / len(rows)
         p.values[at] = match
-        return await self._db.fetch(sql, *p.values)
+        return await self._db.fetch(sql, *p.values), match
+
+    async def _having(
+        self, asked: str, terms: Sequence[str], ids: Sequence[int]
+    ) -> list[frozenset[int]]:
+        """Which of these matches of the tsquery `asked` have each term anywhere.
+
+        As SQLite asks FTS5, each is a question to the index, not to the rows: the matches
+        that also have the term, from the lowest of these ids on, so that no vector is read
+        (only the rows that answer yes are visited, and those are among the matches).
+        """
+        if not terms or not ids:
+            return [frozenset() for _ in terms]
+        p = _Params()
+        lowest = p(min(ids))
+        # `id + 0`: the GIN index, as for the candidates
+        sql = " UNION ALL ".join(
+            f"SELECT {n}, id FROM headlines"  # noqa: S608 (fixed clauses)
+            f" WHERE search @@ {p(f'({asked}) & ({term})')}::tsquery AND id + 0 >= {lowest}"
+            for n, term in enumerate(terms)
+        )
+        found: list[set[int]] = [set() for _ in terms]
+        for n, row_id in await self._db.fetch(sql, *p.values):
+            found[n].add(row_id)
+        return [frozenset(ids_found) for ids_found in found]
 
     async def preview(
         self, topic: Topic, *, since: float, limit: int = 3

@@ -36,15 +36,11 @@ __all__ = [
 EVERY_ROW = f"{quote(MARK)}:*"
 
 
-def _phrase(
-    namespace: str, tokens: Sequence[str], *, prefix: bool = False, title: bool = False
-) -> str:
-    """The tokens, adjacent and in order, in one namespace; the last one a prefix if asked;
-    in the title alone (weight A) if asked."""
-    weight = ":A" if title else ""
-    lexemes = [quote(namespace + token) + weight for token in tokens]
+def _phrase(namespace: str, tokens: Sequence[str], *, prefix: bool = False) -> str:
+    """The tokens, adjacent and in order, in one namespace; the last one a prefix if asked."""
+    lexemes = [quote(namespace + token) for token in tokens]
     if prefix:
-        lexemes[-1] = quote(namespace + tokens[-1]) + (":*A" if title else ":*")
+        lexemes[-1] += ":*"
     if len(lexemes) == 1:
         return lexemes[0]
     return "(" + " <-> ".join(lexemes) + ")"
@@ -72,7 +68,7 @@ def _stem_variants(
     return by_stem
 
 
-def _stemmed(part_words: Sequence[str], groups: Sequence[str], *, title: bool = False) -> str:
+def _stemmed(part_words: Sequence[str], groups: Sequence[str]) -> str:
     """Where the words occur stemmed, each row in its own language's stems.
 
     As storage/sqlite/search.py does: the stem most stemmers share is searched in every row
@@ -80,12 +76,12 @@ def _stemmed(part_words: Sequence[str], groups: Sequence[str], *, title: bool = 
     """
     by_stem = _stem_variants(part_words, groups)
     if len(by_stem) == 1:
-        return _phrase(STEM, next(iter(by_stem)), title=title)
+        return _phrase(STEM, next(iter(by_stem)))
     ranked = sorted(by_stem.items(), key=lambda item: (-len(item[1]), item[0]))
     (common, _), rest = ranked[0], ranked[1:]
     others = [g for _, gs in rest for g in gs]
-    pieces = [f"({_phrase(STEM, common, title=title)} & !{_markers(others)})"]
-    pieces.extend(f"({_phrase(STEM, s, title=title)} & {_markers(gs)})" for s, gs in rest)
+    pieces = [f"({_phrase(STEM, common)} & !{_markers(others)})"]
+    pieces.extend(f"({_phrase(STEM, s)} & {_markers(gs)})" for s, gs in rest)
     return "(" + " | ".join(pieces) + ")"
 
 
@@ -116,19 +112,18 @@ def topics_to_tsquery(topics: Sequence[Topic], languages: Iterable[str] | None =
     return " | ".join(f"({_topic(t, groups)})" for t in topics)
 
 
-def _term(term: Term, groups: Sequence[str], *, title: bool = False) -> str:
+def _term(term: Term, groups: Sequence[str]) -> str:
     if term.kind == "exact":
-        return _phrase(WORD, term.words, title=title)
+        return _phrase(WORD, term.words)
     if term.kind == "prefix":
-        return _phrase(WORD, term.words, prefix=True, title=title)
-    return _stemmed(term.words, groups, title=title)
+        return _phrase(WORD, term.words, prefix=True)
+    return _stemmed(term.words, groups)
 
 
-def term_to_tsquery(
-    term: Term, languages: Iterable[str] | None = None, *, title: bool = False
-) -> str:
-    """The tsquery text that finds one search term: anywhere, or in the title alone."""
-    return _term(term, _groups(languages), title=title)
+def term_to_tsquery(term: Term, languages: Iterable[str] | None = None) -> str:
+    """The tsquery text that finds one search term (on `search`: anywhere; on
+    `title_search`: in the title)."""
+    return _term(term, _groups(languages))
 
 
 def _clause(clause: Sequence[Term], groups: Sequence[str]) -> str:
