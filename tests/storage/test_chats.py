@@ -89,14 +89,16 @@ async def test_top_topics_and_active_chunks(storage: Storage) -> None:
     chats, subscriptions = storage.chats, storage.subscriptions
     for chat_id in (1, 2, 3):
         await chats.upsert(chat_id, kind="private", now=NOW)
-    await subscriptions.add(1, ["chile", "-sport"], thread_id=None, max_topics=9, now=NOW)
+    # stored out of chat order: chunks come in chat order all the same
     await subscriptions.add(2, ["chile", "nasa", "-sport"], thread_id=None, max_topics=9, now=NOW)
     await subscriptions.add(3, ["nasa"], thread_id=None, max_topics=9, now=NOW)
+    await subscriptions.add(1, ["chile", "-sport"], thread_id=None, max_topics=9, now=NOW)
     async with storage.store.transaction() as tx:
         await chats.set_inactive(tx, 3, reason="blocked", now=NOW)
     assert await subscriptions.top_topics(5) == [("chile", 2), ("nasa", 2)]
     chunks = [rows async for rows in subscriptions.active_chunks(size=2)]
     assert [len(rows) for rows in chunks] == [2, 2, 1]
+    assert [c for rows in chunks for c, _, _ in rows] == [1, 1, 2, 2, 2], "in chat order"
     assert sorted((c, t) for rows in chunks for c, t, _ in rows) == [
         (1, "-sport"),
         (1, "chile"),
