@@ -169,6 +169,7 @@ async def test_the_standby_finishes_a_broadcast_when_the_active_bot_is_killed(
             await fake_a.wait_calls("getUpdates", 1, timeout=30)
             await standby.start()
             await standby.wait_line("standing by: another headline-bot .*pid \\d+ on ")
+            await standby.wait_line("standby status server on")
             status, body = await healthz(port)
             assert (status, body["status"]) == (200, "standby"), body
             await confirm_broadcast(fake_a, text)
