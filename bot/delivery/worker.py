@@ -456,17 +456,11 @@ class Delivery:
             error = decision.reason
             sent = 0
             log.warning("chat %s: post of headline %s refused: %s", chat_id, hid, error)
-        # The row's next post may go when the chat's window has room: until then it is not
-        # due, and when it is, rows other chats had waiting come before it.
+        # The row stays due, first in line by its age: the worker's round passes over the
+        # chat while its window is full (other chats go meanwhile) and comes back to it as
+        # soon as the window has room, so a channel keeps Telegram's pace under any load.
         now = self._clock()
-        await self.outbox.mark_posted(
-            row.id,
-            posted,
-            done=done,
-            now=now,
-            not_before=now + self.limiter.chat_wait(chat_id),
-            error=error,
-        )
+        await self.outbox.mark_posted(row.id, posted, done=done, now=now, error=error)
         if settings.digest_times and not any(r.posted for r in unit):
             # the digest's first post went: the slot is served, the rest follow at the
             # chat's pace (a row under way is not held again)

@@ -34,6 +34,14 @@ CALLS: dict[str, list[dict[str, Any]]] = {
         {"chat_id": "@somechannel", "text": "To the channel"},
         {"chat_id": -1001234567890, "text": "A chat of another database"},
     ],
+    "sendPhoto": [
+        {
+            "chat_id": USER_ID,
+            "photo": "https://img.example/a.png",
+            "caption": "<b>A</b> &amp; B",
+            "parse_mode": "HTML",
+        }
+    ],
     "editMessageText": [{"chat_id": USER_ID, "message_id": 1, "text": "Edited"}],
     "copyMessage": [{"chat_id": USER_ID, "from_chat_id": USER_ID, "message_id": 1}],
     "answerCallbackQuery": [{"callback_query_id": "1", "text": "Done"}],
@@ -116,6 +124,7 @@ def library_object(method: str, result: Any, bot: telegram.Bot) -> Any:
         "getMe": telegram.User,
         "getUpdates": telegram.Update,
         "sendMessage": telegram.Message,
+        "sendPhoto": telegram.Message,
         "editMessageText": telegram.Message,
         "copyMessage": telegram.MessageId,
         "getChat": telegram.ChatFullInfo,
