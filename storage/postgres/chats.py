@@ -317,10 +317,10 @@ class PgSubscriptionRepo:
     async def move(tx: Transaction, old_id: int, new_id: int) -> None:
         """Give new_id the topics of old_id it does not follow yet; old_id keeps none."""
         conn = conn_of(tx)
-        # as SQLite's: what was typed (display) stays behind, the key goes
         await conn.execute(
-            "INSERT INTO subscriptions (chat_id, topic, thread_id, created_at)"
-            " SELECT $1, topic, thread_id, created_at FROM subscriptions WHERE chat_id = $2"
+            "INSERT INTO subscriptions (chat_id, topic, thread_id, created_at, display)"
+            " SELECT $1, topic, thread_id, created_at, display FROM subscriptions"
+            " WHERE chat_id = $2"
             " ON CONFLICT (chat_id, topic) DO NOTHING",
             new_id,
             old_id,

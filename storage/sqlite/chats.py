@@ -297,8 +297,8 @@ class SqliteSubscriptionRepo:
         """Give new_id the topics of old_id it does not follow yet; old_id keeps none."""
         conn = conn_of(tx)
         await conn.execute(
-            "INSERT OR IGNORE INTO subscriptions (chat_id, topic, thread_id, created_at)"
-            " SELECT ?, topic, thread_id, created_at FROM subscriptions WHERE chat_id = ?",
+            "INSERT OR IGNORE INTO subscriptions (chat_id, topic, thread_id, created_at, display)"
+            " SELECT ?, topic, thread_id, created_at, display FROM subscriptions WHERE chat_id = ?",
             (new_id, old_id),
         )
         await conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (old_id,))

@@ -172,7 +172,7 @@ async def test_migrate_to_an_unknown_id_renames(storage: Storage, service: ChatS
 async def test_migrate_onto_a_known_chat_merges(storage: Storage, service: ChatService) -> None:
     await service.register(-5, kind=ChatKind.GROUP)
     await service.register(-1005, kind=ChatKind.SUPERGROUP)
-    await service.add_topics(-5, "rugby, chess")
+    await service.add_topics(-5, "Rugby, chess")
     await service.add_topics(-1005, "chess", thread_id=7)
     h1, h2 = await store(storage, [entry("1", "Rugby"), entry("2", "Chess")])
     await push(storage, [(-5, h1.id), (-5, h2.id), (-1005, h2.id)])
@@ -194,6 +194,8 @@ async def test_migrate_onto_a_known_chat_merges(storage: Storage, service: ChatS
         ("chess", 7),
         ("rugby", None),
     ]
+    # a topic moved over keeps what the reader typed
+    assert [s.display for s in await service.list_topics(-1005)] == ["chess", "Rugby"]
     assert await service.list_topics(-5) == []
     found = await rows(
         storage,
