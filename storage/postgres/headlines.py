@@ -55,6 +55,15 @@ COLUMNS = (
     " story_id, language, picture"
 )
 _SELECT = f"SELECT {COLUMNS} FROM headlines"  # noqa: S608 (fixed names)
+# A headline with the names of the feeds that carry its story (its first headline's and
+# its copies', in id order) and how many feeds there are: a page and its sources in one read.
+_SOURCED = (
+    f"SELECT {COLUMNS}, ARRAY(SELECT coalesce(f.name, f.title, f.url)"  # noqa: S608 (fixed names)
+    " FROM headlines o JOIN feeds f ON f.id = o.feed_id"
+    " WHERE o.id = coalesce(h.story_id, h.id) OR o.story_id = coalesce(h.story_id, h.id)"
+    " ORDER BY o.id) AS names, (SELECT count(*) FROM feeds WHERE removed_at IS NULL) AS feeds"
+    " FROM headlines h"
+)
 # A window too small for SEARCH_CANDIDATES matches tells how many more ids to ask: this
 # many times what its density says, so that the next question rarely falls short too.
 WINDOW_MARGIN = 1.25
@@ -406,27 +415,13 @@ class PgHeadlineRepo:
                 found.setdefault(("title", title), root)
         return found
 
-    async def _sourced(self, rows: Sequence[asyncpg.Record]) -> list[Headline]:
-        """Headlines from rows, naming the feeds that carry each story when there are
-        several feeds (a story is its first headline and those pointing at it)."""
-        if not rows:
-            return []
-        roots = sorted({row["story_id"] or row["id"] for row in rows})
-        # the names and, on each row, how many feeds there are: one round trip for both
-        names = await self._db.fetch(
-            "SELECT coalesce(h.story_id, h.id), coalesce(f.name, f.title, f.url),"
-            " (SELECT count(*) FROM feeds WHERE removed_at IS NULL)"
-            " FROM headlines h JOIN feeds f ON f.id = h.feed_id"
-            " WHERE h.id = ANY($1::bigint[]) OR h.story_id = ANY($1::bigint[]) ORDER BY h.id",
-            roots,
-        )
-        if not names or names[0][2] < 2:
+    @staticmethod
+    def _sourced(rows: Sequence[asyncpg.Record]) -> list[Headline]:
+        """Headlines from rows read with _SOURCED, naming the feeds that carry each story
+        when there are several feeds (a story is its first headline and those pointing at
+        it)."""
+        if not rows or rows[0]["feeds"] < 2:
             return [_headline(row) for row in rows]
-        by_root: dict[int, list[str]] = {}
-        for root, name, _ in names:
-            labels = by_root.setdefault(root, [])
-            if name not in labels:
-                labels.append(name)
         out: list[Headline] = []
         for row in rows:
             plain = _headline(row)
@@ -442,7 +437,7 @@ class PgHeadlineRepo:
                     first_seen_at=plain.first_seen_at,
                     baseline=plain.baseline,
                     picture=plain.picture,
-                    sources=tuple(by_root.get(row["story_id"] or row["id"], ())),
+                    sources=tuple(dict.fromkeys(row["names"])),
                 )
             )
         return out
@@ -452,10 +447,10 @@ class PgHeadlineRepo:
         if not ids:
             return {}
         rows = await self._db.fetch(
-            _SELECT + " WHERE id = ANY($1::bigint[])",
+            _SOURCED + " WHERE id = ANY($1::bigint[])",
             list(ids),
         )
-        return {h.id: h for h in await self._sourced(rows)}
+        return {h.id: h for h in self._sourced(rows)}
 
     async def latest(
         self, limit: int, offset: int = 0, *, topic: Topic | None = None
@@ -467,7 +462,7 @@ class PgHeadlineRepo:
         """
         if topic is None or topic.everything:
             rows = await self._db.fetch(
-                _SELECT + " WHERE story_id IS NULL"
+                _SOURCED + " WHERE story_id IS NULL"
                 " ORDER BY published_at DESC, id DESC LIMIT $1 OFFSET $2",
                 limit,
                 offset,
@@ -476,11 +471,11 @@ class PgHeadlineRepo:
             p = _Params()
             stories = await self._stories_of(topic, p)
             rows = await self._db.fetch(
-                _SELECT + f" WHERE story_id IS NULL AND id IN ({stories})"
+                _SOURCED + f" WHERE story_id IS NULL AND id IN ({stories})"
                 f" ORDER BY published_at DESC, id DESC LIMIT {p(limit)} OFFSET {p(offset)}",
                 *p.values,
             )
-        return await self._sourced(rows)
+        return self._sourced(rows)
 
     async def _stories_of(self, topic: Topic, p: _Params, *, first: int | None = None) -> str:
         """A subquery of the stories (first headlines' ids) a topic matches: those its words
@@ -542,7 +537,7 @@ class PgHeadlineRepo:
         ids = [row[0] for row in ranked[offset : offset + limit]]
         if not ids:
             return SearchPage(hits=(), total=total)
-        page = await self._db.fetch(_SELECT + " WHERE id = ANY($1::bigint[])", ids)
+        page = await self._db.fetch(_SOURCED + " WHERE id = ANY($1::bigint[])", ids)
         by_id = {row["id"]: row for row in page}
         rows_in_order = [by_id[i] for i in ids if i in by_id]
         snippets: dict[int, str] = {}
@@ -564,7 +559,7 @@ class PgHeadlineRepo:
             snippets[row["id"]] = snippet if snippet is not None else row["title"]
         hits = tuple(
             SearchHit(headline=h, snippet=snippets.get(h.id, h.title))
-            for h in await self._sourced(rows_in_order)
+            for h in self._sourced(rows_in_order)
         )
         return SearchPage(hits=hits, total=total)
 
@@ -688,10 +683,10 @@ class PgHeadlineRepo:
             )
         )
         rows = await self._db.fetch(
-            _SELECT + where + f" ORDER BY published_at DESC, id DESC LIMIT {p(limit)}",
+            _SOURCED + where + f" ORDER BY published_at DESC, id DESC LIMIT {p(limit)}",
             *p.values,
         )
-        return count, await self._sourced(rows)
+        return count, self._sourced(rows)
 
     async def earlier_feeds(self, ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
         """For each of these headlines that repeats a story another feed brought first (a
