@@ -112,6 +112,7 @@ async def test_each_headline_is_a_post_with_its_picture_in_every_form(
         items = picture_items(feed_server)
         bot.publish(*reversed(items))  # a feed lists its newest first
         await bot.poll()
+        await bot.wait_sent(CHANNEL, before + 8)
         await bot.quiet()
         posts = sends(bot, CHANNEL, before)
         assert titles(posts) == [i["title"] for i in items], "one post per headline, oldest first"
@@ -167,6 +168,7 @@ async def test_refused_pictures_go_as_text_in_their_place_counted_never_lost_or_
         before = len(sends(bot, CHANNEL))
         bot.publish(*reversed(items))
         await bot.poll()
+        await bot.wait_sent(CHANNEL, before + 6)
         await bot.quiet()
         refused = [c for c in fake_tg.calls_of("sendPhoto") if not c.ok]
         assert [c.description for c in refused] == [
@@ -203,6 +205,7 @@ async def test_pictures_off_previews_off_and_a_caption_cut_to_telegrams_count(
         before = len(sends(bot, CHANNEL))
         bot.publish(story(20, "Bolivia long", xml=picture, description=long_summary))
         await bot.poll()
+        await bot.wait_sent(CHANNEL, before + 1)
         await bot.quiet()
         [photo] = sends(bot, CHANNEL, before)
         caption = photo.params["caption"]
@@ -215,6 +218,7 @@ async def test_pictures_off_previews_off_and_a_caption_cut_to_telegrams_count(
         before = len(sends(bot, CHANNEL))
         bot.publish(story(21, "Bolivia plain", xml=picture))
         await bot.poll()
+        await bot.wait_sent(CHANNEL, before + 1)
         await bot.quiet()
         [text] = sends(bot, CHANNEL, before)
         assert text.method == "sendMessage"
@@ -224,6 +228,7 @@ async def test_pictures_off_previews_off_and_a_caption_cut_to_telegrams_count(
         before = len(sends(bot, CHANNEL))
         bot.publish(story(22, "Bolivia quiet"))
         await bot.poll()
+        await bot.wait_sent(CHANNEL, before + 1)
         await bot.quiet()
         [bare] = sends(bot, CHANNEL, before)
         assert bare.params["link_preview_options"] == {"is_disabled": True}
@@ -272,6 +277,7 @@ async def test_a_chats_own_template_shapes_its_posts_with_hashtags_as_typed(
         before = len(sends(bot, CHANNEL))
         bot.publish(story(30, "Bolivia and Chile sign a lithium deal in South Africa"))
         await bot.poll()
+        await bot.wait_sent(CHANNEL, before + 1)
         await bot.quiet()
         [post] = sends(bot, CHANNEL, before)
         lines = shown(post).split("\n")
@@ -309,6 +315,7 @@ async def test_pushes_and_digests_name_topics_as_the_chat_typed_them(
         before = len(sends(bot, READER))
         bot.publish(story(40, "Chile bets on lithium"), story(41, "Bogota votes"))
         await bot.poll()
+        await bot.wait_sent(READER, before + 1)
         await bot.quiet()
         [push] = sends(bot, READER, before)
         assert "🏷 lithium + chile" in push.params["text"] and "🏷 Bogotá" in push.params["text"]
@@ -400,6 +407,7 @@ async def test_a_channel_posts_a_whole_feed_with_pictures_and_hashtags(
             story(81, "Bolivia and South Africa sign a deal", xml=picture),
         )
         await bot.poll()
+        await bot.wait_sent(CHANNEL, before + 2)
         await bot.quiet()
         first, second = sends(bot, CHANNEL, before)
         assert [c.method for c in (first, second)] == ["sendPhoto", "sendPhoto"]
