@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_TEMPLATE",
     "MAX_TEMPLATE_CHARS",
     "PLACEHOLDERS",
+    "PLACEHOLDER_HELP",
     "TEXT_LIMIT",
     "PostValues",
     "Template",
@@ -85,7 +86,6 @@ _TAG_WORD = re.compile(r"[^\W_]+")
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212"
 _QUOTES = '"\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\uff02'
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-_SPACES = re.compile(r"[ \t\r\f\v]+")
 
 
 class TemplateError(ValueError):
@@ -536,8 +536,3 @@ def hashtags(displays: Iterable[str]) -> list[str]:
             seen.add(tag.casefold())
             tags.append(tag)
     return tags
-
-
-def one_line(text: str) -> str:
-    """Spaces and line breaks folded to single spaces (a value shown on one line)."""
-    return _SPACES.sub(" ", text.replace("\n", " ")).strip()
