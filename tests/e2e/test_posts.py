@@ -399,7 +399,8 @@ async def test_a_channel_posts_a_whole_feed_with_pictures_and_hashtags(
         sources = shown((await bot.say(CHANNEL, "/sources"))[-1])
         handle = re.search(r"from:[a-z0-9-]+", sources)
         assert handle is not None, sources
-        await bot.say(CHANNEL, f"/topic add {handle.group(0)}, Bolivia, South Africa")
+        source = handle.group(0)
+        await bot.say(CHANNEL, f"/topic add {source}, Bolivia {source}, South Africa {source}")
         await bot.say(CHANNEL, "/format post")
         before = len(sends(bot, CHANNEL))
         bot.publish(
