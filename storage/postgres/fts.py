@@ -37,9 +37,11 @@ needs.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -138,6 +140,13 @@ def _literal(at: dict[str, list[str]]) -> str:
     return " ".join(f"'{lexeme}':{','.join(places)}" for lexeme, places in at.items())
 
 
+def _vectors_of(rows: Sequence[asyncpg.Record]) -> list[tuple[str, str]]:
+    return [
+        search_vectors(r["id"], r["title"], r["summary"], r["categories"], r["language"])
+        for r in rows
+    ]
+
+
 async def reindex(conn: asyncpg.Connection) -> int:
     """Fill the search vectors of every headline that has none (rows a copy wrote), in
     chunks, saying how far it got; return how many it filled."""
@@ -153,10 +162,7 @@ async def reindex(conn: asyncpg.Connection) -> int:
         )
         if not rows:
             return done
-        vectors = [
-            search_vectors(r["id"], r["title"], r["summary"], r["categories"], r["language"])
-            for r in rows
-        ]
+        vectors = await asyncio.to_thread(_vectors_of, rows)
         await conn.execute(
             "UPDATE headlines AS h SET search = u.search::tsvector,"
             " title_search = u.title_search::tsvector"

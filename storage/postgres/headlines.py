@@ -9,6 +9,7 @@ change of a title, summary or categories, as SQLite's triggers refill FTS5.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import asyncpg
@@ -67,8 +68,11 @@ _SOURCED = (
 # A window too small for SEARCH_CANDIDATES matches tells how many more ids to ask: this
 # many times what its density says, so that the next question rarely falls short too.
 WINDOW_MARGIN = 1.25
+INSERT_CHUNK = 1000  # new headlines stored per statement (their vectors made meanwhile)
 
 _Known = tuple[int, str, str | None, str, str, str | None]
+# A new headline as stored: its id, the entry, its categories, story and story keys.
+_Fresh = tuple[int, HeadlineInput, str, int | None, tuple[str | None, str | None]]
 
 
 class _Params:
@@ -236,10 +240,12 @@ class PgHeadlineRepo:
     ) -> None:
         """Rewrite changed headlines and their search vectors (in their stored language)."""
         cats = ["\n".join(e.categories) for _, e in changes]
-        vectors = [
-            search_vectors(row_id, e.title, e.summary, c, languages[row_id])
-            for (row_id, e), c in zip(changes, cats, strict=True)
-        ]
+        vectors = await asyncio.to_thread(
+            lambda: [
+                search_vectors(row_id, e.title, e.summary, c, languages[row_id])
+                for (row_id, e), c in zip(changes, cats, strict=True)
+            ]
+        )
         await conn.execute(
             "UPDATE headlines AS h SET title = u.title, link = u.link, summary = u.summary,"
             " categories = u.categories, picture = u.picture, updated_at = $1,"
@@ -286,42 +292,52 @@ class PgHeadlineRepo:
             len(fresh),
         )
         new_ids = sorted(row[0] for row in given)
-        vectors = [
-            search_vectors(row_id, e.title, e.summary, c, language)
-            for row_id, e, c in zip(new_ids, fresh, cats, strict=True)
-        ]
-        await conn.execute(
-            "INSERT INTO headlines (id, feed_id, key, title, link, summary, categories,"
-            " published_at, first_seen_at, updated_at, baseline, routed, story_id,"
-            " canonical_link, title_key, picture, language, search, title_search)"
-            " SELECT u.id, $1, u.key, u.title, u.link, u.summary, u.categories, u.published_at,"
-            " $2, $2, $3, $3, u.story_id, u.canonical_link, u.title_key, u.picture, $4,"
-            " u.search::tsvector, u.title_search::tsvector"
-            " FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],"
-            " $10::text[], $11::float8[], $12::bigint[], $13::text[], $14::text[], $15::text[],"
-            " $16::text[], $17::text[]) AS u (id, key, title, link, summary, categories,"
-            " published_at, story_id, canonical_link, title_key, picture, search, title_search)",
-            feed_id,
-            now,
-            # a baseline needs no routing; a new headline awaits it, a story another feed
-            # brought first too: the router pushes such a copy only to chats its own feed
-            # reaches and the earlier ones did not
-            int(baseline),
-            language,
-            new_ids,
-            [e.key for e in fresh],
-            [e.title for e in fresh],
-            [e.link for e in fresh],
-            [e.summary for e in fresh],
-            cats,
-            [e.published_at for e in fresh],
-            story_ids,
-            [link_key for link_key, _ in story_keys],
-            [t_key for _, t_key in story_keys],
-            [e.picture for e in fresh],
-            [whole for whole, _ in vectors],
-            [title for _, title in vectors],
-        )
+        rows: list[_Fresh] = list(zip(new_ids, fresh, cats, story_ids, story_keys, strict=True))
+        chunks = [rows[i : i + INSERT_CHUNK] for i in range(0, len(rows), INSERT_CHUNK)]
+
+        def vectors_of(chunk: Sequence[_Fresh]) -> list[tuple[str, str]]:
+            return [search_vectors(r[0], r[1].title, r[1].summary, r[2], language) for r in chunk]
+
+        # The vectors are made in a thread, as SQLite's are in its connection's: the bot's
+        # loop goes on meanwhile, and the next chunk's are made while this one is stored.
+        making = asyncio.ensure_future(asyncio.to_thread(vectors_of, chunks[0]))
+        for n, chunk in enumerate(chunks):
+            vectors = await making
+            if n + 1 < len(chunks):
+                making = asyncio.ensure_future(asyncio.to_thread(vectors_of, chunks[n + 1]))
+            await conn.execute(
+                "INSERT INTO headlines (id, feed_id, key, title, link, summary, categories,"
+                " published_at, first_seen_at, updated_at, baseline, routed, story_id,"
+                " canonical_link, title_key, picture, language, search, title_search)"
+                " SELECT u.id, $1, u.key, u.title, u.link, u.summary, u.categories,"
+                " u.published_at, $2, $2, $3, $3, u.story_id, u.canonical_link, u.title_key,"
+                " u.picture, $4, u.search::tsvector, u.title_search::tsvector"
+                " FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],"
+                " $10::text[], $11::float8[], $12::bigint[], $13::text[], $14::text[],"
+                " $15::text[], $16::text[], $17::text[]) AS u (id, key, title, link, summary,"
+                " categories, published_at, story_id, canonical_link, title_key, picture, search,"
+                " title_search)",
+                feed_id,
+                now,
+                # a baseline needs no routing; a new headline awaits it, a story another feed
+                # brought first too: the router pushes such a copy only to chats its own feed
+                # reaches and the earlier ones did not
+                int(baseline),
+                language,
+                [r[0] for r in chunk],
+                [r[1].key for r in chunk],
+                [r[1].title for r in chunk],
+                [r[1].link for r in chunk],
+                [r[1].summary for r in chunk],
+                [r[2] for r in chunk],
+                [r[1].published_at for r in chunk],
+                [r[3] for r in chunk],
+                [r[4][0] for r in chunk],
+                [r[4][1] for r in chunk],
+                [r[1].picture for r in chunk],
+                [whole for whole, _ in vectors],
+                [title for _, title in vectors],
+            )
         ids = {e.key: row_id for row_id, e in zip(new_ids, fresh, strict=True)}
         return tuple(
             Headline(
