@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.feeds import FeedFetcher, parse_feed
+from bot.feeds import FeedFetcher, FetchResult, ParsedFeed, parse_feed
 from bot.feeds.failures import FeedFailure, Reason, address_refusal, describe, stored_failure
 from bot.feeds.opml import OpmlError, OpmlFeed, read_opml, write_opml
 from bot.feeds.reads import store_read
@@ -103,6 +103,17 @@ class ImportReport:
     error: FeedFailure | None = None  # the file itself was refused
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A feed checked, fetched and parsed, ready to be added with this read as its baseline."""
+
+    url: str
+    name: str | None
+    fetched: FetchResult
+    parsed: ParsedFeed
+    now: float
+
+
 class FeedAdmin:
     """The service behind /feeds and the feeds command line."""
 
@@ -173,6 +184,11 @@ class FeedAdmin:
         self, url: str, name: str | None = None, *, added_by: int | None = None
     ) -> AddResult:
         """Fetch the URL and, if it is a feed, add it with this read as its baseline."""
+        read = await self._read(url, name)
+        return read if isinstance(read, AddResult) else await self._store(read, added_by)
+
+    async def _read(self, url: str, name: str | None) -> AddResult | _Read:
+        """Check, fetch and parse a feed to add; an AddResult when there is nothing to add."""
         url = url.strip()
         name = " ".join((name or "").split())[:MAX_NAME_CHARS] or None
         existing = await self.feeds.record(url)
@@ -199,22 +215,28 @@ class FeedAdmin:
         )
         if parsed.failure is not None:
             return AddResult(url, "refused", failure=parsed.failure)
+        return _Read(url, name, result, parsed, now)
+
+    async def _store(self, read: _Read, added_by: int | None) -> AddResult:
+        """Add the feed with its first read, the baseline: stored, never pushed."""
         async with self.store.transaction() as tx:
-            state = await self.feeds.add(tx, url, name=name, added_by=added_by, now=now)
-            # the first read is the baseline: stored, never pushed
+            state = await self.feeds.add(
+                tx, read.url, name=read.name, added_by=added_by, now=read.now
+            )
             await store_read(
                 tx,
                 self.feeds,
                 self.headlines,
                 state.id,
-                result,
-                parsed,
+                read.fetched,
+                read.parsed,
                 baseline=True,
                 default_language=self.default_language,
-                now=now,
+                now=read.now,
             )
-        log.info("feed %s added by %s: %d entries", url, added_by, len(parsed.entries))
-        return AddResult(url, "added", title=name or parsed.title, entries=len(parsed.entries))
+        entries = len(read.parsed.entries)
+        log.info("feed %s added by %s: %d entries", read.url, added_by, entries)
+        return AddResult(read.url, "added", title=read.name or read.parsed.title, entries=entries)
 
     async def remove(self, ref: str) -> ChangeResult:
         """Stop polling a feed for good (its headlines stay in the archive)."""
@@ -267,11 +289,11 @@ class FeedAdmin:
             listed = read_opml(data)
         except OpmlError as exc:
             return ImportReport(error=exc.failure)
-        results = await asyncio.gather(
-            *(self.add(feed.url, feed.title, added_by=added_by) for feed in listed)
-        )
+        # fetched at once, stored in the file's order: the feeds keep its numbering
+        reads = await asyncio.gather(*(self._read(feed.url, feed.title) for feed in listed))
         report = ImportReport()
-        for result in results:
+        for read in reads:
+            result = read if isinstance(read, AddResult) else await self._store(read, added_by)
             if result.outcome == "added":
                 report.added.append(result)
             elif result.outcome == "present":
