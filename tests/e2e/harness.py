@@ -18,6 +18,7 @@ from bot.context import BotApp, Services
 from bot.delivery.limiter import Limits
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import Call, FakeTelegram
+from tests.storage.conftest import scalar
 
 FEED = "/feed.xml"
 
@@ -198,9 +199,13 @@ class Harness:
         ready = await self.services.outbox.ready_chats(
             now=self.services.clock(), limit=1, exclude=held
         )
-        # read after the query: the worker claims rows in one transaction and records the
-        # sends it starts before the database answers anyone else
-        return not ready and not delivery._inflight
+        # A claimed row is 'sending' from its commit until it is marked: on PostgreSQL a read
+        # can fall between the claim's commit and the worker recording the send it starts,
+        # where neither the ready rows nor the sends in flight show it.
+        sending = await scalar(
+            self.services.storage, "SELECT count(*) FROM outbox WHERE status = 'sending'"
+        )
+        return not ready and not delivery._inflight and not sending
 
     def texts(self, chat_id: int) -> list[str]:
         """Every text the bot sent to the chat (HTML as sent)."""
