@@ -2,9 +2,11 @@
 
 The same rules as storage/sqlite/headlines.py, statement for statement where the dialects
 allow: the same story under a new guid is an update, a story another feed brought first
-points at it (story_id) and is listed once. Search runs on `headlines.search`, a tsvector
-this module fills from Python (storage/postgres/fts.py) on every insert and on every
-change of a title, summary or categories, as SQLite's triggers refill FTS5.
+points at it (story_id) and is listed once. Search runs on `headlines.search` and
+`headlines.title_search`, tsvectors this module fills from Python (storage/postgres/fts.py)
+on every insert and on every change of a title, summary or categories, as SQLite's triggers
+refill FTS5; it finds what SQLite finds, ranked in the same order (tests/storage/
+test_tsquery.py, test_search.py, test_ranking.py; benchmarks/store.py checks it at scale).
 """
 
 from __future__ import annotations
