@@ -165,7 +165,7 @@ async def test_a_reader_who_blocks_the_bot_leaves_routing_at_once(
         bot.publish(item(14, "Bolivia Goes Quiet", "x"))
         await bot.poll()
         await bot.wait_sent(412, count + 1)
-        db = bot.services.db
+        db = bot.services.storage.store
         assert await db.scalar("SELECT count(*) FROM outbox_pushes WHERE chat_id = 411") == 0
         assert not any(c.chat_id == 411 and c.status == 403 for c in fake_tg.calls)
         # unblocked, then /start: routed again from the next headline on
@@ -189,7 +189,6 @@ async def test_429_for_one_chat_waits_and_does_not_stall_others(
             await bot.say(reader, "/topic add bolivia")
         fake_tg.flood(501, retry_after=2)
         counts = {r: len(bot.texts(r)) for r in (501, 502)}
-        started = time.monotonic()
         bot.publish(item(12, "Bolivia Flood Test", "x"))
         await bot.poll()
         await bot.wait_sent(502, counts[502] + 1)
@@ -219,7 +218,7 @@ async def test_pending_pushes_are_sent_after_a_restart(
     fake_tg.clear_faults()
     async with running_bot(fake_tg, feed_server, db, items=items) as bot:
         # deferred rows keep their retry time; make it due now, as if 30 s had passed
-        await bot.services.db.execute("UPDATE outbox SET not_before = 0")
+        await bot.services.storage.store.execute("UPDATE outbox SET not_before = 0")
         bot.services.delivery.wake()
         await bot.wait_sent(601, count + 1)
         assert sum("Restart Test" in t for t in bot.texts(601)) == 1

@@ -302,7 +302,7 @@ class BotThread:
         """SQLite and the FTS5 index are consistent."""
 
         async def check() -> tuple[str, list[Any]]:
-            db = self.bot.services.db
+            db = self.bot.services.storage.store
             integrity = await db.integrity_check()
             fk = [tuple(r) for r in await db.fetchall("PRAGMA foreign_key_check")]
             # raises sqlite3.DatabaseError (SQLITE_CORRUPT_VTAB) when the index is out of step

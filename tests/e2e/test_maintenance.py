@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from bot.app import KEEP_FINISHED_SECONDS, prune_job
-from storage.sqlite.chats import ChatRepo
+from storage.sqlite.chats import SqliteChatRepo
 from tests.e2e.harness import item, running_bot
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.telegram import FakeTelegram
@@ -19,11 +19,11 @@ async def test_prune_job_deletes_old_finished_rows_and_keeps_the_rest(
     async with running_bot(
         fake_tg, feed_server, tmp_path / "db.sqlite3", items=[item(1, "Old news")]
     ) as bot:
-        db = bot.services.db
+        db = bot.services.storage.store
         now = time.time()
         old = now - KEEP_FINISHED_SECONDS - 60
         for chat in (1, 2, 3):
-            await ChatRepo(db).upsert(chat, kind="private", now=now, activate=True)
+            await SqliteChatRepo(db).upsert(chat, kind="private", now=now, activate=True)
         headline = await db.scalar("SELECT id FROM headlines")
         rows = [
             (1, "sent", old, old),  # finished long ago: pruned

@@ -109,11 +109,11 @@ async def test_healthz_reports_a_failing_feed_and_turns_503_for_the_bots_own_fau
         assert body["failing_feeds"][0]["error"] == "HTTP 503"
 
         # the database takes no write
-        await h.services.db.execute("PRAGMA query_only = ON")
+        await h.services.storage.store.execute("PRAGMA query_only = ON")
         body = await wait_health(url, 503)
         assert any("database not writable" in p for p in body["problems"]), body
         assert body["database_writable"] is False
-        await h.services.db.execute("PRAGMA query_only = OFF")
+        await h.services.storage.store.execute("PRAGMA query_only = OFF")
         body = await wait_health(url, 200)
         assert body["database_writable"] is True
 

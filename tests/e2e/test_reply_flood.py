@@ -242,7 +242,7 @@ async def test_refused_markup_is_resent_once_as_plain_text(
         assert "parse_mode" not in push.params
         assert "Bolivia Plain Story" in push.params["text"] and "<b>" not in push.params["text"]
         assert len(bot.fake.sent_to(reader)) == count + 1
-        (row,) = await bot.services.db.fetchall(
+        (row,) = await bot.services.storage.store.fetchall(
             "SELECT status FROM outbox WHERE chat_id = ?", (reader,)
         )
         assert row["status"] == "sent"

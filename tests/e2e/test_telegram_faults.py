@@ -36,7 +36,7 @@ def pushes(bot: Harness, chat_id: int, title: str) -> int:
 
 
 async def outbox_rows(bot: Harness, chat_id: int) -> list[sqlite3.Row]:
-    return await bot.services.db.fetchall(
+    return await bot.services.storage.store.fetchall(
         "SELECT status, not_before, attempts, last_error FROM outbox WHERE chat_id = ? ORDER BY id",
         (chat_id,),
     )
@@ -154,7 +154,7 @@ async def test_an_hour_of_flood_wait_for_one_chat_holds_up_no_other(
     # the queue outlives the process: restarted "an hour later" (moved forward by hand),
     # both arrive, once
     async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=items) as bot:
-        await bot.services.db.execute(
+        await bot.services.storage.store.execute(
             "UPDATE outbox SET not_before = 0 WHERE chat_id = ?", (flooded,)
         )
         bot.services.delivery.wake()

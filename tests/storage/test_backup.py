@@ -15,7 +15,7 @@ from bot.ops.backup import (
     inspect_database,
     restore_database,
 )
-from bot.process.lock import acquire_lock
+from storage.lock import acquire_lock
 from storage.sqlite.db import Database
 from storage.sqlite.headlines import SqliteHeadlineRepo
 from tests.storage.conftest import entry, store
