@@ -32,6 +32,7 @@ from storage.broadcasts import BroadcastRepo
 from storage.feeds import FeedRepo
 from storage.headlines import HeadlineRepo
 from storage.outbox import OutboxRepo
+from storage.store import replying
 
 
 @dataclass(kw_only=True)
@@ -142,16 +143,19 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         """Nothing to tear down."""
 
     async def do_process_update(self, update: object, coroutine: Any) -> None:
-        """Run the update's handlers, after earlier updates of the same chat."""
+        """Run the update's handlers, after earlier updates of the same chat; their database
+        work goes ahead of background work (storage.store.replying)."""
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
-            await coroutine
+            with replying():
+                await coroutine
             return
         lock, users = self._locks.get(chat.id, (asyncio.Lock(), 0))
         self._locks[chat.id] = (lock, users + 1)
         try:
             async with lock:
-                await coroutine
+                with replying():
+                    await coroutine
         finally:
             lock, users = self._locks[chat.id]
             if users <= 1:

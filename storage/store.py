@@ -7,8 +7,29 @@ another database's tomorrow, as a sibling folder.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+from contextvars import ContextVar
 from typing import Protocol
+
+# Set while an update is handled (bot/context.py): database work a reply waits for goes ahead
+# of background work (polls, routing, delivery) where work queues for the database.
+_REPLYING: ContextVar[bool] = ContextVar("replying", default=False)
+
+
+@contextmanager
+def replying() -> Iterator[None]:
+    """Mark the database work done inside (and in tasks started inside) as a reply's."""
+    token = _REPLYING.set(True)
+    try:
+        yield
+    finally:
+        _REPLYING.reset(token)
+
+
+def is_replying() -> bool:
+    """Whether the work under way is a reply's (see replying)."""
+    return _REPLYING.get()
 
 
 class SchemaTooNewError(RuntimeError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -12,24 +13,80 @@ from typing import Any
 import aiosqlite
 
 from storage.sqlite.migrate import apply_migrations
-from storage.store import Transaction
+from storage.store import Transaction, is_replying
 
 BUSY_TIMEOUT_MS = 5000
 
 Params = Sequence[Any] | dict[str, Any]
 
 
-class Database:
-    """A single aiosqlite connection shared by the whole process.
+class RepliesFirst:
+    """An asyncio lock whose waiters go in turn, but replies' first (storage.store.replying).
 
-    aiosqlite serialises statements, not transactions: every multi-statement write goes
-    through :meth:`transaction`, which holds a lock so two writers never interleave.
+    A reply's statement then waits for the transaction under way at most, not for every
+    background transaction queued before it.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
+            deque(),
+            deque(),
+        )
+
+    def locked(self) -> bool:
+        """Whether someone holds it."""
+        return self._held
+
+    async def __aenter__(self) -> None:
+        if not self._held and not self._waiters[0] and not self._waiters[1]:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiters[0 if is_replying() else 1]
+        queue.append(waiter)
+        try:
+            await waiter  # the holder hands the lock over on release
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed over as the wait was cancelled: pass it on
+            else:
+                queue.remove(waiter)
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        for queue in self._waiters:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # held still, by that waiter now
+                    return
+        self._held = False
+
+
+class Database:
+    """The process's aiosqlite connections: one that writes, shared by the whole process,
+    and one that only reads (plain reads: :meth:`fetchall`, :meth:`fetchone`, :meth:`scalar`).
+
+    aiosqlite serialises statements, not transactions: every multi-statement write goes
+    through :meth:`transaction`, which holds a lock so two writers never interleave (replies
+    ahead of background work: :class:`RepliesFirst`). Plain
+    reads go by the reading connection, so a reply's read never queues behind a poll's or
+    the delivery's transaction (WAL lets one writer and readers work at once; a read sees
+    what was committed when it starts). An in-memory database has one connection for both.
+    """
+
+    def __init__(
+        self, conn: aiosqlite.Connection, path: str, reader: aiosqlite.Connection | None = None
+    ) -> None:
         self._conn = conn
         self.path = path
-        self._lock = asyncio.Lock()
+        self._lock = RepliesFirst()
+        self._reader = conn if reader is None else reader
+        self._read_lock = self._lock if reader is None else RepliesFirst()
 
     @classmethod
     async def open(cls, path: str | Path) -> Database:
@@ -46,14 +103,18 @@ class Database:
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             await apply_migrations(conn)
+            reader = None if path == ":memory:" else await _open_reader(path)
         except BaseException:
             await conn.close()
             raise
-        return cls(conn, path)
+        return cls(conn, path, reader)
 
     async def close(self) -> None:
-        """Close the connection (waits for a running transaction)."""
+        """Close the connections (waits for a running transaction)."""
         async with self._lock:
+            if self._reader is not self._conn:
+                async with self._read_lock:
+                    await self._reader.close()
             await self._conn.close()
 
     @property
@@ -90,16 +151,20 @@ class Database:
             await conn.executemany(sql, rows)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        """Read rows (outside any open transaction of another task)."""
-        async with self._lock:
-            cur = await self._conn.execute(sql, params)
-            return list(await cur.fetchall())
+        """Read rows (what was committed when the read starts)."""
+        async with self._read_lock:
+            cur = await self._reader.execute(sql, params)
+            rows = list(await cur.fetchall())
+            await cur.close()
+            return rows
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """Read one row or None."""
-        async with self._lock:
-            cur = await self._conn.execute(sql, params)
-            return await cur.fetchone()
+        async with self._read_lock:
+            cur = await self._reader.execute(sql, params)
+            row = await cur.fetchone()
+            await cur.close()
+            return row
 
     async def scalar(self, sql: str, params: Params = ()) -> Any:
         """Read the first column of the first row (None when there is no row)."""
@@ -113,6 +178,20 @@ class Database:
     async def integrity_check(self) -> str:
         """Return SQLite's integrity check verdict ('ok' when the file is sound)."""
         return str(await self.scalar("PRAGMA integrity_check"))
+
+
+async def _open_reader(path: str) -> aiosqlite.Connection:
+    """A connection that only reads the database file (its writes fail)."""
+    # once at start-up, like the folder made in open(): blocking is harmless here
+    uri = Path(path).expanduser().resolve().as_uri() + "?mode=ro"  # noqa: ASYNC240
+    conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 def conn_of(tx: Transaction) -> aiosqlite.Connection:
