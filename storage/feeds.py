@@ -92,8 +92,10 @@ class FeedRepo(Protocol):
         last_modified: str | None,
         title: str | None,
         baseline_done: bool = True,
+        body_hash: str | None = None,
     ) -> None:
-        """Record a fetched and stored feed; clears the failure state (not `alerted`)."""
+        """Record a fetched and stored feed; clears the failure state (not `alerted`).
+        `body_hash`: the stored document's hash (None: not known)."""
         ...
 
     async def record_not_modified(self, feed_id: int, *, now: float) -> None:

@@ -156,6 +156,7 @@ class FeedState:
     # the failure as a value (bot/feeds/failures.py rebuilds it): its reason code and detail
     last_error_reason: str | None = None
     last_error_detail: str | None = None
+    body_hash: str | None = None  # the hash of the last document stored (None: unknown)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,11 @@ async def store_read(
     baseline: bool,
     default_language: str,
     now: float,
+    body_hash: str | None = None,
 ) -> UpsertResult:
     """Store one read of a feed inside the caller's transaction: its language, its entries
-    (as the baseline when `baseline`), and the read itself (validators, title, success)."""
+    (as the baseline when `baseline`), and the read itself (validators, title, success, and
+    the document's hash when given)."""
     await headlines.set_language(tx, feed_id, language_of(parsed.language, default_language))
     stored = await headlines.upsert(tx, feed_id, parsed.entries, baseline=baseline, now=now)
     await feeds.record_success(
@@ -42,5 +44,6 @@ async def store_read(
         etag=fetched.etag,
         last_modified=fetched.last_modified,
         title=parsed.title,
+        body_hash=body_hash,
     )
     return stored

@@ -31,6 +31,7 @@ def _feed(row: sqlite3.Row) -> FeedState:
         alerted=bool(row["alerted"]),
         last_error_reason=row["last_error_reason"],
         last_error_detail=row["last_error_detail"],
+        body_hash=row["body_hash"],
     )
 
 
@@ -211,8 +212,10 @@ class SqliteFeedRepo:
         last_modified: str | None,
         title: str | None,
         baseline_done: bool = True,
+        body_hash: str | None = None,
     ) -> None:
-        """Record a fetched and stored feed; clears the failure state (not `alerted`)."""
+        """Record a fetched and stored feed; clears the failure state (not `alerted`).
+        `body_hash`: the stored document's hash (None: not known)."""
         conn = conn_of(tx)
         # baseline_done never goes back to 0: the first fetch only happens once.
         await conn.execute(
@@ -220,9 +223,9 @@ class SqliteFeedRepo:
             " consecutive_failures = 0, failing_since = NULL, last_error = NULL,"
             " last_error_reason = NULL, last_error_detail = NULL,"
             " last_success_at = ?, last_attempt_at = ?, next_attempt_at = 0,"
-            " baseline_done = MAX(baseline_done, ?)"
+            " baseline_done = MAX(baseline_done, ?), body_hash = ?"
             " WHERE id = ?",
-            (etag, last_modified, title, now, now, int(baseline_done), feed_id),
+            (etag, last_modified, title, now, now, int(baseline_done), body_hash, feed_id),
         )
         await settle_handle(conn, feed_id, title)
 
