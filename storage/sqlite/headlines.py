@@ -29,7 +29,11 @@ from storage.store import Transaction
 SNIPPET_TOKENS = 24
 SEARCH_CANDIDATES = 500  # the newest matches a search ranks (see SqliteHeadlineRepo.search)
 RANKED_TERMS = 8  # a search's terms weighed one by one; beyond them, only "in the title"
-_NEWEST = "SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
+# the newest matches, with what ranking them needs, in one read
+_NEWEST = (
+    "SELECT id, story_id, published_at FROM headlines WHERE id IN (SELECT rowid FROM"
+    " headlines_fts WHERE headlines_fts MATCH ? ORDER BY rowid DESC LIMIT ?)"
+)
 _UNWEIGHED = (1, 0, 0)
 ELLIPSIS = "…"
 # How far back a new guid is compared with stored stories (see SqliteHeadlineRepo.upsert).
@@ -422,20 +426,16 @@ class SqliteHeadlineRepo:
         by_date = query.negative_only or (
             bool(wanted) and not prefix and all(is_stop_word(w, "en") for w in wanted)
         )
-        # Two plain reads: SQLite would join the FTS5 matches to the table a row at a time.
-        found = await self._candidates(query, by_date=by_date)
-        rows = await self._db.fetchall(
-            "SELECT id, story_id, published_at FROM headlines"
-            " WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(found),),
-        )
+        # Few reads: under load, each waits its turn for the database's thread.
+        languages = [] if query.words_free else await self.languages()
+        rows = await self._candidates(query, languages)
         # a story is listed once: a copy is left out when its first headline matches too
-        matched = set(found)
+        matched = {row[0] for row in rows}
         ranked = [row for row in rows if row[1] is None or row[1] not in matched]
         if by_date or query.words_free:
             ranked.sort(key=lambda row: (-row[2], -row[0]))
         else:
-            weight = await self._relevance(query, [row[0] for row in ranked])
+            weight = await self._relevance(query, [row[0] for row in ranked], languages)
             ranked.sort(key=lambda row: (weight.get(row[0], _UNWEIGHED), -row[2], -row[0]))
         total = len(ranked)
         ids = [row[0] for row in ranked[offset : offset + limit]]
@@ -485,8 +485,8 @@ class SqliteHeadlineRepo:
             params.append(json.dumps(sorted(query.excluded_feed_ids)))
         return feeds, params
 
-    async def _candidates(self, query: SearchQuery, *, by_date: bool) -> list[int]:
-        """The newest SEARCH_CANDIDATES headlines a search finds, newest first.
+    async def _candidates(self, query: SearchQuery, languages: Sequence[str]) -> list[sqlite3.Row]:
+        """The newest SEARCH_CANDIDATES headlines a search finds: (id, story_id, published_at).
 
         `from:` keeps the headlines of those feeds, `-from:` leaves theirs out; a search of
         feeds alone (or `*`) needs no full-text index: the newest headlines are its matches.
@@ -494,25 +494,24 @@ class SqliteHeadlineRepo:
         feeds, params = self._feed_filter(query)
         if query.words_free:
             where = " WHERE " + " AND ".join(feeds) if feeds else ""
-            rows = await self._db.fetchall(
-                f"SELECT id FROM headlines{where} ORDER BY id DESC LIMIT ?",  # noqa: S608 (fixed clauses)
+            return await self._db.fetchall(
+                f"SELECT id, story_id, published_at FROM headlines{where}"  # noqa: S608 (fixed clauses)
+                " ORDER BY id DESC LIMIT ?",
                 (*params, SEARCH_CANDIDATES),
             )
-            return [row[0] for row in rows]
-        match = search_to_fts(query, await self.languages())
+        match = search_to_fts(query, languages)
         if not feeds:
-            rows = await self._db.fetchall(_NEWEST, (match, SEARCH_CANDIDATES))
-            return [row[0] for row in rows]
-        rows = await self._db.fetchall(
-            "SELECT rowid FROM headlines_fts WHERE headlines_fts MATCH ?"  # noqa: S608 (fixed clauses)
+            return await self._db.fetchall(_NEWEST, (match, SEARCH_CANDIDATES))
+        return await self._db.fetchall(
+            "SELECT id, story_id, published_at FROM headlines WHERE id IN (SELECT rowid FROM"  # noqa: S608 (fixed clauses)
+            " headlines_fts WHERE headlines_fts MATCH ?"
             f" AND rowid IN (SELECT id FROM headlines WHERE {' AND '.join(feeds)})"
-            " ORDER BY rowid DESC LIMIT ?",
+            " ORDER BY rowid DESC LIMIT ?)",
             (match, *params, SEARCH_CANDIDATES),
         )
-        return [row[0] for row in rows]
 
     async def _relevance(
-        self, query: SearchQuery, ids: Sequence[int]
+        self, query: SearchQuery, ids: Sequence[int], languages: Sequence[str]
     ) -> dict[int, tuple[int, int, int]]:
         """How each of these matches of a search ranks: a sort key, lowest first.
 
@@ -527,7 +526,6 @@ class SqliteHeadlineRepo:
         terms = list(dict.fromkeys(term for clause in query.clauses for term in clause))
         if not ids or not terms:
             return {}
-        languages = await self.languages()
         match = search_to_fts(query, languages)
         either = {term for clause in query.clauses if len(clause) > 1 for term in clause}
         asks: list[tuple[str, str]] = []  # (what the answer counts, its expression)
