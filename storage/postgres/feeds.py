@@ -42,6 +42,7 @@ def _feed(row: asyncpg.Record) -> FeedState:
         alerted=bool(row["alerted"]),
         last_error_reason=row["last_error_reason"],
         last_error_detail=row["last_error_detail"],
+        body_hash=row["body_hash"],
     )
 
 
@@ -240,8 +241,10 @@ class PgFeedRepo:
         last_modified: str | None,
         title: str | None,
         baseline_done: bool = True,
+        body_hash: str | None = None,
     ) -> None:
-        """Record a fetched and stored feed; clears the failure state (not `alerted`)."""
+        """Record a fetched and stored feed; clears the failure state (not `alerted`).
+        `body_hash`: the stored document's hash (None: not known)."""
         conn = conn_of(tx)
         # baseline_done never goes back to 0: the first fetch only happens once.
         await conn.execute(
@@ -249,13 +252,14 @@ class PgFeedRepo:
             " consecutive_failures = 0, failing_since = NULL, last_error = NULL,"
             " last_error_reason = NULL, last_error_detail = NULL,"
             " last_success_at = $4, last_attempt_at = $4, next_attempt_at = 0,"
-            " baseline_done = greatest(baseline_done, $5)"
-            " WHERE id = $6",
+            " baseline_done = greatest(baseline_done, $5), body_hash = $6"
+            " WHERE id = $7",
             etag,
             last_modified,
             title,
             now,
             int(baseline_done),
+            body_hash,
             feed_id,
         )
         await settle_handle(conn, feed_id, title)
