@@ -2,6 +2,7 @@
 meanwhile.
 
     python benchmarks/feeds.py [--feeds 1000 --hosts 50 --interval 300 --rounds 2 --scheduled]
+                               [--restart]
 
 What runs where:
 
@@ -22,6 +23,12 @@ readers follow "bolivia", which the new items mention, so rounds also route and 
 While a measured round runs, a reader sends ``/latest 3`` every 0.2 s; the time from the
 update's arrival to the bot's reply is the command latency. Idle latency is measured the
 same way before the round.
+
+With ``--restart``, the bot is then stopped, every feed starts answering 200 with its whole
+document (no ETag, no Last-Modified: nothing can be skipped), and a new bot process is
+started on the same database: its first scheduled round (the poll job at start-up, spread
+over half of ``--interval``) runs while new chats send ``/start``, every 0.2 s from the
+moment the bot is up; their reply latency is measured against idle, as a user meets it.
 
 Printed: the baseline round (first reads), then per measured round: wall time, CPU seconds
 of the bot, fetches per second, outcomes, and the reply latency (median, 95th percentile,
@@ -68,6 +75,27 @@ def proc_status(pid: int) -> dict[str, int]:
 # --------------------------------------------------------------------------------- the bot
 
 
+def tree_cpu() -> float:
+    """CPU seconds of this process and of its children still running (the feed parser's
+    worker processes): what the bot costs, wherever its work runs."""
+    total = time.process_time()
+    ticks = os.sysconf("SC_CLK_TCK")
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as fh:
+                children = fh.read().split()
+        except OSError:
+            continue
+        for pid in children:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 async def ticker(done: asyncio.Event, lags: list[float]) -> None:
     """How late the event loop runs a 50 ms timer: what a reply would wait for."""
     while not done.is_set():
@@ -110,6 +138,9 @@ async def child_main(cfg: dict[str, Any]) -> None:
     )
     app = build_application(settings, limits=Limits())
     async with running(app) as services:
+        if cfg.get("restart"):
+            await first_round(services, say)
+            return
         # The poll job's rounds (the one at start-up included) would overlap the driver's:
         # the driver runs every round itself, so the jobs are removed and a round one of
         # them may have started is cancelled.
@@ -135,10 +166,10 @@ async def child_main(cfg: dict[str, Any]) -> None:
                 tick = asyncio.create_task(ticker(done, lags))
                 waits: list[float] = []
                 probe = asyncio.create_task(db_waits(services.storage.store, done, waits))
-                cpu0, wall0 = time.process_time(), time.perf_counter()
+                cpu0, wall0 = tree_cpu(), time.perf_counter()
                 # "scheduled": a round as the poll job runs it, spread over the interval
                 reports = await services.poller.poll_all(force=line == "round")
-                wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+                wall, cpu = time.perf_counter() - wall0, tree_cpu() - cpu0
                 done.set()
                 await tick
                 await probe
@@ -159,6 +190,26 @@ async def child_main(cfg: dict[str, Any]) -> None:
     say("stopped")
 
 
+async def first_round(services: Any, say: Any) -> None:
+    """A restarted bot: report when the poll job's first round (at start-up) ends."""
+    say("ready")
+    while services.poll_task is None:
+        await asyncio.sleep(0.01)
+    lags: list[float] = []
+    done = asyncio.Event()
+    tick = asyncio.create_task(ticker(done, lags))
+    cpu0, wall0 = tree_cpu(), time.perf_counter()
+    await services.poll_task
+    wall, cpu = time.perf_counter() - wall0, tree_cpu() - cpu0
+    done.set()
+    await tick
+    say("round", wall=wall, cpu=cpu, loop_lag_max=max(lags, default=0.0))
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    await reader.readline()  # quit
+
+
 # --------------------------------------------------------------------------------- the driver
 
 
@@ -175,8 +226,10 @@ def make_items(n: int, start: int, host: str) -> list[dict[str, Any]]:
     ]
 
 
-async def latency(fake: Any, stop: asyncio.Event, every: float = 0.2) -> list[float]:
-    """Send /latest 3 as readers until stopped; seconds from update to reply, each."""
+async def latency(
+    fake: Any, stop: asyncio.Event, every: float = 0.2, command: str = "/latest 3"
+) -> list[float]:
+    """Send a command as new readers until stopped; seconds from update to reply, each."""
     times: list[float] = []
     while not stop.is_set():
         # a new chat each time: Telegram's one-message-a-second pacing of a private chat
@@ -184,7 +237,7 @@ async def latency(fake: Any, stop: asyncio.Event, every: float = 0.2) -> list[fl
         asker = ASKER + next(ASKERS)
         before = len(fake.sent_to(asker))
         sent = time.monotonic()
-        fake.push_update(fake.message_update(asker, "/latest 3"))
+        fake.push_update(fake.message_update(asker, command))
         await fake.wait_for(lambda a=asker, b=before: len(fake.sent_to(a)) > b, 30)
         times.append(time.monotonic() - sent)
         with contextlib.suppress(TimeoutError):
@@ -212,12 +265,14 @@ async def driver(args: argparse.Namespace) -> int:
     async with FeedServer(hosts=hosts) as server, FakeTelegram() as fake:
         kinds: dict[str, list[str]] = {"static": [], "new": [], "slow": [], "failing": []}
         urls = []
+        bodies: dict[str, bytes] = {}  # each feed's document, as served last
         for n in range(args.feeds):
             host = hosts[n * len(hosts) // args.feeds]  # each host: a run of neighbours
             path = f"/feed{n}.xml"
             kind = {0: "new", 1: "slow", 2: "failing"}.get(n % 20, "static")
             kinds[kind].append(path)
-            server.set_feed(path, rss(make_items(20, 0, f"h{n}"), title=f"Feed {n}"))
+            bodies[path] = rss(make_items(20, 0, f"h{n}"), title=f"Feed {n}")
+            server.set_feed(path, bodies[path])
             if kind == "slow":
                 server.set_delay(path, 2.0)
             urls.append(server.url(path, host=host))
@@ -292,7 +347,8 @@ async def driver(args: argparse.Namespace) -> int:
             for path in kinds["new"]:
                 tag = f"h{path[5:-4]}"  # /feed<n>.xml: the same items, two new ones on top
                 items = make_items(2, 1000 * rnd, tag) + make_items(20, 0, tag)
-                server.set_feed(path, rss(items, title=f"Feed {path[5:-4]}"))
+                bodies[path] = rss(items, title=f"Feed {path[5:-4]}")
+                server.set_feed(path, bodies[path])
             for path in kinds["failing"]:
                 server.set_status(path, 503)
             await round_(f"round {rnd}", measure=True)
@@ -311,6 +367,8 @@ async def driver(args: argparse.Namespace) -> int:
             f"bot process: peak RSS {status['VmHWM'] / 2**20:.0f} MiB "
             f"(now {status['VmRSS'] / 2**20:.0f} MiB)"
         )
+        if args.restart:
+            await restarted(args, server, fake, cfg, tmp, bodies)
         print(
             f"feeds: {len(kinds['static'])} unchanged (304), {len(kinds['new'])} with new "
             f"items, {len(kinds['slow'])} slow (2 s), {len(kinds['failing'])} failing (503), "
@@ -318,6 +376,68 @@ async def driver(args: argparse.Namespace) -> int:
             f"{args.interval * 0.5:.0f} s of the {args.interval:.0f} s interval"
         )
     return 0
+
+
+async def restarted(
+    args: argparse.Namespace,
+    server: Any,
+    fake: Any,
+    cfg: dict[str, Any],
+    tmp: Path,
+    bodies: dict[str, bytes],
+) -> None:
+    """Every feed answers 200 with its whole document; a new bot on the same database; /start
+    from new chats while its first scheduled round runs, then idle."""
+    for path, body in bodies.items():
+        server.set_feed(path, body, etag=False, last_modified=False)
+        server.set_delay(path, 0.0)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--child",
+        json.dumps({**cfg, "restart": True}),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=str(tmp),
+        env={**os.environ, "PTB_TIMEDELTA": "1"},
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+
+    async def expect(kind: str) -> dict[str, Any]:
+        assert proc.stdout is not None
+        while True:
+            line = (await proc.stdout.readline()).decode()
+            if not line:
+                raise RuntimeError("the bot process ended")
+            if line.startswith(MARK):
+                data: dict[str, Any] = json.loads(line[len(MARK) :])
+                if data["kind"] == kind:
+                    return data
+
+    await expect("ready")
+    stop = asyncio.Event()
+    task = asyncio.create_task(latency(fake, stop, command="/start"))
+    data = await expect("round")
+    stop.set()
+    during = await task
+    stop = asyncio.Event()
+    task = asyncio.create_task(latency(fake, stop, command="/start"))
+    await asyncio.sleep(2.0)
+    stop.set()
+    idle = await task
+    status = proc_status(proc.pid)
+    proc.stdin.write(b"quit\n")
+    await proc.stdin.drain()
+    await proc.wait()
+    print(
+        f"first scheduled round after a restart (every feed 200 with its whole document,"
+        f" spread over {args.interval * 0.5:.0f} s): {data['wall']:.1f} s wall,"
+        f" {data['cpu']:.1f} s CPU; event loop lag max {data['loop_lag_max'] * 1000:.0f} ms"
+    )
+    print(f"  /start reply, during the round: {summary(during)}")
+    print(f"  /start reply, idle after it:    {summary(idle)}")
+    print(f"  bot process: peak RSS {status['VmHWM'] / 2**20:.0f} MiB")
 
 
 def main() -> int:
@@ -330,6 +450,12 @@ def main() -> int:
         "--scheduled",
         action="store_true",
         help="also run one round as the poll job does (spread over half the interval)",
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="then restart the bot with every feed answering 200 in full: /start during its"
+        " first scheduled round",
     )
     parser.add_argument("--child", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -31,6 +31,17 @@ owed a message has the new headlines added to it), chats matched (= push message
 needs), outbox backlog, RSS. Then the delivery rate over a
 fixed window against the 30/s limit, and the real-time arithmetic for the backlog.
 
+With ``--stall`` the bot's delivery worker is stopped once the bot is up: nothing is sent,
+so pending rows only fill (towards the newest KEEP_PER_ROW headlines each, then overflow),
+and the last poll's CPU against the first shows whether a poll costs more as rows fill.
+Use it with ``--speedup 0`` (polls back to back) and ``--window 0``.
+
+With ``--trace-memory`` the bot process runs under tracemalloc and writes where its Python
+memory is (by file and by line, the 25 largest each) at start and at the traced peak of the
+polls to ``memory.txt`` beside the database; tracemalloc slows the bot several times, so the
+other figures of such a run are not comparable. Its RSS covers what tracemalloc does not see
+(the interpreter and libraries, SQLite's page cache).
+
 With ``--digest 08:00`` every chat takes a digest at 08:00 UTC (``/digest 08:00``, seeded in
 preferences). The bot's clock starts an hour before, so the polls only hold headlines
 (nothing may be sent), then it is moved to 08:00: 100,000 rows fall due at once, and the
@@ -52,6 +63,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +112,92 @@ def mib(n: float) -> str:
 # --------------------------------------------------------------------------------- the bot
 
 
+def tree_cpu() -> float:
+    """CPU seconds of this process and of its children still running (the feed parser's
+    worker processes): what the bot costs, wherever its work runs."""
+    total = time.process_time()
+    ticks = os.sysconf("SC_CLK_TCK")
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as fh:
+                children = fh.read().split()
+        except OSError:
+            continue
+        for pid in children:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+class MemoryTrace:
+    """tracemalloc snapshots of the bot process: one at start, and the largest one taken
+    while polls run: each time a routing pass has matched its headlines (what it holds then
+    is a poll's largest transient) and every two seconds."""
+
+    def __init__(self, frames: int) -> None:
+        tracemalloc.start(frames)
+        self.start: tracemalloc.Snapshot | None = None
+        self.peak: tracemalloc.Snapshot | None = None
+        self.peak_bytes = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def mark_start(self) -> None:
+        self.start = tracemalloc.take_snapshot()
+
+    def sample(self) -> None:
+        current, _ = tracemalloc.get_traced_memory()
+        if current > self.peak_bytes:
+            self.peak_bytes = current
+            self.peak = tracemalloc.take_snapshot()
+
+    def watch(self, router: Any) -> None:
+        """Sample each time the router's pass has matched its headlines."""
+        route_pass = router.route_pass
+
+        async def traced(*args: Any, **kwargs: Any) -> Any:
+            routed = await route_pass(*args, **kwargs)
+            self.sample()
+            return routed
+
+        router.route_pass = traced
+
+    async def _sample(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(2.0)
+
+    def polling(self, on: bool) -> None:
+        if on and self._task is None:
+            self._task = asyncio.create_task(self._sample())
+        elif not on and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def write(self, path: Path) -> None:
+        lines: list[str] = []
+        for label, snap in (("at start", self.start), ("at the polls' traced peak", self.peak)):
+            if snap is None:
+                continue
+            snap = snap.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+            total = sum(stat.size for stat in snap.statistics("filename"))
+            lines.append(f"== {label}: {total / 2**20:.1f} MiB traced")
+            for key in ("filename", "lineno"):
+                lines.append(f"-- by {key}")
+                for stat in snap.statistics(key)[:25]:
+                    frame = stat.traceback[0]
+                    where = (
+                        frame.filename if key == "filename" else f"{frame.filename}:{frame.lineno}"
+                    )
+                    for root in (str(ROOT) + "/", sys.prefix + "/"):
+                        where = where.replace(root, "")
+                    lines.append(f"{stat.size / 2**20:8.1f} MiB {stat.count:>9,}  {where}")
+        path.write_text("\n".join(lines) + "\n")
+
+
 async def child_main(cfg: dict[str, Any]) -> None:
     """The bot process: the real Application, polls on command from stdin."""
     from bot.app import build_application, running
@@ -124,6 +222,7 @@ async def child_main(cfg: dict[str, Any]) -> None:
             return time.time() + self.offset
 
     clock = Clock()
+    trace = MemoryTrace(1) if cfg.get("trace") else None
     settings = Settings(
         bot_token=cfg["token"],
         telegram_api_url=cfg["telegram_api_url"],
@@ -138,15 +237,20 @@ async def child_main(cfg: dict[str, Any]) -> None:
     cpu_start = time.process_time()
     app = build_application(settings, limits=Limits(), clock=clock)
     async with running(app) as services:
+        if cfg.get("stall"):  # nothing is ever sent: pending rows only fill
+            await services.delivery.stop(grace=0)
         # The feed's first read is its baseline (stored, nothing pushed). The poll job was
         # meant to do it at start-up, but an interval job added before the scheduler starts
         # has its first run skipped (see the report), so the driver does it here.
-        baseline_cpu = time.process_time()
+        baseline_cpu = tree_cpu()
         baseline_wall = time.perf_counter()
         await services.poller.poll_all(force=True)
+        if trace is not None:
+            trace.mark_start()
+            trace.watch(services.poller.router)
         say(
             "ready",
-            baseline_cpu=time.process_time() - baseline_cpu,
+            baseline_cpu=tree_cpu() - baseline_cpu,
             baseline_wall=time.perf_counter() - baseline_wall,
             subscriptions=len(services.index),
             chats=len(services.index.chat_ids()),
@@ -163,15 +267,19 @@ async def child_main(cfg: dict[str, Any]) -> None:
             if line.startswith("poll"):
                 profile = line == "poll profile"
                 profiler = cProfile.Profile() if profile else None
-                cpu0 = time.process_time()
+                cpu0 = tree_cpu()
                 wall0 = time.perf_counter()
                 if profiler is not None:
                     profiler.enable()
+                if trace is not None:
+                    trace.polling(True)
                 reports = await services.poller.poll_all(force=True)
+                if trace is not None:
+                    trace.polling(False)
                 if profiler is not None:
                     profiler.disable()
                 wall = time.perf_counter() - wall0
-                cpu = time.process_time() - cpu0
+                cpu = tree_cpu() - cpu0
                 if profiler is not None:
                     stats = pstats.Stats(profiler, stream=sys.stderr)
                     stats.sort_stats("cumulative").print_stats(30)
@@ -194,6 +302,10 @@ async def child_main(cfg: dict[str, Any]) -> None:
             elif line == "backlog":
                 backlog = await services.outbox.backlog()
                 say("backlog", backlog=backlog["total"])
+            elif line == "memory":
+                if trace is not None:
+                    trace.write(Path(cfg["db"]).parent / "memory.txt")
+                say("memory")
     say("stopped")
 
 
@@ -410,6 +522,8 @@ async def parent_main(args: argparse.Namespace) -> int:
             "db": str(db_path),
             "clock_start": clock_start,
             "slot": slot,
+            "trace": args.trace_memory,
+            "stall": args.stall,
         }
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")} | {
             "PYTHONPATH": str(ROOT)
@@ -528,6 +642,9 @@ async def parent_main(args: argparse.Namespace) -> int:
             status = proc_status(child.pid)
             await child.send("backlog")
             after = await child.read()
+            if args.trace_memory:
+                await child.send("memory")
+                await child.read()
         finally:
             if proc.returncode is None:
                 await child.send("quit")
@@ -539,8 +656,8 @@ async def parent_main(args: argparse.Namespace) -> int:
         violations = list(fake.violations)
 
     # ----------------------------------------------------------------- summary
-    rate = len(window_sends) / args.window
-    delivery_cpu_per_s = window_cpu / args.window
+    rate = len(window_sends) / args.window if args.window else 0.0
+    delivery_cpu_per_s = window_cpu / args.window if args.window else 0.0
     cpus = [r.cpu for r in rows]
     mean_cpu = sum(cpus) / len(cpus)
     mean_wall = sum(r.wall for r in rows) / len(rows)
@@ -551,10 +668,16 @@ async def parent_main(args: argparse.Namespace) -> int:
     print()
     print(
         f"peak RSS of the bot process (VmHWM): {mib(status['VmHWM'])}"
-        f" (target < 150 MiB: {'met' if status['VmHWM'] < 150 * 2**20 else 'NOT met'});"
+        f" (target < 128 MiB: {'met' if status['VmHWM'] < 128 * 2**20 else 'NOT met'});"
         f" RSS now {mib(status['VmRSS'])}"
     )
     print(f"polls completed: {len(rows)} of {args.polls}")
+    if len(cpus) > 1:
+        print(
+            f"CPU of the last poll against the first: {cpus[-1]:.2f} / {cpus[0]:.2f} s"
+            f" = {cpus[-1] / cpus[0]:.2f}x"
+            + (" (delivery stalled: rows only fill)" if args.stall else "")
+        )
     print(
         f"CPU per poll: mean {mean_cpu:.2f} s, min {min(cpus):.2f}, max {max(cpus):.2f}"
         f" (wall mean {mean_wall:.2f} s); of that, the delivery worker sharing the process"
@@ -584,6 +707,8 @@ async def parent_main(args: argparse.Namespace) -> int:
             f" (Telegram's 30/s allows no less than {args.chats / TELEGRAM_LIMIT / 60:,.0f})"
         )
     print(f"Bot API violations recorded by the fake: {len(violations)}")
+    if args.trace_memory:
+        print(f"where the memory is (tracemalloc): {workdir / 'memory.txt'}")
     for v in violations[:5]:
         print("   ", v)
     print()
@@ -614,7 +739,7 @@ async def parent_main(args: argparse.Namespace) -> int:
     )
     if not args.keep:
         for path in workdir.iterdir():
-            if path.name != "bot.log":
+            if path.name not in ("bot.log", "memory.txt"):
                 path.unlink()
     return 1 if violations else 0
 
@@ -647,6 +772,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--digest", default=None, help="every chat takes a digest at this UTC time (HH:MM)"
+    )
+    parser.add_argument(
+        "--stall", action="store_true", help="stop the delivery worker: pending rows only fill"
+    )
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="tracemalloc breakdown of the bot's memory (slows the bot) to memory.txt",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
