@@ -6,18 +6,22 @@ marker naming its stemmer, all from bot.text.query.headline_terms, so that routi
 search agree on both backends. No PostgreSQL text-search configuration touches them: the
 vector is written as a tsvector literal, lexeme by lexeme, with positions.
 
-Three namespaces keep the kinds apart in one vector, as SQLite's two columns do:
+Namespaces keep the kinds apart in one vector, as SQLite's two columns do:
 
-- `s:<stem>`  a stemmed word (searched for plain words),
-- `w:<word>`  a folded word (searched for "exact" words and prefixes),
+- `s:<stem>`  a word's stem, when it differs from the word (searched for plain words),
+- `w:<word>`  a folded word whose stem differs (searched for "exact" words and prefixes),
+- `b:<word>`  a folded word that is its own stem: both at once (searched for either),
 - `m:<stemmer>` the marker, at position 1 (`m:none` for a language without a stemmer),
 - `n9:<id >> 9>`, `n10:<id >> 10>`, ... `n16:<id >> 16>`: the row's windows of ids (below).
 
-Words never hold a colon (bot.text.language.words), so no word reaches another namespace,
-and a prefix of `w:` lexemes never matches an `s:` one. A word and its stem share a
-position, so phrases (`<->`) work in either namespace; one position is left empty between
-fields (title, summary, each category), so that no phrase spans two of them, as SQLite's
-field boundary token does.
+Most words are their own stem (`the`, `bank`, `chile`): one `b:` lexeme instead of a `w:`
+and an `s:` of the same text keeps the vector and the GIN index about a third smaller,
+which is what storing a headline mostly costs; a query asks `s:x | b:x` for a stem and
+`w:x | b:x` for a word (storage/postgres/search.py). Words never hold a colon
+(bot.text.language.words), so no word reaches another namespace, and a prefix of a `w:`
+lexeme never matches an `s:` one. A word and its stem share a position, so phrases (`<->`)
+work in either namespace; one position is left empty between fields (title, summary, each
+category), so that no phrase spans two of them, as SQLite's field boundary token does.
 
 `headlines.title_search` holds the same of the title alone (marker, stems, words), as
 SQLite's title columns do: ranking asks each match whether a searched word is in its title,
@@ -52,6 +56,7 @@ log = logging.getLogger(__name__)
 
 STEM = "s:"
 WORD = "w:"
+BOTH = "b:"
 MARK = "m:"
 UNSTEMMED = "none"
 
@@ -119,7 +124,10 @@ def _terms_vectors(title: str, summary: str, categories: str, language: str) -> 
                 in_title = {lexeme: list(places) for lexeme, places in at.items()}
             continue  # the boundary's own position stays empty
         entry = str(min(position, MAX_POSITION))
-        if len(word) > long or len(stem) > long:
+        lexemes: tuple[str, ...]
+        if word == stem:
+            lexemes = (_lexeme(BOTH, word) if len(word) > long else BOTH + word,)
+        elif len(word) > long or len(stem) > long:
             lexemes = (_lexeme(WORD, word), _lexeme(STEM, stem))
         else:
             lexemes = (WORD + word, STEM + stem)

@@ -1,10 +1,11 @@
 """The compiler from parsed topics and searches (bot.text.query) to PostgreSQL tsqueries.
 
 The queries run on the vector storage/postgres/fts.py describes: `s:` stems, `w:` folded
-words and one `m:` marker naming the row's stemmer. They mirror storage/sqlite/search.py
-step by step, so that both backends find the same headlines: stemmed forms are searched
-among the stems, exact and prefix forms among the words, words that must be adjacent are a
-phrase (`<->`), a prefix is `:*` on the last word. User text never reaches a tsquery raw:
+words, `b:` words that are their own stems, and one `m:` marker naming the row's stemmer.
+They mirror storage/sqlite/search.py step by step, so that both backends find the same
+headlines: stemmed forms are searched among the stems, exact and prefix forms among the
+words (each with the `b:` lexemes), words that must be adjacent are a phrase (`<->`), a
+prefix is `:*` on the last word. User text never reaches a tsquery raw:
 every lexeme is a quoted literal here, and the text is parsed by `::tsquery` (no
 text-search configuration, no stop words, no stemming by PostgreSQL).
 
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Sequence
 
 from bot.text.language import stemmer_name, stemmer_names, stems
 from bot.text.query import Part, SearchQuery, Term, Topic
-from storage.postgres.fts import MARK, STEM, UNSTEMMED, WORD, quote
+from storage.postgres.fts import BOTH, MARK, STEM, UNSTEMMED, WORD, quote
 
 __all__ = [
     "EVERY_ROW",
@@ -37,10 +38,13 @@ EVERY_ROW = f"{quote(MARK)}:*"
 
 
 def _phrase(namespace: str, tokens: Sequence[str], *, prefix: bool = False) -> str:
-    """The tokens, adjacent and in order, in one namespace; the last one a prefix if asked."""
-    lexemes = [quote(namespace + token) for token in tokens]
+    """The tokens, adjacent and in order, in one namespace (or as words that are their own
+    stems, `b:`); the last one a prefix if asked."""
+    star = ":*" if prefix else ""
+    lexemes = [f"({quote(namespace + token)} | {quote(BOTH + token)})" for token in tokens]
     if prefix:
-        lexemes[-1] += ":*"
+        last = tokens[-1]
+        lexemes[-1] = f"({quote(namespace + last)}{star} | {quote(BOTH + last)}{star})"
     if len(lexemes) == 1:
         return lexemes[0]
     return "(" + " <-> ".join(lexemes) + ")"
