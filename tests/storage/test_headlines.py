@@ -144,3 +144,68 @@ async def test_counts_and_latest_titles(storage: Storage) -> None:
     assert await storage.headlines.count_since(NOW - 50) == 2
     assert [h.title for h in await storage.headlines.latest(2)] == ["B", "C"]
     assert await storage.headlines.get_many([]) == {}
+
+
+def _topic(text: str) -> Topic:
+    parsed = parse_topic(text)
+    assert isinstance(parsed, Topic), parsed
+    return parsed
+
+
+async def test_preview_counts_a_topics_recent_stories(storage: Storage) -> None:
+    await store(
+        storage, [entry("old", "Lithium prices fall", published_at=NOW - 900)], now=NOW - 900
+    )
+    await store(
+        storage,
+        [
+            entry("a", "Lithium mining in Chile", published_at=NOW + 1),
+            entry("b", "Chile votes", published_at=NOW + 2),
+            entry("c", "More lithium", "From the salt flats", published_at=NOW + 3),
+        ],
+    )
+    count, newest = await storage.headlines.preview(_topic("lithium"), since=NOW - 60, limit=1)
+    assert count == 2
+    assert [h.title for h in newest] == ["More lithium"]
+    assert await storage.headlines.preview(_topic("bolivia"), since=NOW - 60) == (0, [])
+    assert await storage.headlines.preview(_topic("lithium"), since=NOW + 60) == (0, [])
+
+
+async def test_recent_texts_feed_suggestions(storage: Storage) -> None:
+    await store(storage, [entry("old", "Ancient news", published_at=NOW - 900)], now=NOW - 900)
+    await store(
+        storage,
+        [
+            entry("a", "Lithium mining in Chile", "Salt flats", published_at=NOW + 1),
+            entry("b", "Chile votes", published_at=NOW + 2),
+        ],
+    )
+    texts = await storage.headlines.recent_texts(since=NOW - 60)
+    assert sorted(texts) == ["Chile votes", "Lithium mining in Chile", "Salt flats"]
+    texts = await storage.headlines.recent_texts(since=NOW - 60, topics=[_topic("lithium")])
+    assert sorted(texts) == ["Lithium mining in Chile", "Salt flats"]
+    assert await storage.headlines.recent_texts(since=NOW + 60) == []
+
+
+async def test_routing_reads_unrouted_headlines_and_marks_them(storage: Storage) -> None:
+    baseline = await store(storage, [entry("a", "Old")], baseline=True)
+    new = await store(storage, [entry("b", "New one"), entry("c", "New two")])
+    assert [h.id for h in await storage.headlines.unrouted(10)] == [h.id for h in new]
+    async with storage.store.transaction() as tx:
+        await storage.headlines.mark_routed(tx, [new[0].id])
+    assert [h.id for h in await storage.headlines.unrouted(10)] == [new[1].id]
+    ids = [baseline[0].id, new[0].id]
+    assert await storage.headlines.languages_of(ids) == {i: "en" for i in ids}
+    assert await storage.headlines.languages_of([]) == {}
+
+
+async def test_a_copy_names_the_feeds_that_brought_its_story_first(storage: Storage) -> None:
+    link = "https://news.example/bolivia"
+    (first,) = await store(
+        storage, [entry("a", "Bolivia votes", link=link)], url="https://a.example/"
+    )
+    (second,) = await store(storage, [entry("b", "Vote", link=link)], url="https://b.example/")
+    (third,) = await store(storage, [entry("c", "Votes", link=link)], url="https://c.example/")
+    earlier = await storage.headlines.earlier_feeds([first.id, second.id, third.id])
+    assert earlier == {second.id: (first.feed_id,), third.id: (first.feed_id, second.feed_id)}
+    assert await storage.headlines.earlier_feeds([]) == {}
