@@ -118,6 +118,10 @@ def sqlite_dump(path: Path) -> Dump:
         conn.close()
 
 
+# PostgreSQL's own columns, derived from the others: its search vectors
+PG_DERIVED = frozenset({"search", "title_search"})
+
+
 async def pg_dump(url: str) -> Dump:
     conn = await asyncpg.connect(url)
     try:
@@ -125,7 +129,7 @@ async def pg_dump(url: str) -> Dump:
         for table in TABLES:
             rows = await conn.fetch(f"SELECT * FROM {table}")
             dump[table] = sorted(
-                tuple(sorted((k, v) for k, v in row.items() if k != "search")) for row in rows
+                tuple(sorted((k, v) for k, v in row.items() if k not in PG_DERIVED)) for row in rows
             )
         return dump
     finally:
