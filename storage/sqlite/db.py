@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -130,7 +131,7 @@ class Database:
     async def connection(self) -> AsyncIterator[aiosqlite.Connection]:
         """A transaction as its connection, for this package's own statements."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self._conn
             except BaseException:
@@ -138,6 +139,19 @@ class Database:
                 raise
             else:
                 await self._conn.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE. Cancelled while waiting for it, the BEGIN still runs in the
+        connection's thread: the transaction it opens is rolled back before the lock goes,
+        or the next BEGIN would find one open."""
+        begin = asyncio.ensure_future(self._conn.execute("BEGIN IMMEDIATE"))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await begin
+                await self._conn.execute("ROLLBACK")
+            raise
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement in its own transaction; return the rows changed."""
@@ -153,18 +167,13 @@ class Database:
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Read rows (what was committed when the read starts)."""
         async with self._read_lock:
-            cur = await self._reader.execute(sql, params)
-            rows = list(await cur.fetchall())
-            await cur.close()
-            return rows
+            # one turn of the connection's thread: the statement runs to its end there
+            return list(await self._reader.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        """Read one row or None."""
-        async with self._read_lock:
-            cur = await self._reader.execute(sql, params)
-            row = await cur.fetchone()
-            await cur.close()
-            return row
+        """Read one row or None (of a statement that reads one row)."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def scalar(self, sql: str, params: Params = ()) -> Any:
         """Read the first column of the first row (None when there is no row)."""

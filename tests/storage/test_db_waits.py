@@ -75,3 +75,21 @@ async def test_a_cancelled_waiter_passes_the_lock_on() -> None:
     await asyncio.gather(first, second, return_exceptions=True)
     assert got == ["second"]
     assert not lock.locked()
+
+
+async def test_a_transaction_cancelled_at_its_begin_leaves_none_open(db: Database) -> None:
+    """A task cancelled while its BEGIN runs (a worker stopped at start-up): the BEGIN still
+    runs in the connection's thread, and what it opened is rolled back."""
+    await db.execute("CREATE TABLE t (x INTEGER)")
+
+    async def write() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO t VALUES (1)")  # type: ignore[attr-defined]
+
+    for _ in range(20):
+        task = asyncio.create_task(write())
+        await asyncio.sleep(0)  # it holds the lock and waits for its BEGIN
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await write()  # a transaction of its own: none is left open
+    assert await db.scalar("SELECT count(*) FROM t") == 20
