@@ -238,7 +238,7 @@ async def child_main(cfg: dict[str, Any]) -> None:
     app = build_application(settings, limits=Limits(), clock=clock)
     async with running(app) as services:
         if cfg.get("stall"):  # nothing is ever sent: pending rows only fill
-            await services.delivery.stop(grace=0)
+            await services.delivery.stop()
         # The feed's first read is its baseline (stored, nothing pushed). The poll job was
         # meant to do it at start-up, but an interval job added before the scheduler starts
         # has its first run skipped (see the report), so the driver does it here.

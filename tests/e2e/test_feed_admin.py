@@ -116,6 +116,7 @@ async def test_add_list_pause_resume_remove(
 
         (paused,) = await ask(bot, "/feeds pause 2")
         assert "Paused <b>Andes Desk</b>" in paused
+        await bot.quiet()  # a scheduled round (every second here) that began before is over
         hits = feed_server.hits(SECOND)
         await bot.poll()
         assert feed_server.hits(SECOND) == hits, "a paused feed is not fetched"
@@ -128,8 +129,8 @@ async def test_add_list_pause_resume_remove(
         edited = bot.fake.message(ADMIN, listed.result["message_id"])
         await bot.fake.wait_for(lambda: edited.edit_count == 1)  # the list, as it is now
         assert "⏸ paused" not in (edited.html or "") and "✅ OK" in (edited.html or "")
-        await bot.poll()
-        assert feed_server.hits(SECOND) == hits + 1
+        await bot.poll()  # a scheduled round may have fetched it first: at least once
+        assert feed_server.hits(SECOND) > hits, "a resumed feed is fetched again"
 
         # not by anyone else, even with the button in hand
         answer = await press(bot, listed.result["message_id"], keys["🗑 Remove 2"], user=READER)
@@ -138,12 +139,14 @@ async def test_add_list_pause_resume_remove(
         assert "was not removed" in refused and "FEED_URLS" in refused
         (removed,) = await ask(bot, f"/feeds remove {url}")
         assert "Removed <b>Andes Desk</b>" in removed and "archive" in removed
+        await bot.quiet()
+        hits = feed_server.hits(SECOND)
         (listing,) = await ask(bot, "/feeds")
         assert "Feeds</b> (1)" in listing and "Andes Desk" not in listing
         (missing,) = await ask(bot, "/feeds pause 7")
         assert "No such feed" in missing
         await bot.poll()
-        assert feed_server.hits(SECOND) == hits + 1, "a removed feed is not fetched"
+        assert feed_server.hits(SECOND) == hits, "a removed feed is not fetched"
         latest = await ask(bot, "/latest 10", chat=READER)
         assert "Bolivia story 2" in latest[-1], "its headlines stay in the archive"
         (usage,) = await ask(bot, "/feeds frobnicate")
