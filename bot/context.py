@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +35,13 @@ from storage.feeds import FeedRepo
 from storage.headlines import HeadlineRepo
 from storage.outbox import OutboxRepo
 from storage.store import replying
+
+log = logging.getLogger(__name__)
+
+# The work the update being handled leaves for after its answer (see after_answer).
+_after_answer: ContextVar[list[Callable[[], Awaitable[object]]] | None] = ContextVar(
+    "after_answer", default=None
+)
 
 
 @dataclass(kw_only=True)
@@ -144,21 +153,56 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     async def do_process_update(self, update: object, coroutine: Any) -> None:
         """Run the update's handlers, after earlier updates of the same chat; their database
-        work goes ahead of background work (storage.store.replying)."""
+        work goes ahead of background work (storage.store.replying). What they left for
+        after the answer (:func:`after_answer`) runs next, still in the chat's turn."""
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
-            with replying():
-                await coroutine
+            await _answer(coroutine)
             return
         lock, users = self._locks.get(chat.id, (asyncio.Lock(), 0))
         self._locks[chat.id] = (lock, users + 1)
         try:
             async with lock:
-                with replying():
-                    await coroutine
+                await _answer(coroutine)
         finally:
             lock, users = self._locks[chat.id]
             if users <= 1:
                 del self._locks[chat.id]
             else:
                 self._locks[chat.id] = (lock, users - 1)
+
+
+async def after_answer(work: Callable[[], Awaitable[object]]) -> None:
+    """Run `work` once the update being handled is answered, before its chat's next update.
+
+    For bookkeeping the answer does not depend on, such as recording a chat's first contact:
+    a write waits for the transaction under way, which during a round of feeds can take a
+    tenth of a second, and a newcomer's first answer should not. Outside the handling of an
+    update (no update processor) it runs at once.
+    """
+    pending = _after_answer.get()
+    if pending is None:
+        await work()
+    else:
+        pending.append(work)
+
+
+async def _answer(coroutine: Awaitable[object]) -> None:
+    """Handle one update: its database work ahead of background work, then what it left for
+    after its answer, whether or not a handler failed (the failure is the error handler's;
+    one of the work's is logged here). Nothing more runs once the handling is cancelled."""
+    pending: list[Callable[[], Awaitable[object]]] = []
+    token = _after_answer.set(pending)
+    try:
+        with replying():
+            await coroutine
+    except asyncio.CancelledError:
+        pending.clear()
+        raise
+    finally:
+        _after_answer.reset(token)
+        for work in pending:
+            try:
+                await work()
+            except Exception:
+                log.exception("after an answer: %s failed", getattr(work, "__qualname__", work))

@@ -17,7 +17,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import filters
 
-from bot.context import BotApp, BotContext
+from bot.context import BotApp, BotContext, after_answer
 from bot.delivery.policy import decide
 from bot.text.i18n import Translator, translator
 from storage.models import Chat, ChatKind, ChatPreferences
@@ -104,8 +104,8 @@ async def preferences_of(update: Update, context: BotContext) -> ChatPreferences
     """The settings of the update's chat, its language settled on first contact.
 
     A private chat that never chose starts in its user's Telegram language (stored, so it
-    stays); a group or channel speaks what whoever added the bot spoke (stored when the bot
-    was added), else English.
+    stays: recorded after the answer, which does not wait for it); a group or channel
+    speaks what whoever added the bot spoke (stored when the bot was added), else English.
     """
     chat = update.effective_chat
     user = update.effective_user
@@ -114,11 +114,16 @@ async def preferences_of(update: Update, context: BotContext) -> ChatPreferences
         return ChatPreferences(
             0, language=translator(user.language_code if user else None).language
         )
-    settings = await service.get(chat.id)
-    if not settings.stored and chat.type in (ChatType.PRIVATE, ChatType.SENDER) and user:
-        await remember_chat(context, chat)  # the settings row belongs to a known chat
-        await service.adopt_language(chat.id, user.language_code)
-        settings = await service.get(chat.id)
+    if chat.type not in (ChatType.PRIVATE, ChatType.SENDER) or user is None:
+        return await service.get(chat.id)
+    settings = await service.get(chat.id, default_language=user.language_code or "en")
+    if not settings.stored:
+
+        async def first_contact() -> None:
+            await remember_chat(context, chat)  # the settings row belongs to a known chat
+            await service.adopt_language(chat.id, user.language_code)
+
+        await after_answer(first_contact)
     return settings
 
 

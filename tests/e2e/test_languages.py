@@ -30,6 +30,7 @@ async def test_a_spanish_speakers_start_and_help_are_in_spanish(
         start = (await bot.say(ROSA, "/start"))[-1].params["text"]
         assert "Bienvenido a Headline Bot" in start and "Welcome" not in start
         assert "/help lista todos los comandos" in start
+        await bot.quiet()  # the first contact is recorded once answered
         stored = await bot.services.preferences.get(ROSA)
         assert stored.stored and stored.language == "es", "the chat keeps its first language"
         help_text = (await bot.say(ROSA, "/help"))[-1].params["text"]
@@ -56,6 +57,24 @@ async def test_a_spanish_speakers_start_and_help_are_in_spanish(
         fake_tg.add_user(ROSA, "Rosa", language_code="en")
         again = (await bot.say(ROSA, "/stop"))[-1].params["text"]
         assert again.startswith("⏸ Avisos en pausa.")
+
+
+async def test_a_newcomers_first_answer_does_not_wait_for_the_database(
+    fake_tg: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A first /latest is answered, in the user's language, while a transaction (a poll's,
+    say) holds the database; the first contact is recorded once that transaction is done."""
+    fake_tg.add_user(ROSA, "Rosa", language_code="es-419")
+    async with running_bot(fake_tg, feed_server, tmp_path / "db.sqlite3", items=BASE) as bot:
+        async with bot.services.storage.store.transaction():
+            (answer,) = await bot.say(ROSA, "/latest 2")
+            assert "Bolivia Severs Ties" in answer.params["text"]
+            assert "<b>Últimos titulares</b>" in answer.params["text"]
+            assert await bot.services.chats.get(ROSA) is None, "recorded after the answer"
+        await bot.quiet()
+        assert await bot.services.chats.get(ROSA) is not None
+        stored = await bot.services.preferences.get(ROSA)
+        assert stored.stored and stored.language == "es"
 
 
 async def test_an_english_speaker_stays_in_english(
