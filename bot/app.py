@@ -271,6 +271,11 @@ async def _post_init(app: BotApp) -> None:
         app.bot_data.services = opening.result()  # for post_shutdown to close
         raise
     app.bot_data.services = services
+    # a run before this one that stopped cleanly a moment ago may have filled the second
+    # Telegram counts; after a crash the limiter keeps its full window from the start
+    state.run_id, quiet_for = await services.storage.runs.begin()
+    if quiet_for is not None:
+        state.limiter.quiet_for(quiet_for)
     await register_commands(app, settings)
     services.delivery.start(app.bot)
     assert app.job_queue is not None, "python-telegram-bot needs its job-queue extra"
@@ -441,8 +446,15 @@ async def close_services(services: Services) -> None:
 
 
 async def _post_shutdown(app: BotApp) -> None:
-    services = app.bot_data.services
+    state = app.bot_data
+    services = state.services
     if services is not None:
+        if state.run_id is not None:  # stopped (post_stop): nothing more is sent
+            try:
+                await services.storage.runs.end(state.run_id)
+            except Exception as exc:  # the next start then waits as after a crash
+                log.warning("the clean stop was not recorded: %s", exc)
+            state.run_id = None
         await close_services(services)
         app.bot_data.services = None
     gc.unfreeze()  # what start-up built may go now (tests run many bots in one process)

@@ -117,6 +117,7 @@ class AppState:
         self.metrics = Metrics()
         self.liveness = Liveness()
         self.webhook: Stoppable | None = None  # our own webhook listener, in webhook mode
+        self.run_id: int | None = None  # this run in the database (storage.runs)
         self.exit_code = 0
 
 

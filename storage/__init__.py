@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from storage.headlines import HeadlineRepo
     from storage.outbox import OutboxRepo
     from storage.preferences import PreferencesRepo
+    from storage.runs import RunRepo
 
 __all__ = ["SchemaTooNewError", "Storage", "Store", "Transaction", "open_storage"]
 
@@ -41,6 +42,7 @@ class Storage:
     broadcasts: BroadcastRepo
     counters: CounterRepo
     preferences: PreferencesRepo
+    runs: RunRepo  # each run's start and clean stop
 
     async def close(self) -> None:
         """Close the database."""

@@ -43,6 +43,7 @@ TABLES = (
     "outbox_chunks",
     "more_lists",
     "counters",
+    "runs",
 )
 # Tables of a backend's own bookkeeping, never copied: PostgreSQL's migration record (SQLite
 # keeps its version in PRAGMA user_version).

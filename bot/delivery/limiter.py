@@ -196,6 +196,7 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
         self._chats: dict[ChatKey, Window] = {}
         self._holds: dict[ChatKey, float] = {}  # chat -> end of its flood wait (our clock)
         self._sweep_at = KEEP_CHAT_WINDOWS  # chat windows held when idle ones are next dropped
+        self._full_at = -math.inf  # when initialize() filled the overall windows
         self._waiters: list[_Waiter] = []
         self._seq = 0
         self._wake = asyncio.Event()
@@ -212,9 +213,20 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
         under Telegram's overall limit.
         """
         now = self._clock()
+        self._full_at = now
         for window in (self._overall, self._paid):
             window.ends.clear()
             window.ends.extend([now] * min(window.limit, 10_000))
+
+    def quiet_for(self, seconds: float) -> None:
+        """No other process of this bot has sent for `seconds`: the run before this one
+        stopped cleanly that long ago (storage.runs). The overall windows, started full by
+        initialize(), are full as of then instead: a clean restart keeps no wait for sends
+        that ended before it. Only the start's filling moves, never a message sent since."""
+        since = self._clock() - seconds
+        for window in (self._overall, self._paid):
+            ends = window.ends
+            window.ends = deque(min(end, since) if end <= self._full_at else end for end in ends)
 
     async def shutdown(self) -> None:
         """Stop granting; waiters still queued are cancelled."""

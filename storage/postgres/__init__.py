@@ -15,6 +15,7 @@ from storage.postgres.feeds import PgFeedRepo
 from storage.postgres.headlines import PgHeadlineRepo
 from storage.postgres.outbox import PgOutboxRepo
 from storage.postgres.preferences import PgPreferencesRepo
+from storage.postgres.runs import PgRunRepo
 
 __all__ = ["PgDatabase", "open_postgres", "repositories"]
 
@@ -31,6 +32,7 @@ def repositories(db: PgDatabase) -> Storage:
         broadcasts=PgBroadcastRepo(db),
         counters=PgCounterRepo(db),
         preferences=PgPreferencesRepo(db),
+        runs=PgRunRepo(db),
     )
 
 

@@ -17,6 +17,7 @@ from storage.sqlite.feeds import SqliteFeedRepo
 from storage.sqlite.headlines import SqliteHeadlineRepo
 from storage.sqlite.outbox import SqliteOutboxRepo
 from storage.sqlite.preferences import SqlitePreferencesRepo
+from storage.sqlite.runs import SqliteRunRepo
 
 __all__ = ["Database", "open_sqlite", "repositories"]
 
@@ -33,6 +34,7 @@ def repositories(db: Database) -> Storage:
         broadcasts=SqliteBroadcastRepo(db),
         counters=SqliteCounterRepo(db),
         preferences=SqlitePreferencesRepo(db),
+        runs=SqliteRunRepo(db),
     )
 
 

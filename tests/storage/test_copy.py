@@ -35,7 +35,7 @@ def entry(n: int, title: str, summary: str = "", categories: tuple[str, ...] = (
 
 async def fill(storage: Storage) -> None:
     """A little of everything the bot keeps: feeds (one in Spanish), headlines, chats with
-    topics and settings, a push waiting, a digest held, a broadcast under way, counters."""
+    topics and settings, a push waiting, a digest held, a broadcast under way, counters, a run."""
     english = await storage.feeds.ensure("https://news.example/en.xml")
     spanish = await storage.feeds.ensure("https://news.example/es.xml")
     async with storage.store.transaction() as tx:
@@ -103,6 +103,8 @@ async def fill(storage: Storage) -> None:
     )
     await storage.broadcasts.confirm(broadcast.id, now=NOW)
     await storage.counters.bump("sent", 7, now=NOW)
+    run, _ago = await storage.runs.begin()
+    await storage.runs.end(run)  # a run that stopped cleanly
 
 
 def sqlite_dump(path: Path) -> Dump:

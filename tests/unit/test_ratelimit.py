@@ -185,6 +185,25 @@ async def test_a_window_with_a_message_in_flight_is_never_forgotten() -> None:
     await limiter.shutdown()
 
 
+async def test_a_clean_restart_waits_only_for_what_is_left_of_the_last_runs_second() -> None:
+    """The overall window starts full: the run before may have sent a second's worth just
+    before it stopped. When it stopped cleanly 0.7 s ago, 0.3 s are left to wait, not 1 s;
+    what this run sent meanwhile still counts in full."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(Limits(overall=2), clock=clock)
+    await limiter.initialize()
+    clock.now += 0.1
+    limiter.quiet_for(0.8)  # stopped 0.7 s before the start
+    clock.now += 0.21  # 1.01 s after the stop
+    sent = await asyncio.wait_for(limiter.acquire(1), 0.5)
+    limiter.release(sent)
+    limiter.quiet_for(60)  # only the start's filling moves, never a message sent since
+    limiter.release(await asyncio.wait_for(limiter.acquire(2), 0.5))
+    with pytest.raises(TimeoutError):  # two sent within the second: the third waits
+        await asyncio.wait_for(limiter.acquire(3), 0.2)
+    await limiter.shutdown()
+
+
 async def test_a_hold_keeps_a_chat_waiting_and_ends() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(Limits.unlimited(), clock=clock)
