@@ -451,7 +451,9 @@ async def _post_shutdown(app: BotApp) -> None:
     if services is not None:
         if state.run_id is not None:  # stopped (post_stop): nothing more is sent
             try:
-                await services.storage.runs.end(state.run_id)
+                await services.storage.runs.end(
+                    state.run_id, quiet_for=services.limiter.quiet_seconds()
+                )
             except Exception as exc:  # the next start then waits as after a crash
                 log.warning("the clean stop was not recorded: %s", exc)
             state.run_id = None

@@ -15,6 +15,7 @@ class RunRepo(Protocol):
         stopped cleanly, by the database's clock (None when it did not: a crash, or none)."""
         ...
 
-    async def end(self, run_id: int) -> None:
-        """Record that the run stops cleanly: it sends nothing more from now on."""
+    async def end(self, run_id: int, *, quiet_for: float = 0.0) -> None:
+        """Record that the run stops cleanly: it sends nothing more, and had sent nothing
+        for `quiet_for` seconds (its stop counts from its last message)."""
         ...

@@ -228,6 +228,19 @@ class SlidingWindowLimiter(BaseRateLimiter[int]):
             ends = window.ends
             window.ends = deque(min(end, since) if end <= self._full_at else end for end in ends)
 
+    def quiet_seconds(self) -> float:
+        """Seconds since the newest message counted in the overall windows was answered: 0
+        while one is in flight, one window (or more) once none counts any more. What a run
+        records at its clean stop for the next run's windows (see quiet_for)."""
+        windows = (self._overall, self._paid)
+        if any(window.open for window in windows):
+            return 0.0
+        longest = max(window.period for window in windows)
+        newest = max((window.ends[-1] for window in windows if window.ends), default=None)
+        if newest is None:
+            return longest
+        return max(0.0, min(self._clock() - newest, longest))
+
     async def shutdown(self) -> None:
         """Stop granting; waiters still queued are cancelled."""
         if self._pump is not None:

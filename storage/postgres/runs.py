@@ -27,9 +27,11 @@ class PgRunRepo:
             await conn.execute("DELETE FROM runs WHERE id <= $1", run_id - KEEP_RUNS)
         return int(run_id), None if ago is None else max(0.0, float(ago))
 
-    async def end(self, run_id: int) -> None:
-        """Record that the run stops cleanly: it sends nothing more from now on."""
+    async def end(self, run_id: int, *, quiet_for: float = 0.0) -> None:
+        """Record that the run stops cleanly: it sends nothing more, and had sent nothing
+        for `quiet_for` seconds."""
         await self._db.execute(
-            "UPDATE runs SET stopped_at = extract(epoch FROM clock_timestamp()) WHERE id = $1",
+            "UPDATE runs SET stopped_at = extract(epoch FROM clock_timestamp()) - $2 WHERE id = $1",
             run_id,
+            quiet_for,
         )

@@ -30,6 +30,9 @@ class SqliteRunRepo:
         stopped = next(iter(rows), (None,))[0]
         return run_id, None if stopped is None else max(0.0, now - stopped)
 
-    async def end(self, run_id: int) -> None:
-        """Record that the run stops cleanly: it sends nothing more from now on."""
-        await self._db.execute("UPDATE runs SET stopped_at = ? WHERE id = ?", (time.time(), run_id))
+    async def end(self, run_id: int, *, quiet_for: float = 0.0) -> None:
+        """Record that the run stops cleanly: it sends nothing more, and had sent nothing
+        for `quiet_for` seconds."""
+        await self._db.execute(
+            "UPDATE runs SET stopped_at = ? WHERE id = ?", (time.time() - quiet_for, run_id)
+        )

@@ -19,6 +19,9 @@ async def test_a_start_learns_when_the_run_before_stopped_cleanly(storage: Stora
     # the second run crashes: it never records a stop
     third, after_crash = await runs.begin()
     assert third > second and after_crash is None
+    await runs.end(third, quiet_for=30)  # its last message went 30 s before it stopped
+    _fourth, quiet = await runs.begin()
+    assert quiet is not None and 30 <= quiet < 90
 
 
 async def test_only_the_newest_runs_are_kept(storage: Storage) -> None:

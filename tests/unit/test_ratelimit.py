@@ -204,6 +204,26 @@ async def test_a_clean_restart_waits_only_for_what_is_left_of_the_last_runs_seco
     await limiter.shutdown()
 
 
+async def test_quiet_seconds_count_from_the_newest_message_answered() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(Limits(overall=3), clock=clock)
+    assert limiter.quiet_seconds() == 1.0, "nothing counts: one window or more"
+    await limiter.initialize()  # what the run before might have sent, as of now
+    clock.now += 0.25
+    assert limiter.quiet_seconds() == 0.25
+    clock.now += 1
+    assert limiter.quiet_seconds() == 1.0
+    grant = await asyncio.wait_for(limiter.acquire(1), 0.5)
+    clock.now += 0.5
+    assert limiter.quiet_seconds() == 0, "a message in flight"
+    limiter.release(grant)
+    clock.now += 0.125
+    assert limiter.quiet_seconds() == 0.125
+    clock.now += 5
+    assert limiter.quiet_seconds() == 1.0
+    await limiter.shutdown()
+
+
 async def test_a_hold_keeps_a_chat_waiting_and_ends() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(Limits.unlimited(), clock=clock)
