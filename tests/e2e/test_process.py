@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from storage import open_storage
 from tests.e2e import harness
-from tests.e2e.harness import FEED, database_env, item
+from tests.e2e.harness import FEED, database_env, database_of, item
 from tests.fakes.feed_server import FeedServer, rss
 from tests.fakes.telegram import FakeTelegram
 
@@ -194,6 +195,12 @@ async def test_real_bot_process_end_to_end(
     finally:
         await kill_if_running(proc)
         log.close()
+    storage = await open_storage(database_of(tmp_path / "bot.sqlite3"))
+    try:
+        _run, quiet = await storage.runs.begin()
+        assert quiet is not None, "the stop at SIGTERM is recorded as clean, for the next start"
+    finally:
+        await storage.close()
     output = (tmp_path / "bot.log").read_text()
     assert fake_tg.token not in output
     assert fake_tg.token.split(":", 1)[1] not in output
