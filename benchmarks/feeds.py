@@ -55,45 +55,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.load import proc_status, tree_cpu  # noqa: E402
+
 MARK = "@@"
 READERS = range(5001, 5021)
 ASKER = 100_000
 ASKERS = itertools.count()
-
-
-def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS / VmHWM (bytes) of a process from /proc."""
-    out: dict[str, int] = {}
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(rest.split()[0]) * 1024
-    return out
-
-
-# --------------------------------------------------------------------------------- the bot
-
-
-def tree_cpu() -> float:
-    """CPU seconds of this process and of its children still running (the feed parser's
-    worker processes): what the bot costs, wherever its work runs."""
-    total = time.process_time()
-    ticks = os.sysconf("SC_CLK_TCK")
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/children") as fh:
-                children = fh.read().split()
-        except OSError:
-            continue
-        for pid in children:
-            try:
-                with open(f"/proc/{pid}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
 
 
 async def ticker(done: asyncio.Event, lags: list[float]) -> None:
@@ -256,6 +223,43 @@ def summary(times: list[float]) -> str:
     )
 
 
+class BotChild:
+    """The bot in a child process (this file with --child), told what to do on its stdin and
+    answering with MARK lines on its stdout."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        self.proc = proc
+        self.stdin = proc.stdin
+        self._stdout = proc.stdout
+
+    @classmethod
+    async def start(cls, cfg: dict[str, Any], cwd: Path) -> BotChild:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--child",
+            json.dumps(cfg),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=str(cwd),
+            env={**os.environ, "PTB_TIMEDELTA": "1"},
+        )
+        return cls(proc)
+
+    async def expect(self, kind: str) -> dict[str, Any]:
+        """The child's next message of this kind (others are skipped)."""
+        while True:
+            line = (await self._stdout.readline()).decode()
+            if not line:
+                raise RuntimeError("the bot process ended")
+            if line.startswith(MARK):
+                data: dict[str, Any] = json.loads(line[len(MARK) :])
+                if data["kind"] == kind:
+                    return data
+
+
 async def driver(args: argparse.Namespace) -> int:
     from tests.fakes.feed_server import FeedServer, rss
     from tests.fakes.telegram import FakeTelegram
@@ -283,32 +287,10 @@ async def driver(args: argparse.Namespace) -> int:
             "db": str(tmp / "bench.sqlite3"),
             "interval": args.interval,
         }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--child",
-            json.dumps(cfg),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=str(tmp),
-            env={**os.environ, "PTB_TIMEDELTA": "1"},
-        )
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-
-        async def expect(kind: str) -> dict[str, Any]:
-            assert proc.stdout is not None
-            while True:
-                line = (await proc.stdout.readline()).decode()
-                if not line:
-                    raise RuntimeError("the bot process ended")
-                if line.startswith(MARK):
-                    data: dict[str, Any] = json.loads(line[len(MARK) :])
-                    if data["kind"] == kind:
-                        return data
+        child = await BotChild.start(cfg, tmp)
+        proc, expect = child.proc, child.expect
 
         async def round_(label: str, *, measure: bool, command: bytes = b"round\n") -> None:
-            assert proc.stdin is not None
             idle: list[float] = []
             if measure:
                 stop = asyncio.Event()
@@ -319,8 +301,8 @@ async def driver(args: argparse.Namespace) -> int:
             hits_before = len(server.requests)
             stop = asyncio.Event()
             task = asyncio.create_task(latency(fake, stop)) if measure else None
-            proc.stdin.write(command)
-            await proc.stdin.drain()
+            child.stdin.write(command)
+            await child.stdin.drain()
             data = await expect("round")
             stop.set()
             during = await task if task is not None else []
@@ -359,8 +341,8 @@ async def driver(args: argparse.Namespace) -> int:
                 command=b"scheduled\n",
             )
         status = proc_status(proc.pid)
-        proc.stdin.write(b"quit\n")
-        await proc.stdin.drain()
+        child.stdin.write(b"quit\n")
+        await child.stdin.drain()
         await expect("stopped")
         await proc.wait()
         print(
@@ -391,29 +373,8 @@ async def restarted(
     for path, body in bodies.items():
         server.set_feed(path, body, etag=False, last_modified=False)
         server.set_delay(path, 0.0)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--child",
-        json.dumps({**cfg, "restart": True}),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        cwd=str(tmp),
-        env={**os.environ, "PTB_TIMEDELTA": "1"},
-    )
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-
-    async def expect(kind: str) -> dict[str, Any]:
-        assert proc.stdout is not None
-        while True:
-            line = (await proc.stdout.readline()).decode()
-            if not line:
-                raise RuntimeError("the bot process ended")
-            if line.startswith(MARK):
-                data: dict[str, Any] = json.loads(line[len(MARK) :])
-                if data["kind"] == kind:
-                    return data
+    child = await BotChild.start({**cfg, "restart": True}, tmp)
+    proc, expect = child.proc, child.expect
 
     await expect("ready")
     stop = asyncio.Event()
@@ -427,8 +388,8 @@ async def restarted(
     stop.set()
     idle = await task
     status = proc_status(proc.pid)
-    proc.stdin.write(b"quit\n")
-    await proc.stdin.drain()
+    child.stdin.write(b"quit\n")
+    await child.stdin.drain()
     await proc.wait()
     print(
         f"first scheduled round after a restart (every feed 200 with its whole document,"
